@@ -1,0 +1,138 @@
+//! Command line, environment and optional TOML configuration.
+//! Precedence: command line / environment, then the TOML file, then defaults.
+
+use crate::state::Limits;
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug, Clone, Default)]
+#[command(name = "moq-relay", version, about = "MoQ relay (draft-ietf-moq-transport-18) for moq-phone: raw QUIC and WebTransport on one UDP port")]
+pub struct Args {
+    /// UDP (MoQT) and TCP (web phone, /certificate.sha256, /metrics) address. [default: [::]:4443]
+    #[arg(long, env = "MOQ_RELAY_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// PEM certificate chain; without it a ≤14-day development certificate is generated.
+    #[arg(long, env = "MOQ_RELAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert (reloaded with the certificate on SIGHUP).
+    #[arg(long, env = "MOQ_RELAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Directory with the built web phone. [default: webapp/dist next to the binary's workspace]
+    #[arg(long, env = "MOQ_RELAY_WEBAPP")]
+    pub webapp: Option<PathBuf>,
+    /// TOML file with any of these settings (names with underscores).
+    #[arg(long, env = "MOQ_RELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seconds between GOAWAY and closing the remaining sessions on SIGTERM. [default: 5]
+    #[arg(long, env = "MOQ_RELAY_DRAIN_SECS")]
+    pub drain_secs: Option<u64>,
+    /// Largest object accepted, in bytes. [default: 1048576]
+    #[arg(long, env = "MOQ_RELAY_MAX_OBJECT_SIZE")]
+    pub max_object_size: Option<usize>,
+    /// Outbound queue per session, in bytes. [default: 1048576]
+    #[arg(long, env = "MOQ_RELAY_SESSION_QUEUE_BYTES")]
+    pub session_queue_bytes: Option<usize>,
+    /// Groups kept per track for FETCH. [default: 32]
+    #[arg(long, env = "MOQ_RELAY_CACHE_GROUPS")]
+    pub cache_groups: Option<usize>,
+    /// Bytes kept per track for FETCH. [default: 262144]
+    #[arg(long, env = "MOQ_RELAY_CACHE_BYTES")]
+    pub cache_bytes: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct File {
+    bind: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    webapp: Option<PathBuf>,
+    drain_secs: Option<u64>,
+    max_object_size: Option<usize>,
+    session_queue_bytes: Option<usize>,
+    cache_groups: Option<usize>,
+    cache_bytes: Option<usize>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub webapp: Option<PathBuf>,
+    pub drain: Duration,
+    pub limits: Limits,
+}
+
+impl Args {
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let file: File = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", p.display()))?
+            }
+            None => File::default(),
+        };
+        let d = Limits::default();
+        let limits = Limits {
+            max_object_size: self.max_object_size.or(file.max_object_size).unwrap_or(d.max_object_size),
+            session_queue_bytes: self.session_queue_bytes.or(file.session_queue_bytes).unwrap_or(d.session_queue_bytes),
+            cache_groups: self.cache_groups.or(file.cache_groups).unwrap_or(d.cache_groups),
+            cache_bytes: self.cache_bytes.or(file.cache_bytes).unwrap_or(d.cache_bytes),
+            ..d
+        };
+        let tls_cert = self.tls_cert.or(file.tls_cert);
+        let tls_key = self.tls_key.or(file.tls_key);
+        if tls_cert.is_some() != tls_key.is_some() {
+            anyhow::bail!("give both tls_cert and tls_key, or neither for a generated development certificate");
+        }
+        Ok(Config {
+            bind: self.bind.or(file.bind).unwrap_or_else(|| "[::]:4443".parse().expect("valid default")),
+            tls_cert,
+            tls_key,
+            webapp: self.webapp.or(file.webapp).or_else(default_webapp),
+            drain: Duration::from_secs(self.drain_secs.or(file.drain_secs).unwrap_or(5)),
+            limits,
+        })
+    }
+}
+
+/// `webapp/dist` of the source tree the binary was built from, or of the
+/// current directory, whichever exists.
+fn default_webapp() -> Option<PathBuf> {
+    let candidates = [PathBuf::from("webapp/dist"), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../webapp/dist")];
+    candidates.into_iter().find(|p| p.join("index.html").exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_overrides_file_and_defaults_fill_in() {
+        let dir = std::env::temp_dir().join(format!("moq-relay-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("relay.toml");
+        std::fs::write(&f, "bind = \"127.0.0.1:9000\"\ncache_groups = 4\ndrain_secs = 1\n").unwrap();
+        let args = Args::parse_from(["moq-relay", "--config", f.to_str().unwrap(), "--cache-groups", "8"]);
+        let c = args.resolve().unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.limits.cache_groups, 8);
+        assert_eq!(c.drain, Duration::from_secs(1));
+        assert_eq!(c.limits.max_object_size, Limits::default().max_object_size);
+    }
+
+    #[test]
+    fn unknown_keys_in_file_are_errors() {
+        let dir = std::env::temp_dir().join(format!("moq-relay-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("relay.toml");
+        std::fs::write(&f, "bnid = \"x\"\n").unwrap();
+        let err = Args::parse_from(["moq-relay", "--config", f.to_str().unwrap()]).resolve().unwrap_err();
+        assert!(err.to_string().contains("invalid config"), "{err}");
+    }
+}

@@ -1,0 +1,54 @@
+//! The relay's TCP side, on the same port number as its UDP side: the web
+//! phone, `/certificate.sha256` for browsers' `serverCertificateHashes`, and
+//! Prometheus `/metrics`.
+
+use crate::metrics::{rss_bytes, Snapshot};
+use crate::state::Relay;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use moq_certs::CertStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct Ctx {
+    relay: Arc<Relay>,
+    certs: Arc<CertStore>,
+}
+
+pub fn router(relay: Arc<Relay>, certs: Arc<CertStore>, webapp: Option<PathBuf>) -> axum::Router {
+    let app = axum::Router::new()
+        .route("/certificate.sha256", get(fingerprint))
+        .route("/metrics", get(metrics))
+        .with_state(Ctx { relay, certs });
+    match webapp {
+        Some(dir) => app.fallback_service(tower_http::services::ServeDir::new(dir)),
+        None => app.route("/", get(no_webapp)),
+    }
+}
+
+async fn fingerprint(State(c): State<Ctx>) -> impl IntoResponse {
+    // Fetched cross-origin by pages that dial this relay, and never cached:
+    // the development certificate is renewed every few days.
+    (
+        [(header::CONTENT_TYPE, "text/plain"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"), (header::CACHE_CONTROL, "no-store")],
+        c.certs.fingerprint(),
+    )
+}
+
+async fn metrics(State(c): State<Ctx>) -> impl IntoResponse {
+    let sessions = c.relay.sessions();
+    let queued_bytes = sessions.iter().map(|s| s.outbound.queued_bytes() as u64).sum();
+    let cache_bytes = c.relay.router().tracks().map(|t| t.cache_bytes() as u64).sum();
+    let snap = Snapshot { queued_bytes, cache_bytes, rss_bytes: rss_bytes() };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], c.relay.metrics.render(&snap))
+}
+
+async fn no_webapp() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        "moq-relay is running, but the web phone was not found.\nBuild it (see README) or pass --webapp DIR.\n",
+    )
+}

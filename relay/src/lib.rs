@@ -1,0 +1,103 @@
+//! moq-relay: a draft-ietf-moq-transport-18 relay for moq-phone.
+//!
+//! The routing core ([`router`], [`track`], [`cache`], [`outbound`]) and the
+//! wire formats ([`wire`]) are free of I/O; [`session`], [`server`] and
+//! [`http`] are the async shell around them.
+
+pub mod cache;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod outbound;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod track;
+pub mod wire;
+
+use anyhow::Context;
+use config::Config;
+use moq_certs::{CertSource, CertStore};
+use state::Relay;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Runs the relay until SIGTERM / SIGINT, then drains with GOAWAY.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let source = CertSource::from_flags(config.tls_cert.clone(), config.tls_key.clone())?;
+    let generated = config.tls_cert.is_none();
+    let certs = Arc::new(CertStore::from_source(source).context("loading the TLS certificate")?);
+    let relay = Relay::new(config.limits.clone());
+
+    let endpoint = server::endpoint(config.bind, certs.clone())?;
+    let tcp = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot bind TCP {} for the web phone: is another process using it? pick another port with --bind", config.bind))?;
+    let app = http::router(relay.clone(), certs.clone(), config.webapp.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(tcp, app).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tokio::spawn(server::accept(relay.clone(), endpoint.clone()));
+    tokio::spawn(maintain_certificate(certs.clone()));
+
+    let port = endpoint.local_addr()?.port();
+    println!("moq-relay (draft-ietf-moq-transport-18) on UDP+TCP {}", config.bind);
+    println!("  web phone:     http://localhost:{port}/");
+    println!("  WebTransport:  https://localhost:{port}/   (subprotocol moqt-18)");
+    println!("  raw QUIC:      moqt://localhost:{port}/    (ALPN moqt-18)");
+    println!(
+        "  certificate:   {} sha256 {}  (GET /certificate.sha256)",
+        if generated { "generated, renews itself;" } else { "from files, reload with SIGHUP;" },
+        certs.fingerprint()
+    );
+    if config.webapp.is_none() {
+        println!("  note: web phone not built; run `npm --prefix webapp ci && npm --prefix webapp run build`");
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: GOAWAY to all sessions");
+    relay.going_away.send_replace(true);
+    for s in relay.sessions() {
+        s.go_away(config.drain).await;
+    }
+    let deadline = tokio::time::Instant::now() + config.drain;
+    while !relay.sessions().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    endpoint.close(0u32.into(), b"relay shutting down");
+    endpoint.wait_idle().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// Renews the generated certificate before it expires and reloads PEM files
+/// on SIGHUP, without dropping sessions (new handshakes see the new one).
+async fn maintain_certificate(certs: Arc<CertStore>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    loop {
+        let wait = certs.next_check(SystemTime::now());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => match certs.renew_if_due(SystemTime::now()) {
+                Ok(true) => tracing::info!(sha256 = %certs.fingerprint(), "certificate renewed"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "certificate renewal failed"),
+            },
+            _ = hup.recv() => match certs.reload() {
+                Ok(()) => tracing::info!(sha256 = %certs.fingerprint(), "certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "certificate reload failed; keeping the old one"),
+            },
+        }
+    }
+}

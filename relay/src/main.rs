@@ -1,0 +1,21 @@
+use clap::Parser;
+use moq_relay::config::Args;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Args::parse().resolve() {
+        Ok(config) => moq_relay::run(config).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moq-relay: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! One UDP port, two ALPNs (draft-ietf-moq-transport-18 §3.1): `moqt-18` for
+//! raw QUIC and `h3` for WebTransport, whose CONNECT must offer the `moqt-18`
+//! subprotocol (WT-Available-Protocols / WT-Protocol). Both end up as the same
+//! web-transport-quinn `Session`, so the session code does not care which.
+
+use crate::state::Relay;
+use anyhow::Context;
+use moq_certs::CertStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use web_transport_quinn::proto::{ConnectRequest, ConnectResponse};
+
+/// ALPN of raw-QUIC MoQT, draft-18.
+pub const ALPN_MOQT: &[u8] = b"moqt-18";
+/// The WebTransport subprotocol naming the same version.
+pub const WT_PROTOCOL: &str = "moqt-18";
+
+/// Binds the UDP socket. `[::]` is dual-stack: IPv4 clients arrive as
+/// v4-mapped addresses on the same port.
+pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn::Endpoint> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(bind), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if bind.is_ipv6() {
+        // Dual-stack regardless of the host's net.ipv6.bindv6only default.
+        socket.set_only_v6(false).context("enabling dual-stack (IPV6_V6ONLY=0)")?;
+    }
+    socket.bind(&bind.into()).with_context(|| format!("cannot bind UDP {bind}: is another relay running? pick another port with --bind"))?;
+    let tls = moq_certs::server_config(certs, &[web_transport_quinn::ALPN.as_bytes(), ALPN_MOQT]);
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).context("TLS config is not usable for QUIC")?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_idle_timeout(Some(Duration::from_secs(30).try_into()?))
+        .max_concurrent_bidi_streams(1024u32.into())
+        .max_concurrent_uni_streams(4096u32.into())
+        .datagram_receive_buffer_size(Some(1 << 20));
+    config.transport_config(Arc::new(transport));
+    let runtime = quinn::default_runtime().context("no async runtime")?;
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(config), socket.into(), runtime).context("creating QUIC endpoint")
+}
+
+/// Accepts connections until the endpoint closes.
+pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(relay.limits.handshake_timeout, handshake(incoming)).await {
+                Ok(Ok(session)) => crate::session::run(relay, session).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
+                Err(_) => tracing::debug!("handshake timed out"),
+            }
+        });
+    }
+}
+
+async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<web_transport_quinn::Session> {
+    let conn = incoming.await?;
+    let alpn = conn
+        .handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol)
+        .unwrap_or_default();
+    if alpn == ALPN_MOQT {
+        let url = url::Url::parse(&format!("moqt://{}/", conn.remote_address()))?;
+        return Ok(web_transport_quinn::Session::raw(conn, ConnectRequest::new(url), ConnectResponse::OK));
+    }
+    let request = web_transport_quinn::Request::accept(conn).await?;
+    let offered = request.protocols.clone();
+    if offered.is_empty() || offered.iter().any(|p| p == WT_PROTOCOL) {
+        let response = if offered.is_empty() { ConnectResponse::OK } else { ConnectResponse::OK.with_protocol(WT_PROTOCOL) };
+        Ok(request.respond(response).await?)
+    } else {
+        request.reject(http::StatusCode::BAD_REQUEST).await?;
+        anyhow::bail!("WebTransport client offered {offered:?}, not {WT_PROTOCOL}")
+    }
+}

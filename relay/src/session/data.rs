@@ -1,0 +1,176 @@
+//! The data path (draft-ietf-moq-transport-18 §11): upstream subgroup streams
+//! and datagrams in, the per-session writer out.
+
+use super::SessionHandle;
+use crate::outbound::{Action, Item, StreamKey};
+use crate::state::Relay;
+use crate::track::UpstreamStream;
+use crate::wire::datagram::Datagram;
+use crate::wire::subgroup::{Event, SubgroupParser};
+use crate::wire::{session_error, stream_error, WireError};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use web_transport_quinn::{RecvStream, SendStream};
+
+/// How long a data stream may wait for the SUBSCRIBE_OK / PUBLISH that
+/// defines its Track Alias (§11.4.2).
+const ALIAS_WAIT: Duration = Duration::from_secs(2);
+
+/// Reads one upstream SUBGROUP stream and forwards each object as it completes.
+pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStream, first: BytesMut) {
+    let mut parser = SubgroupParser::new(relay.limits.max_object_size);
+    parser.push(&first);
+    let serial = relay.next_id();
+    let mut stream: Option<(UpstreamStream, Arc<crate::track::Track>, u8)> = None;
+    let result: Result<(), WireError> = async {
+        loop {
+            while let Some(ev) = parser.next()? {
+                match ev {
+                    Event::Header(h) => {
+                        let found = match session.alias(h.track_alias) {
+                            Some(x) => Some(x),
+                            None => session.wait_alias(h.track_alias, ALIAS_WAIT).await,
+                        };
+                        let Some((track, prio)) = found else {
+                            // Unknown alias: abandon this stream only (§11.4.2).
+                            relay.metrics.error("unknown_track_alias");
+                            let _ = recv.stop(stream_error::CANCELLED);
+                            return Ok(());
+                        };
+                        stream = Some((UpstreamStream { serial, header: h, first_object: None }, track, prio));
+                    }
+                    Event::Object(o) => {
+                        if let Some((up, track, prio)) = stream.as_mut() {
+                            if up.first_object.is_none() {
+                                up.first_object = Some(o.object_id);
+                                up.header.subgroup_id = parser.subgroup_id();
+                            }
+                            relay.metrics.objects_in.fetch_add(1, Ordering::Relaxed);
+                            relay.metrics.bytes_in.fetch_add(o.raw.len() as u64, Ordering::Relaxed);
+                            track.on_object(up, &o, *prio);
+                        }
+                    }
+                }
+            }
+            match recv.read_chunk(64 * 1024, true).await {
+                Ok(Some(c)) => parser.push(&c.bytes),
+                Ok(None) => return parser.finish(),
+                Err(web_transport_quinn::ReadError::Reset(code)) => {
+                    if let Some((up, track, _)) = &stream {
+                        track.on_stream_end(up.serial, Some(code));
+                    }
+                    stream = None;
+                    return Ok(());
+                }
+                Err(_) => {
+                    if let Some((up, track, _)) = &stream {
+                        track.on_stream_end(up.serial, Some(stream_error::SESSION_CLOSED));
+                    }
+                    stream = None;
+                    return Ok(());
+                }
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            if let Some((up, track, _)) = &stream {
+                track.on_stream_end(up.serial, None);
+            }
+        }
+        Err(WireError::TooLarge(n)) => {
+            // An oversize object costs the publisher that stream, not the session.
+            relay.metrics.error("object_too_large");
+            tracing::info!(session = session.id, size = n, "object exceeds limit; stream stopped");
+            let _ = recv.stop(stream_error::EXCESSIVE_LOAD);
+            if let Some((up, track, _)) = &stream {
+                track.on_stream_end(up.serial, Some(stream_error::EXCESSIVE_LOAD));
+            }
+        }
+        Err(e) => {
+            relay.metrics.error("malformed_data_stream");
+            if let Some((up, track, _)) = &stream {
+                track.on_stream_end(up.serial, Some(stream_error::MALFORMED_TRACK));
+            }
+            session.close(session_error::PROTOCOL_VIOLATION, &format!("data stream: {e}"));
+        }
+    }
+}
+
+/// One incoming datagram (§11.3): forwarded at once under each subscriber's alias.
+pub fn datagram(relay: &Relay, session: &SessionHandle, d: Bytes) {
+    match Datagram::parse(d) {
+        Ok(d) => {
+            if let Some((track, prio)) = session.alias(d.track_alias) {
+                relay.metrics.objects_in.fetch_add(1, Ordering::Relaxed);
+                relay.metrics.bytes_in.fetch_add(d.raw.len() as u64, Ordering::Relaxed);
+                track.on_datagram(&d, prio);
+            }
+        }
+        Err(e) => {
+            relay.metrics.error("malformed_datagram");
+            session.close(session_error::PROTOCOL_VIOLATION, &format!("datagram: {e}"));
+        }
+    }
+}
+
+enum Slot {
+    Live(SendStream),
+    /// Lost data to queue eviction: already reset; later items are dropped.
+    Dead,
+}
+
+/// Drains the session's outbound queue onto QUIC streams, in batches.
+pub async fn writer(relay: Arc<Relay>, session: Arc<SessionHandle>) {
+    let mut streams: HashMap<StreamKey, Slot> = HashMap::new();
+    let mut batch = Vec::with_capacity(64);
+    while session.outbound.drain(&mut batch).await.is_some() {
+        for action in batch.drain(..) {
+            match action {
+                Action::Broken(key) => {
+                    relay.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                    if let Some(Slot::Live(mut s)) = streams.insert(key, Slot::Dead) {
+                        let _ = s.reset(stream_error::TOO_FAR_BEHIND);
+                    }
+                }
+                Action::Item(Item::Open { key, header, priority }) => {
+                    if matches!(streams.get(&key), Some(Slot::Dead)) {
+                        continue;
+                    }
+                    match session.wt.open_uni().await {
+                        Ok(mut s) => {
+                            // Lower publisher priority values go first (§7).
+                            let _ = s.set_priority(255 - i32::from(priority));
+                            if s.write_all(&header).await.is_ok() {
+                                streams.insert(key, Slot::Live(s));
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+                Action::Item(Item::Data { key, bytes }) => {
+                    let Some(Slot::Live(s)) = streams.get_mut(&key) else { continue };
+                    relay.metrics.objects_out.fetch_add(1, Ordering::Relaxed);
+                    relay.metrics.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    if s.write_chunk(bytes).await.is_err() {
+                        streams.remove(&key);
+                    }
+                }
+                Action::Item(Item::Fin { key }) => {
+                    if let Some(Slot::Live(mut s)) = streams.remove(&key) {
+                        let _ = s.finish();
+                    }
+                }
+                Action::Item(Item::Reset { key, code }) => {
+                    if let Some(Slot::Live(mut s)) = streams.remove(&key) {
+                        let _ = s.reset(code);
+                    }
+                }
+            }
+        }
+    }
+}

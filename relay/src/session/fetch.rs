@@ -1,0 +1,108 @@
+//! FETCH (draft-ietf-moq-transport-18 §9.16) answered from the relay's
+//! per-track cache, and TRACK_STATUS (§9.17).
+
+use super::io::{FrameReader, StreamError};
+use super::request::reply;
+use super::SessionHandle;
+use crate::state::Relay;
+use crate::track::{FullName, Phase, Track};
+use crate::wire::control::Response;
+use crate::wire::fetch::{header, FetchObject, FetchWriter};
+use crate::wire::RequestErrorCode;
+use moq_transport::coding::{KeyValuePairs, Location};
+use moq_transport::message::{self, FetchType};
+use std::sync::Arc;
+use web_transport_quinn::SendStream;
+
+async fn refuse(send: &mut SendStream, code: RequestErrorCode, reason: &str) -> Result<(), StreamError> {
+    reply(send, Response::error(code, 0, reason)).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+pub async fn fetch(
+    relay: &Arc<Relay>,
+    session: &Arc<SessionHandle>,
+    m: message::Fetch,
+    mut send: SendStream,
+    _reader: FrameReader,
+) -> Result<(), StreamError> {
+    // Resolve the track and the inclusive range [start, last].
+    let (track, start, last): (Arc<Track>, Location, Location) = match m.fetch_type {
+        FetchType::Standalone => {
+            let Some(sf) = m.standalone_fetch else { return refuse(&mut send, RequestErrorCode::InternalError, "missing range").await };
+            let name = FullName { namespace: sf.track_namespace, name: sf.track_name };
+            let Some(track) = relay.router().track(&name) else {
+                return refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await;
+            };
+            // End Location is "plus 1"; Object 0 means the whole group (§9.16.1).
+            let e = sf.end_location;
+            let last = if e.object_id == 0 { Location::new(e.group_id, u64::MAX) } else { Location::new(e.group_id, e.object_id - 1) };
+            (track, sf.start_location, last)
+        }
+        FetchType::RelativeJoining | FetchType::AbsoluteJoining => {
+            let Some(jf) = m.joining_fetch else { return refuse(&mut send, RequestErrorCode::InternalError, "missing joining fields").await };
+            let Some(sub) = session.established(jf.joining_request_id) else {
+                return refuse(&mut send, RequestErrorCode::InvalidJoiningRequestId, "no such subscription in this session").await;
+            };
+            if !sub.forward {
+                return refuse(&mut send, RequestErrorCode::InvalidRange, "subscription has Forward State 0").await;
+            }
+            let Some(joining) = sub.joining.or_else(|| sub.track.largest()) else {
+                return refuse(&mut send, RequestErrorCode::InvalidRange, "no objects published yet").await;
+            };
+            let start_group = match m.fetch_type {
+                FetchType::RelativeJoining => joining.group_id.saturating_sub(jf.joining_start),
+                _ => jf.joining_start,
+            };
+            (sub.track, Location::new(start_group, 0), joining)
+        }
+    };
+    let Some(largest) = track.largest() else {
+        return refuse(&mut send, RequestErrorCode::InvalidRange, "no objects published yet").await;
+    };
+    if (start.group_id, start.object_id) > (largest.group_id, largest.object_id) || (start.group_id, start.object_id) > (last.group_id, last.object_id) {
+        return refuse(&mut send, RequestErrorCode::InvalidRange, "start is beyond the largest object").await;
+    }
+    let objects = track.cached(start, last);
+    let end = objects.last().map(|(g, o)| Location::new(*g, o.object_id + 1)).unwrap_or(Location::new(start.group_id, start.object_id));
+    let properties = match track.current_phase() {
+        Phase::Active { properties, .. } => properties,
+        _ => Default::default(),
+    };
+    let end_of_track = matches!(track.current_phase(), Phase::Done { .. });
+    reply(&mut send, Response::FetchOk { end_of_track, end_location: end, params: KeyValuePairs::new(), properties }).await?;
+
+    let mut out = Vec::with_capacity(256);
+    header(m.id, &mut out);
+    let mut w = FetchWriter::default();
+    for (g, o) in &objects {
+        w.object(
+            &FetchObject { group_id: *g, object_id: o.object_id, subgroup_id: o.subgroup_id, priority: o.priority, properties: &o.properties, payload: &o.payload },
+            &mut out,
+        );
+    }
+    let mut uni = session.wt.open_uni().await.map_err(|e| StreamError::Transport(e.to_string()))?;
+    super::io::write(&mut uni, &out).await?;
+    let _ = uni.finish();
+    let _ = send.finish();
+    Ok(())
+}
+
+/// TRACK_STATUS: REQUEST_OK with the Largest Object and the Track Properties (§9.17).
+pub async fn track_status(relay: &Arc<Relay>, _session: &Arc<SessionHandle>, m: message::TrackStatus, mut send: SendStream) -> Result<(), StreamError> {
+    let name = FullName { namespace: m.track_namespace, name: m.track_name };
+    let track = relay.router().track(&name);
+    match track.filter(|t| matches!(t.current_phase(), Phase::Active { .. })) {
+        Some(t) => {
+            let mut params = KeyValuePairs::new();
+            if let Some(l) = t.largest() {
+                let _ = params.set_largest_object(l);
+            }
+            reply(&mut send, Response::RequestOk(params)).await?;
+            let _ = send.finish();
+            Ok(())
+        }
+        None => refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await,
+    }
+}

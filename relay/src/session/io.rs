@@ -1,0 +1,76 @@
+//! Thin async helpers over web-transport-quinn streams: read framed control
+//! messages (§9) and write whole frames.
+
+use crate::wire::control::{take_frame, Frame};
+use crate::wire::WireError;
+use bytes::BytesMut;
+use std::time::Duration;
+use web_transport_quinn::{RecvStream, SendStream};
+
+/// Why a request or control stream stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("peer closed the stream")]
+    Closed,
+    #[error("peer reset the stream (code {0})")]
+    Reset(u32),
+    #[error("timed out waiting for the peer")]
+    Timeout,
+    #[error("protocol violation: {0}")]
+    Wire(#[from] WireError),
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// Reads control messages from a stream. Each message is at most 64 KiB plus
+/// one read chunk, which bounds memory per stream.
+pub struct FrameReader {
+    recv: RecvStream,
+    buf: BytesMut,
+}
+
+impl FrameReader {
+    pub fn new(recv: RecvStream) -> Self {
+        Self { recv, buf: BytesMut::new() }
+    }
+
+    /// Wraps a stream whose first bytes were already read.
+    pub fn with_buffer(recv: RecvStream, buf: BytesMut) -> Self {
+        Self { recv, buf }
+    }
+
+    /// Next frame, or `StreamError::Closed` at a clean FIN between frames.
+    pub async fn next(&mut self) -> Result<Frame, StreamError> {
+        loop {
+            if let Some(f) = take_frame(&mut self.buf)? {
+                return Ok(f);
+            }
+            match self.recv.read_chunk(64 * 1024, true).await {
+                Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
+                Ok(None) if self.buf.is_empty() => return Err(StreamError::Closed),
+                Ok(None) => return Err(StreamError::Wire(WireError::Truncated)),
+                Err(e) => return Err(read_error(e)),
+            }
+        }
+    }
+
+    pub async fn next_within(&mut self, t: Duration) -> Result<Frame, StreamError> {
+        tokio::time::timeout(t, self.next()).await.map_err(|_| StreamError::Timeout)?
+    }
+
+    pub fn stop(&mut self, code: u32) {
+        let _ = self.recv.stop(code);
+    }
+}
+
+pub fn read_error(e: web_transport_quinn::ReadError) -> StreamError {
+    match e {
+        web_transport_quinn::ReadError::Reset(code) => StreamError::Reset(code),
+        other => StreamError::Transport(other.to_string()),
+    }
+}
+
+/// Writes one encoded message.
+pub async fn write(send: &mut SendStream, bytes: &[u8]) -> Result<(), StreamError> {
+    send.write_all(bytes).await.map_err(|e| StreamError::Transport(e.to_string()))
+}

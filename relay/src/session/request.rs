@@ -1,0 +1,81 @@
+//! Bidirectional request streams (draft-ietf-moq-transport-18 §3.4): each
+//! starts with one request message and lives as long as the request.
+
+use super::io::{self, FrameReader, StreamError};
+use super::SessionHandle;
+use crate::state::Relay;
+use crate::wire::control::{kind, Response};
+use crate::wire::{session_error, RequestErrorCode};
+use moq_transport::message::Message;
+use std::sync::Arc;
+use web_transport_quinn::{RecvStream, SendStream};
+
+/// Runs one request stream to completion.
+pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendStream, recv: RecvStream) {
+    let mut reader = FrameReader::new(recv);
+    let frame = match reader.next_within(relay.limits.handshake_timeout).await {
+        Ok(f) => f,
+        Err(StreamError::Timeout) => {
+            // Opened and never written: drop the request, keep the session.
+            reader.stop(crate::wire::stream_error::CANCELLED);
+            let _ = send.reset(crate::wire::stream_error::CANCELLED);
+            return;
+        }
+        Err(StreamError::Wire(e)) => return violation(&relay, &session, &format!("request stream: {e}")),
+        Err(_) => return,
+    };
+    if !matches!(
+        frame.kind,
+        kind::SUBSCRIBE | kind::PUBLISH | kind::FETCH | kind::TRACK_STATUS | kind::PUBLISH_NAMESPACE | kind::SUBSCRIBE_NAMESPACE | kind::SUBSCRIBE_TRACKS
+    ) {
+        // §3.4: a request stream must begin with a request message.
+        return violation(&relay, &session, &format!("request stream began with message {:#x}", frame.kind));
+    }
+    let msg = match frame.request() {
+        Ok(m) => m,
+        Err(e) => return violation(&relay, &session, &format!("malformed request: {e}")),
+    };
+    if let Some(id) = msg.sequenced_request_id() {
+        // §9.1: the client's Request IDs are even.
+        if id % 2 != 0 {
+            relay.metrics.error("invalid_request_id");
+            session.close(session_error::INVALID_REQUEST_ID, "client Request IDs must be even");
+            return;
+        }
+    }
+    relay.metrics.request(msg.name());
+    if *relay.going_away.borrow() && !matches!(msg, Message::PublishNamespace(_)) {
+        let _ = reply(&mut send, Response::error(RequestErrorCode::GoingAway, 0, "relay is shutting down")).await;
+        let _ = send.finish();
+        return;
+    }
+    let res = match msg {
+        Message::Subscribe(m) => super::subscribe::downstream(&relay, &session, m, send, reader).await,
+        Message::PublishNamespace(m) => super::publish::namespace(&relay, &session, m, send, reader).await,
+        Message::Publish(m) => super::publish::track(&relay, &session, m, send, reader).await,
+        Message::SubscribeNamespace(m) => super::namespace::watch(&relay, &session, m, send, reader).await,
+        Message::Fetch(m) => super::fetch::fetch(&relay, &session, m, send, reader).await,
+        Message::TrackStatus(m) => super::fetch::track_status(&relay, &session, m, send).await,
+        Message::SubscribeTracks(_) => {
+            let r = reply(&mut send, Response::error(RequestErrorCode::NotSupported, 0, "SUBSCRIBE_TRACKS is not supported")).await;
+            let _ = send.finish();
+            r
+        }
+        _ => Ok(()),
+    };
+    match res {
+        Ok(()) => {}
+        Err(StreamError::Wire(e)) => violation(&relay, &session, &e.to_string()),
+        Err(e) => tracing::debug!(session = session.id, error = %e, "request ended"),
+    }
+}
+
+fn violation(relay: &Relay, session: &SessionHandle, why: &str) {
+    relay.metrics.error("protocol_violation");
+    session.close(session_error::PROTOCOL_VIOLATION, why);
+}
+
+/// Writes one response message.
+pub async fn reply(send: &mut SendStream, r: Response) -> Result<(), StreamError> {
+    io::write(send, &r.encode()).await
+}

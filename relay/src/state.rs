@@ -1,0 +1,132 @@
+//! State shared by every session of one relay process: the router, the live
+//! sessions, namespace watchers, limits and metrics.
+
+use crate::metrics::Metrics;
+use crate::router::{Notice, Router, SessionId};
+use crate::session::SessionHandle;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Resource limits; every buffer the relay keeps is bounded by one of these.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest object (payload or properties) accepted on a data stream.
+    pub max_object_size: usize,
+    /// Outbound queue per session, in bytes; the oldest data is dropped beyond it.
+    pub session_queue_bytes: usize,
+    /// Per-track cache for FETCH.
+    pub cache_groups: usize,
+    pub cache_bytes: usize,
+    /// Time a peer has to send SETUP, a request's first message or a data stream header.
+    pub handshake_timeout: Duration,
+    /// Upper bound on how long a SUBSCRIBE may wait for its track to appear.
+    pub max_rendezvous: Duration,
+    /// Time a SUBSCRIBE waits for the upstream publisher's answer.
+    pub upstream_timeout: Duration,
+    /// Queued NAMESPACE notices per SUBSCRIBE_NAMESPACE before its stream is reset.
+    pub namespace_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_object_size: 1 << 20,
+            session_queue_bytes: 1 << 20,
+            cache_groups: 32,
+            cache_bytes: 256 << 10,
+            handshake_timeout: Duration::from_secs(10),
+            max_rendezvous: Duration::from_secs(30),
+            upstream_timeout: Duration::from_secs(10),
+            namespace_queue: 1024,
+        }
+    }
+}
+
+pub struct Relay {
+    router: Mutex<Router>,
+    /// Bumped whenever a namespace or track appears, to wake rendezvous waiters.
+    changed: watch::Sender<u64>,
+    sessions: Mutex<HashMap<SessionId, Arc<SessionHandle>>>,
+    watchers: Mutex<HashMap<u64, mpsc::Sender<Notice>>>,
+    next_id: AtomicU64,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    /// Set once a GOAWAY went out: new requests are refused with GOING_AWAY.
+    pub going_away: watch::Sender<bool>,
+}
+
+impl Relay {
+    pub fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            router: Mutex::new(Router::new()),
+            changed: watch::channel(0).0,
+            sessions: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            limits,
+            metrics: Metrics::default(),
+            going_away: watch::channel(false).0,
+        })
+    }
+
+    /// A relay-unique id (sessions, subscriptions, streams, watches).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn router(&self) -> MutexGuard<'_, Router> {
+        self.router.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn changed(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub fn bump(&self) {
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    pub fn add_session(&self, s: Arc<SessionHandle>) {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(s.id, s);
+    }
+    pub fn remove_session(&self, id: SessionId) {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+    pub fn session(&self, id: SessionId) -> Option<Arc<SessionHandle>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+    pub fn sessions(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub fn add_watcher(&self, id: u64, tx: mpsc::Sender<Notice>) {
+        self.watchers.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+    }
+    pub fn remove_watcher(&self, id: u64) {
+        self.watchers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.router().unwatch(id);
+    }
+
+    /// Delivers namespace notices without waiting; a watcher whose queue is
+    /// full loses its channel, and its handler resets the stream (§9.21 allows
+    /// resetting a blocked SUBSCRIBE_NAMESPACE response stream).
+    pub fn notify(&self, notices: Vec<Notice>) {
+        if notices.is_empty() {
+            return;
+        }
+        let mut w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        for n in notices {
+            let id = match &n {
+                Notice::Namespace { watch, .. } | Notice::Done { watch, .. } => *watch,
+            };
+            if let Some(tx) = w.get(&id) {
+                if tx.try_send(n).is_err() {
+                    w.remove(&id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! One track at the relay: its upstream state, its downstream subscribers and
+//! its cache. There is exactly one `Track` per full track name, so all
+//! downstream subscribers share one upstream subscription
+//! (draft-ietf-moq-transport-18 §8.3 "Subscriber Interactions").
+//!
+//! Objects are forwarded as they arrive, one at a time — never whole-group
+//! buffering — into each subscriber session's bounded [`Outbound`] queue.
+
+use crate::cache::{Cache, CachedObject};
+use crate::outbound::{Item, Outbound};
+use crate::wire::subgroup::{Object, SubgroupHeader};
+use crate::wire::datagram::Datagram;
+use bytes::Bytes;
+use moq_transport::coding::{Location, TrackName, TrackNamespace};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Namespace and name (§2.4.1 "Track Naming").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FullName {
+    pub namespace: TrackNamespace,
+    pub name: TrackName,
+}
+
+impl std::fmt::Display for FullName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace.to_utf8_path(), self.name.to_string_lossy())
+    }
+}
+
+/// Upstream lifecycle, observed by downstream request handlers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Upstream SUBSCRIBE sent, no answer yet.
+    Pending,
+    /// Objects may flow; `properties` are the upstream Track Properties.
+    Active { properties: Bytes, default_priority: u8 },
+    /// Upstream refused (REQUEST_ERROR code) or finished (PUBLISH_DONE status).
+    Failed { code: u64, reason: String },
+    Done { status: u64, reason: String },
+}
+
+/// A downstream subscription attached to the track.
+pub struct Subscriber {
+    pub id: u64,
+    pub alias: u64,
+    pub forward: bool,
+    /// First location to deliver (subscription filter, §5.1.2).
+    pub start: Location,
+    /// Last group to deliver, inclusive.
+    pub end_group: Option<u64>,
+    pub outbound: Arc<Outbound>,
+    pub datagrams: Arc<dyn DatagramSink>,
+    /// Upstream stream serials whose header was already sent downstream.
+    open: Vec<u64>,
+    /// Data streams opened for this subscription (PUBLISH_DONE Stream Count, §9.12).
+    opened: u64,
+}
+
+/// Sends a datagram without waiting (a session's unreliable path).
+pub trait DatagramSink: Send + Sync {
+    fn send(&self, datagram: Bytes);
+}
+
+impl Subscriber {
+    pub fn new(id: u64, alias: u64, start: Location, end_group: Option<u64>, outbound: Arc<Outbound>, datagrams: Arc<dyn DatagramSink>) -> Self {
+        Self { id, alias, forward: true, start, end_group, outbound, datagrams, open: Vec::new(), opened: 0 }
+    }
+    fn wants(&self, loc: Location) -> bool {
+        self.forward && (loc.group_id, loc.object_id) >= (self.start.group_id, self.start.object_id) && self.end_group.is_none_or(|g| loc.group_id <= g)
+    }
+}
+
+struct State {
+    subscribers: Vec<Subscriber>,
+    cache: Cache,
+    largest: Option<Location>,
+}
+
+pub struct Track {
+    pub name: FullName,
+    state: Mutex<State>,
+    phase: watch::Sender<Phase>,
+    /// Upstream origin of this track: the publisher session's id.
+    pub origin: Mutex<Option<u64>>,
+    pub objects_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Downstream requests interested in this track (changed under the router
+    /// lock); the upstream subscription is cancelled when it drops to zero.
+    pub interest: std::sync::atomic::AtomicUsize,
+    /// True for tracks created by a direct PUBLISH (they outlive subscribers).
+    pub published: bool,
+}
+
+/// A subgroup stream as the track sees it: header plus a relay-unique serial.
+pub struct UpstreamStream {
+    pub serial: u64,
+    pub header: SubgroupHeader,
+    pub first_object: Option<u64>,
+}
+
+impl Track {
+    pub fn new(name: FullName, phase: Phase, cache_groups: usize, cache_bytes: usize) -> Arc<Self> {
+        Self::with_origin(name, phase, cache_groups, cache_bytes, false)
+    }
+
+    pub fn with_origin(name: FullName, phase: Phase, cache_groups: usize, cache_bytes: usize, published: bool) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            state: Mutex::new(State { subscribers: Vec::new(), cache: Cache::new(cache_groups, cache_bytes), largest: None }),
+            phase: watch::channel(phase).0,
+            origin: Mutex::new(None),
+            objects_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            interest: std::sync::atomic::AtomicUsize::new(0),
+            published,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn phase(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+    pub fn current_phase(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.send_replace(phase);
+    }
+
+    pub fn largest(&self) -> Option<Location> {
+        self.lock().largest
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().subscribers.len()
+    }
+
+    pub fn cache_bytes(&self) -> usize {
+        self.lock().cache.bytes()
+    }
+
+    pub fn attach(&self, sub: Subscriber) {
+        self.lock().subscribers.push(sub);
+    }
+
+    /// Removes a subscriber. With `reset`, its open streams are reset
+    /// (unsubscribe); otherwise they are finished (the track ended cleanly).
+    /// Returns the number of data streams the subscription used.
+    pub fn detach(&self, id: u64, reset: bool) -> u64 {
+        let mut s = self.lock();
+        let Some(i) = s.subscribers.iter().position(|x| x.id == id) else { return 0 };
+        let sub = s.subscribers.swap_remove(i);
+        for serial in sub.open {
+            let key = (sub.id, serial);
+            sub.outbound.push(if reset { Item::Reset { key, code: crate::wire::stream_error::CANCELLED } } else { Item::Fin { key } });
+        }
+        sub.opened
+    }
+
+    /// Changes a subscriber's forward state (REQUEST_UPDATE, §9.8.1).
+    pub fn set_forward(&self, id: u64, forward: bool) {
+        if let Some(sub) = self.lock().subscribers.iter_mut().find(|x| x.id == id) {
+            sub.forward = forward;
+        }
+    }
+
+    /// An object from an upstream subgroup stream: cache it, then queue it for
+    /// every subscriber that wants it (§8.5 "Relay Object Handling").
+    pub fn on_object(&self, stream: &UpstreamStream, obj: &Object, default_priority: u8) {
+        self.objects_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(obj.raw.len() as u64, Ordering::Relaxed);
+        let group = stream.header.group_id;
+        let subgroup = stream.header.subgroup_id.unwrap_or(0);
+        let loc = Location::new(group, obj.object_id);
+        let mut s = self.lock();
+        s.cache.insert(
+            group,
+            CachedObject {
+                object_id: obj.object_id,
+                subgroup_id: Some(subgroup),
+                priority: stream.header.publisher_priority.unwrap_or(default_priority),
+                properties: obj.properties(),
+                payload: obj.payload(),
+                status: obj.status,
+            },
+        );
+        if s.largest.is_none_or(|l| (l.group_id, l.object_id) < (group, obj.object_id)) {
+            s.largest = Some(loc);
+        }
+        let is_first = stream.first_object == Some(obj.object_id);
+        for sub in s.subscribers.iter_mut() {
+            if !sub.wants(loc) {
+                continue;
+            }
+            let key = (sub.id, stream.serial);
+            if !sub.open.contains(&stream.serial) {
+                let mut header = Vec::with_capacity(24);
+                stream.header.encode_for(sub.alias, subgroup, !is_first, &mut header);
+                let prio = stream.header.publisher_priority.unwrap_or(default_priority);
+                if !sub.outbound.push(Item::Open { key, header: header.into(), priority: prio }) {
+                    continue;
+                }
+                sub.open.push(stream.serial);
+                sub.opened += 1;
+                let bytes = if is_first {
+                    obj.raw.clone()
+                } else {
+                    let mut first = Vec::with_capacity(obj.raw.len() + 8);
+                    obj.encode_as_first(&mut first);
+                    first.into()
+                };
+                sub.outbound.push(Item::Data { key, bytes });
+            } else {
+                sub.outbound.push(Item::Data { key, bytes: obj.raw.clone() });
+            }
+        }
+    }
+
+    /// The upstream stream ended: FIN (or reset) the matching downstream streams.
+    pub fn on_stream_end(&self, serial: u64, reset: Option<u32>) {
+        let mut s = self.lock();
+        for sub in s.subscribers.iter_mut() {
+            if let Some(i) = sub.open.iter().position(|x| *x == serial) {
+                sub.open.swap_remove(i);
+                let key = (sub.id, serial);
+                sub.outbound.push(match reset {
+                    None => Item::Fin { key },
+                    Some(code) => Item::Reset { key, code },
+                });
+            }
+        }
+    }
+
+    /// A datagram object: cache and forward with each subscriber's alias.
+    pub fn on_datagram(&self, d: &Datagram, default_priority: u8) {
+        self.objects_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(d.raw.len() as u64, Ordering::Relaxed);
+        let loc = Location::new(d.group_id, d.object_id);
+        let mut s = self.lock();
+        s.cache.insert(
+            d.group_id,
+            CachedObject {
+                object_id: d.object_id,
+                subgroup_id: None,
+                priority: d.publisher_priority.unwrap_or(default_priority),
+                properties: d.properties(),
+                payload: d.payload(),
+                status: d.status,
+            },
+        );
+        if s.largest.is_none_or(|l| (l.group_id, l.object_id) < (d.group_id, d.object_id)) {
+            s.largest = Some(loc);
+        }
+        for sub in s.subscribers.iter().filter(|x| x.wants(loc)) {
+            sub.datagrams.send(d.with_alias(sub.alias));
+        }
+    }
+
+    /// Cached objects in `[start, end]` (FETCH, §9.16).
+    pub fn cached(&self, start: Location, end: Location) -> Vec<(u64, CachedObject)> {
+        self.lock().cache.range(start, end)
+    }
+
+    /// Start group for a relative joining FETCH: `offset` groups before the largest.
+    pub fn cached_groups(&self) -> Vec<u64> {
+        self.lock().cache.group_ids().collect()
+    }
+}
+
+/// The Location a new subscriber starts at for a given filter (§5.1.2):
+/// Largest Object → the object after the largest; Next Group Start → the next group.
+pub fn start_for_filter(largest: Option<Location>, next_group: bool) -> Location {
+    match (largest, next_group) {
+        (None, _) => Location::new(0, 0),
+        (Some(l), false) => Location::new(l.group_id, l.object_id + 1),
+        (Some(l), true) => Location::new(l.group_id + 1, 0),
+    }
+}
+

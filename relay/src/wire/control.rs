@@ -1,0 +1,355 @@
+//! Control message framing (draft-ietf-moq-transport-18 §9) for the control
+//! streams and the bidirectional request streams.
+//!
+//! `Frame` splitting is sans-IO: the session shell appends received bytes to a
+//! buffer and calls [`take_frame`] until it returns `None`. The 16-bit length
+//! bounds every control message to 64 KiB, which bounds per-stream buffering.
+
+use super::WireError;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use moq_transport::coding::{Decode, Encode, KeyValuePairs, Location, ReasonPhrase, TrackNamespacePrefix};
+use moq_transport::message::{self, Message};
+
+use super::varint;
+
+/// Response message types on request streams (§9, table of message types).
+pub mod kind {
+    pub const REQUEST_UPDATE: u64 = 0x2;
+    pub const SUBSCRIBE: u64 = 0x3;
+    pub const SUBSCRIBE_OK: u64 = 0x4;
+    pub const REQUEST_ERROR: u64 = 0x5;
+    pub const PUBLISH_NAMESPACE: u64 = 0x6;
+    pub const REQUEST_OK: u64 = 0x7;
+    pub const NAMESPACE: u64 = 0x8;
+    pub const PUBLISH_DONE: u64 = 0xB;
+    pub const TRACK_STATUS: u64 = 0xD;
+    pub const NAMESPACE_DONE: u64 = 0xE;
+    pub const GOAWAY: u64 = 0x10;
+    pub const FETCH: u64 = 0x16;
+    pub const FETCH_OK: u64 = 0x18;
+    pub const PUBLISH: u64 = 0x1D;
+    pub const PUBLISH_OK: u64 = 0x1E;
+    pub const SUBSCRIBE_NAMESPACE: u64 = 0x50;
+    pub const SUBSCRIBE_TRACKS: u64 = 0x51;
+}
+
+/// One framed control message: type, and the payload without type and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: u64,
+    pub payload: Bytes,
+}
+
+/// Splits the next complete control message off `buf`.
+pub fn take_frame(buf: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+    let Some((kind, n)) = varint::read(buf) else { return Ok(None) };
+    if buf.len() < n + 2 {
+        return Ok(None);
+    }
+    let len = u16::from_be_bytes([buf[n], buf[n + 1]]) as usize;
+    if buf.len() < n + 2 + len {
+        return Ok(None);
+    }
+    buf.advance(n + 2);
+    let payload = buf.split_to(len).freeze();
+    Ok(Some(Frame { kind, payload }))
+}
+
+fn malformed(what: &'static str) -> impl Fn(moq_transport::coding::DecodeError) -> WireError {
+    move |e| WireError::Malformed(what, e.to_string())
+}
+
+impl Frame {
+    /// Decodes a request-initiating message (SUBSCRIBE, PUBLISH, FETCH,
+    /// TRACK_STATUS, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS):
+    /// in draft-18 these carry their Request ID on the wire, exactly as
+    /// moq-transport's `Message` codec expects.
+    pub fn request(&self) -> Result<Message, WireError> {
+        let mut whole = Vec::with_capacity(self.payload.len() + 10);
+        varint::write(&mut whole, self.kind);
+        whole.extend_from_slice(&(self.payload.len() as u16).to_be_bytes());
+        whole.extend_from_slice(&self.payload);
+        Message::decode(&mut &whole[..]).map_err(malformed("request"))
+    }
+
+    /// Decodes a response or follow-up message on a request stream.
+    pub fn response(&self) -> Result<Response, WireError> {
+        let mut b = &self.payload[..];
+        let r = match self.kind {
+            kind::REQUEST_OK => {
+                let r = Response::RequestOk(params(&mut b)?);
+                // Trailing Track Properties (§9.5) are only meaningful for TRACK_STATUS.
+                b = &[];
+                r
+            }
+            kind::REQUEST_ERROR => Response::RequestError {
+                code: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
+                retry_interval: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
+                reason: ReasonPhrase::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?.0,
+            },
+            kind::SUBSCRIBE_OK => {
+                let alias = u64::decode(&mut b).map_err(malformed("SUBSCRIBE_OK"))?;
+                let params = params(&mut b)?;
+                let properties = Bytes::copy_from_slice(b);
+                b = &[];
+                Response::SubscribeOk { alias, params, properties }
+            }
+            kind::PUBLISH_OK => Response::PublishOk(params(&mut b)?),
+            kind::PUBLISH_DONE => Response::PublishDone {
+                status: u64::decode(&mut b).map_err(malformed("PUBLISH_DONE"))?,
+                stream_count: u64::decode(&mut b).map_err(malformed("PUBLISH_DONE"))?,
+                reason: ReasonPhrase::decode(&mut b).map_err(malformed("PUBLISH_DONE"))?.0,
+            },
+            kind::NAMESPACE => Response::Namespace(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE"))?),
+            kind::NAMESPACE_DONE => {
+                Response::NamespaceDone(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE_DONE"))?)
+            }
+            kind::REQUEST_UPDATE => Response::RequestUpdate {
+                id: u64::decode(&mut b).map_err(malformed("REQUEST_UPDATE"))?,
+                params: params(&mut b)?,
+            },
+            kind::FETCH_OK => {
+                let end_of_track = bool::decode(&mut b).map_err(malformed("FETCH_OK"))?;
+                let end_location = Location::decode(&mut b).map_err(malformed("FETCH_OK"))?;
+                let params = params(&mut b)?;
+                let properties = Bytes::copy_from_slice(b);
+                b = &[];
+                Response::FetchOk { end_of_track, end_location, params, properties }
+            }
+            kind::GOAWAY => {
+                let len = u64::decode(&mut b).map_err(malformed("GOAWAY"))? as usize;
+                if len > 8192 || b.len() < len {
+                    return Err(WireError::Malformed("GOAWAY", "bad New Session URI length".into()));
+                }
+                let uri = String::from_utf8_lossy(&b[..len]).into_owned();
+                b = &b[len..];
+                let timeout_ms = u64::decode(&mut b).map_err(malformed("GOAWAY"))?;
+                // An optional Request ID may follow (request-stream GOAWAY).
+                if !b.is_empty() {
+                    u64::decode(&mut b).map_err(malformed("GOAWAY"))?;
+                }
+                Response::GoAway { uri, timeout_ms }
+            }
+            other => return Err(WireError::InvalidType(other)),
+        };
+        if !b.is_empty() {
+            return Err(WireError::Malformed("response", format!("{} trailing bytes", b.len())));
+        }
+        Ok(r)
+    }
+}
+
+fn params(b: &mut &[u8]) -> Result<KeyValuePairs, WireError> {
+    KeyValuePairs::decode_message_params(b).map_err(malformed("parameters"))
+}
+
+/// Responses and follow-ups on request streams (§9).
+#[derive(Debug, Clone)]
+pub enum Response {
+    RequestOk(KeyValuePairs),
+    RequestError { code: u64, retry_interval: u64, reason: String },
+    SubscribeOk { alias: u64, params: KeyValuePairs, properties: Bytes },
+    PublishOk(KeyValuePairs),
+    PublishDone { status: u64, stream_count: u64, reason: String },
+    Namespace(TrackNamespacePrefix),
+    NamespaceDone(TrackNamespacePrefix),
+    RequestUpdate { id: u64, params: KeyValuePairs },
+    FetchOk { end_of_track: bool, end_location: Location, params: KeyValuePairs, properties: Bytes },
+    /// GOAWAY (§9.4): New Session URI and Timeout in milliseconds.
+    GoAway { uri: String, timeout_ms: u64 },
+}
+
+impl Response {
+    pub fn error(code: message::RequestErrorCode, retry_interval: u64, reason: &str) -> Self {
+        Response::RequestError { code: code as u64, retry_interval, reason: reason.into() }
+    }
+
+    /// Serializes the message with its type and 16-bit length.
+    pub fn encode(&self) -> Bytes {
+        let mut p = BytesMut::new();
+        let kind = match self {
+            Response::RequestOk(params) => {
+                encode_params(params, &mut p);
+                kind::REQUEST_OK
+            }
+            Response::RequestError { code, retry_interval, reason } => {
+                enc(code, &mut p);
+                enc(retry_interval, &mut p);
+                enc(&ReasonPhrase(truncate(reason)), &mut p);
+                kind::REQUEST_ERROR
+            }
+            Response::SubscribeOk { alias, params, properties } => {
+                enc(alias, &mut p);
+                encode_params(params, &mut p);
+                p.put_slice(properties);
+                kind::SUBSCRIBE_OK
+            }
+            Response::PublishOk(params) => {
+                encode_params(params, &mut p);
+                kind::PUBLISH_OK
+            }
+            Response::PublishDone { status, stream_count, reason } => {
+                enc(status, &mut p);
+                enc(stream_count, &mut p);
+                enc(&ReasonPhrase(truncate(reason)), &mut p);
+                kind::PUBLISH_DONE
+            }
+            Response::Namespace(suffix) => {
+                enc(suffix, &mut p);
+                kind::NAMESPACE
+            }
+            Response::NamespaceDone(suffix) => {
+                enc(suffix, &mut p);
+                kind::NAMESPACE_DONE
+            }
+            Response::RequestUpdate { id, params } => {
+                enc(id, &mut p);
+                encode_params(params, &mut p);
+                kind::REQUEST_UPDATE
+            }
+            Response::FetchOk { end_of_track, end_location, params, properties } => {
+                enc(end_of_track, &mut p);
+                enc(end_location, &mut p);
+                encode_params(params, &mut p);
+                p.put_slice(properties);
+                kind::FETCH_OK
+            }
+            Response::GoAway { uri, timeout_ms } => {
+                // moq-transport's GoAway predates draft-18's Timeout field.
+                enc(&(uri.len() as u64), &mut p);
+                p.put_slice(uri.as_bytes());
+                enc(timeout_ms, &mut p);
+                kind::GOAWAY
+            }
+        };
+        frame(kind, &p)
+    }
+}
+
+/// Serializes a request-initiating message with moq-transport's codec.
+pub fn encode_request(msg: &Message) -> Result<Bytes, WireError> {
+    let mut out = BytesMut::new();
+    msg.encode(&mut out).map_err(|e| WireError::Malformed("request", e.to_string()))?;
+    Ok(out.freeze())
+}
+
+fn frame(kind: u64, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    varint::write(&mut out, kind);
+    let len = payload.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.extend_from_slice(&payload[..len]);
+    Bytes::from(out)
+}
+
+fn enc<T: Encode>(v: &T, p: &mut BytesMut) {
+    // Encoding into a growable buffer only fails for out-of-range values we
+    // never construct (varints > 2^62); such a field is dropped, not panicked on.
+    if let Err(e) = v.encode(p) {
+        tracing::warn!(error = %e, "failed to encode control field");
+    }
+}
+
+fn encode_params(params: &KeyValuePairs, p: &mut BytesMut) {
+    if let Err(e) = params.encode_message_params(p) {
+        tracing::warn!(error = %e, "failed to encode parameters");
+        enc(&0u64, p);
+    }
+}
+
+fn truncate(s: &str) -> String {
+    let mut end = s.len().min(ReasonPhrase::MAX_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moq_transport::coding::TrackNamespace;
+
+    #[test]
+    fn frames_split_across_pushes() {
+        let bytes = Response::error(message::RequestErrorCode::DoesNotExist, 0, "no such track").encode();
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&bytes[..3]);
+        assert_eq!(take_frame(&mut buf).unwrap(), None);
+        buf.extend_from_slice(&bytes[3..]);
+        let f = take_frame(&mut buf).unwrap().unwrap();
+        assert_eq!(f.kind, kind::REQUEST_ERROR);
+        match f.response().unwrap() {
+            Response::RequestError { code, retry_interval, reason } => {
+                assert_eq!((code, retry_interval, reason.as_str()), (0x10, 0, "no such track"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn request_error_vector() {
+        // Type 0x5, length 4, code 0x10, retry 0, reason length 1 "x".
+        let bytes = Response::error(message::RequestErrorCode::DoesNotExist, 0, "x").encode();
+        assert_eq!(&bytes[..], &[0x05, 0x00, 0x04, 0x10, 0x00, 0x01, b'x']);
+    }
+
+    #[test]
+    fn subscribe_ok_round_trip_keeps_raw_properties() {
+        let mut params = KeyValuePairs::new();
+        params.set_intvalue(0x08, 0); // EXPIRES
+        let r = Response::SubscribeOk { alias: 9, params, properties: Bytes::from_static(&[0x0e, 0x40]) };
+        let mut buf = BytesMut::from(&r.encode()[..]);
+        let f = take_frame(&mut buf).unwrap().unwrap();
+        match f.response().unwrap() {
+            Response::SubscribeOk { alias, properties, .. } => {
+                assert_eq!(alias, 9);
+                assert_eq!(&properties[..], &[0x0e, 0x40]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn subscribe_request_decodes_with_request_id() {
+        let msg = Message::Subscribe(message::Subscribe {
+            id: 4,
+            track_namespace: TrackNamespace::from_utf8_path("moq-test/interop"),
+            track_name: "test-track".into(),
+            params: KeyValuePairs::default(),
+        });
+        let bytes = encode_request(&msg).unwrap();
+        let mut buf = BytesMut::from(&bytes[..]);
+        let f = take_frame(&mut buf).unwrap().unwrap();
+        assert_eq!(f.kind, kind::SUBSCRIBE);
+        match f.request().unwrap() {
+            Message::Subscribe(s) => {
+                assert_eq!(s.id, 4);
+                assert_eq!(s.track_namespace, TrackNamespace::from_utf8_path("moq-test/interop"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn goaway_vector() {
+        let b = Response::GoAway { uri: String::new(), timeout_ms: 5000 }.encode();
+        assert_eq!(&b[..], &[0x10, 0x00, 0x03, 0x00, 0x93, 0x88]);
+        let mut buf = BytesMut::from(&b[..]);
+        match take_frame(&mut buf).unwrap().unwrap().response().unwrap() {
+            Response::GoAway { uri, timeout_ms } => assert_eq!((uri.as_str(), timeout_ms), ("", 5000)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for kind in [kind::REQUEST_OK, kind::SUBSCRIBE_OK, kind::PUBLISH_DONE, kind::FETCH_OK, kind::NAMESPACE, 0x3f] {
+            let f = Frame { kind, payload: Bytes::from_static(&[0xff, 0xff, 0xff]) };
+            assert!(f.response().is_err());
+        }
+        let f = Frame { kind: kind::SUBSCRIBE, payload: Bytes::from_static(&[0x01]) };
+        assert!(f.request().is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! Wire formats of draft-ietf-moq-transport-18 that the relay handles itself.
+//!
+//! Request-initiating control messages (SUBSCRIBE, PUBLISH, FETCH, …) are
+//! decoded with moq-transport's `message::Message`. Responses on request
+//! streams (§9: they carry no Request ID in draft-18) are only encoded inside
+//! moq-transport's private session code, so [`control`] frames them here from
+//! moq-transport's public field codecs. Data streams and datagrams are parsed
+//! by [`subgroup`], [`datagram`] and [`fetch`], built for zero-copy forwarding.
+
+pub mod control;
+pub mod datagram;
+pub mod fetch;
+pub mod subgroup;
+pub mod varint;
+
+/// Uni stream type of the control stream: the SETUP message type (§3.4, §9.3).
+pub const SETUP: u64 = 0x2F00;
+/// Uni stream type of padding streams (§11.5.1), read and discarded.
+pub const PADDING: u64 = 0x132B_3E28;
+
+/// Why a data stream, datagram or control frame could not be parsed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum WireError {
+    #[error("invalid stream/datagram/message type {0:#x}")]
+    InvalidType(u64),
+    #[error("stream or message ended inside a field")]
+    Truncated,
+    #[error("object of {0} bytes exceeds the relay's limit")]
+    TooLarge(u64),
+    #[error("invalid object status {0:#x}")]
+    InvalidStatus(u64),
+    #[error("properties on an object whose status is not Normal")]
+    PropertiesOnStatus,
+    #[error("object id overflow")]
+    ObjectIdOverflow,
+    #[error("malformed {0}: {1}")]
+    Malformed(&'static str, String),
+}
+
+/// Session termination codes (§3.6).
+pub mod session_error {
+    pub const NO_ERROR: u32 = 0x0;
+    pub const INTERNAL_ERROR: u32 = 0x1;
+    pub const UNAUTHORIZED: u32 = 0x2;
+    pub const PROTOCOL_VIOLATION: u32 = 0x3;
+    pub const INVALID_REQUEST_ID: u32 = 0x4;
+    pub const DUPLICATE_TRACK_ALIAS: u32 = 0x5;
+    pub const KEY_VALUE_FORMATTING_ERROR: u32 = 0x6;
+    pub const GOAWAY_TIMEOUT: u32 = 0x10;
+    pub const CONTROL_MESSAGE_TIMEOUT: u32 = 0x11;
+    pub const DATA_STREAM_TIMEOUT: u32 = 0x12;
+}
+
+/// Stream reset / STOP_SENDING codes (§3.4.3).
+pub mod stream_error {
+    pub const INTERNAL_ERROR: u32 = 0x0;
+    pub const CANCELLED: u32 = 0x1;
+    pub const DELIVERY_TIMEOUT: u32 = 0x2;
+    pub const SESSION_CLOSED: u32 = 0x3;
+    pub const GOING_AWAY: u32 = 0x4;
+    pub const TOO_FAR_BEHIND: u32 = 0x5;
+    pub const EXCESSIVE_LOAD: u32 = 0x9;
+    pub const MALFORMED_TRACK: u32 = 0x12;
+}
+
+/// REQUEST_ERROR codes (§9.6, IANA table), as moq-transport numbers them.
+pub use moq_transport::message::RequestErrorCode;
+/// PUBLISH_DONE status codes (§9.12).
+pub use moq_transport::message::PublishDoneCode;

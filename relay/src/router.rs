@@ -19,18 +19,59 @@ pub struct Announcement {
     pub request: u64,
 }
 
-/// A SUBSCRIBE_NAMESPACE in force (§6.1), identified relay-wide by `id`.
+/// A SUBSCRIBE_NAMESPACE (§9.21) or SUBSCRIBE_TRACKS (§9.22) in force,
+/// identified relay-wide by its id. The two kinds have independent
+/// prefix-overlap spaces.
 #[derive(Debug, Clone)]
 pub struct NamespaceWatch {
     pub session: SessionId,
     pub prefix: TrackNamespacePrefix,
+    /// SUBSCRIBE_TRACKS: wants a PUBLISH per track rather than NAMESPACE messages.
+    pub tracks: bool,
 }
 
-/// What a namespace watcher must be told (NAMESPACE / NAMESPACE_DONE, §9.19-9.20).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a watcher must be told: NAMESPACE / NAMESPACE_DONE (§9.19-9.20) or,
+/// for SUBSCRIBE_TRACKS, a track to PUBLISH.
+#[derive(Clone)]
 pub enum Notice {
     Namespace { watch: u64, suffix: TrackNamespacePrefix },
     Done { watch: u64, suffix: TrackNamespacePrefix },
+    Track { watch: u64, track: Arc<Track> },
+}
+
+impl Notice {
+    pub fn watch(&self) -> u64 {
+        match self {
+            Notice::Namespace { watch, .. } | Notice::Done { watch, .. } | Notice::Track { watch, .. } => *watch,
+        }
+    }
+}
+
+impl std::fmt::Debug for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Namespace { watch, suffix } => write!(f, "Namespace({watch}, {suffix})"),
+            Notice::Done { watch, suffix } => write!(f, "Done({watch}, {suffix})"),
+            Notice::Track { watch, track } => write!(f, "Track({watch}, {})", track.name),
+        }
+    }
+}
+
+impl PartialEq for Notice {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Notice::Namespace { watch: a, suffix: x }, Notice::Namespace { watch: b, suffix: y })
+            | (Notice::Done { watch: a, suffix: x }, Notice::Done { watch: b, suffix: y }) => a == b && x == y,
+            (Notice::Track { watch: a, track: x }, Notice::Track { watch: b, track: y }) => a == b && Arc::ptr_eq(x, y),
+            _ => false,
+        }
+    }
+}
+
+/// What a new watch starts with.
+pub enum Existing {
+    Namespaces(Vec<TrackNamespacePrefix>),
+    Tracks(Vec<Arc<Track>>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +102,7 @@ impl Router {
     fn notices(&self, ns: &TrackNamespace, done: bool) -> Vec<Notice> {
         self.watches
             .iter()
+            .filter(|(_, w)| !w.tracks)
             .filter_map(|(id, w)| {
                 let suffix = ns.strip_prefix(&w.prefix)?;
                 Some(if done { Notice::Done { watch: *id, suffix } } else { Notice::Namespace { watch: *id, suffix } })
@@ -128,6 +170,11 @@ impl Router {
                 notices = self.notices(&ns, false);
             }
             *self.published_ns.entry(ns).or_default() += 1;
+            for (id, w) in &self.watches {
+                if w.tracks && w.prefix.is_prefix_of(&track.name.namespace) {
+                    notices.push(Notice::Track { watch: *id, track: track.clone() });
+                }
+            }
         }
         let old = self.tracks.insert(track.name.clone(), track);
         (old, notices)
@@ -155,11 +202,17 @@ impl Router {
         }
     }
 
-    /// SUBSCRIBE_NAMESPACE: registers the watch and returns the suffixes of
-    /// every namespace already visible under the prefix (§9.21).
-    pub fn watch(&mut self, id: u64, w: NamespaceWatch) -> Result<Vec<TrackNamespacePrefix>, RouteError> {
-        if self.watches.values().any(|x| x.session == w.session && x.prefix.overlaps(&w.prefix)) {
+    /// SUBSCRIBE_NAMESPACE / SUBSCRIBE_TRACKS: registers the watch and
+    /// returns the namespaces (suffixes) or published tracks already under
+    /// the prefix (§9.21, §9.22).
+    pub fn watch(&mut self, id: u64, w: NamespaceWatch) -> Result<Existing, RouteError> {
+        if self.watches.values().any(|x| x.session == w.session && x.tracks == w.tracks && x.prefix.overlaps(&w.prefix)) {
             return Err(RouteError::PrefixOverlap);
+        }
+        if w.tracks {
+            let tracks = self.tracks.values().filter(|t| t.published && w.prefix.is_prefix_of(&t.name.namespace)).cloned().collect();
+            self.watches.insert(id, w);
+            return Ok(Existing::Tracks(tracks));
         }
         let mut existing: Vec<TrackNamespacePrefix> = self
             .namespaces
@@ -170,7 +223,7 @@ impl Router {
         existing.sort_by_key(|p| p.to_utf8_path());
         existing.dedup();
         self.watches.insert(id, w);
-        Ok(existing)
+        Ok(Existing::Namespaces(existing))
     }
 
     pub fn unwatch(&mut self, id: u64) {
@@ -193,6 +246,22 @@ mod tests {
     fn a(session: u64) -> Announcement {
         Announcement { session, request: 0 }
     }
+    fn watch(session: u64, prefix: &str, tracks: bool) -> NamespaceWatch {
+        NamespaceWatch { session, prefix: TrackNamespacePrefix::from_utf8_path(prefix), tracks }
+    }
+
+    #[test]
+    fn track_watchers_get_existing_and_new_published_tracks() {
+        let mut r = Router::new();
+        let name = |t: &str| FullName { namespace: ns("live/cam"), name: t.into() };
+        let t1 = Track::with_origin(name("a"), Phase::Pending, 4, 1024, true);
+        r.insert_track(t1.clone(), true);
+        let Existing::Tracks(existing) = r.watch(3, watch(1, "live", true)).unwrap() else { panic!() };
+        assert!(existing.len() == 1 && Arc::ptr_eq(&existing[0], &t1));
+        let t2 = Track::with_origin(name("b"), Phase::Pending, 4, 1024, true);
+        let (_, notices) = r.insert_track(t2.clone(), true);
+        assert_eq!(notices, vec![Notice::Track { watch: 3, track: t2 }]);
+    }
 
     #[test]
     fn longest_prefix_wins() {
@@ -210,7 +279,7 @@ mod tests {
     fn watchers_see_existing_future_and_done() {
         let mut r = Router::new();
         r.publish_namespace(ns("users/alice"), a(1));
-        let existing = r.watch(7, NamespaceWatch { session: 9, prefix: TrackNamespacePrefix::from_utf8_path("users") }).unwrap();
+        let Existing::Namespaces(existing) = r.watch(7, watch(9, "users", false)).unwrap() else { panic!() };
         assert_eq!(existing, vec![TrackNamespacePrefix::from_utf8_path("alice")]);
         let n = r.publish_namespace(ns("users/bob"), a(2));
         assert_eq!(n, vec![Notice::Namespace { watch: 7, suffix: TrackNamespacePrefix::from_utf8_path("bob") }]);
@@ -225,17 +294,18 @@ mod tests {
     #[test]
     fn overlapping_watch_in_same_session_is_refused() {
         let mut r = Router::new();
-        let w = |s, p| NamespaceWatch { session: s, prefix: TrackNamespacePrefix::from_utf8_path(p) };
-        r.watch(1, w(1, "a/b")).unwrap();
-        assert_eq!(r.watch(2, w(1, "a")), Err(RouteError::PrefixOverlap));
-        assert!(r.watch(3, w(2, "a")).is_ok());
-        assert!(r.watch(4, w(1, "c")).is_ok());
+        r.watch(1, watch(1, "a/b", false)).unwrap();
+        assert!(matches!(r.watch(2, watch(1, "a", false)), Err(RouteError::PrefixOverlap)));
+        assert!(r.watch(3, watch(2, "a", false)).is_ok());
+        assert!(r.watch(4, watch(1, "c", false)).is_ok());
+        // SUBSCRIBE_TRACKS has its own overlap space (§9.22).
+        assert!(r.watch(5, watch(1, "a", true)).is_ok());
     }
 
     #[test]
     fn published_tracks_make_namespace_visible_until_last_ends() {
         let mut r = Router::new();
-        r.watch(1, NamespaceWatch { session: 5, prefix: TrackNamespacePrefix::from_utf8_path("live") }).unwrap();
+        r.watch(1, watch(5, "live", false)).unwrap();
         let name = |t: &str| FullName { namespace: ns("live/cam"), name: t.into() };
         let t1 = Track::new(name("a"), Phase::Pending, 4, 1024);
         let t2 = Track::new(name("b"), Phase::Pending, 4, 1024);

@@ -119,9 +119,7 @@ impl Relay {
         }
         let mut w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         for n in notices {
-            let id = match &n {
-                Notice::Namespace { watch, .. } | Notice::Done { watch, .. } => *watch,
-            };
+            let id = n.watch();
             if let Some(tx) = w.get(&id) {
                 if tx.try_send(n).is_err() {
                     w.remove(&id);

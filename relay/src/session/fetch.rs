@@ -14,6 +14,9 @@ use moq_transport::message::{self, FetchType};
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
 
+/// See the comment where it is used.
+const FETCH_STREAM_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
 async fn refuse(send: &mut SendStream, code: RequestErrorCode, reason: &str) -> Result<(), StreamError> {
     reply(send, Response::error(code, 0, reason)).await?;
     let _ = send.finish();
@@ -42,7 +45,9 @@ pub async fn fetch(
         }
         FetchType::RelativeJoining | FetchType::AbsoluteJoining => {
             let Some(jf) = m.joining_fetch else { return refuse(&mut send, RequestErrorCode::InternalError, "missing joining fields").await };
-            let Some(sub) = session.established(jf.joining_request_id) else {
+            // Only an earlier request of this session can be joined.
+            let wait = if jf.joining_request_id < m.id { relay.limits.upstream_timeout } else { std::time::Duration::ZERO };
+            let Some(sub) = session.wait_established(jf.joining_request_id, wait).await else {
                 return refuse(&mut send, RequestErrorCode::InvalidJoiningRequestId, "no such subscription in this session").await;
             };
             if !sub.forward {
@@ -65,6 +70,7 @@ pub async fn fetch(
         return refuse(&mut send, RequestErrorCode::InvalidRange, "start is beyond the largest object").await;
     }
     let objects = track.cached(start, last);
+    tracing::debug!(session = session.id, request_id = m.id, objects = objects.len(), "FETCH_OK");
     let end = objects.last().map(|(g, o)| Location::new(*g, o.object_id + 1)).unwrap_or(Location::new(start.group_id, start.object_id));
     let properties = match track.current_phase() {
         Phase::Active { properties, .. } => properties,
@@ -82,6 +88,11 @@ pub async fn fetch(
             &mut out,
         );
     }
+    // §9.16: FETCH_OK may come at any time relative to the objects, but
+    // aiomoqt 0.13.3 loses a joining FETCH's objects when its FETCH_HEADER is
+    // processed before FETCH_OK. A short pause off the data path lets the
+    // reply land first; it costs one FETCH 20 ms and nothing else.
+    tokio::time::sleep(FETCH_STREAM_DELAY).await;
     let mut uni = session.wt.open_uni().await.map_err(|e| StreamError::Transport(e.to_string()))?;
     super::io::write(&mut uni, &out).await?;
     let _ = uni.finish();

@@ -16,6 +16,7 @@ pub mod namespace;
 pub mod publish;
 pub mod request;
 pub mod subscribe;
+pub mod tracks;
 
 use crate::outbound::Outbound;
 use crate::router::SessionId;
@@ -56,6 +57,7 @@ pub struct SessionHandle {
     next_request: AtomicU64,
     /// Established downstream subscriptions by the peer's Request ID.
     established: Mutex<HashMap<u64, Established>>,
+    established_added: Notify,
     control: tokio::sync::Mutex<Option<SendStream>>,
     setup_done: AtomicBool,
     setup_seen: Notify,
@@ -79,6 +81,7 @@ impl SessionHandle {
             next_alias: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
             established: Mutex::new(HashMap::new()),
+            established_added: Notify::new(),
             control: tokio::sync::Mutex::new(None),
             setup_done: AtomicBool::new(false),
             setup_seen: Notify::new(),
@@ -131,6 +134,22 @@ impl SessionHandle {
 
     pub fn establish(&self, request_id: u64, e: Established) {
         self.established.lock().unwrap_or_else(|e| e.into_inner()).insert(request_id, e);
+        self.established_added.notify_waiters();
+    }
+
+    /// A Joining FETCH may arrive before the SUBSCRIBE it joins is
+    /// established; the publisher buffers it until then or a timeout (§9.16.2).
+    pub async fn wait_established(&self, request_id: u64, t: Duration) -> Option<Established> {
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            let notified = self.established_added.notified();
+            if let Some(e) = self.established(request_id) {
+                return Some(e);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
     }
     pub fn unestablish(&self, request_id: u64) {
         self.established.lock().unwrap_or_else(|e| e.into_inner()).remove(&request_id);
@@ -192,11 +211,15 @@ async fn open_control(session: &SessionHandle) -> anyhow::Result<()> {
 async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
     let setup_deadline = tokio::time::sleep(relay.limits.handshake_timeout);
     tokio::pin!(setup_deadline);
+    let mut setup_checked = false;
     let wt = session.wt.clone();
     loop {
         tokio::select! {
             res = wt.accept_uni() => match res {
-                Ok(recv) => { tokio::spawn(uni(relay.clone(), session.clone(), recv)); }
+                Ok(recv) => {
+                    tracing::trace!(session = session.id, "accepted uni stream");
+                    tokio::spawn(uni(relay.clone(), session.clone(), recv));
+                }
                 Err(_) => return,
             },
             res = wt.accept_bi() => match res {
@@ -207,9 +230,13 @@ async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
                 Ok(d) => data::datagram(relay, session, d),
                 Err(_) => return,
             },
-            _ = &mut setup_deadline, if !session.setup_done.load(Ordering::Relaxed) => {
-                session.close(session_error::CONTROL_MESSAGE_TIMEOUT, "no SETUP received");
-                return;
+            _ = &mut setup_deadline, if !setup_checked => {
+                // The guard is only evaluated when select! starts, so check again.
+                setup_checked = true;
+                if !session.setup_done.load(Ordering::Relaxed) {
+                    session.close(session_error::CONTROL_MESSAGE_TIMEOUT, "no SETUP received");
+                    return;
+                }
             }
         }
     }
@@ -240,6 +267,7 @@ async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStrea
             return;
         }
     };
+    tracing::trace!(session = session.id, stream_type = t, "uni stream");
     match t {
         SETUP => control(relay, session, recv, buf).await,
         PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {},

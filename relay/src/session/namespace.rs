@@ -5,7 +5,7 @@
 use super::io::{FrameReader, StreamError};
 use super::request::reply;
 use super::SessionHandle;
-use crate::router::{NamespaceWatch, Notice, RouteError};
+use crate::router::{Existing, NamespaceWatch, Notice, RouteError};
 use crate::state::Relay;
 use crate::wire::control::Response;
 use crate::wire::RequestErrorCode;
@@ -26,9 +26,10 @@ pub async fn watch(
     let (tx, mut rx) = mpsc::channel(relay.limits.namespace_queue);
     relay.add_watcher(id, tx);
     let prefix = m.track_namespace_prefix;
-    let existing = relay.router().watch(id, NamespaceWatch { session: session.id, prefix: prefix.clone() });
+    let existing = relay.router().watch(id, NamespaceWatch { session: session.id, prefix: prefix.clone(), tracks: false });
     let existing = match existing {
-        Ok(e) => e,
+        Ok(Existing::Namespaces(e)) => e,
+        Ok(Existing::Tracks(_)) => Vec::new(),
         Err(RouteError::PrefixOverlap) => {
             relay.remove_watcher(id);
             reply(&mut send, Response::error(RequestErrorCode::PrefixOverlap, 0, "prefix overlaps another namespace subscription")).await?;
@@ -47,6 +48,7 @@ pub async fn watch(
                 n = rx.recv() => match n {
                     Some(Notice::Namespace { suffix, .. }) => reply(&mut send, Response::Namespace(suffix)).await?,
                     Some(Notice::Done { suffix, .. }) => reply(&mut send, Response::NamespaceDone(suffix)).await?,
+                    Some(Notice::Track { .. }) => {}
                     None => {
                         // Our queue overflowed: reset instead of blocking the relay (§9.21).
                         let _ = send.reset(crate::wire::stream_error::EXCESSIVE_LOAD);

@@ -44,6 +44,7 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         }
     }
     relay.metrics.request(msg.name());
+    tracing::debug!(session = session.id, request = ?msg, "request");
     if *relay.going_away.borrow() && !matches!(msg, Message::PublishNamespace(_)) {
         let _ = reply(&mut send, Response::error(RequestErrorCode::GoingAway, 0, "relay is shutting down")).await;
         let _ = send.finish();
@@ -56,11 +57,7 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         Message::SubscribeNamespace(m) => super::namespace::watch(&relay, &session, m, send, reader).await,
         Message::Fetch(m) => super::fetch::fetch(&relay, &session, m, send, reader).await,
         Message::TrackStatus(m) => super::fetch::track_status(&relay, &session, m, send).await,
-        Message::SubscribeTracks(_) => {
-            let r = reply(&mut send, Response::error(RequestErrorCode::NotSupported, 0, "SUBSCRIBE_TRACKS is not supported")).await;
-            let _ = send.finish();
-            r
-        }
+        Message::SubscribeTracks(m) => super::tracks::watch(&relay, &session, m, send, reader).await,
         _ => Ok(()),
     };
     match res {

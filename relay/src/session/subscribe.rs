@@ -156,6 +156,7 @@ async fn serve(
         let _ = params.set_largest_object(l);
     }
     reply(send, Response::SubscribeOk { alias, params, properties }).await?;
+    tracing::debug!(session = session.id, request_id, alias, track = %track.name, "SUBSCRIBE_OK");
 
     let sub_id = relay.next_id();
     let mut sub = Subscriber::new(sub_id, alias, start, end_group, session.outbound.clone(), Arc::new(session.wt.clone()));

@@ -1,0 +1,151 @@
+//! SUBSCRIBE_TRACKS (draft-ietf-moq-transport-18 §9.22): the relay answers
+//! REQUEST_OK, then sends a PUBLISH (§9.11) on a new bidi stream for every
+//! published track under the prefix, now and later. Each accepted PUBLISH is
+//! an ordinary downstream subscription of the shared [`Track`].
+
+use super::io::{FrameReader, StreamError};
+use super::request::reply;
+use super::SessionHandle;
+use crate::router::{Existing, NamespaceWatch, Notice, RouteError};
+use crate::state::Relay;
+use crate::track::{start_for_filter, Phase, Subscriber, Track};
+use crate::wire::control::{encode_request, Response};
+use crate::wire::{PublishDoneCode, RequestErrorCode};
+use moq_transport::coding::{Decode, KeyValuePairs};
+use moq_transport::message::{self, Message};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use web_transport_quinn::SendStream;
+
+pub async fn watch(
+    relay: &Arc<Relay>,
+    session: &Arc<SessionHandle>,
+    m: message::SubscribeTracks,
+    mut send: SendStream,
+    mut reader: FrameReader,
+) -> Result<(), StreamError> {
+    let forward = m.params.forward().ok().flatten().unwrap_or(true);
+    let id = relay.next_id();
+    let (tx, mut rx) = mpsc::channel(relay.limits.namespace_queue);
+    relay.add_watcher(id, tx);
+    let existing = relay.router().watch(id, NamespaceWatch { session: session.id, prefix: m.track_namespace_prefix, tracks: true });
+    let existing = match existing {
+        Ok(Existing::Tracks(t)) => t,
+        Ok(Existing::Namespaces(_)) => Vec::new(),
+        Err(RouteError::PrefixOverlap) => {
+            relay.remove_watcher(id);
+            reply(&mut send, Response::error(RequestErrorCode::PrefixOverlap, 0, "prefix overlaps another SUBSCRIBE_TRACKS")).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+    };
+    let res = async {
+        reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?;
+        for t in existing {
+            tokio::spawn(publish(relay.clone(), session.clone(), t, forward));
+        }
+        loop {
+            tokio::select! {
+                n = rx.recv() => match n {
+                    Some(Notice::Track { track, .. }) => { tokio::spawn(publish(relay.clone(), session.clone(), track, forward)); }
+                    Some(_) => {}
+                    None => {
+                        let _ = send.reset(crate::wire::stream_error::EXCESSIVE_LOAD);
+                        return Ok(());
+                    }
+                },
+                f = reader.next() => match f {
+                    Ok(f) => match f.response()? {
+                        Response::RequestUpdate { .. } => reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?,
+                        _ => continue,
+                    },
+                    Err(StreamError::Closed | StreamError::Reset(_)) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    .await;
+    relay.remove_watcher(id);
+    let _ = send.finish();
+    res
+}
+
+/// Offers one track to the subscriber with PUBLISH and serves it if accepted.
+async fn publish(relay: Arc<Relay>, session: Arc<SessionHandle>, track: Arc<Track>, forward: bool) {
+    if let Err(e) = publish_inner(&relay, &session, &track, forward).await {
+        tracing::debug!(session = session.id, track = %track.name, error = %e, "PUBLISH to subscriber ended");
+    }
+}
+
+async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: &Arc<Track>, forward: bool) -> Result<(), StreamError> {
+    let Phase::Active { properties, .. } = track.current_phase() else { return Ok(()) };
+    let (mut send, recv) = session.wt.open_bi().await.map_err(|e| StreamError::Transport(e.to_string()))?;
+    let alias = session.next_alias();
+    let mut params = KeyValuePairs::new();
+    params.set_forward(forward);
+    let largest = track.largest();
+    if let Some(l) = largest {
+        let _ = params.set_largest_object(l);
+    }
+    let track_extensions = message::TrackExtensions::decode(&mut &properties[..]).unwrap_or_default();
+    let msg = Message::Publish(message::Publish {
+        id: session.next_request_id(),
+        track_namespace: track.name.namespace.clone(),
+        track_name: track.name.name.clone(),
+        track_alias: alias,
+        params,
+        track_extensions,
+    });
+    super::io::write(&mut send, &encode_request(&msg)?).await?;
+    let mut reader = FrameReader::new(recv);
+    let forward = match reader.next_within(relay.limits.upstream_timeout).await?.response()? {
+        Response::PublishOk(p) | Response::RequestOk(p) => p.forward().ok().flatten().unwrap_or(forward),
+        Response::RequestError { .. } => {
+            let _ = send.finish();
+            return Ok(());
+        }
+        other => return Err(StreamError::Wire(crate::wire::WireError::Malformed("PUBLISH response", format!("{other:?}")))),
+    };
+    let sub_id = relay.next_id();
+    let mut sub = Subscriber::new(sub_id, alias, start_for_filter(largest, false), None, session.outbound.clone(), Arc::new(session.wt.clone()));
+    sub.forward = forward;
+    track.attach(sub);
+    relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
+    let mut phase = track.phase();
+    let outcome = loop {
+        tokio::select! {
+            f = reader.next() => match f {
+                Ok(f) => match f.response()? {
+                    Response::RequestUpdate { params, .. } => {
+                        if let Ok(Some(fw)) = params.forward() {
+                            track.set_forward(sub_id, fw);
+                        }
+                        reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?;
+                    }
+                    _ => continue,
+                },
+                Err(_) => break None,
+            },
+            _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. } | Phase::Failed { .. })).await.map(|_| ()) } => {
+                break Some(match track.current_phase() {
+                    Phase::Done { status, reason } => (status, reason),
+                    _ => (PublishDoneCode::InternalError as u64, "track failed".into()),
+                });
+            }
+        }
+    };
+    relay.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    match outcome {
+        Some((status, reason)) => {
+            let streams = track.detach(sub_id, false);
+            reply(&mut send, Response::PublishDone { status, stream_count: streams, reason }).await?;
+            let _ = send.finish();
+        }
+        None => {
+            track.detach(sub_id, true);
+        }
+    }
+    Ok(())
+}

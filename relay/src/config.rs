@@ -41,6 +41,9 @@ pub struct Args {
     /// Bytes kept per track for FETCH. [default: 262144]
     #[arg(long, env = "MOQ_RELAY_CACHE_BYTES")]
     pub cache_bytes: Option<usize>,
+    /// Milliseconds a peer has to send SETUP, a request or a stream header. [default: 10000]
+    #[arg(long, env = "MOQ_RELAY_HANDSHAKE_TIMEOUT_MS")]
+    pub handshake_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -55,6 +58,7 @@ struct File {
     session_queue_bytes: Option<usize>,
     cache_groups: Option<usize>,
     cache_bytes: Option<usize>,
+    handshake_timeout_ms: Option<u64>,
 }
 
 /// Resolved settings.
@@ -83,6 +87,11 @@ impl Args {
             session_queue_bytes: self.session_queue_bytes.or(file.session_queue_bytes).unwrap_or(d.session_queue_bytes),
             cache_groups: self.cache_groups.or(file.cache_groups).unwrap_or(d.cache_groups),
             cache_bytes: self.cache_bytes.or(file.cache_bytes).unwrap_or(d.cache_bytes),
+            handshake_timeout: self
+                .handshake_timeout_ms
+                .or(file.handshake_timeout_ms)
+                .map(Duration::from_millis)
+                .unwrap_or(d.handshake_timeout),
             ..d
         };
         let tls_cert = self.tls_cert.or(file.tls_cert);

@@ -91,6 +91,11 @@ pub struct Track {
     pub interest: std::sync::atomic::AtomicUsize,
     /// True for tracks created by a direct PUBLISH (they outlive subscribers).
     pub published: bool,
+    /// Upstream data streams seen / still open, so PUBLISH_DONE is passed on
+    /// only after the streams it counts have been forwarded (§9.12).
+    streams_seen: AtomicU64,
+    streams_open: AtomicU64,
+    stream_ended: tokio::sync::Notify,
 }
 
 /// A subgroup stream as the track sees it: header plus a relay-unique serial.
@@ -115,6 +120,9 @@ impl Track {
             bytes_in: AtomicU64::new(0),
             interest: std::sync::atomic::AtomicUsize::new(0),
             published,
+            streams_seen: AtomicU64::new(0),
+            streams_open: AtomicU64::new(0),
+            stream_ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -221,8 +229,32 @@ impl Track {
         }
     }
 
+    /// An upstream data stream for this track began.
+    pub fn on_stream_start(&self) {
+        self.streams_seen.fetch_add(1, Ordering::Relaxed);
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits until `stream_count` upstream streams have been seen and none is
+    /// still open, or `timeout` passes: PUBLISH_DONE travels on the request
+    /// stream and can overtake the last objects on the data streams.
+    pub async fn drained(&self, stream_count: u64, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.stream_ended.notified();
+            if self.streams_seen.load(Ordering::Relaxed) >= stream_count && self.streams_open.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// The upstream stream ended: FIN (or reset) the matching downstream streams.
     pub fn on_stream_end(&self, serial: u64, reset: Option<u32>) {
+        self.streams_open.fetch_sub(1, Ordering::Relaxed);
+        self.stream_ended.notify_waiters();
         let mut s = self.lock();
         for sub in s.subscribers.iter_mut() {
             if let Some(i) = sub.open.iter().position(|x| *x == serial) {

@@ -40,6 +40,7 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
                             let _ = recv.stop(stream_error::CANCELLED);
                             return Ok(());
                         };
+                        track.on_stream_start();
                         stream = Some((UpstreamStream { serial, header: h, first_object: None }, track, prio));
                     }
                     Event::Object(o) => {

@@ -105,7 +105,8 @@ pub async fn track(
             tokio::select! {
                 f = reader.next() => match f {
                     Ok(f) => match f.response()? {
-                        Response::PublishDone { status, reason, .. } => {
+                        Response::PublishDone { status, reason, stream_count } => {
+                            track.drained(stream_count, super::subscribe::DRAIN_TIMEOUT).await;
                             track.set_phase(Phase::Done { status, reason });
                             return Ok(());
                         }
@@ -118,7 +119,7 @@ pub async fn track(
                     Err(e) => return Err(e),
                 },
                 // Replaced by another publisher of the same track.
-                _ = phase.wait_for(|p| matches!(p, Phase::Done { .. })) => return Ok(()),
+                _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. })).await.map(|_| ()) } => return Ok(()),
             }
         }
     }

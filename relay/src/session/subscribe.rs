@@ -19,6 +19,9 @@ use std::time::Duration;
 use web_transport_quinn::SendStream;
 
 
+/// How long PUBLISH_DONE waits for the data streams it counts (§9.12).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Reads the default publisher priority out of raw Track Properties.
 pub fn default_priority(properties: &Bytes) -> u8 {
     let mut b = &properties[..];
@@ -266,7 +269,10 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
         tokio::select! {
             f = reader.next() => match f {
                 Ok(f) => match f.response()? {
-                    Response::PublishDone { status, reason, .. } => break Phase::Done { status, reason },
+                    Response::PublishDone { status, reason, stream_count } => {
+                        track.drained(stream_count, DRAIN_TIMEOUT).await;
+                        break Phase::Done { status, reason };
+                    }
                     _ => continue,
                 },
                 Err(StreamError::Closed) | Err(StreamError::Reset(_)) => {
@@ -277,9 +283,8 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
                     return Err(e);
                 }
             },
-            r = phase.wait_for(|p| matches!(p, Phase::Done { .. } | Phase::Failed { .. })) => {
+            _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. } | Phase::Failed { .. })).await.map(|_| ()) } => {
                 // Our last subscriber left: unsubscribe by closing the stream (§3.4.2).
-                let _ = r;
                 let _ = send.finish();
                 reader.stop(crate::wire::stream_error::CANCELLED);
                 publisher.remove_alias(alias);

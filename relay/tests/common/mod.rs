@@ -1,0 +1,168 @@
+//! Shared helpers for the relay's end-to-end tests: a real `moq-relay`
+//! process on free loopback ports, and a raw draft-18 QUIC client.
+#![allow(dead_code)]
+
+use moq_relay::wire::control::{take_frame, Frame};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+/// A relay process, killed on drop.
+pub struct Relay {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free on both UDP and TCP at the moment of asking.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Relay {
+    /// Starts `moq-relay` with a freshly minted CA + leaf, and waits for its
+    /// banner (printed once both sockets are bound).
+    pub fn start(extra: &[&str]) -> Relay {
+        let dir = std::env::temp_dir().join(format!("moq-relay-test-{}-{}", std::process::id(), rand_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = moq_certs::write_dev_files(&dir, &[] as &[&str], std::time::Duration::from_secs(86_400)).unwrap();
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .arg("--tls-cert")
+            .arg(&files.leaf_pem)
+            .arg("--tls-key")
+            .arg(&files.leaf_key)
+            .args(extra)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn moq-relay");
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let first = lines.next().expect("relay printed nothing").unwrap();
+        assert!(first.starts_with("moq-relay"), "unexpected banner: {first}");
+        std::thread::spawn(move || for _ in lines {});
+        Relay { child, port, dir, ca: files.ca_pem }
+    }
+
+    pub fn quic_url(&self) -> String {
+        format!("moqt://127.0.0.1:{}", self.port)
+    }
+    pub fn wt_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// GET on the relay's TCP side.
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    }
+
+    /// A gauge or counter from /metrics.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.http_get("/metrics");
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    h.finish()
+}
+
+/// Raw QUIC connection with ALPN moqt-18, trusting the relay's test CA.
+pub async fn connect(relay: &Relay) -> quinn::Connection {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let roots = moq_certs::load_ca_roots(&relay.ca).unwrap();
+    let tls = moq_certs::client_config(roots, &[b"moqt-18"]);
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    endpoint.connect(format!("127.0.0.1:{}", relay.port).parse().unwrap(), "localhost").unwrap().await.unwrap()
+}
+
+/// Encodes a SETUP with no options (§9.3).
+pub fn setup_bytes() -> Vec<u8> {
+    let mut b = bytes::BytesMut::new();
+    moq_transport::setup::Setup { params: Default::default() }.encode_full(&mut b).unwrap();
+    b.to_vec()
+}
+
+/// Connects and completes the SETUP exchange; returns the connection, our
+/// control stream and the relay's.
+pub async fn session(relay: &Relay) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let conn = connect(relay).await;
+    let mut ctl = conn.open_uni().await.unwrap();
+    ctl.write_all(&setup_bytes()).await.unwrap();
+    let mut theirs = conn.accept_uni().await.unwrap();
+    let f = read_frame(&mut theirs).await.expect("relay SETUP");
+    assert_eq!(f.kind, moq_relay::wire::SETUP);
+    (conn, ctl, theirs)
+}
+
+/// Reads one control frame (§9) from a stream.
+pub async fn read_frame(recv: &mut quinn::RecvStream) -> Option<Frame> {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        if let Some(f) = take_frame(&mut buf).unwrap() {
+            return Some(f);
+        }
+        let chunk = recv.read_chunk(65536, true).await.ok()??;
+        buf.extend_from_slice(&chunk.bytes);
+    }
+}
+
+/// Sends a SUBSCRIBE for a track nobody publishes and returns the response:
+/// proves the session is alive and served.
+pub async fn probe(conn: &quinn::Connection, request_id: u64) -> moq_relay::wire::control::Response {
+    use moq_transport::message::{Message, Subscribe};
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let msg = Message::Subscribe(Subscribe {
+        id: request_id,
+        track_namespace: moq_transport::coding::TrackNamespace::from_utf8_path("probe/none"),
+        track_name: "t".into(),
+        params: Default::default(),
+    });
+    send.write_all(&moq_relay::wire::control::encode_request(&msg).unwrap()).await.unwrap();
+    read_frame(&mut recv).await.expect("probe response").response().unwrap()
+}
+
+/// Path of aiomoqt's virtualenv `bin/`, installed by the README's test command.
+pub fn aiomoqt_bin() -> PathBuf {
+    let dir = std::env::var_os("MOQ_AIOMOQT_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers/aiomoqt/bin")
+    });
+    assert!(
+        dir.join("moq-interop-client").exists(),
+        "aiomoqt is not installed at {}: run ./scripts/test (it installs the test peers) or set MOQ_AIOMOQT_BIN",
+        dir.display()
+    );
+    dir
+}

@@ -36,32 +36,19 @@ impl Bundle {
     /// Fails if the chain is empty, the leaf is not parseable X.509, ring
     /// cannot sign with the key, or the key's public half differs from the
     /// leaf's.
-    pub fn from_der(
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
-    ) -> Result<Self> {
-        let leaf = chain
-            .first()
-            .ok_or_else(|| anyhow!("the certificate chain is empty"))?;
-        let (_, parsed) = x509_parser::parse_x509_certificate(leaf)
-            .map_err(|e| anyhow!("the leaf certificate is not valid X.509 DER: {e}"))?;
+    pub fn from_der(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Self> {
+        let leaf = chain.first().ok_or_else(|| anyhow!("the certificate chain is empty"))?;
+        let (_, parsed) =
+            x509_parser::parse_x509_certificate(leaf).map_err(|e| anyhow!("the leaf certificate is not valid X.509 DER: {e}"))?;
         let not_before = SystemTime::from(parsed.validity().not_before.to_datetime());
         let not_after = SystemTime::from(parsed.validity().not_after.to_datetime());
         let spki = parsed.public_key();
         let p256 = spki.algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-            && spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .is_some_and(|curve| curve == OID_EC_P256);
+            && spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).is_some_and(|curve| curve == OID_EC_P256);
         let sha256 = crate::sha256(leaf);
 
-        let signing_key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| {
-            anyhow!(
-                "the private key cannot be used (supported: ECDSA P-256/P-384, Ed25519, RSA): {e}"
-            )
-        })?;
+        let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
+            .map_err(|e| anyhow!("the private key cannot be used (supported: ECDSA P-256/P-384, Ed25519, RSA): {e}"))?;
         let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing_key);
         match certified.keys_match() {
             Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
@@ -71,15 +58,7 @@ impl Bundle {
             Err(e) => bail!("cannot check that the private key matches the leaf certificate: {e}"),
         }
 
-        Ok(Self {
-            chain,
-            key,
-            certified: Arc::new(certified),
-            sha256,
-            not_before,
-            not_after,
-            p256,
-        })
+        Ok(Self { chain, key, certified: Arc::new(certified), sha256, not_before, not_after, p256 })
     }
 
     /// The chain, leaf first.
@@ -125,9 +104,7 @@ impl Bundle {
 
     /// Total validity of the leaf (`notAfter - notBefore`).
     pub fn validity(&self) -> Duration {
-        self.not_after
-            .duration_since(self.not_before)
-            .unwrap_or_default()
+        self.not_after.duration_since(self.not_before).unwrap_or_default()
     }
 
     /// Why a browser would refuse this leaf when pinned with
@@ -154,11 +131,7 @@ impl Bundle {
 
     /// The chain as PEM `CERTIFICATE` blocks, leaf first.
     pub fn chain_pem(&self) -> String {
-        let blocks: Vec<pem::Pem> = self
-            .chain
-            .iter()
-            .map(|c| pem::Pem::new("CERTIFICATE", c.to_vec()))
-            .collect();
+        let blocks: Vec<pem::Pem> = self.chain.iter().map(|c| pem::Pem::new("CERTIFICATE", c.to_vec())).collect();
         pem::encode_many_config(&blocks, pem_config())
     }
 
@@ -222,12 +195,8 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(
     }
     #[cfg(not(unix))]
     let _ = secret;
-    let mut file = options.open(path).with_context(|| {
-        format!(
-            "cannot write {}: check that the directory exists and is writable",
-            path.display()
-        )
-    })?;
+    let mut file =
+        options.open(path).with_context(|| format!("cannot write {}: check that the directory exists and is writable", path.display()))?;
     // `mode` only applies to new files; tighten a key file left from before.
     #[cfg(unix)]
     if secret {
@@ -235,17 +204,11 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(
         file.set_permissions(fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot make {} private (mode 0600)", path.display()))?;
     }
-    file.write_all(contents)
-        .with_context(|| format!("cannot write {}", path.display()))
+    file.write_all(contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn read_file(path: &Path, what: &str, flag: &str) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|e| {
-        anyhow!(
-            "cannot read {what} file {}: {e}; {flag} must name a readable PEM file",
-            path.display()
-        )
-    })
+    fs::read(path).map_err(|e| anyhow!("cannot read {what} file {}: {e}; {flag} must name a readable PEM file", path.display()))
 }
 
 fn read_certs(path: &Path, what: &str, flag: &str) -> Result<Vec<CertificateDer<'static>>> {
@@ -254,19 +217,12 @@ fn read_certs(path: &Path, what: &str, flag: &str) -> Result<Vec<CertificateDer<
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("{} is not valid PEM: {e}", path.display()))?;
     if certs.is_empty() {
-        let hint = if rustls_pemfile::private_key(&mut bytes.as_slice())
-            .ok()
-            .flatten()
-            .is_some()
-        {
+        let hint = if rustls_pemfile::private_key(&mut bytes.as_slice()).ok().flatten().is_some() {
             " (it holds a private key: did you swap --tls-cert and --tls-key?)"
         } else {
             ""
         };
-        bail!(
-            "{} contains no PEM 'CERTIFICATE' block{hint}; {flag} must be a PEM {what} file",
-            path.display()
-        );
+        bail!("{} contains no PEM 'CERTIFICATE' block{hint}; {flag} must be a PEM {what} file", path.display());
     }
     Ok(certs)
 }
@@ -287,10 +243,7 @@ pub fn load_pem(cert_path: impl AsRef<Path>, key_path: impl AsRef<Path>) -> Resu
     let key = rustls_pemfile::private_key(&mut key_bytes.as_slice())
         .map_err(|e| anyhow!("{} is not valid PEM: {e}", key_path.display()))?
         .ok_or_else(|| {
-            let hint = if rustls_pemfile::certs(&mut key_bytes.as_slice())
-                .next()
-                .is_some()
-            {
+            let hint = if rustls_pemfile::certs(&mut key_bytes.as_slice()).next().is_some() {
                 " (it holds a certificate: did you swap --tls-cert and --tls-key?)"
             } else {
                 ""
@@ -301,13 +254,7 @@ pub fn load_pem(cert_path: impl AsRef<Path>, key_path: impl AsRef<Path>) -> Resu
             )
         })?;
 
-    Bundle::from_der(chain, key).map_err(|e| {
-        anyhow!(
-            "cannot use certificate {} with key {}: {e}",
-            cert_path.display(),
-            key_path.display()
-        )
-    })
+    Bundle::from_der(chain, key).map_err(|e| anyhow!("cannot use certificate {} with key {}: {e}", cert_path.display(), key_path.display()))
 }
 
 /// Read every PEM certificate in `path` into a root store, typically the
@@ -317,12 +264,7 @@ pub fn load_ca_roots(path: impl AsRef<Path>) -> Result<RootCertStore> {
     let certs = read_certs(path, "CA certificate", "the CA path")?;
     let mut roots = RootCertStore::empty();
     for cert in certs {
-        roots.add(cert).map_err(|e| {
-            anyhow!(
-                "{} holds a certificate rustls cannot use as a trust anchor: {e}",
-                path.display()
-            )
-        })?;
+        roots.add(cert).map_err(|e| anyhow!("{} holds a certificate rustls cannot use as a trust anchor: {e}", path.display()))?;
     }
     Ok(roots)
 }

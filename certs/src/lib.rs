@@ -45,9 +45,7 @@ use std::time::Duration;
 
 pub use bundle::{load_ca_roots, load_pem, Bundle};
 pub use mint::{generate_dev_leaf, mint_ca, mint_leaf, write_dev_files, DevCa, DevFiles};
-pub use store::{
-    client_config, next_check, renew_at, renew_due, server_config, CertSource, CertStore,
-};
+pub use store::{client_config, next_check, renew_at, renew_due, server_config, CertSource, CertStore};
 
 /// Longest total validity (`notAfter - notBefore`) a browser accepts for a
 /// certificate pinned with WebTransport `serverCertificateHashes`: two weeks.

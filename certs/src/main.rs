@@ -55,19 +55,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let validity = Duration::from_secs(args.days * 24 * 60 * 60);
     let files = write_dev_files(&args.out, &args.sans, validity)?;
 
-    println!(
-        "wrote {}  (dev CA: trust this in native clients)",
-        files.ca_pem.display()
-    );
-    println!(
-        "wrote {}  (leaf for {}: relay --tls-cert)",
-        files.leaf_pem.display(),
-        files.sans.join(", ")
-    );
-    println!(
-        "wrote {}  (PKCS#8 private key: relay --tls-key)",
-        files.leaf_key.display()
-    );
+    println!("wrote {}  (dev CA: trust this in native clients)", files.ca_pem.display());
+    println!("wrote {}  (leaf for {}: relay --tls-cert)", files.leaf_pem.display(), files.sans.join(", "));
+    println!("wrote {}  (PKCS#8 private key: relay --tls-key)", files.leaf_key.display());
     println!("valid until {} ({} days)", utc(files.not_after), args.days);
     println!("leaf SHA-256: {}", files.fingerprint);
     if validity > MAX_BROWSER_VALIDITY {
@@ -75,24 +65,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
             "note: browsers only pin certificates valid for at most 14 days (serverCertificateHashes); this leaf is for native clients only"
         );
     }
-    println!(
-        "run: moq-relay --tls-cert {} --tls-key {}",
-        files.leaf_pem.display(),
-        files.leaf_key.display()
-    );
+    println!("run: moq-relay --tls-cert {} --tls-key {}", files.leaf_pem.display(), files.leaf_key.display());
     Ok(())
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
 fn utc(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }

@@ -49,10 +49,7 @@ pub fn next_check(not_before: SystemTime, not_after: SystemTime, now: SystemTime
     if renew_due(not_before, not_after, now) {
         return RETRY_INTERVAL;
     }
-    renew_at(not_before, not_after)
-        .duration_since(now)
-        .unwrap_or_default()
-        .clamp(Duration::from_secs(1), MAX_CHECK_INTERVAL)
+    renew_at(not_before, not_after).duration_since(now).unwrap_or_default().clamp(Duration::from_secs(1), MAX_CHECK_INTERVAL)
 }
 
 /// Where a [`CertStore`]'s certificate comes from.
@@ -121,19 +118,13 @@ impl CertStore {
     /// A store serving `bundle`, with no source: [`Self::reload`] fails and
     /// [`Self::renew_if_due`] never renews. Use [`Self::replace`] to swap.
     pub fn new(bundle: Bundle) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(bundle)),
-            source: None,
-        }
+        Self { current: RwLock::new(Arc::new(bundle)), source: None }
     }
 
     /// A store serving `source.load()`, able to reload and renew from it.
     pub fn from_source(source: CertSource) -> Result<Self> {
         let bundle = source.load()?;
-        Ok(Self {
-            current: RwLock::new(Arc::new(bundle)),
-            source: Some(source),
-        })
+        Ok(Self { current: RwLock::new(Arc::new(bundle)), source: Some(source) })
     }
 
     /// Where the certificate comes from, if known.
@@ -145,10 +136,7 @@ impl CertStore {
     pub fn current(&self) -> Arc<Bundle> {
         // A panic while holding the lock cannot leave a half-written value
         // (the write is a single assignment), so poisoning is ignored.
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Serve `bundle` for all new handshakes.
@@ -302,26 +290,15 @@ mod tests {
         let (nb, na) = (at(Duration::ZERO), at(13 * DAY));
         assert_eq!(next_check(nb, na, nb), MAX_CHECK_INTERVAL);
         let renew = renew_at(nb, na);
-        assert_eq!(
-            next_check(nb, na, renew - 10 * 60 * Duration::from_secs(1)),
-            Duration::from_secs(600)
-        );
-        assert_eq!(
-            next_check(nb, na, renew - Duration::from_millis(10)),
-            Duration::from_secs(1)
-        );
+        assert_eq!(next_check(nb, na, renew - 10 * 60 * Duration::from_secs(1)), Duration::from_secs(600));
+        assert_eq!(next_check(nb, na, renew - Duration::from_millis(10)), Duration::from_secs(1));
         assert_eq!(next_check(nb, na, renew), RETRY_INTERVAL);
         assert_eq!(next_check(nb, na, na + H), RETRY_INTERVAL);
     }
 
     #[test]
     fn flags_need_both_or_neither() {
-        assert_eq!(
-            CertSource::from_flags(None, None).unwrap(),
-            CertSource::Generated {
-                validity: DEFAULT_DEV_VALIDITY
-            }
-        );
+        assert_eq!(CertSource::from_flags(None, None).unwrap(), CertSource::Generated { validity: DEFAULT_DEV_VALIDITY });
         let both = CertSource::from_flags(Some("c.pem".into()), Some("k.pem".into())).unwrap();
         assert!(matches!(both, CertSource::Files { .. }));
         let err = CertSource::from_flags(Some("c.pem".into()), None).unwrap_err();

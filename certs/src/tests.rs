@@ -34,26 +34,14 @@ impl Drop for TempDir {
     }
 }
 
-fn verify(
-    roots: RootCertStore,
-    leaf: &CertificateDer<'_>,
-    name: &str,
-) -> Result<(), rustls::Error> {
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .unwrap();
+fn verify(roots: RootCertStore, leaf: &CertificateDer<'_>, name: &str) -> Result<(), rustls::Error> {
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider()).build().unwrap();
     let name = ServerName::try_from(name.to_string()).unwrap();
-    verifier
-        .verify_server_cert(leaf, &[], &name, &[], UnixTime::now())
-        .map(|_| ())
+    verifier.verify_server_cert(leaf, &[], &name, &[], UnixTime::now()).map(|_| ())
 }
 
 /// Run a TLS handshake between in-memory client and server connections.
-fn handshake(
-    client: rustls::ClientConfig,
-    server: Arc<rustls::ServerConfig>,
-    name: &str,
-) -> Result<(), rustls::Error> {
+fn handshake(client: rustls::ClientConfig, server: Arc<rustls::ServerConfig>, name: &str) -> Result<(), rustls::Error> {
     let name = ServerName::try_from(name.to_string()).unwrap();
     let mut c = ClientConnection::new(Arc::new(client), name)?;
     let mut s = ServerConnection::new(server)?;
@@ -93,13 +81,7 @@ fn generated_leaf_is_browser_hashable() {
     // ECDSA P-256.
     let spki = cert.public_key();
     assert_eq!(spki.algorithm.algorithm, OID_KEY_TYPE_EC_PUBLIC_KEY);
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .unwrap()
-        .as_oid()
-        .unwrap();
+    let curve = spki.algorithm.parameters.as_ref().unwrap().as_oid().unwrap();
     assert_eq!(curve, OID_EC_P256);
 
     // SANs.
@@ -138,12 +120,7 @@ fn generated_leaf_is_browser_hashable() {
     assert_eq!(bundle.fingerprint().len(), 64);
 
     // Every generation is a fresh key and certificate.
-    assert_ne!(
-        generate_dev_leaf(DEFAULT_DEV_VALIDITY)
-            .unwrap()
-            .fingerprint(),
-        bundle.fingerprint()
-    );
+    assert_ne!(generate_dev_leaf(DEFAULT_DEV_VALIDITY).unwrap().fingerprint(), bundle.fingerprint());
 }
 
 #[test]
@@ -159,13 +136,7 @@ fn minted_ca_verifies_minted_leaf_for_all_names() {
     // A different CA does not vouch for it.
     let other = mint_ca(DAY).unwrap();
     let err = verify(other.root_store(), leaf.leaf(), "localhost").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{err:?}");
 
     // The leaf is CA:FALSE and qualifies for browser hashing too.
     let (_, cert) = x509_parser::parse_x509_certificate(leaf.leaf()).unwrap();
@@ -201,18 +172,9 @@ fn self_signed_certificates_as_roots() {
     let mut pinned = RootCertStore::empty();
     pinned.add(leaf.leaf().clone()).unwrap();
     let err = verify(pinned, renewed.leaf(), "localhost").unwrap_err();
-    assert!(
-        matches!(err, rustls::Error::InvalidCertificate(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, rustls::Error::InvalidCertificate(_)), "{err:?}");
     let err = verify(mint_ca(DAY).unwrap().root_store(), leaf.leaf(), "localhost").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{err:?}");
 }
 
 #[test]
@@ -262,17 +224,11 @@ fn pem_round_trip_and_reload() {
     let files = write_dev_files(&dir.0, &["relay.test"], 13 * DAY).unwrap();
     assert_eq!(files.sans, ["localhost", "127.0.0.1", "::1", "relay.test"]);
     let key_pem = std::fs::read_to_string(&files.leaf_key).unwrap();
-    assert!(
-        key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"),
-        "{key_pem}"
-    );
+    assert!(key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{key_pem}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&files.leaf_key)
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(&files.leaf_key).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "key must not be group/world readable");
     }
 
@@ -285,23 +241,17 @@ fn pem_round_trip_and_reload() {
     // Written PEM reads back byte-identical.
     let again = dir.0.join("again");
     std::fs::create_dir(&again).unwrap();
-    loaded
-        .write_pem(&again.join("c.pem"), &again.join("k.pem"))
-        .unwrap();
+    loaded.write_pem(&again.join("c.pem"), &again.join("k.pem")).unwrap();
     let reloaded = load_pem(again.join("c.pem"), again.join("k.pem")).unwrap();
     assert_eq!(reloaded.chain(), loaded.chain());
     assert_eq!(reloaded.key().secret_der(), loaded.key().secret_der());
 
     // A store over the files picks up replaced files on reload (SIGHUP).
-    let source =
-        CertSource::from_flags(Some(files.leaf_pem.clone()), Some(files.leaf_key.clone())).unwrap();
+    let source = CertSource::from_flags(Some(files.leaf_pem.clone()), Some(files.leaf_key.clone())).unwrap();
     let store = CertStore::from_source(source).unwrap();
     assert_eq!(store.fingerprint(), files.fingerprint);
     let far = store.renew_at() + Duration::from_secs(1);
-    assert!(
-        !store.renew_if_due(far).unwrap(),
-        "unchanged files are not a renewal"
-    );
+    assert!(!store.renew_if_due(far).unwrap(), "unchanged files are not a renewal");
     let newer = write_dev_files(&dir.0, &[] as &[&str], DAY).unwrap();
     store.reload().unwrap();
     assert_eq!(store.fingerprint(), newer.fingerprint);
@@ -320,10 +270,7 @@ fn load_pem_errors_say_what_is_wrong() {
     let msg = |r: anyhow::Result<Bundle>| r.unwrap_err().to_string();
 
     let e = msg(load_pem(&missing, &files.leaf_key));
-    assert!(
-        e.contains("nope.pem") && e.contains("--tls-cert") && e.contains("cannot read"),
-        "{e}"
-    );
+    assert!(e.contains("nope.pem") && e.contains("--tls-cert") && e.contains("cannot read"), "{e}");
     let e = msg(load_pem(&files.leaf_pem, &missing));
     assert!(e.contains("nope.pem") && e.contains("--tls-key"), "{e}");
 
@@ -333,10 +280,7 @@ fn load_pem_errors_say_what_is_wrong() {
     let empty = dir.0.join("empty.pem");
     std::fs::write(&empty, "").unwrap();
     let e = msg(load_pem(&files.leaf_pem, &empty));
-    assert!(
-        e.contains("empty.pem") && e.contains("no private key"),
-        "{e}"
-    );
+    assert!(e.contains("empty.pem") && e.contains("no private key"), "{e}");
 
     // Key from another certificate.
     let other = dir.0.join("other");

@@ -97,7 +97,14 @@ mod tests {
     use super::*;
 
     fn obj(id: u64, len: usize) -> CachedObject {
-        CachedObject { object_id: id, subgroup_id: Some(0), priority: 0, properties: Bytes::new(), payload: Bytes::from(vec![0; len]), status: 0 }
+        CachedObject {
+            object_id: id,
+            subgroup_id: Some(0),
+            priority: 0,
+            properties: Bytes::new(),
+            payload: Bytes::from(vec![0; len]),
+            status: 0,
+        }
     }
 
     #[test]

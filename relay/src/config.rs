@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug, Clone, Default)]
-#[command(name = "moq-relay", version, about = "MoQ relay (draft-ietf-moq-transport-18) for moq-phone: raw QUIC and WebTransport on one UDP port")]
+#[command(
+    name = "moq-relay",
+    version,
+    about = "MoQ relay (draft-ietf-moq-transport-18) for moq-phone: raw QUIC and WebTransport on one UDP port"
+)]
 pub struct Args {
     /// UDP (MoQT) and TCP (web phone, /certificate.sha256, /metrics) address. [default: [::]:4443]
     #[arg(long, env = "MOQ_RELAY_BIND")]

@@ -19,10 +19,8 @@ struct Ctx {
 }
 
 pub fn router(relay: Arc<Relay>, certs: Arc<CertStore>, webapp: Option<PathBuf>) -> axum::Router {
-    let app = axum::Router::new()
-        .route("/certificate.sha256", get(fingerprint))
-        .route("/metrics", get(metrics))
-        .with_state(Ctx { relay, certs });
+    let app =
+        axum::Router::new().route("/certificate.sha256", get(fingerprint)).route("/metrics", get(metrics)).with_state(Ctx { relay, certs });
     match webapp {
         Some(dir) => app.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => app.route("/", get(no_webapp)),

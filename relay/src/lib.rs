@@ -31,9 +31,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let relay = Relay::new(config.limits.clone());
 
     let endpoint = server::endpoint(config.bind, certs.clone())?;
-    let tcp = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot bind TCP {} for the web phone: is another process using it? pick another port with --bind", config.bind))?;
+    let tcp = tokio::net::TcpListener::bind(config.bind).await.with_context(|| {
+        format!("cannot bind TCP {} for the web phone: is another process using it? pick another port with --bind", config.bind)
+    })?;
     let app = http::router(relay.clone(), certs.clone(), config.webapp.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(tcp, app).await {

@@ -20,8 +20,10 @@ pub struct Metrics {
     pub objects_out: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
-    /// Downstream streams broken by queue overflow (a slow subscriber).
+    /// Downstream streams reset because their subscriber fell behind.
     pub dropped: AtomicU64,
+    /// Objects evicted from subscriber queues (shared with every `Outbound`).
+    pub evicted: std::sync::Arc<AtomicU64>,
     requests: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -62,6 +64,7 @@ impl Metrics {
         g(&mut out, "bytes_in_total", "counter", "Object bytes received.", l(&self.bytes_in));
         g(&mut out, "bytes_out_total", "counter", "Object bytes written.", l(&self.bytes_out));
         g(&mut out, "dropped_streams_total", "counter", "Subscriber streams reset because the subscriber fell behind.", l(&self.dropped));
+        g(&mut out, "evicted_objects_total", "counter", "Objects dropped from queues of subscribers that fell behind.", l(&self.evicted));
         g(&mut out, "queued_bytes", "gauge", "Bytes waiting in subscriber queues.", snap.queued_bytes);
         g(&mut out, "cache_bytes", "gauge", "Bytes held in track caches.", snap.cache_bytes);
         if let Some(rss) = snap.rss_bytes {

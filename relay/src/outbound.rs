@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Identifies one downstream subgroup stream: (subscription, upstream stream).
@@ -58,7 +58,8 @@ pub struct Outbound {
     state: Mutex<State>,
     notify: Notify,
     limit: usize,
-    pub dropped_items: AtomicU64,
+    /// Objects evicted, shared with the relay's metrics.
+    dropped_items: Arc<AtomicU64>,
 }
 
 /// What the writer should do with a drained item.
@@ -69,8 +70,8 @@ pub enum Action {
 }
 
 impl Outbound {
-    pub fn new(limit_bytes: usize) -> Self {
-        Self { state: Mutex::new(State::default()), notify: Notify::new(), limit: limit_bytes, dropped_items: AtomicU64::new(0) }
+    pub fn new(limit_bytes: usize, dropped_items: Arc<AtomicU64>) -> Self {
+        Self { state: Mutex::new(State::default()), notify: Notify::new(), limit: limit_bytes, dropped_items }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -154,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn overflow_evicts_oldest_and_marks_streams_broken() {
-        let q = Outbound::new(1_000);
+        let q = Outbound::new(1_000, Default::default());
         for i in 0..20 {
             q.push(data((1, i), 100));
         }
@@ -169,7 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn closed_queue_rejects_and_ends_drain() {
-        let q = Outbound::new(1_000);
+        let q = Outbound::new(1_000, Default::default());
         q.close();
         assert!(!q.push(data((0, 0), 1)));
         let mut out = Vec::new();

@@ -214,12 +214,8 @@ impl Router {
             self.watches.insert(id, w);
             return Ok(Existing::Tracks(tracks));
         }
-        let mut existing: Vec<TrackNamespacePrefix> = self
-            .namespaces
-            .keys()
-            .chain(self.published_ns.keys())
-            .filter_map(|ns| ns.strip_prefix(&w.prefix))
-            .collect();
+        let mut existing: Vec<TrackNamespacePrefix> =
+            self.namespaces.keys().chain(self.published_ns.keys()).filter_map(|ns| ns.strip_prefix(&w.prefix)).collect();
         existing.sort_by_key(|p| p.to_utf8_path());
         existing.dedup();
         self.watches.insert(id, w);

@@ -9,7 +9,7 @@ use moq_certs::CertStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use web_transport_quinn::proto::{ConnectRequest, ConnectResponse};
+use web_transport_quinn::proto::ConnectResponse;
 
 /// ALPN of raw-QUIC MoQT, draft-18.
 pub const ALPN_MOQT: &[u8] = b"moqt-18";
@@ -24,7 +24,9 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn
         // Dual-stack regardless of the host's net.ipv6.bindv6only default.
         socket.set_only_v6(false).context("enabling dual-stack (IPV6_V6ONLY=0)")?;
     }
-    socket.bind(&bind.into()).with_context(|| format!("cannot bind UDP {bind}: is another relay running? pick another port with --bind"))?;
+    socket
+        .bind(&bind.into())
+        .with_context(|| format!("cannot bind UDP {bind}: is another relay running? pick another port with --bind"))?;
     let tls = moq_certs::server_config(certs, &[web_transport_quinn::ALPN.as_bytes(), ALPN_MOQT]);
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).context("TLS config is not usable for QUIC")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -61,8 +63,8 @@ async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<web_transport_qu
         .and_then(|h| h.protocol)
         .unwrap_or_default();
     if alpn == ALPN_MOQT {
-        let url = url::Url::parse(&format!("moqt://{}/", conn.remote_address()))?;
-        return Ok(web_transport_quinn::Session::raw(conn, ConnectRequest::new(url), ConnectResponse::OK));
+        // Raw QUIC: stream and session error codes go on the wire as is.
+        return Ok(web_transport_quinn::Session::raw(conn));
     }
     let request = web_transport_quinn::Request::accept(conn).await?;
     let offered = request.protocols.clone();

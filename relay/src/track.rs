@@ -8,8 +8,8 @@
 
 use crate::cache::{Cache, CachedObject};
 use crate::outbound::{Item, Outbound};
-use crate::wire::subgroup::{Object, SubgroupHeader};
 use crate::wire::datagram::Datagram;
+use crate::wire::subgroup::{Object, SubgroupHeader};
 use bytes::Bytes;
 use moq_transport::coding::{Location, TrackName, TrackNamespace};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,10 +35,19 @@ pub enum Phase {
     /// Upstream SUBSCRIBE sent, no answer yet.
     Pending,
     /// Objects may flow; `properties` are the upstream Track Properties.
-    Active { properties: Bytes, default_priority: u8 },
+    Active {
+        properties: Bytes,
+        default_priority: u8,
+    },
     /// Upstream refused (REQUEST_ERROR code) or finished (PUBLISH_DONE status).
-    Failed { code: u64, reason: String },
-    Done { status: u64, reason: String },
+    Failed {
+        code: u64,
+        reason: String,
+    },
+    Done {
+        status: u64,
+        reason: String,
+    },
 }
 
 /// A downstream subscription attached to the track.
@@ -64,11 +73,20 @@ pub trait DatagramSink: Send + Sync {
 }
 
 impl Subscriber {
-    pub fn new(id: u64, alias: u64, start: Location, end_group: Option<u64>, outbound: Arc<Outbound>, datagrams: Arc<dyn DatagramSink>) -> Self {
+    pub fn new(
+        id: u64,
+        alias: u64,
+        start: Location,
+        end_group: Option<u64>,
+        outbound: Arc<Outbound>,
+        datagrams: Arc<dyn DatagramSink>,
+    ) -> Self {
         Self { id, alias, forward: true, start, end_group, outbound, datagrams, open: Vec::new(), opened: 0 }
     }
     fn wants(&self, loc: Location) -> bool {
-        self.forward && (loc.group_id, loc.object_id) >= (self.start.group_id, self.start.object_id) && self.end_group.is_none_or(|g| loc.group_id <= g)
+        self.forward
+            && (loc.group_id, loc.object_id) >= (self.start.group_id, self.start.object_id)
+            && self.end_group.is_none_or(|g| loc.group_id <= g)
     }
 }
 
@@ -313,4 +331,3 @@ pub fn start_for_filter(largest: Option<Location>, next_group: bool) -> Location
         (Some(l), true) => Location::new(l.group_id + 1, 0),
     }
 }
-

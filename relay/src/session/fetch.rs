@@ -44,7 +44,9 @@ pub async fn fetch(
             (track, sf.start_location, last)
         }
         FetchType::RelativeJoining | FetchType::AbsoluteJoining => {
-            let Some(jf) = m.joining_fetch else { return refuse(&mut send, RequestErrorCode::InternalError, "missing joining fields").await };
+            let Some(jf) = m.joining_fetch else {
+                return refuse(&mut send, RequestErrorCode::InternalError, "missing joining fields").await;
+            };
             // Only an earlier request of this session can be joined.
             let wait = if jf.joining_request_id < m.id { relay.limits.upstream_timeout } else { std::time::Duration::ZERO };
             let Some(sub) = session.wait_established(jf.joining_request_id, wait).await else {
@@ -66,7 +68,9 @@ pub async fn fetch(
     let Some(largest) = track.largest() else {
         return refuse(&mut send, RequestErrorCode::InvalidRange, "no objects published yet").await;
     };
-    if (start.group_id, start.object_id) > (largest.group_id, largest.object_id) || (start.group_id, start.object_id) > (last.group_id, last.object_id) {
+    if (start.group_id, start.object_id) > (largest.group_id, largest.object_id)
+        || (start.group_id, start.object_id) > (last.group_id, last.object_id)
+    {
         return refuse(&mut send, RequestErrorCode::InvalidRange, "start is beyond the largest object").await;
     }
     let objects = track.cached(start, last);
@@ -84,7 +88,14 @@ pub async fn fetch(
     let mut w = FetchWriter::default();
     for (g, o) in &objects {
         w.object(
-            &FetchObject { group_id: *g, object_id: o.object_id, subgroup_id: o.subgroup_id, priority: o.priority, properties: &o.properties, payload: &o.payload },
+            &FetchObject {
+                group_id: *g,
+                object_id: o.object_id,
+                subgroup_id: o.subgroup_id,
+                priority: o.priority,
+                properties: &o.properties,
+                payload: &o.payload,
+            },
             &mut out,
         );
     }
@@ -101,7 +112,12 @@ pub async fn fetch(
 }
 
 /// TRACK_STATUS: REQUEST_OK with the Largest Object and the Track Properties (§9.17).
-pub async fn track_status(relay: &Arc<Relay>, _session: &Arc<SessionHandle>, m: message::TrackStatus, mut send: SendStream) -> Result<(), StreamError> {
+pub async fn track_status(
+    relay: &Arc<Relay>,
+    _session: &Arc<SessionHandle>,
+    m: message::TrackStatus,
+    mut send: SendStream,
+) -> Result<(), StreamError> {
     let name = FullName { namespace: m.track_namespace, name: m.track_name };
     let track = relay.router().track(&name);
     match track.filter(|t| matches!(t.current_phase(), Phase::Active { .. })) {

@@ -41,7 +41,18 @@ impl FrameReader {
 
     /// Next frame, or `StreamError::Closed` at a clean FIN between frames.
     pub async fn next(&mut self) -> Result<Frame, StreamError> {
+        self.next_if(|_| true).await
+    }
+
+    /// Like [`Self::next`], but fails as soon as the message type is known
+    /// and not `allowed`, without waiting for a payload that may never come.
+    pub async fn next_if(&mut self, allowed: impl Fn(u64) -> bool) -> Result<Frame, StreamError> {
         loop {
+            if let Some((kind, _)) = crate::wire::varint::read(&self.buf) {
+                if !allowed(kind) {
+                    return Err(StreamError::Wire(WireError::InvalidType(kind)));
+                }
+            }
             if let Some(f) = take_frame(&mut self.buf)? {
                 return Ok(f);
             }

@@ -71,11 +71,11 @@ impl DatagramSink for web_transport_quinn::Session {
 }
 
 impl SessionHandle {
-    fn new(id: SessionId, wt: web_transport_quinn::Session, queue_bytes: usize) -> Self {
+    fn new(id: SessionId, wt: web_transport_quinn::Session, queue_bytes: usize, evicted: Arc<AtomicU64>) -> Self {
         Self {
             id,
             wt,
-            outbound: Arc::new(Outbound::new(queue_bytes)),
+            outbound: Arc::new(Outbound::new(queue_bytes, evicted)),
             aliases: Mutex::new(HashMap::new()),
             alias_added: Notify::new(),
             next_alias: AtomicU64::new(1),
@@ -176,7 +176,7 @@ impl SessionHandle {
 /// Runs a session until the peer leaves or breaks the protocol.
 pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session) {
     let id = relay.next_id();
-    let session = Arc::new(SessionHandle::new(id, wt.clone(), relay.limits.session_queue_bytes));
+    let session = Arc::new(SessionHandle::new(id, wt.clone(), relay.limits.session_queue_bytes, relay.metrics.evicted.clone()));
     relay.add_session(session.clone());
     relay.metrics.sessions.fetch_add(1, Ordering::Relaxed);
     relay.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
@@ -309,7 +309,8 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     }
     let mut goaways = 0;
     loop {
-        match reader.next().await {
+        // After SETUP only GOAWAY may appear on the control stream (§9).
+        match reader.next_if(|k| k == crate::wire::control::kind::GOAWAY).await {
             Ok(f) if f.kind == crate::wire::control::kind::GOAWAY && goaways == 0 => goaways += 1,
             Ok(f) => {
                 relay.metrics.error("control_message");

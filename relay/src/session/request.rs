@@ -13,7 +13,19 @@ use web_transport_quinn::{RecvStream, SendStream};
 /// Runs one request stream to completion.
 pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendStream, recv: RecvStream) {
     let mut reader = FrameReader::new(recv);
-    let frame = match reader.next_within(relay.limits.handshake_timeout).await {
+    let first = reader.next_if(|k| {
+        matches!(
+            k,
+            kind::SUBSCRIBE
+                | kind::PUBLISH
+                | kind::FETCH
+                | kind::TRACK_STATUS
+                | kind::PUBLISH_NAMESPACE
+                | kind::SUBSCRIBE_NAMESPACE
+                | kind::SUBSCRIBE_TRACKS
+        )
+    });
+    let frame = match tokio::time::timeout(relay.limits.handshake_timeout, first).await.unwrap_or(Err(StreamError::Timeout)) {
         Ok(f) => f,
         Err(StreamError::Timeout) => {
             // Opened and never written: drop the request, keep the session.
@@ -26,7 +38,13 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
     };
     if !matches!(
         frame.kind,
-        kind::SUBSCRIBE | kind::PUBLISH | kind::FETCH | kind::TRACK_STATUS | kind::PUBLISH_NAMESPACE | kind::SUBSCRIBE_NAMESPACE | kind::SUBSCRIBE_TRACKS
+        kind::SUBSCRIBE
+            | kind::PUBLISH
+            | kind::FETCH
+            | kind::TRACK_STATUS
+            | kind::PUBLISH_NAMESPACE
+            | kind::SUBSCRIBE_NAMESPACE
+            | kind::SUBSCRIBE_TRACKS
     ) {
         // §3.4: a request stream must begin with a request message.
         return violation(&relay, &session, &format!("request stream began with message {:#x}", frame.kind));

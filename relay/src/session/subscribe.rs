@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use web_transport_quinn::SendStream;
 
-
 /// How long PUBLISH_DONE waits for the data streams it counts (§9.12).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -237,7 +236,11 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
     let id = publisher.next_request_id();
     let mut params = KeyValuePairs::new();
     params.set_forward(true);
-    let _ = params.set_subscription_filter(&message::SubscriptionFilter { filter_type: FilterType::LargestObject, start_location: None, end_group_id: None });
+    let _ = params.set_subscription_filter(&message::SubscriptionFilter {
+        filter_type: FilterType::LargestObject,
+        start_location: None,
+        end_group_id: None,
+    });
     let msg = Message::Subscribe(message::Subscribe {
         id,
         track_namespace: track.name.namespace.clone(),
@@ -297,4 +300,3 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
     track.set_phase(end);
     Ok(())
 }
-

@@ -109,7 +109,8 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
         other => return Err(StreamError::Wire(crate::wire::WireError::Malformed("PUBLISH response", format!("{other:?}")))),
     };
     let sub_id = relay.next_id();
-    let mut sub = Subscriber::new(sub_id, alias, start_for_filter(largest, false), None, session.outbound.clone(), Arc::new(session.wt.clone()));
+    let mut sub =
+        Subscriber::new(sub_id, alias, start_for_filter(largest, false), None, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
     track.attach(sub);
     relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);

@@ -101,13 +101,10 @@ impl Frame {
                 reason: ReasonPhrase::decode(&mut b).map_err(malformed("PUBLISH_DONE"))?.0,
             },
             kind::NAMESPACE => Response::Namespace(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE"))?),
-            kind::NAMESPACE_DONE => {
-                Response::NamespaceDone(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE_DONE"))?)
+            kind::NAMESPACE_DONE => Response::NamespaceDone(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE_DONE"))?),
+            kind::REQUEST_UPDATE => {
+                Response::RequestUpdate { id: u64::decode(&mut b).map_err(malformed("REQUEST_UPDATE"))?, params: params(&mut b)? }
             }
-            kind::REQUEST_UPDATE => Response::RequestUpdate {
-                id: u64::decode(&mut b).map_err(malformed("REQUEST_UPDATE"))?,
-                params: params(&mut b)?,
-            },
             kind::FETCH_OK => {
                 let end_of_track = bool::decode(&mut b).map_err(malformed("FETCH_OK"))?;
                 let end_location = Location::decode(&mut b).map_err(malformed("FETCH_OK"))?;
@@ -147,16 +144,39 @@ fn params(b: &mut &[u8]) -> Result<KeyValuePairs, WireError> {
 #[derive(Debug, Clone)]
 pub enum Response {
     RequestOk(KeyValuePairs),
-    RequestError { code: u64, retry_interval: u64, reason: String },
-    SubscribeOk { alias: u64, params: KeyValuePairs, properties: Bytes },
+    RequestError {
+        code: u64,
+        retry_interval: u64,
+        reason: String,
+    },
+    SubscribeOk {
+        alias: u64,
+        params: KeyValuePairs,
+        properties: Bytes,
+    },
     PublishOk(KeyValuePairs),
-    PublishDone { status: u64, stream_count: u64, reason: String },
+    PublishDone {
+        status: u64,
+        stream_count: u64,
+        reason: String,
+    },
     Namespace(TrackNamespacePrefix),
     NamespaceDone(TrackNamespacePrefix),
-    RequestUpdate { id: u64, params: KeyValuePairs },
-    FetchOk { end_of_track: bool, end_location: Location, params: KeyValuePairs, properties: Bytes },
+    RequestUpdate {
+        id: u64,
+        params: KeyValuePairs,
+    },
+    FetchOk {
+        end_of_track: bool,
+        end_location: Location,
+        params: KeyValuePairs,
+        properties: Bytes,
+    },
     /// GOAWAY (§9.4): New Session URI and Timeout in milliseconds.
-    GoAway { uri: String, timeout_ms: u64 },
+    GoAway {
+        uri: String,
+        timeout_ms: u64,
+    },
 }
 
 impl Response {

@@ -82,7 +82,18 @@ impl Datagram {
             status = s;
         }
         let payload = n..b.len();
-        Ok(Self { datagram_type: t, track_alias: alias, group_id, object_id, publisher_priority, properties, status, payload, after_alias, raw })
+        Ok(Self {
+            datagram_type: t,
+            track_alias: alias,
+            group_id,
+            object_id,
+            publisher_priority,
+            properties,
+            status,
+            payload,
+            after_alias,
+            raw,
+        })
     }
 
     /// The same datagram under another Track Alias.

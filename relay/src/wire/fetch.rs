@@ -88,7 +88,14 @@ mod tests {
         header(6, &mut out);
         assert_eq!(out, vec![0x05, 0x06]);
         out.clear();
-        let o = |g, ob, p: &'static [u8]| FetchObject { group_id: g, object_id: ob, subgroup_id: Some(0), priority: 128, properties: &[], payload: p };
+        let o = |g, ob, p: &'static [u8]| FetchObject {
+            group_id: g,
+            object_id: ob,
+            subgroup_id: Some(0),
+            priority: 128,
+            properties: &[],
+            payload: p,
+        };
         w.object(&o(2, 1, b"a"), &mut out);
         // flags 0x1f: subgroup present, object delta, group delta, priority.
         assert_eq!(out, vec![0x1f, 2, 0, 1, 0x80, 1, b'a']);

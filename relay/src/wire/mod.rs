@@ -63,7 +63,7 @@ pub mod stream_error {
     pub const MALFORMED_TRACK: u32 = 0x12;
 }
 
-/// REQUEST_ERROR codes (§9.6, IANA table), as moq-transport numbers them.
-pub use moq_transport::message::RequestErrorCode;
 /// PUBLISH_DONE status codes (§9.12).
 pub use moq_transport::message::PublishDoneCode;
+/// REQUEST_ERROR codes (§9.6, IANA table), as moq-transport numbers them.
+pub use moq_transport::message::RequestErrorCode;

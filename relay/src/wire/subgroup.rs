@@ -171,6 +171,8 @@ impl SubgroupParser {
     }
 
     /// Next complete header or object, `Ok(None)` when more bytes are needed.
+    /// (Not an `Iterator`: "no more yet" and errors are distinct outcomes.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Event>, WireError> {
         if self.header.is_none() {
             return self.parse_header();
@@ -265,10 +267,7 @@ impl SubgroupParser {
         n += len;
         let object_id = match self.prev_object {
             None => delta,
-            Some(prev) => prev
-                .checked_add(delta)
-                .and_then(|v| v.checked_add(1))
-                .ok_or(WireError::ObjectIdOverflow)?,
+            Some(prev) => prev.checked_add(delta).and_then(|v| v.checked_add(1)).ok_or(WireError::ObjectIdOverflow)?,
         };
         self.prev_object = Some(object_id);
         if let Some(h) = self.header.as_mut() {

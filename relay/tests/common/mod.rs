@@ -156,9 +156,9 @@ pub async fn probe(conn: &quinn::Connection, request_id: u64) -> moq_relay::wire
 
 /// Path of aiomoqt's virtualenv `bin/`, installed by the README's test command.
 pub fn aiomoqt_bin() -> PathBuf {
-    let dir = std::env::var_os("MOQ_AIOMOQT_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers/aiomoqt/bin")
-    });
+    let dir = std::env::var_os("MOQ_AIOMOQT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers/aiomoqt/bin"));
     assert!(
         dir.join("moq-interop-client").exists(),
         "aiomoqt is not installed at {}: run ./scripts/test (it installs the test peers) or set MOQ_AIOMOQT_BIN",

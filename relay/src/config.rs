@@ -114,10 +114,11 @@ impl Args {
     }
 }
 
-/// `webapp/dist` of the source tree the binary was built from, or of the
-/// current directory, whichever exists.
+/// The built web phone (`webapp/dist`), else the `webapp/` sources, of the
+/// current directory or of the source tree the binary was built from.
 fn default_webapp() -> Option<PathBuf> {
-    let candidates = [PathBuf::from("webapp/dist"), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../webapp/dist")];
+    let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates = [PathBuf::from("webapp/dist"), tree.join("webapp/dist"), PathBuf::from("webapp"), tree.join("webapp")];
     candidates.into_iter().find(|p| p.join("index.html").exists())
 }
 

@@ -53,8 +53,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if generated { "generated, renews itself;" } else { "from files, reload with SIGHUP;" },
         certs.fingerprint()
     );
-    if config.webapp.is_none() {
-        println!("  note: web phone not built; run `npm --prefix webapp ci && npm --prefix webapp run build`");
+    match &config.webapp {
+        Some(dir) => println!("  serving:       {}", dir.display()),
+        None => println!("  note: no webapp/ directory found; pass --webapp DIR to serve the web phone"),
     }
 
     shutdown_signal().await;

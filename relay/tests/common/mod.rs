@@ -14,6 +14,10 @@ pub struct Relay {
     pub port: u16,
     pub dir: PathBuf,
     pub ca: PathBuf,
+    pub leaf: PathBuf,
+    pub key: PathBuf,
+    /// stderr lines (logs at RUST_LOG=info), for waiting on events.
+    pub log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Relay {
@@ -49,9 +53,10 @@ impl Relay {
             .arg("--tls-key")
             .arg(&files.leaf_key)
             .args(extra)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn moq-relay");
         let out = child.stdout.take().unwrap();
@@ -59,7 +64,39 @@ impl Relay {
         let first = lines.next().expect("relay printed nothing").unwrap();
         assert!(first.starts_with("moq-relay"), "unexpected banner: {first}");
         std::thread::spawn(move || for _ in lines {});
-        Relay { child, port, dir, ca: files.ca_pem }
+        let (tx, log) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("relay: {line}");
+                let _ = tx.send(line);
+            }
+        });
+        Relay { child, port, dir, ca: files.ca_pem, leaf: files.leaf_pem, key: files.leaf_key, log }
+    }
+
+    /// Blocks until a log line contains `needle`; panics if the relay exits first.
+    pub fn wait_log(&self, needle: &str) -> String {
+        loop {
+            let line = self.log.recv().unwrap_or_else(|_| panic!("relay exited before logging {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit and returns its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     pub fn quic_url(&self) -> String {

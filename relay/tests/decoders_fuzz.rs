@@ -91,12 +91,7 @@ fn exercise(input: &[u8]) {
     let mut p = SubgroupParser::new(4096);
     for chunk in input.chunks(3) {
         p.push(chunk);
-        loop {
-            match p.next() {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = p.next() {}
         // Never more than one object (bounded by max size) plus one chunk.
         assert!(p.buffered() <= 4096 + 64 + 3, "parser buffered {} bytes", p.buffered());
     }

@@ -122,6 +122,18 @@ impl Relay {
         text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
     }
 
+    /// Waits until the relay's /metrics shows at least `n` objects received:
+    /// a condition wait (polled), not a timing assumption.
+    pub async fn wait_objects_in(&self, n: u64) -> f64 {
+        loop {
+            let v = self.metric("moq_relay_objects_in_total").unwrap_or(0.0);
+            if v >= n as f64 {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

@@ -1,0 +1,9 @@
+//! The call model of `docs/CALLS.md`.
+
+pub mod address;
+pub mod event;
+pub mod machine;
+
+pub use address::{Address, AddressError, Namespaces};
+pub use event::{Event, RejectReason};
+pub use machine::{Call, EndReason, Input, Output, Role, Timers, UserAction};

@@ -14,7 +14,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod track;
-pub mod wire;
+pub use moq_wire as wire;
 
 use anyhow::Context;
 use config::Config;

@@ -1,4 +1,4 @@
-//! Wire formats of draft-ietf-moq-transport-18 that the relay handles itself.
+//! moq-wire: wire formats of draft-ietf-moq-transport-18 that the relay handles itself.
 //!
 //! Request-initiating control messages (SUBSCRIBE, PUBLISH, FETCH, …) are
 //! decoded with moq-transport's `message::Message`. Responses on request
@@ -10,6 +10,7 @@
 pub mod control;
 pub mod datagram;
 pub mod fetch;
+pub mod properties;
 pub mod subgroup;
 pub mod varint;
 

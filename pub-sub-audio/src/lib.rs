@@ -5,4 +5,5 @@
 //! announce, publish and subscribe, what to show) come out. The async shell
 //! that drives it over a MoQ session, and the audio path, live beside it.
 
+pub mod audio;
 pub mod call;

@@ -1,0 +1,14 @@
+//! The audio path of a call (docs/CALLS.md §6): Opus 48 kHz mono 20 ms with
+//! in-band FEC, LOC packaging, an adaptive jitter buffer, WAV in and out.
+
+pub mod codec;
+pub mod jitter;
+pub mod loc;
+pub mod wav;
+
+/// Samples per second on the wire and inside the phone.
+pub const RATE: u32 = 48_000;
+/// Samples per 20 ms frame.
+pub const FRAME: usize = 960;
+/// Frame duration in milliseconds.
+pub const FRAME_MS: u64 = 20;

@@ -108,11 +108,8 @@ impl Client {
             .await
             .map_err(|_| Error::Connect(format!("QUIC handshake with {addr} timed out")))?
             .map_err(|e| Error::Connect(format!("QUIC handshake with {addr}: {e}")))?;
-        let connection_id = cid
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map(|c| hex::encode(&c[..]))
-            .unwrap_or_else(|| format!("{:x}", conn.stable_id()));
+        let connection_id =
+            cid.lock().unwrap_or_else(|e| e.into_inner()).map(|c| hex::encode(&c[..])).unwrap_or_else(|| format!("{:x}", conn.stable_id()));
 
         let wt = match transport {
             Transport::Quic => web_transport_quinn::Session::raw(conn),
@@ -186,7 +183,7 @@ impl Client {
                 peer_setup,
                 next_request: AtomicU64::new(0),
                 timeout_ms: AtomicU64::new(opts.response_timeout.as_millis() as u64),
-                control: tokio::sync::Mutex::new(control),
+                control: tokio::sync::Mutex::new(Some(control)),
                 incoming: tokio::sync::Mutex::new(incoming_rx),
                 tasks,
             }),

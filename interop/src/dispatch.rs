@@ -64,6 +64,7 @@ async fn uni(shared: Arc<Shared>, mut recv: RecvStream, setup: tokio::sync::mpsc
             return;
         }
     };
+    tracing::trace!(stream_type = t, "uni stream");
     match t {
         SETUP => control(shared, recv, buf, setup).await,
         PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {},
@@ -99,10 +100,8 @@ async fn control(shared: Arc<Shared>, mut recv: RecvStream, mut buf: BytesMut, s
                 continue;
             }
             if frame.kind != kind::GOAWAY {
-                return shared.violation(
-                    session_error::PROTOCOL_VIOLATION,
-                    format!("message {:#x} on the control stream after SETUP", frame.kind),
-                );
+                return shared
+                    .violation(session_error::PROTOCOL_VIOLATION, format!("message {:#x} on the control stream after SETUP", frame.kind));
             }
             match frame.response() {
                 Ok(Response::GoAway { uri, timeout_ms }) => {
@@ -136,6 +135,7 @@ async fn subgroup(shared: Arc<Shared>, mut recv: RecvStream, first: BytesMut) {
                 Ok(Some(Event::Header(h))) => tracing::trace!(alias = h.track_alias, group = h.group_id, "subgroup stream"),
                 Ok(Some(Event::Object(o))) => {
                     let Some(h) = parser.header() else { continue };
+                    tracing::trace!(seq, alias = h.track_alias, group = h.group_id, object = o.object_id, "object");
                     shared.deliver(Object {
                         track_alias: h.track_alias,
                         group_id: h.group_id,
@@ -155,6 +155,7 @@ async fn subgroup(shared: Arc<Shared>, mut recv: RecvStream, first: BytesMut) {
         match recv.read_chunk(64 * 1024, true).await {
             Ok(Some(c)) => parser.push(&c.bytes),
             Ok(None) => {
+                tracing::trace!(seq, "subgroup stream FIN");
                 if let Err(e) = parser.finish() {
                     shared.violation(session_error::PROTOCOL_VIOLATION, format!("subgroup stream FIN: {e}"));
                 }

@@ -42,7 +42,10 @@ pub enum FetchItem {
     Object(FetchedObject),
     /// Objects up to and including `end` do not exist (`unknown == false`)
     /// or have unknown status (`unknown == true`).
-    EndOfRange { end: Location, unknown: bool },
+    EndOfRange {
+        end: Location,
+        unknown: bool,
+    },
 }
 
 /// The completed answer to a FETCH.
@@ -53,6 +56,8 @@ pub struct Fetched {
     /// FETCH_OK End Location: the last object plus one, or object 0 for a whole group.
     pub end_location: Location,
     pub params: KeyValuePairs,
+    /// Raw Track Properties from FETCH_OK.
+    pub properties: Bytes,
     pub items: Vec<FetchItem>,
 }
 
@@ -248,18 +253,18 @@ mod tests {
     use super::*;
     use moq_relay::wire::fetch::{header, FetchObject, FetchWriter};
 
+    /// Group, object, subgroup, properties, payload.
+    type Spec = (u64, u64, Option<u64>, &'static [u8], &'static [u8]);
+
     #[test]
     fn parses_what_the_relay_writes() {
         let mut out = Vec::new();
         header(6, &mut out);
         let mut w = FetchWriter::default();
-        let objs: Vec<(u64, u64, Option<u64>, &[u8], &[u8])> =
+        let objs: Vec<Spec> =
             vec![(2, 1, Some(0), b"", b"a"), (2, 3, Some(0), b"\x02\x05", b"bb"), (5, 0, None, b"", b""), (5, 1, Some(4), b"", b"c")];
         for (g, o, s, props, payload) in &objs {
-            w.object(
-                &FetchObject { group_id: *g, object_id: *o, subgroup_id: *s, priority: 7, properties: props, payload },
-                &mut out,
-            );
+            w.object(&FetchObject { group_id: *g, object_id: *o, subgroup_id: *s, priority: 7, properties: props, payload }, &mut out);
         }
         let mut p = FetchParser::new(1 << 20);
         let mut items = Vec::new();

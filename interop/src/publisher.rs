@@ -10,7 +10,7 @@ use crate::stream::{unexpected, RequestStream};
 use bytes::Bytes;
 use moq_relay::wire::control::Response;
 use moq_transport::coding::{KeyValuePairs, TrackNamespace};
-use moq_transport::message::{self, Message, TrackExtensions};
+use moq_transport::message::{self, Message};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +146,8 @@ impl Session {
     /// PUBLISH_NAMESPACE (§10.15); waits for REQUEST_OK (PUBLISH_NAMESPACE_OK).
     pub async fn publish_namespace(&self, namespace: &TrackNamespace) -> Result<RequestHandle> {
         let id = self.next_request_id();
-        let msg = Message::PublishNamespace(message::PublishNamespace { id, track_namespace: namespace.clone(), params: KeyValuePairs::new() });
+        let msg =
+            Message::PublishNamespace(message::PublishNamespace { id, track_namespace: namespace.clone(), params: KeyValuePairs::new() });
         let mut stream = self.open_request(id, &msg).await?;
         match stream.next_response(self.timeout(), "REQUEST_OK (PUBLISH_NAMESPACE_OK)").await? {
             Response::RequestOk(params) => Ok(RequestHandle { request_id: id, params, stream }),
@@ -158,6 +159,13 @@ impl Session {
     /// PUBLISH_OK (or REQUEST_OK). FORWARD defaults to 1, so objects may be
     /// sent right away.
     pub async fn publish(&self, namespace: &TrackNamespace, track: &str, alias: u64) -> Result<TrackPublisher> {
+        self.publish_with(namespace, track, alias, Bytes::new()).await
+    }
+
+    /// [`Self::publish`] with raw Track Properties (Key-Value-Pairs, §2.5).
+    pub async fn publish_with(&self, namespace: &TrackNamespace, track: &str, alias: u64, properties: Bytes) -> Result<TrackPublisher> {
+        let track_extensions = moq_transport::coding::Decode::decode(&mut &properties[..])
+            .map_err(|e| Error::Transport(format!("Track Properties do not decode: {e}")))?;
         let id = self.next_request_id();
         let msg = Message::Publish(message::Publish {
             id,
@@ -165,7 +173,7 @@ impl Session {
             track_name: track.into(),
             track_alias: alias,
             params: KeyValuePairs::new(),
-            track_extensions: TrackExtensions::new(),
+            track_extensions,
         });
         let mut stream = self.open_request(id, &msg).await?;
         match stream.next_response(self.timeout(), "PUBLISH_OK").await? {

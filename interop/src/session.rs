@@ -159,7 +159,7 @@ pub(crate) struct Inner {
     pub next_request: AtomicU64,
     pub timeout_ms: AtomicU64,
     /// Our control stream: it must stay open for the session's life (§3.3).
-    pub control: tokio::sync::Mutex<SendStream>,
+    pub control: tokio::sync::Mutex<Option<SendStream>>,
     pub incoming: tokio::sync::Mutex<mpsc::UnboundedReceiver<IncomingRequest>>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -170,6 +170,17 @@ impl Drop for Inner {
             t.abort();
         }
         self.shared.wt.close(0, b"");
+        // Dropping the control stream would FIN it, and a peer may see that
+        // before the close (a WebTransport close capsule travels on another
+        // stream): a closed control stream is a PROTOCOL_VIOLATION (§3.3).
+        // Keep it until the session is gone.
+        if let (Some(ctl), Ok(rt)) = (self.control.get_mut().take(), tokio::runtime::Handle::try_current()) {
+            let wt = self.shared.wt.clone();
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(2), wt.closed()).await;
+                drop(ctl);
+            });
+        }
     }
 }
 
@@ -283,7 +294,10 @@ impl Session {
     /// URI is always empty.
     pub async fn go_away(&self) -> Result<()> {
         let msg = moq_relay::wire::control::Response::GoAway { uri: String::new(), timeout_ms: 0 }.encode();
-        self.inner.control.lock().await.write_all(&msg).await?;
+        match self.inner.control.lock().await.as_mut() {
+            Some(ctl) => ctl.write_all(&msg).await?,
+            None => return Err(Error::Closed("session closed".into())),
+        }
         Ok(())
     }
 

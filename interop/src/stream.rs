@@ -30,7 +30,7 @@ impl RequestStream {
     /// request is the first message on the stream).
     pub(crate) async fn open(wt: &web_transport_quinn::Session, request_id: u64, msg: &Message) -> Result<Self> {
         let (mut send, recv) = wt.open_bi().await?;
-        let bytes = encode_request(msg)?;
+        let bytes = encode_request(msg).map_err(|e| Error::Transport(format!("cannot encode {}: {e}", msg.name())))?;
         send.write_all(&bytes).await?;
         Ok(Self::new(send, recv, BytesMut::new(), request_id))
     }
@@ -106,12 +106,9 @@ impl RequestStream {
 pub fn describe(r: &Response) -> String {
     match r {
         Response::RequestOk(_) => "REQUEST_OK".into(),
-        Response::RequestError { code, reason, retry_interval } => crate::error::RequestError {
-            code: *code,
-            retry_interval: *retry_interval,
-            reason: reason.clone(),
+        Response::RequestError { code, reason, retry_interval } => {
+            crate::error::RequestError { code: *code, retry_interval: *retry_interval, reason: reason.clone() }.to_string()
         }
-        .to_string(),
         Response::SubscribeOk { alias, .. } => format!("SUBSCRIBE_OK (alias {alias})"),
         Response::PublishOk(_) => "PUBLISH_OK".into(),
         Response::PublishDone { status, stream_count, reason } => {

@@ -95,12 +95,15 @@ impl Subscription {
     /// Collects exactly `n` objects within `timeout` in total.
     pub async fn objects(&mut self, n: usize, timeout: Duration) -> Result<Vec<Object>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut out = Vec::with_capacity(n);
+        let mut out: Vec<Object> = Vec::with_capacity(n);
         while out.len() < n {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.next_object(left).await {
                 Ok(o) => out.push(o),
-                Err(Error::Timeout(_)) => return Err(Error::Timeout(format!("object {} of {n} ({} arrived)", out.len() + 1, out.len()))),
+                Err(Error::Timeout(_)) => {
+                    let arrived: Vec<String> = out.iter().map(|o| format!("{}/{}", o.group_id, o.object_id)).collect();
+                    return Err(Error::Timeout(format!("object {} of {n} (arrived: {})", out.len() + 1, arrived.join(" "))));
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -191,25 +194,13 @@ impl Session {
         timeout: Duration,
     ) -> Result<Subscription> {
         let id = self.next_request_id();
-        let msg = Message::Subscribe(message::Subscribe {
-            id,
-            track_namespace: namespace.clone(),
-            track_name: track.into(),
-            params: params.0,
-        });
+        let msg =
+            Message::Subscribe(message::Subscribe { id, track_namespace: namespace.clone(), track_name: track.into(), params: params.0 });
         let mut stream = self.open_request(id, &msg).await?;
         match stream.next_response(timeout, "SUBSCRIBE_OK").await? {
             Response::SubscribeOk { alias, params, properties } => {
                 let objects = self.shared().register(alias);
-                Ok(Subscription {
-                    request_id: id,
-                    track_alias: alias,
-                    params,
-                    properties,
-                    stream,
-                    objects,
-                    session: self.clone(),
-                })
+                Ok(Subscription { request_id: id, track_alias: alias, params, properties, stream, objects, session: self.clone() })
             }
             other => {
                 stream.finish();
@@ -268,8 +259,8 @@ impl Session {
         let result = async {
             let mut stream = self.open_request(id, &msg).await?;
             let timeout = self.timeout();
-            let (end_of_track, end_location, params) = match stream.next_response(timeout, "FETCH_OK").await? {
-                Response::FetchOk { end_of_track, end_location, params, .. } => (end_of_track, end_location, params),
+            let (end_of_track, end_location, params, properties) = match stream.next_response(timeout, "FETCH_OK").await? {
+                Response::FetchOk { end_of_track, end_location, params, properties } => (end_of_track, end_location, params, properties),
                 other => return Err(unexpected("FETCH_OK", other)),
             };
             let mut items: Vec<FetchItem> = Vec::new();
@@ -282,7 +273,7 @@ impl Session {
                     Err(_) => return Err(Error::Timeout(format!("the end of the fetch stream ({} objects arrived)", items.len()))),
                 }
             }
-            Ok(Fetched { request_id: id, end_of_track, end_location, params, items })
+            Ok(Fetched { request_id: id, end_of_track, end_location, params, properties, items })
         }
         .await;
         self.shared().remove_fetch(id);

@@ -7,3 +7,4 @@
 
 pub mod audio;
 pub mod call;
+pub mod phone;

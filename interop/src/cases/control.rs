@@ -66,6 +66,7 @@ pub async fn serve_subscribe(
     publisher: &moq_interop::Session,
     ns: &TrackNamespace,
     alias: u64,
+    properties: bytes::Bytes,
     timeout: Duration,
 ) -> Result<TrackPublisher, Failure> {
     let incoming = publisher.accept_subscribe(timeout).await.expecting("SUBSCRIBE forwarded to the publisher")?;
@@ -73,22 +74,44 @@ pub async fn serve_subscribe(
     let want = format!("{}/{}", ns.to_utf8_path(), TRACK);
     check(got == want, format!("SUBSCRIBE for {want}"), format!("SUBSCRIBE for {got}"))?;
     ctx.step(format!("publisher received SUBSCRIBE (request {}), answering SUBSCRIBE_OK alias {alias}", incoming.request.id));
-    incoming.accept(alias).await.expecting("to send SUBSCRIBE_OK")
+    incoming.accept_with(alias, Default::default(), properties).await.expecting("to send SUBSCRIBE_OK")
+}
+
+/// Subscribes from `subscriber` while `publisher` serves the SUBSCRIBE the
+/// relay forwards. Fails as soon as either side fails, so a REQUEST_ERROR is
+/// reported as such instead of as the publisher's wait timing out.
+pub async fn subscribe_served(
+    ctx: &Ctx,
+    publisher: &moq_interop::Session,
+    subscriber: &moq_interop::Session,
+    params: SubscribeParams,
+    alias: u64,
+    properties: bytes::Bytes,
+) -> Result<(TrackPublisher, moq_interop::Subscription), Failure> {
+    let ns = ctx.namespace();
+    let serve = serve_subscribe(ctx, publisher, &ns, alias, properties, Duration::from_secs(3));
+    let subscribe = subscriber.subscribe(&ns, TRACK, params);
+    tokio::pin!(serve, subscribe);
+    let (mut track, mut sub) = (None, None);
+    while track.is_none() || sub.is_none() {
+        tokio::select! {
+            r = &mut serve, if track.is_none() => track = Some(r?),
+            r = &mut subscribe, if sub.is_none() => sub = Some(r.expecting("SUBSCRIBE_OK")?),
+        }
+    }
+    match (track, sub) {
+        (Some(t), Some(s)) => Ok((t, s)),
+        _ => unreachable!("loop ends when both are set"),
+    }
 }
 
 /// `announce-subscribe` (§5.1, §6.2): the relay routes a SUBSCRIBE to the
 /// publisher of the namespace, and the subscriber gets SUBSCRIBE_OK.
 pub async fn announce_subscribe(ctx: Ctx) -> Result<(), Failure> {
     let publisher = ctx.connect("publisher").await?;
-    let ns = ctx.namespace();
-    let announced = publisher.publish_namespace(&ns).await.expecting("PUBLISH_NAMESPACE_OK")?;
+    let announced = publisher.publish_namespace(&ctx.namespace()).await.expecting("PUBLISH_NAMESPACE_OK")?;
     let subscriber = ctx.connect("subscriber").await?;
-    let (track, sub) = tokio::join!(
-        serve_subscribe(&ctx, &publisher, &ns, 1, Duration::from_secs(3)),
-        subscriber.subscribe(&ns, TRACK, SubscribeParams::new()),
-    );
-    let sub = sub.expecting("SUBSCRIBE_OK")?;
-    let track = track?;
+    let (track, sub) = subscribe_served(&ctx, &publisher, &subscriber, SubscribeParams::new(), 1, bytes::Bytes::new()).await?;
     ctx.step(format!("subscriber received SUBSCRIBE_OK (alias {})", sub.track_alias));
     let r = close_all(vec![("subscriber", subscriber), ("publisher", publisher)]).await;
     drop((track, sub, announced));
@@ -121,7 +144,7 @@ pub async fn subscribe_before_announce(ctx: Ctx) -> Result<(), Failure> {
                 Ok(incoming) => incoming.accept(1).await.ok(),
                 Err(_) => None,
             },
-            _ = done.wait_for(|d| *d) => None,
+            _ = async { let _ = done.wait_for(|d| *d).await.is_ok(); } => None,
         };
         Ok::<_, Failure>((publisher, announced, served))
     };

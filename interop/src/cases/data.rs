@@ -1,8 +1,8 @@
 //! Data-plane tests: objects published by one session reach subscribers of
 //! another through the relay (draft-ietf-moq-transport-18 §9, §11).
 
-use super::control::serve_subscribe;
-use super::{check, close_all, Ctx, Expecting, Failure, TRACK};
+use super::control::subscribe_served;
+use super::{app_int_property, app_properties, check, close_all, Ctx, Expecting, Failure, APP_INT_PROPERTY, TRACK};
 use moq_interop::{Carrier, DatagramSpec, Object, RequestHandle, Session, SubgroupSpec, SubscribeParams, Subscription, TrackPublisher};
 use moq_transport::coding::Location;
 use std::time::Duration;
@@ -10,6 +10,9 @@ use tokio::sync::oneshot;
 
 /// Track Alias the publishers in these tests choose (§11.1).
 const ALIAS: u64 = 5;
+
+/// Value of the application Track Property the publisher sets.
+const TRACK_PROPERTY: u64 = 7;
 
 /// Gap between groups, so groups on different streams arrive in order.
 const GROUP_GAP: Duration = Duration::from_millis(20);
@@ -29,11 +32,17 @@ async fn pub_sub(ctx: &Ctx, params: SubscribeParams) -> Result<PubSub, Failure> 
     let ns = ctx.namespace();
     let announced = publisher.publish_namespace(&ns).await.expecting("PUBLISH_NAMESPACE_OK")?;
     let subscriber = ctx.connect("subscriber").await?;
-    let (track, sub) =
-        tokio::join!(serve_subscribe(ctx, &publisher, &ns, ALIAS, Duration::from_secs(3)), subscriber.subscribe(&ns, TRACK, params));
-    let sub = sub.expecting("SUBSCRIBE_OK")?;
-    let track = track?;
+    let properties = app_properties(TRACK_PROPERTY, b"track");
+    let (track, sub) = subscribe_served(ctx, &publisher, &subscriber, params, ALIAS, properties).await?;
     ctx.step(format!("subscribed: relay alias {}", sub.track_alias));
+    // §9.5: a relay includes the track's properties in SUBSCRIBE_OK; unknown
+    // ones are forwarded unchanged (§2.5).
+    let got = app_int_property(&sub.properties);
+    check(
+        got == Some(TRACK_PROPERTY),
+        format!("Track Property {APP_INT_PROPERTY:#x}={TRACK_PROPERTY} in SUBSCRIBE_OK"),
+        format!("{got:?} in {} bytes of Track Properties", sub.properties.len()),
+    )?;
     Ok(PubSub { publisher, _announced: announced, track, subscriber, sub })
 }
 
@@ -61,7 +70,8 @@ fn expect_object(ctx: &Ctx, got: &Object, g: u64, o: u64, len: usize) -> Result<
 /// Sends groups `groups` of `per_group` objects, one subgroup stream each.
 async fn send_groups(ctx: &Ctx, track: &TrackPublisher, groups: std::ops::Range<u64>, per_group: u64) -> Result<(), Failure> {
     for g in groups {
-        let mut w = track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(g, 0) }).await.expecting("to open a subgroup")?;
+        let mut w =
+            track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(g, 0) }).await.expecting("to open a subgroup")?;
         for o in 0..per_group {
             w.write(o, &ctx.payload(g, o, size(g, o))).await.expecting("to write an object")?;
         }
@@ -75,12 +85,20 @@ async fn send_groups(ctx: &Ctx, track: &TrackPublisher, groups: std::ops::Range<
 pub async fn single_object(ctx: Ctx) -> Result<(), Failure> {
     let mut p = pub_sub(&ctx, SubscribeParams::new()).await?;
     let payload = ctx.payload(0, 0, 4000);
-    let mut w = p.track.open_subgroup(SubgroupSpec::new(0, 0)).await.expecting("to open a subgroup")?;
-    w.write(0, &payload).await.expecting("to write the object")?;
+    let properties = app_properties(42, b"object");
+    let spec = SubgroupSpec { properties: true, ..SubgroupSpec::new(0, 0) };
+    let mut w = p.track.open_subgroup(spec).await.expecting("to open a subgroup")?;
+    w.write_with_properties(0, &properties, &payload).await.expecting("to write the object")?;
     w.finish();
     ctx.step("publisher sent object 0/0");
     let got = p.sub.next_object(Duration::from_secs(3)).await.expecting("object 0/0")?;
     expect_object(&ctx, &got, 0, 0, 4000)?;
+    // §9.6: Object fields, unknown properties included, are not modified.
+    check(
+        got.properties == properties,
+        format!("{} bytes of Object Properties, unchanged", properties.len()),
+        format!("{} bytes that differ", got.properties.len()),
+    )?;
     check(got.subgroup_id == Some(0), "subgroup 0", format!("subgroup {:?}", got.subgroup_id))?;
     check(got.publisher_priority == Some(128), "publisher priority 128", format!("priority {:?}", got.publisher_priority))?;
     check(matches!(got.carrier, Carrier::Stream(_)), "a subgroup stream", "a datagram")?;
@@ -103,6 +121,12 @@ pub async fn multiple_groups(ctx: Ctx) -> Result<(), Failure> {
         let streams: Vec<_> = got.iter().filter(|x| x.group_id == g).map(|x| x.carrier).collect();
         check(streams.windows(2).all(|w| w[0] == w[1]), format!("group {g} on one stream"), format!("{streams:?}"))?;
     }
+    // The publisher ends the track; the relay passes PUBLISH_DONE on with the
+    // number of streams it opened for this subscriber (§10.11).
+    p.track.done(moq_interop::publisher::done_status::TRACK_ENDED, "done").await.expecting("to send PUBLISH_DONE")?;
+    let (status, streams, _) = p.sub.done(Duration::from_secs(3)).await.expecting("PUBLISH_DONE")?;
+    ctx.field("publish_done", format!("status {status:#x}, {streams} streams"));
+    check(streams == 3, "PUBLISH_DONE Stream Count 3", format!("Stream Count {streams}"))?;
     close_all(vec![("subscriber", p.subscriber), ("publisher", p.publisher)]).await
 }
 
@@ -118,12 +142,16 @@ pub async fn late_subscriber(ctx: Ctx) -> Result<(), Failure> {
 
     let publish = async {
         send_groups(&ctx, &track, 0..1, PER).await?;
-        let mut w = track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(1, 0) }).await.expecting("to open a subgroup")?;
+        let mut w =
+            track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(1, 0) }).await.expecting("to open a subgroup")?;
         for o in 0..3 {
             w.write(o, &ctx.payload(1, o, size(1, o))).await.expecting("to write an object")?;
         }
-        // Hold group 1 open until the late subscriber has joined.
-        joined_rx.await.map_err(|_| Failure::new("late subscriber to join", "it gave up", "late subscriber failed"))?;
+        // Hold group 1 open until the late subscriber has joined; if it gave
+        // up, its own error explains the failure.
+        if joined_rx.await.is_err() {
+            return Ok(());
+        }
         for o in 3..PER {
             w.write(o, &ctx.payload(1, o, size(1, o))).await.expecting("to write an object")?;
         }
@@ -147,7 +175,7 @@ pub async fn late_subscriber(ctx: Ctx) -> Result<(), Failure> {
     };
 
     let late = async {
-        eight_rx.await.map_err(|_| Failure::new("8 objects at the first subscriber", "fewer", "first subscriber failed"))?;
+        eight_rx.await.map_err(|_| Failure::new("8 objects at the first subscriber", "fewer", "the first subscriber failed"))?;
         let s = ctx.connect("subscriber_2").await?;
         let sub = s.subscribe(&ctx.namespace(), TRACK, SubscribeParams::new().largest_object()).await.expecting("SUBSCRIBE_OK");
         let _ = joined_tx.send(());
@@ -167,6 +195,8 @@ pub async fn late_subscriber(ctx: Ctx) -> Result<(), Failure> {
     };
 
     let (published, first, late) = tokio::join!(publish, first, late);
+    // Report the cause, not its consequences: the late subscriber waits for
+    // the first one, the publisher for the late one.
     published?;
     let first = first?;
     let (second, largest, got, _sub) = late?;
@@ -178,7 +208,8 @@ pub async fn late_subscriber(ctx: Ctx) -> Result<(), Failure> {
             i += 1;
         }
     }
-    let largest = largest.ok_or_else(|| Failure::new("LARGEST_OBJECT 1/2 in SUBSCRIBE_OK", "no LARGEST_OBJECT", "missing Largest Object"))?;
+    let largest =
+        largest.ok_or_else(|| Failure::new("LARGEST_OBJECT 1/2 in SUBSCRIBE_OK", "no LARGEST_OBJECT", "missing Largest Object"))?;
     check(largest == Location::new(1, 2), "LARGEST_OBJECT 1/2", format!("LARGEST_OBJECT {}", loc(largest)))?;
     let start = got[0].location();
     ctx.field("late_first_object", loc(start));
@@ -203,10 +234,20 @@ pub async fn fetch(ctx: Ctx) -> Result<(), Failure> {
     sent?;
     got.expecting("12 objects")?;
     // End Location is "last object plus one" (§10.12.1): 1/4 = up to 1/3.
-    let fetched =
-        p.subscriber.fetch(&ctx.namespace(), TRACK, Location::new(1, 0), Location::new(1, 4)).await.expecting("FETCH_OK and the fetch stream")?;
+    let fetched = p
+        .subscriber
+        .fetch(&ctx.namespace(), TRACK, Location::new(1, 0), Location::new(1, 4))
+        .await
+        .expecting("FETCH_OK and the fetch stream")?;
     ctx.field("fetch_end_location", loc(fetched.end_location));
     check(fetched.end_location == Location::new(1, 4), "FETCH_OK End Location 1/4", format!("End Location {}", loc(fetched.end_location)))?;
+    check(!fetched.end_of_track, "End Of Track 0", "End Of Track 1")?;
+    let prop = app_int_property(&fetched.properties);
+    check(
+        prop == Some(TRACK_PROPERTY),
+        format!("Track Property {APP_INT_PROPERTY:#x}={TRACK_PROPERTY} in FETCH_OK"),
+        format!("{prop:?} in {} bytes of Track Properties", fetched.properties.len()),
+    )?;
     let objects = fetched.objects();
     let ids: Vec<String> = objects.iter().map(|o| loc(o.location())).collect();
     check(objects.len() == 4, "objects 1/0..1/3", format!("objects {ids:?}"))?;
@@ -248,11 +289,7 @@ pub async fn datagrams(ctx: Ctx) -> Result<(), Failure> {
     for (s, o) in specs.iter().zip(&got) {
         expect_object(&ctx, o, 0, s.object_id, 200)?;
         check(o.carrier == Carrier::Datagram, "a datagram", "a subgroup stream")?;
-        check(
-            o.publisher_priority == s.priority,
-            format!("priority {:?}", s.priority),
-            format!("priority {:?}", o.publisher_priority),
-        )?;
+        check(o.publisher_priority == s.priority, format!("priority {:?}", s.priority), format!("priority {:?}", o.publisher_priority))?;
     }
     close_all(vec![("subscriber", p.subscriber), ("publisher", p.publisher)]).await
 }

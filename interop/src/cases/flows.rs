@@ -2,9 +2,9 @@
 //! (§6.1, §10.18) and publisher-initiated subscriptions with PUBLISH
 //! (§5.1, §10.10).
 
-use super::{check, close_all, Ctx, Expecting, Failure, TRACK};
+use super::{app_int_property, app_properties, check, close_all, Ctx, Expecting, Failure, APP_INT_PROPERTY, TRACK};
 use moq_interop::{NamespaceEvent, SubgroupSpec, SubscribeParams};
-use moq_transport::coding::{Location, TrackNamespace, TrackNamespacePrefix};
+use moq_transport::coding::{Location, TrackNamespacePrefix, TupleField};
 use std::time::Duration;
 
 fn show(e: &NamespaceEvent) -> String {
@@ -19,7 +19,11 @@ fn show(e: &NamespaceEvent) -> String {
 /// withdrawal (NAMESPACE_DONE). Suffixes are relative to the prefix (§10.16).
 pub async fn subscribe_namespace(ctx: Ctx) -> Result<(), Failure> {
     let prefix = ctx.prefix();
-    let under = |leaf: &str| TrackNamespace::from_utf8_path(&format!("{}/{leaf}", prefix.to_utf8_path()));
+    let under = |leaf: &str| {
+        let mut ns = ctx.namespace();
+        ns.add(TupleField::from_utf8(leaf));
+        ns
+    };
     let suffix = |leaf: &str| TrackNamespacePrefix::from_utf8_path(leaf);
     let t = Duration::from_secs(2);
 
@@ -49,15 +53,20 @@ pub async fn subscribe_namespace(ctx: Ctx) -> Result<(), Failure> {
 /// PUBLISH_DONE when the publisher ends the track.
 pub async fn publish_direct(ctx: Ctx) -> Result<(), Failure> {
     const PER: u64 = 3;
+    const PROPERTY: u64 = 11;
     let ns = ctx.namespace();
     let publisher = ctx.connect("publisher").await?;
-    let track = publisher.publish(&ns, TRACK, 9).await.expecting("PUBLISH_OK")?;
+    let properties = app_properties(PROPERTY, b"published");
+    let track = publisher.publish_with(&ns, TRACK, 9, properties).await.expecting("PUBLISH_OK")?;
     ctx.step("publisher received PUBLISH_OK");
     let send_group = |g: u64| {
         let track = &track;
         let ctx = &ctx;
         async move {
-            let mut w = track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(g, 0) }).await.expecting("to open a subgroup")?;
+            let mut w = track
+                .open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(g, 0) })
+                .await
+                .expecting("to open a subgroup")?;
             for o in 0..PER {
                 w.write(o, &ctx.payload(g, o, 500)).await.expecting("to write an object")?;
             }
@@ -72,17 +81,19 @@ pub async fn publish_direct(ctx: Ctx) -> Result<(), Failure> {
     let subscriber = ctx.connect("subscriber").await?;
     let mut sub = subscriber.subscribe(&ns, TRACK, SubscribeParams::new().largest_object()).await.expecting("SUBSCRIBE_OK")?;
     let largest = sub.largest().map(|l| format!("{}/{}", l.group_id, l.object_id)).unwrap_or_else(|| "absent".into());
+    let prop = app_int_property(&sub.properties);
+    check(
+        prop == Some(PROPERTY),
+        format!("Track Property {APP_INT_PROPERTY:#x}={PROPERTY} from PUBLISH in SUBSCRIBE_OK"),
+        format!("{prop:?}"),
+    )?;
     check(sub.largest() == Some(Location::new(0, PER - 1)), format!("LARGEST_OBJECT 0/{}", PER - 1), format!("LARGEST_OBJECT {largest}"))?;
 
     send_group(1).await?;
     let got = sub.objects(PER as usize, Duration::from_secs(3)).await.expecting("group 1")?;
     for (o, obj) in got.iter().enumerate() {
         let o = o as u64;
-        check(
-            (obj.group_id, obj.object_id) == (1, o),
-            format!("object 1/{o}"),
-            format!("object {}/{}", obj.group_id, obj.object_id),
-        )?;
+        check((obj.group_id, obj.object_id) == (1, o), format!("object 1/{o}"), format!("object {}/{}", obj.group_id, obj.object_id))?;
         check(obj.payload == ctx.payload(1, o, 500), format!("payload of 1/{o}"), "different bytes")?;
     }
 

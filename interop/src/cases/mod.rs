@@ -21,6 +21,31 @@ use url::Url;
 /// The track name the runner's test cases use.
 pub const TRACK: &str = "test-track";
 
+/// Application-specific property types (§2.5: the 2-byte range
+/// 0x3800-0x3FFF is never allocated): relays must forward them unchanged.
+pub const APP_INT_PROPERTY: u64 = 0x3A00;
+pub const APP_BYTES_PROPERTY: u64 = 0x3A01;
+
+/// Key-Value-Pairs (§1.4.3) with our two application properties.
+pub fn app_properties(int: u64, bytes: &[u8]) -> bytes::Bytes {
+    let mut p = moq_transport::message::TrackExtensions::new();
+    p.set_int_extension(APP_INT_PROPERTY, int);
+    p.set_bytes_extension(APP_BYTES_PROPERTY, bytes.to_vec());
+    let mut out = Vec::new();
+    moq_transport::coding::Encode::encode(&p, &mut out).expect("properties encode");
+    out.into()
+}
+
+/// The value of [`APP_INT_PROPERTY`] among raw Track Properties, if present.
+pub fn app_int_property(raw: &[u8]) -> Option<u64> {
+    let mut b = raw;
+    let p: moq_transport::message::TrackExtensions = moq_transport::coding::Decode::decode(&mut b).ok()?;
+    p.0.iter().find(|kvp| kvp.key == APP_INT_PROPERTY).and_then(|kvp| match kvp.value {
+        moq_transport::coding::Value::IntValue(v) => Some(v),
+        _ => None,
+    })
+}
+
 /// A test case: identifier, overall timeout, and what it does.
 pub struct Case {
     pub name: &'static str,
@@ -150,7 +175,7 @@ impl Ctx {
     /// Records a step (printed as a TAP comment with -v).
     pub fn step(&self, s: impl Into<String>) {
         let s = s.into();
-        tracing::debug!(test = self.test, "{s}");
+        tracing::trace!(test = self.test, "{s}");
         self.diag().steps.push(s);
     }
 

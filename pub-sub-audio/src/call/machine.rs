@@ -225,6 +225,11 @@ impl Call {
         self.state
     }
 
+    /// The callee device of an established call (caller side).
+    pub fn peer_device(&self) -> Option<String> {
+        self.peer.clone()
+    }
+
     /// The earliest time [`Self::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
         if self.state == State::Ended {

@@ -1,0 +1,229 @@
+//! moq-phone: a headless phone over MoQ (docs/CALLS.md).
+//!
+//!   moq-phone --as alice register
+//!   moq-phone --as alice call bob --play in.wav --record out.wav
+//!   moq-phone --as bob answer --play in.wav --record out.wav
+//!   moq-phone presence
+//!
+//! Progress goes to stdout, one line per event ("ringing", "established",
+//! "ended: busy"); errors to stderr with what to do about them.
+
+use clap::{Parser, Subcommand};
+use pub_sub_audio::audio::wav;
+use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
+use pub_sub_audio::phone::media::MediaConfig;
+use pub_sub_audio::phone::{Phone, PhoneConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Parser)]
+#[command(name = "moq-phone", version, about = "A headless phone over Media over QUIC (draft-ietf-moq-transport-18)")]
+struct Cli {
+    /// Relay URL: https://host:port (WebTransport) or moqt://host:port (raw QUIC).
+    #[arg(long, short, env = "MOQ_RELAY", default_value = "https://localhost:4443", global = true)]
+    relay: url::Url,
+    /// Trust this CA (PEM) for the relay's certificate.
+    #[arg(long, env = "MOQ_CA", global = true)]
+    ca: Option<PathBuf>,
+    /// Do not verify the relay's certificate (development only).
+    #[arg(long, short = 'k', global = true)]
+    insecure: bool,
+    /// Our user name.
+    #[arg(long = "as", env = "MOQ_USER", default_value = "anonymous", global = true)]
+    user: String,
+    /// This device's id (random if omitted).
+    #[arg(long, global = true)]
+    device: Option<String>,
+    /// Seconds before an unanswered call gives up.
+    #[arg(long, default_value_t = 60, global = true)]
+    no_answer_secs: u64,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Stay online (registered) and print incoming calls until interrupted.
+    Register,
+    /// Call a user or an extension (user/ext).
+    Call {
+        to: String,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+    /// Wait for the next incoming call and answer (or decline / be busy).
+    Answer {
+        #[command(flatten)]
+        media: MediaArgs,
+        /// Decline instead of answering.
+        #[arg(long)]
+        decline: bool,
+        /// Behave as a device already in a call.
+        #[arg(long)]
+        busy: bool,
+        /// Let it ring this long before answering.
+        #[arg(long, default_value_t = 0)]
+        after_ms: u64,
+        /// Give up waiting for a call after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+    },
+    /// Print who is online, and changes, until interrupted.
+    Presence,
+}
+
+#[derive(clap::Args)]
+struct MediaArgs {
+    /// WAV file to send (any rate, mono or stereo).
+    #[arg(long)]
+    play: Option<PathBuf>,
+    /// WAV file to write what we hear into (48 kHz mono).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Hang up after this many seconds in the call.
+    #[arg(long)]
+    hangup_after: Option<f64>,
+}
+
+fn media(m: &MediaArgs) -> anyhow::Result<MediaConfig> {
+    let play = match &m.play {
+        Some(p) => wav::read(p)?,
+        None => Vec::new(),
+    };
+    Ok(MediaConfig { play, record: m.record.is_some() })
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into())).with_writer(std::io::stderr).init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("moq-phone: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints progress lines; also signals the first "ringing" (so `answer`
+/// acts on a call that actually rings) and "established" (for --hangup-after).
+fn printer() -> (mpsc::UnboundedSender<String>, tokio::sync::watch::Receiver<(bool, bool)>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (seen_tx, seen_rx) = tokio::sync::watch::channel((false, false));
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            println!("{line}");
+            if line == "ringing" {
+                seen_tx.send_modify(|s| s.0 = true);
+            } else if line.starts_with("established") {
+                seen_tx.send_modify(|s| s.1 = true);
+            }
+        }
+    });
+    (tx, seen_rx)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let tls = match (&cli.ca, cli.insecure) {
+        (_, true) => moq_interop::Tls::DisableVerify,
+        (Some(p), false) => moq_interop::Tls::Ca(p.clone()),
+        (None, false) => moq_interop::Tls::System,
+    };
+    let device = cli.device.clone().unwrap_or_else(|| pub_sub_audio::phone::new_sid()[..8].to_string());
+    let timers = Timers { no_answer: cli.no_answer_secs * 1000, ..Timers::default() };
+    let cfg = PhoneConfig { url: cli.relay.clone(), tls, user: cli.user.clone(), device, display: cli.user.clone(), timers };
+    if let Cmd::Presence = cli.cmd {
+        return presence(cfg).await;
+    }
+    let (phone, mut incoming) = Phone::register(cfg).await?;
+    let (report, seen) = printer();
+    let _ = report.send(format!("registered {} on {}", cli.user, cli.relay));
+    let (user_tx, user_rx) = mpsc::unbounded_channel();
+    let outcome = match cli.cmd {
+        Cmd::Register => loop {
+            match incoming.recv().await {
+                Some(i) => {
+                    let _ = report.send(format!("incoming call {} from {}", i.sid, i.from));
+                }
+                None => return Ok(std::process::ExitCode::from(1)),
+            }
+        },
+        Cmd::Call { to, media: m } => {
+            let to = Address::parse(&to)?;
+            hangup_timer(&m, user_tx.clone(), seen.clone());
+            let cfg = media(&m)?;
+            let out = phone.call(&to, cfg, user_rx, report.clone()).await;
+            save(&m, &out)?;
+            out
+        }
+        Cmd::Answer { media: m, decline, busy, after_ms, wait_secs } => {
+            let inc = tokio::time::timeout(Duration::from_secs(wait_secs), incoming.recv())
+                .await
+                .map_err(|_| anyhow::anyhow!("no incoming call within {wait_secs} s"))?
+                .ok_or_else(|| anyhow::anyhow!("lost the relay session"))?;
+            let _ = report.send(format!("incoming call {} from {}", inc.sid, inc.from));
+            phone.set_busy(busy);
+            let tx = user_tx.clone();
+            let mut ringing = seen.clone();
+            tokio::spawn(async move {
+                if ringing.wait_for(|s| s.0).await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                    let _ = tx.send(if decline { UserAction::Decline } else { UserAction::Answer });
+                }
+            });
+            hangup_timer(&m, user_tx.clone(), seen.clone());
+            let cfg = media(&m)?;
+            let out = phone.take(&inc, cfg, user_rx, report.clone()).await;
+            save(&m, &out)?;
+            out
+        }
+        Cmd::Presence => unreachable!(),
+    };
+    let st = outcome.recording.stats;
+    let _ = report.send(format!(
+        "audio: played {} fec {} concealed {} underruns {} late {}",
+        st.played, st.fec, st.concealed, st.underruns, st.late
+    ));
+    // Let the printer flush.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(match outcome.reason {
+        EndReason::Hangup { .. } => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::from(1),
+    })
+}
+
+/// --hangup-after counts from the moment the call is established.
+fn hangup_timer(m: &MediaArgs, tx: mpsc::UnboundedSender<UserAction>, mut seen: tokio::sync::watch::Receiver<(bool, bool)>) {
+    if let Some(secs) = m.hangup_after {
+        tokio::spawn(async move {
+            if seen.wait_for(|s| s.1).await.is_ok() {
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                let _ = tx.send(UserAction::Hangup);
+            }
+        });
+    }
+}
+
+fn save(m: &MediaArgs, out: &pub_sub_audio::phone::driver::Outcome) -> anyhow::Result<()> {
+    if let Some(p) = &m.record {
+        wav::write(p, &out.recording.samples)?;
+    }
+    Ok(())
+}
+
+async fn presence(cfg: PhoneConfig) -> anyhow::Result<std::process::ExitCode> {
+    let session = moq_interop::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))?;
+    let fields = pub_sub_audio::call::Namespaces::presence();
+    let prefix = moq_transport::coding::TrackNamespacePrefix { fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect() };
+    let mut w = session.subscribe_namespace(&prefix).await.map_err(|e| anyhow::anyhow!("presence refused: {e}"))?;
+    loop {
+        match w.next(Duration::from_secs(3600)).await {
+            Ok(moq_interop::NamespaceEvent::Namespace(s)) => println!("online {}", s.to_utf8_path().trim_start_matches('/')),
+            Ok(moq_interop::NamespaceEvent::Done(s)) => println!("offline {}", s.to_utf8_path().trim_start_matches('/')),
+            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(e) => anyhow::bail!("presence ended: {e}"),
+        }
+    }
+}

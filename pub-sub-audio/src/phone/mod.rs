@@ -1,0 +1,221 @@
+//! The async shell of a phone: one MoQ session to any draft-18 relay,
+//! registration and presence, ringing, and one [`driver::Driver`] per call
+//! (docs/CALLS.md). The call logic itself is the sans-IO [`crate::call`].
+
+pub mod driver;
+pub mod media;
+pub mod tracks;
+
+use crate::call::{Address, Call, Namespaces, Timers, UserAction};
+use driver::{Driver, Outcome};
+use media::MediaConfig;
+use moq_interop::{NamespaceEvent, Session, Tls};
+use moq_transport::coding::{TrackNamespace, TrackNamespacePrefix, TupleField};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Builds a MoQ namespace from CALLS.md fields.
+pub fn ns(fields: Vec<String>) -> TrackNamespace {
+    TrackNamespace { fields: fields.iter().map(|f| TupleField::from_utf8(f)).collect() }
+}
+
+fn prefix(fields: Vec<String>) -> TrackNamespacePrefix {
+    TrackNamespacePrefix { fields: fields.iter().map(|f| TupleField::from_utf8(f)).collect() }
+}
+
+fn path(n: &TrackNamespace) -> String {
+    n.fields.iter().map(|f| String::from_utf8_lossy(&f.value).into_owned()).collect::<Vec<_>>().join("/")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    #[error("cannot reach the relay at {url}: {source}")]
+    Connect { url: String, source: moq_interop::Error },
+    #[error("the relay refused {what}: {source}")]
+    Refused { what: String, source: moq_interop::Error },
+    #[error("{0}")]
+    Address(#[from] crate::call::AddressError),
+    #[error("no incoming call within {0:?}")]
+    NoCall(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct PhoneConfig {
+    pub url: url::Url,
+    pub tls: Tls,
+    pub user: String,
+    pub device: String,
+    pub display: String,
+    pub timers: Timers,
+}
+
+/// An incoming call seen under our ring prefix.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub sid: String,
+    pub from: String,
+}
+
+/// A registered device. Cheap to clone.
+#[derive(Clone)]
+pub struct Phone {
+    pub session: Session,
+    pub cfg: Arc<PhoneConfig>,
+    /// Our call namespaces (path) → what we publish there.
+    published: Arc<Mutex<HashMap<String, tracks::Shared>>>,
+    busy: Arc<Mutex<bool>>,
+}
+
+impl Phone {
+    /// Connects, registers `…/users/<user>/<device>` and starts answering the
+    /// relay's SUBSCRIBEs for our tracks.
+    pub async fn register(cfg: PhoneConfig) -> Result<(Phone, mpsc::UnboundedReceiver<Incoming>), PhoneError> {
+        crate::call::address::check_name(&cfg.user)?;
+        crate::call::address::check_name(&cfg.device)?;
+        let session = moq_interop::Client::connect(&cfg.url, &cfg.tls)
+            .await
+            .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
+        let phone = Phone { session, cfg: Arc::new(cfg), published: Default::default(), busy: Default::default() };
+        let reg = phone
+            .session
+            .publish_namespace(&ns(Namespaces::device(&phone.cfg.user, &phone.cfg.device)))
+            .await
+            .map_err(|source| PhoneError::Refused { what: "the registration".into(), source })?;
+        // Keep the registration for the life of the session.
+        std::mem::forget(reg);
+        let ring = phone
+            .session
+            .subscribe_namespace(&prefix(Namespaces::ring_prefix(&phone.cfg.user)))
+            .await
+            .map_err(|source| PhoneError::Refused { what: "the ring subscription".into(), source })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(watch_ring(ring, tx));
+        tokio::spawn(serve_subscribes(phone.clone()));
+        Ok((phone, rx))
+    }
+
+    fn publish_space(&self, own: &TrackNamespace) -> tracks::Shared {
+        let shared = tracks::Shared::default();
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).insert(path(own), shared.clone());
+        shared
+    }
+
+    fn release(&self, own: &TrackNamespace) {
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).remove(&path(own));
+    }
+
+    /// Places a call and runs it to the end. `report` receives progress lines.
+    pub async fn call(
+        &self,
+        to: &Address,
+        media: MediaConfig,
+        user: mpsc::UnboundedReceiver<UserAction>,
+        report: mpsc::UnboundedSender<String>,
+    ) -> Outcome {
+        let sid = new_sid();
+        let own = ns(Namespaces::caller(&to.user, &sid, &self.cfg.user));
+        let peer_base = ns(Namespaces::call_prefix(&sid).into_iter().chain([to.user.clone()]).collect());
+        let published = self.publish_space(&own);
+        let (call, first) = Call::outgoing(&sid, &self.cfg.user, &to.to_string(), &self.cfg.display, self.cfg.timers, 0);
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let out = self.drive(call, own.clone(), peer_base, published, first, media, user, report).await;
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.release(&own);
+        out
+    }
+
+    /// Takes part in an incoming call: rings, then answers / declines as the
+    /// user says (through `user`), and runs the call to the end.
+    pub async fn take(
+        &self,
+        inc: &Incoming,
+        media: MediaConfig,
+        user: mpsc::UnboundedReceiver<UserAction>,
+        report: mpsc::UnboundedSender<String>,
+    ) -> Outcome {
+        let own = ns(Namespaces::callee(&inc.sid, &self.cfg.user, &self.cfg.device));
+        let peer_base = ns(Namespaces::caller(&self.cfg.user, &inc.sid, &inc.from));
+        let published = self.publish_space(&own);
+        let busy = *self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let (call, first) = Call::incoming(&inc.sid, &self.cfg.device, busy, self.cfg.timers, 0);
+        if !busy {
+            *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        }
+        let out = self.drive(call, own.clone(), peer_base, published, first, media, user, report).await;
+        if !busy {
+            *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        }
+        self.release(&own);
+        out
+    }
+
+    /// Marks this device busy (already in a call elsewhere), for tests and gateways.
+    pub fn set_busy(&self, busy: bool) {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = busy;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        call: Call,
+        own: TrackNamespace,
+        peer_base: TrackNamespace,
+        published: tracks::Shared,
+        first: Vec<crate::call::Output>,
+        media: MediaConfig,
+        user: mpsc::UnboundedReceiver<UserAction>,
+        report: mpsc::UnboundedSender<String>,
+    ) -> Outcome {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let d = Driver { phone: self, call, own, peer_base, published, tx, rx, user, report };
+        d.run(first, media).await
+    }
+}
+
+/// A fresh session id: 16 random bytes as hex (CALLS.md §1).
+pub fn new_sid() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("OS randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn watch_ring(mut ring: moq_interop::NamespaceSubscription, tx: mpsc::UnboundedSender<Incoming>) {
+    loop {
+        match ring.next(Duration::from_secs(24 * 3600)).await {
+            Ok(NamespaceEvent::Namespace(s)) if s.fields.len() == 2 => {
+                let f = |i: usize| String::from_utf8_lossy(&s.fields[i].value).into_owned();
+                if tx.send(Incoming { sid: f(0), from: f(1) }).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Answers the relay's SUBSCRIBEs for tracks in our call namespaces.
+async fn serve_subscribes(phone: Phone) {
+    loop {
+        let req = match phone.session.accept_subscribe(Duration::from_secs(24 * 3600)).await {
+            Ok(r) => r,
+            Err(moq_interop::Error::Timeout(_)) => continue,
+            Err(_) => return,
+        };
+        let space = path(req.namespace());
+        let shared = phone.published.lock().unwrap_or_else(|e| e.into_inner()).get(&space).cloned();
+        match shared {
+            Some(s) => {
+                tokio::spawn(tracks::serve(s, req, space));
+            }
+            None => {
+                tokio::spawn(async move {
+                    let _ = req.reject(0x10, "no such call here").await;
+                });
+            }
+        }
+    }
+}

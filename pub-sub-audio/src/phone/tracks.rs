@@ -1,0 +1,98 @@
+//! The tracks a phone publishes in its call namespace (docs/CALLS.md §5–§6):
+//! `events` (replayed to every new subscription, then live), `audio`
+//! (OBJECT_DATAGRAMs) and `catalog`.
+
+use crate::call::Event;
+use bytes::Bytes;
+use moq_interop::{DatagramSpec, IncomingSubscribe, TrackPublisher};
+use std::sync::{Arc, Mutex};
+
+/// What we publish for one call; shared by the call driver and the
+/// subscription acceptor.
+#[derive(Default)]
+pub struct Published {
+    events: Vec<Event>,
+    event_subs: Vec<Arc<TrackPublisher>>,
+    audio_subs: Vec<Arc<TrackPublisher>>,
+    next_alias: u64,
+}
+
+pub type Shared = Arc<Mutex<Published>>;
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Published> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The MSF catalog of a call namespace (CALLS.md §6).
+pub fn catalog(namespace: &str) -> Bytes {
+    let v = serde_json::json!({
+        "version": 1,
+        "tracks": [{"name": "audio", "namespace": namespace, "packaging": "loc", "role": "audio",
+                    "codec": "opus", "samplerate": 48000, "channelConfig": "1", "isLive": true}]
+    });
+    Bytes::from(v.to_string())
+}
+
+/// Answers a SUBSCRIBE the relay forwarded for one of our tracks.
+pub async fn serve(shared: Shared, req: IncomingSubscribe, namespace_path: String) {
+    let track = req.track_name();
+    let alias = {
+        let mut p = lock(&shared);
+        p.next_alias += 1;
+        p.next_alias
+    };
+    let publisher = match track.as_str() {
+        "events" | "audio" | "catalog" => match req.accept(alias).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not accept SUBSCRIBE");
+                return;
+            }
+        },
+        other => {
+            let _ = req.reject(0x10, &format!("no track {other} here")).await;
+            return;
+        }
+    };
+    match track.as_str() {
+        "events" => {
+            // Replay the log so a late subscriber (and the relay's cache) has
+            // every event; group = event sequence number.
+            let log = {
+                let mut p = lock(&shared);
+                p.event_subs.push(publisher.clone());
+                p.events.clone()
+            };
+            for (seq, e) in log.iter().enumerate() {
+                let _ = publisher.send_group(seq as u64, &[Bytes::from(e.encode())]).await;
+            }
+        }
+        "audio" => lock(&shared).audio_subs.push(publisher),
+        _ => {
+            let _ = publisher.send_group(0, &[catalog(&namespace_path)]).await;
+        }
+    }
+}
+
+/// Publishes one event to every current subscription and logs it for later ones.
+pub async fn send_event(shared: &Shared, event: Event) {
+    let (seq, subs) = {
+        let mut p = lock(shared);
+        p.events.push(event.clone());
+        (p.events.len() as u64 - 1, p.event_subs.clone())
+    };
+    let bytes = Bytes::from(event.encode());
+    for s in subs {
+        let _ = s.send_group(seq, std::slice::from_ref(&bytes)).await;
+    }
+}
+
+/// Sends one audio frame as a datagram to every audio subscription.
+pub fn send_audio(shared: &Shared, frame_no: u64, properties: Bytes, opus: Bytes) {
+    let subs = lock(shared).audio_subs.clone();
+    for s in subs {
+        let mut spec = DatagramSpec::new(frame_no / 50, frame_no % 50, opus.clone());
+        spec.properties = properties.clone();
+        let _ = s.send_datagram(&spec);
+    }
+}

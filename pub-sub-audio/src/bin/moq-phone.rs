@@ -96,7 +96,10 @@ fn media(m: &MediaArgs) -> anyhow::Result<MediaConfig> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into())).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {
@@ -181,13 +184,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Cmd::Presence => unreachable!(),
     };
     let st = outcome.recording.stats;
-    let _ = report.send(format!(
-        "audio: played {} fec {} concealed {} underruns {} late {}",
-        st.played, st.fec, st.concealed, st.underruns, st.late
-    ));
-    // Let the printer flush.
-    tokio::task::yield_now().await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = report
+        .send(format!("audio: played {} fec {} concealed {} underruns {} late {}", st.played, st.fec, st.concealed, st.underruns, st.late));
+    // Let our tracks linger so the peer reads our last events, then leave.
+    tokio::time::sleep(pub_sub_audio::phone::tracks::LINGER + Duration::from_millis(200)).await;
     Ok(match outcome.reason {
         EndReason::Hangup { .. } => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::from(1),
@@ -214,9 +214,13 @@ fn save(m: &MediaArgs, out: &pub_sub_audio::phone::driver::Outcome) -> anyhow::R
 }
 
 async fn presence(cfg: PhoneConfig) -> anyhow::Result<std::process::ExitCode> {
-    let session = moq_interop::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))?;
+    let session = moq_interop::Client::connect(&cfg.url, &cfg.tls)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))?;
     let fields = pub_sub_audio::call::Namespaces::presence();
-    let prefix = moq_transport::coding::TrackNamespacePrefix { fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect() };
+    let prefix = moq_transport::coding::TrackNamespacePrefix {
+        fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect(),
+    };
     let mut w = session.subscribe_namespace(&prefix).await.map_err(|e| anyhow::anyhow!("presence refused: {e}"))?;
     loop {
         match w.next(Duration::from_secs(3600)).await {

@@ -63,7 +63,6 @@ impl Driver<'_> {
             }
         };
         let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
-        let mut announce = None;
         let mut sending = false;
         let mut established = false;
         let mut ended = None;
@@ -75,19 +74,19 @@ impl Driver<'_> {
             for o in std::mem::take(&mut pending) {
                 match o {
                     Output::Announce => match self.phone.session.publish_namespace(&self.own).await {
-                        Ok(h) => announce = Some(h),
+                        Ok(h) => self.published.lock().unwrap_or_else(|e| e.into_inner()).announce = Some(h),
                         Err(e) => {
                             let _ = self.report.send(format!("error: cannot announce the call: {e}"));
                         }
                     },
-                    Output::Withdraw => {
-                        if let Some(h) = announce.take() {
-                            h.finish();
-                        }
-                    }
+                    // Done after a grace period by the phone (tracks::linger_then_end).
+                    Output::Withdraw => {}
                     Output::Send { event } => tracks::send_event(&self.published, event).await,
                     Output::WatchDevices => {
-                        tasks.insert("watch".into(), tokio::spawn(watch_devices(self.phone.clone(), self.peer_base.clone(), self.tx.clone())));
+                        tasks.insert(
+                            "watch".into(),
+                            tokio::spawn(watch_devices(self.phone.clone(), self.peer_base.clone(), self.tx.clone())),
+                        );
                     }
                     Output::SubscribeEvents { device } => {
                         let key = format!("events/{device:?}");
@@ -260,5 +259,3 @@ async fn follow_audio(phone: Phone, n: TrackNamespace, device: Option<String>, t
         }
     }
 }
-
-

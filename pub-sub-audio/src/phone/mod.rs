@@ -102,8 +102,18 @@ impl Phone {
         shared
     }
 
+    /// Keeps the call's tracks up for [`tracks::LINGER`], then ends them and
+    /// forgets the namespace.
     fn release(&self, own: &TrackNamespace) {
-        self.published.lock().unwrap_or_else(|e| e.into_inner()).remove(&path(own));
+        let this = self.clone();
+        let key = path(own);
+        tokio::spawn(async move {
+            let shared = this.published.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+            if let Some(s) = shared {
+                tracks::linger_then_end(s).await;
+            }
+            this.published.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        });
     }
 
     /// Places a call and runs it to the end. `report` receives progress lines.

@@ -14,7 +14,10 @@ pub struct Published {
     events: Vec<Event>,
     event_subs: Vec<Arc<TrackPublisher>>,
     audio_subs: Vec<Arc<TrackPublisher>>,
+    other_subs: Vec<Arc<TrackPublisher>>,
     next_alias: u64,
+    /// Our PUBLISH_NAMESPACE for the call, withdrawn by [`linger_then_end`].
+    pub announce: Option<moq_interop::RequestHandle>,
 }
 
 pub type Shared = Arc<Mutex<Published>>;
@@ -70,7 +73,35 @@ pub async fn serve(shared: Shared, req: IncomingSubscribe, namespace_path: Strin
         "audio" => lock(&shared).audio_subs.push(publisher),
         _ => {
             let _ = publisher.send_group(0, &[catalog(&namespace_path)]).await;
+            lock(&shared).other_subs.push(publisher);
         }
+    }
+}
+
+/// How long a finished call's tracks stay up, so that a peer that is still
+/// subscribing (a caller learning of a `reject`, say) can read the last events.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ends a call's publication cleanly after [`LINGER`]: PUBLISH_DONE with the
+/// stream count on every track (so relays forward the last objects before the
+/// end, draft-18 §9.12), then withdraw the namespace.
+pub async fn linger_then_end(shared: Shared) {
+    tokio::time::sleep(LINGER).await;
+    let (subs, announce) = {
+        let mut p = lock(&shared);
+        let mut subs: Vec<Arc<TrackPublisher>> = Vec::new();
+        subs.append(&mut p.event_subs);
+        subs.append(&mut p.audio_subs);
+        subs.append(&mut p.other_subs);
+        (subs, p.announce.take())
+    };
+    for s in subs {
+        if let Ok(p) = Arc::try_unwrap(s) {
+            let _ = p.done(0x2, "call ended").await;
+        }
+    }
+    if let Some(a) = announce {
+        a.finish();
     }
 }
 

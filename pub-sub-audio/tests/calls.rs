@@ -1,0 +1,338 @@
+//! End-to-end calls through a real relay process (our moq-relay, or
+//! Cloudflare's moq-relay-ietf when MOQ_RELAY_IETF names its binary):
+//! the whole call model of docs/CALLS.md, audio verified by frequency.
+
+use pub_sub_audio::audio::wav::dominant_frequency;
+use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
+use pub_sub_audio::phone::driver::Outcome;
+use pub_sub_audio::phone::media::MediaConfig;
+use pub_sub_audio::phone::{Incoming, Phone, PhoneConfig};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+struct Relay {
+    child: Child,
+    url: url::Url,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Our relay from this workspace's target dir, or moq-relay-ietf when asked.
+fn relay() -> Relay {
+    let dir = std::env::temp_dir().join(format!("psa-calls-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let bin_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let (mut cmd, scheme) = match std::env::var("MOQ_RELAY_IETF") {
+        Ok(ietf) => {
+            let files = write_certs(&dir);
+            let mut c = Command::new(ietf);
+            c.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert", &files.0, "--tls-key", &files.1]);
+            c.arg("--coordinator-file").arg(dir.join("coord.json"));
+            (c, "moqt")
+        }
+        Err(_) => {
+            let mut c = Command::new(bin_dir.join("moq-relay"));
+            c.args(["--bind", &format!("127.0.0.1:{port}")]);
+            (c, "moqt")
+        }
+    };
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start the relay (cargo build -p moq-relay)");
+    // Both relays print or log once bound; wait until the UDP port answers a QUIC handshake instead.
+    let url: url::Url = format!("{scheme}://127.0.0.1:{port}").parse().unwrap();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut sink = Vec::new();
+        let _ = std::io::BufReader::new(out).read_to_end(&mut sink);
+    });
+    Relay { child, url, _dir: dir }
+}
+
+fn write_certs(dir: &std::path::Path) -> (String, String) {
+    let certs = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("certs");
+    let ok = Command::new(certs).arg("--out").arg(dir).stdout(Stdio::null()).status().unwrap().success();
+    assert!(ok, "certs tool failed");
+    (dir.join("leaf.pem").display().to_string(), dir.join("leaf.key").display().to_string())
+}
+
+fn timers() -> Timers {
+    Timers { no_answer: 4_000, ..Timers::default() }
+}
+
+/// Registers a phone, retrying while the relay process is still starting.
+async fn phone(r: &Relay, user: &str, device: &str, timers: Timers) -> (Phone, mpsc::UnboundedReceiver<Incoming>) {
+    let cfg = PhoneConfig {
+        url: r.url.clone(),
+        tls: moq_interop::Tls::DisableVerify,
+        user: user.into(),
+        device: device.into(),
+        display: user.into(),
+        timers,
+    };
+    for _ in 0..100 {
+        match Phone::register(cfg.clone()).await {
+            Ok(p) => return p,
+            Err(pub_sub_audio::phone::PhoneError::Connect { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("relay never came up at {}", r.url);
+}
+
+fn tone(freq: f32, secs: f32) -> Vec<i16> {
+    (0..(48_000.0 * secs) as usize).map(|i| ((i as f32 * freq * 2.0 * std::f32::consts::PI / 48_000.0).sin() * 12_000.0) as i16).collect()
+}
+
+/// A party: runs a call with scripted user actions fired on report lines.
+struct Script {
+    /// (line prefix to wait for, action to take).
+    on: Vec<(&'static str, UserAction)>,
+}
+
+fn run_party(script: Script) -> (mpsc::UnboundedReceiver<UserAction>, mpsc::UnboundedSender<String>, tokio::task::JoinHandle<Vec<String>>) {
+    let (act_tx, act_rx) = mpsc::unbounded_channel();
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<String>();
+    let h = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        let mut pending = script.on;
+        while let Some(l) = rep_rx.recv().await {
+            if let Some(i) = pending.iter().position(|(p, _)| l.starts_with(p)) {
+                let (_, a) = pending.remove(i);
+                let _ = act_tx.send(a);
+            }
+            lines.push(l);
+        }
+        lines
+    });
+    (act_rx, rep_tx, h)
+}
+
+async fn incoming(rx: &mut mpsc::UnboundedReceiver<Incoming>) -> Incoming {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("no ring within 10 s").expect("ring channel closed")
+}
+
+fn media(freq: f32) -> MediaConfig {
+    MediaConfig { play: tone(freq, 6.0), record: true }
+}
+
+/// Longest run of exact-zero samples after the first 100 ms: a gap.
+fn longest_gap(s: &[i16]) -> usize {
+    let (mut run, mut best) = (0, 0);
+    for x in s.iter().skip(4_800) {
+        run = if *x == 0 { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
+}
+
+async fn answered_call(hangup_by_caller: bool) -> (Outcome, Outcome) {
+    let r = relay();
+    let (alice, _) = phone(&r, "alice", "a1", timers()).await;
+    let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
+    let (a_act, a_rep, _) = run_party(Script { on: vec![] });
+    let (b_act, b_rep, _) = run_party(Script { on: vec![("ringing", UserAction::Answer)] });
+    let (a_hang, a_hang_rx) = mpsc::unbounded_channel();
+    let (b_hang, b_hang_rx) = mpsc::unbounded_channel();
+    let (a_act, _) = merge(a_act, a_hang_rx);
+    let (b_act, _) = merge(b_act, b_hang_rx);
+    let caller = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.call(&Address::parse("bob").unwrap(), media(440.0), a_act, a_rep).await }
+    });
+    let inc = incoming(&mut bob_rings).await;
+    assert_eq!(inc.from, "alice");
+    let callee = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.take(&inc, media(880.0), b_act, b_rep).await }
+    });
+    // About 5 s of conversation, then one side hangs up.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    if hangup_by_caller { a_hang.send(UserAction::Hangup) } else { b_hang.send(UserAction::Hangup) }.unwrap();
+    let b = callee.await.unwrap();
+    let a = caller.await.unwrap();
+    (a, b)
+}
+
+/// Joins a scripted action stream with a manual one.
+fn merge(
+    mut a: mpsc::UnboundedReceiver<UserAction>,
+    mut b: mpsc::UnboundedReceiver<UserAction>,
+) -> (mpsc::UnboundedReceiver<UserAction>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let h = tokio::spawn(async move {
+        loop {
+            let x = tokio::select! { x = a.recv() => x, x = b.recv() => x };
+            match x {
+                Some(v) => {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
+    });
+    (rx, h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_with_audio_both_ways_and_hangup_by_callee() {
+    let (a, b) = answered_call(false).await;
+    assert_eq!(b.reason, EndReason::Hangup { by_peer: false });
+    assert_eq!(a.reason, EndReason::Hangup { by_peer: true });
+    assert!(a.established && b.established);
+    // Each side hears the other's tone.
+    assert_eq!(dominant_frequency(&a.recording.samples[48_000..], 48_000), 880.0);
+    assert_eq!(dominant_frequency(&b.recording.samples[48_000..], 48_000), 440.0);
+    // Clean loopback: no gap longer than one frame.
+    assert!(longest_gap(&a.recording.samples) <= 960, "gap of {} samples at alice", longest_gap(&a.recording.samples));
+    assert!(longest_gap(&b.recording.samples) <= 960);
+    assert_eq!(a.recording.stats.underruns + b.recording.stats.underruns, 0, "{:?} {:?}", a.recording.stats, b.recording.stats);
+}
+
+async fn outcome_pair(bob_script: Script, bob_busy: bool, caller_hangup_after: Option<Duration>) -> (Outcome, Outcome) {
+    let r = relay();
+    let (alice, _) = phone(&r, "alice", "a1", timers()).await;
+    let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
+    bob.set_busy(bob_busy);
+    let (a_act, a_rep, _) = run_party(Script { on: vec![] });
+    let (a_manual_tx, a_manual_rx) = mpsc::unbounded_channel();
+    let (a_act, _) = merge(a_act, a_manual_rx);
+    let (b_act, b_rep, _) = run_party(bob_script);
+    let caller = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.call(&Address::parse("bob").unwrap(), media(440.0), a_act, a_rep).await }
+    });
+    let inc = incoming(&mut bob_rings).await;
+    let callee = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.take(&inc, media(880.0), b_act, b_rep).await }
+    });
+    if let Some(d) = caller_hangup_after {
+        tokio::time::sleep(d).await;
+        a_manual_tx.send(UserAction::Hangup).unwrap();
+    }
+    (caller.await.unwrap(), callee.await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hangup_by_caller_ends_both() {
+    let (a, b) = answered_call(true).await;
+    assert_eq!(a.reason, EndReason::Hangup { by_peer: false });
+    assert_eq!(b.reason, EndReason::Hangup { by_peer: true });
+}
+
+/// A callee process killed mid-call: the caller ends with "lost peer".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_killed_mid_call() {
+    let r = relay();
+    let (alice, _) = phone(&r, "alice", "a1", timers()).await;
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
+    let mut bob = Command::new(bin)
+        .args(["-r", r.url.as_str(), "-k", "--as", "bob", "--device", "b1", "answer"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until bob is registered (first line), then call.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(bob.stdout.take().unwrap()));
+    assert!(lines.next().unwrap().unwrap().starts_with("registered"));
+    let (a_act, a_rep, _) = run_party(Script { on: vec![] });
+    let (est_tx, mut est_rx) = mpsc::unbounded_channel();
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Some(l) = rep_rx.recv().await {
+            if l.starts_with("established") {
+                let _ = est_tx.send(());
+            }
+            let _ = a_rep.send(l);
+        }
+    });
+    let caller = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.call(&Address::parse("bob").unwrap(), media(440.0), a_act, rep_tx).await }
+    });
+    est_rx.recv().await.expect("call established");
+    bob.kill().unwrap();
+    bob.wait().unwrap();
+    let a = caller.await.unwrap();
+    assert_eq!(a.reason, EndReason::LostPeer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_callee() {
+    let (a, b) = outcome_pair(Script { on: vec![] }, true, None).await;
+    assert_eq!((a.reason, b.reason), (EndReason::Busy, EndReason::Busy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined() {
+    let (a, b) = outcome_pair(Script { on: vec![("ringing", UserAction::Decline)] }, false, None).await;
+    assert_eq!((a.reason, b.reason), (EndReason::Declined, EndReason::Declined));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_cancels_before_answer() {
+    let (a, b) = outcome_pair(Script { on: vec![] }, false, Some(Duration::from_millis(1500))).await;
+    assert_eq!((a.reason, b.reason), (EndReason::Cancelled, EndReason::Cancelled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_times_out() {
+    let (a, b) = outcome_pair(Script { on: vec![] }, false, None).await;
+    assert_eq!(a.reason, EndReason::NoAnswer);
+    assert_eq!(b.reason, EndReason::Cancelled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callee_offline() {
+    let r = relay();
+    let (alice, _) = phone(&r, "alice", "a1", timers()).await;
+    let (a_act, a_rep, _) = run_party(Script { on: vec![] });
+    let out = alice.call(&Address::parse("dave").unwrap(), media(440.0), a_act, a_rep).await;
+    assert_eq!(out.reason, EndReason::Offline);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_first_answer_wins() {
+    let r = relay();
+    let (alice, _) = phone(&r, "alice", "a1", timers()).await;
+    let (bob1, mut rings1) = phone(&r, "bob", "b1", timers()).await;
+    let (bob2, mut rings2) = phone(&r, "bob", "b2", timers()).await;
+    let (a_act, a_rep, a_lines) = run_party(Script { on: vec![] });
+    let caller = tokio::spawn({
+        let alice = alice.clone();
+        async move { alice.call(&Address::parse("bob").unwrap(), media(440.0), a_act, a_rep).await }
+    });
+    let (i1, i2) = (incoming(&mut rings1).await, incoming(&mut rings2).await);
+    assert_eq!(i1.sid, i2.sid);
+    // b2 answers; b1 only rings.
+    let (b1_act, b1_rep, _) = run_party(Script { on: vec![] });
+    let (b2_act, b2_rep, _) = run_party(Script { on: vec![("ringing", UserAction::Answer), ("established", UserAction::Hangup)] });
+    let d1 = tokio::spawn(async move { bob1.take(&i1, media(880.0), b1_act, b1_rep).await });
+    let d2 = tokio::spawn(async move { bob2.take(&i2, media(660.0), b2_act, b2_rep).await });
+    let (o1, o2, oa) = (d1.await.unwrap(), d2.await.unwrap(), caller.await.unwrap());
+    assert_eq!(o1.reason, EndReason::AnsweredElsewhere);
+    assert!(o2.established);
+    assert!(oa.established);
+    assert_eq!(oa.reason, EndReason::Hangup { by_peer: true });
+    drop(a_lines);
+}

@@ -20,7 +20,7 @@ use web_transport_quinn::proto::ConnectRequest;
 /// ALPN for native QUIC and WebTransport subprotocol of draft-18 (§3.1).
 pub const MOQT_ALPN: &str = "moqt-18";
 
-/// Setup Option types (§10.3.2).
+/// Setup Option types (§10.3.1).
 pub mod setup_option {
     pub const PATH: u64 = 0x01;
     pub const AUTHORITY: u64 = 0x05;
@@ -36,14 +36,16 @@ pub struct Options {
     pub setup_timeout: Duration,
     /// Default limit for responses to requests (see [`Session::set_timeout`]).
     pub response_timeout: Duration,
-    /// Sent as MOQT_IMPLEMENTATION (§10.3.2.5).
+    /// Sent as MOQT_IMPLEMENTATION (§10.3.1.5).
     pub implementation: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
-            handshake_timeout: Duration::from_secs(3),
+            // Below the runner's shortest test budget (2 s), so an
+            // unreachable relay is reported as such, not as a test timeout.
+            handshake_timeout: Duration::from_millis(1500),
             setup_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
             implementation: format!("moq-phone-interop/{}", env!("CARGO_PKG_VERSION")),
@@ -70,10 +72,15 @@ impl Client {
         let host = url.host_str().ok_or_else(|| Error::Connect("URL has no host".into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
         let port = url.port().unwrap_or(443);
-        let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| Error::Connect(format!("resolving {host}: {e}")))?
-            .next()
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| Error::Connect(format!("resolving {host}: {e}")))?.collect();
+        // Prefer IPv4: "localhost" often resolves to ::1 first, while relays
+        // in containers frequently listen on IPv4 only.
+        let addr = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .copied()
             .ok_or_else(|| Error::Connect(format!("{host} has no address")))?;
 
         let alpn = match transport {
@@ -191,7 +198,7 @@ impl Client {
     }
 }
 
-/// The `authority` component of a URI (§10.3.2.1): host, and port if given.
+/// The `authority` component of a URI (§10.3.1.1): host, and port if given.
 fn authority(url: &Url) -> Option<String> {
     let host = url.host_str()?;
     Some(match url.port() {

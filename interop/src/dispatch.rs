@@ -22,27 +22,19 @@ use web_transport_quinn::RecvStream;
 /// How long a new stream may take to reveal its type.
 const STREAM_TYPE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the peer's SETUP options go once its control stream starts.
+type SetupSink = Arc<std::sync::Mutex<Option<oneshot::Sender<KeyValuePairs>>>>;
+
 /// Accepts uni streams until the session ends. The peer's SETUP options are
 /// handed to `setup` when its control stream starts.
 pub(crate) async fn accept_uni(shared: Arc<Shared>, setup: oneshot::Sender<KeyValuePairs>) {
-    let mut setup = Some(setup);
-    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel::<KeyValuePairs>();
-    loop {
-        tokio::select! {
-            r = shared.wt.accept_uni() => match r {
-                Ok(recv) => { tokio::spawn(uni(shared.clone(), recv, setup_tx.clone())); }
-                Err(_) => return,
-            },
-            Some(params) = setup_rx.recv() => {
-                if let Some(tx) = setup.take() {
-                    let _ = tx.send(params);
-                }
-            }
-        }
+    let setup: SetupSink = Arc::new(std::sync::Mutex::new(Some(setup)));
+    while let Ok(recv) = shared.wt.accept_uni().await {
+        tokio::spawn(uni(shared.clone(), recv, setup.clone()));
     }
 }
 
-async fn uni(shared: Arc<Shared>, mut recv: RecvStream, setup: tokio::sync::mpsc::UnboundedSender<KeyValuePairs>) {
+async fn uni(shared: Arc<Shared>, mut recv: RecvStream, setup: SetupSink) {
     let mut buf = BytesMut::new();
     let t = tokio::time::timeout(STREAM_TYPE_TIMEOUT, async {
         loop {
@@ -66,7 +58,13 @@ async fn uni(shared: Arc<Shared>, mut recv: RecvStream, setup: tokio::sync::mpsc
     };
     tracing::trace!(stream_type = t, "uni stream");
     match t {
-        SETUP => control(shared, recv, buf, setup).await,
+        SETUP => {
+            let tx = setup.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match tx {
+                Some(tx) => control(shared, recv, buf, tx).await,
+                None => shared.violation(session_error::PROTOCOL_VIOLATION, "a second control stream".into()),
+            }
+        }
         PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {},
         FETCH_HEADER => fetch_stream(shared, recv, buf).await,
         t if is_subgroup_type(t) => subgroup(shared, recv, buf).await,
@@ -75,8 +73,8 @@ async fn uni(shared: Arc<Shared>, mut recv: RecvStream, setup: tokio::sync::mpsc
 }
 
 /// The peer's control stream: SETUP, then only GOAWAY (§3.3, §10).
-async fn control(shared: Arc<Shared>, mut recv: RecvStream, mut buf: BytesMut, setup: tokio::sync::mpsc::UnboundedSender<KeyValuePairs>) {
-    let mut seen_setup = false;
+async fn control(shared: Arc<Shared>, mut recv: RecvStream, mut buf: BytesMut, setup: oneshot::Sender<KeyValuePairs>) {
+    let mut setup = Some(setup);
     loop {
         loop {
             let frame = match take_frame(&mut buf) {
@@ -84,14 +82,13 @@ async fn control(shared: Arc<Shared>, mut recv: RecvStream, mut buf: BytesMut, s
                 Ok(None) => break,
                 Err(e) => return shared.violation(session_error::PROTOCOL_VIOLATION, format!("control stream: {e}")),
             };
-            if !seen_setup {
+            if let Some(tx) = setup.take() {
                 if frame.kind != SETUP {
                     return shared.violation(session_error::PROTOCOL_VIOLATION, "control stream did not start with SETUP".into());
                 }
                 match KeyValuePairs::decode_bounded(&mut &frame.payload[..], frame.payload.len()) {
                     Ok(params) => {
-                        seen_setup = true;
-                        let _ = setup.send(params);
+                        let _ = tx.send(params);
                     }
                     Err(e) => {
                         return shared.violation(session_error::KEY_VALUE_FORMATTING_ERROR, format!("malformed SETUP options: {e}"));

@@ -12,6 +12,7 @@ mod cases;
 mod tap;
 
 use cases::{Ctx, Diag, Failure};
+use clap::builder::FalseyValueParser;
 use clap::Parser;
 use moq_interop::Tls;
 use std::io::Write;
@@ -38,12 +39,18 @@ struct Args {
     list: bool,
 
     /// Verbose output: test steps as TAP comments, debug logs on stderr.
-    #[arg(short, long, env = "VERBOSE")]
+    #[arg(short, long, env = "VERBOSE", value_parser = FalseyValueParser::new())]
     verbose: bool,
 
     /// Accept any server certificate.
-    #[arg(long, env = "TLS_DISABLE_VERIFY")]
+    #[arg(long, env = "TLS_DISABLE_VERIFY", value_parser = FalseyValueParser::new())]
     tls_disable_verify: bool,
+
+    /// Publish right after SUBSCRIBE_OK instead of pausing 100 ms first. A
+    /// relay must forward objects from the moment it sent SUBSCRIBE_OK; the
+    /// pause hides relays that start forwarding only a little later.
+    #[arg(long, env = "STRICT_TIMING", value_parser = FalseyValueParser::new())]
+    strict_timing: bool,
 
     /// Trust the CA certificates in this PEM file (e.g. from moq-phone's `certs` tool).
     #[arg(long, value_name = "FILE")]
@@ -116,13 +123,21 @@ async fn run(args: &Args, tls: Tls, selected: Vec<cases::Case>) -> bool {
         "Draft: draft-ietf-moq-transport-18".to_string(),
         format!("Transport: {transport}"),
         format!("Run: {run_id}"),
+        format!("Timing: {}", if args.strict_timing { "strict" } else { "100 ms pause after SUBSCRIBE_OK before publishing" }),
     ];
     emit(&tap::header(&comments, selected.len()));
 
     let mut all_ok = true;
     for (i, case) in selected.iter().enumerate() {
         let diag = Arc::new(Mutex::new(Diag::default()));
-        let ctx = Ctx { url: args.relay.clone(), tls: tls.clone(), run: run_id.clone(), test: case.name, diag: diag.clone() };
+        let ctx = Ctx {
+            url: args.relay.clone(),
+            tls: tls.clone(),
+            run: run_id.clone(),
+            test: case.name,
+            diag: diag.clone(),
+            settle: if args.strict_timing { std::time::Duration::ZERO } else { cases::SETTLE },
+        };
         let start = Instant::now();
         let result = match tokio::time::timeout(case.timeout, (case.run)(ctx)).await {
             Ok(r) => r,

@@ -50,7 +50,7 @@ impl RequestHandle {
     }
 }
 
-/// A SUBSCRIBE the relay forwarded to us as publisher (§9.3 "Publisher
+/// A SUBSCRIBE the relay forwarded to us as publisher (§9.5 "Publisher
 /// Interactions"), awaiting SUBSCRIBE_OK or REQUEST_ERROR.
 pub struct IncomingSubscribe {
     pub request: message::Subscribe,

@@ -215,7 +215,7 @@ impl Session {
         &self.inner.peer_setup
     }
 
-    /// The peer's MOQT_IMPLEMENTATION option (§10.3.2.5), if it sent one.
+    /// The peer's MOQT_IMPLEMENTATION option (§10.3.1.5), if it sent one.
     pub fn peer_implementation(&self) -> Option<String> {
         match &self.inner.peer_setup.get(0x7)?.value {
             moq_transport::coding::Value::BytesValue(b) => Some(String::from_utf8_lossy(b).into_owned()),

@@ -49,14 +49,14 @@ impl SubscribeParams {
         self
     }
 
-    /// RENDEZVOUS_TIMEOUT (0x04, §10.2.9): how long a relay may hold the
+    /// RENDEZVOUS_TIMEOUT (0x04, §10.2.6): how long a relay may hold the
     /// SUBSCRIBE waiting for a publisher.
     pub fn rendezvous(mut self, t: Duration) -> Self {
         self.0.set_rendezvous_timeout(t.as_millis() as u64);
         self
     }
 
-    /// FORWARD (0x10, §10.2.16).
+    /// FORWARD (0x10, §10.2.12).
     pub fn forward(mut self, forward: bool) -> Self {
         self.0.set_forward(forward);
         self
@@ -78,7 +78,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// LARGEST_OBJECT from SUBSCRIBE_OK (§10.2.15): the Joining Location.
+    /// LARGEST_OBJECT from SUBSCRIBE_OK (§10.2.11): the Joining Location.
     pub fn largest(&self) -> Option<Location> {
         self.params.largest_object().ok().flatten()
     }

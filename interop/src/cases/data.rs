@@ -35,7 +35,7 @@ async fn pub_sub(ctx: &Ctx, params: SubscribeParams) -> Result<PubSub, Failure> 
     let properties = app_properties(TRACK_PROPERTY, b"track");
     let (track, sub) = subscribe_served(ctx, &publisher, &subscriber, params, ALIAS, properties).await?;
     ctx.step(format!("subscribed: relay alias {}", sub.track_alias));
-    // §9.5: a relay includes the track's properties in SUBSCRIBE_OK; unknown
+    // §9.6: a relay includes the track's properties in SUBSCRIBE_OK; unknown
     // ones are forwarded unchanged (§2.5).
     let got = app_int_property(&sub.properties);
     check(
@@ -43,6 +43,7 @@ async fn pub_sub(ctx: &Ctx, params: SubscribeParams) -> Result<PubSub, Failure> 
         format!("Track Property {APP_INT_PROPERTY:#x}={TRACK_PROPERTY} in SUBSCRIBE_OK"),
         format!("{got:?} in {} bytes of Track Properties", sub.properties.len()),
     )?;
+    ctx.settle().await;
     Ok(PubSub { publisher, _announced: announced, track, subscriber, sub })
 }
 
@@ -93,7 +94,7 @@ pub async fn single_object(ctx: Ctx) -> Result<(), Failure> {
     ctx.step("publisher sent object 0/0");
     let got = p.sub.next_object(Duration::from_secs(3)).await.expecting("object 0/0")?;
     expect_object(&ctx, &got, 0, 0, 4000)?;
-    // §9.6: Object fields, unknown properties included, are not modified.
+    // §9.7: Object fields, unknown properties included, are not modified.
     check(
         got.properties == properties,
         format!("{} bytes of Object Properties, unchanged", properties.len()),
@@ -178,6 +179,7 @@ pub async fn late_subscriber(ctx: Ctx) -> Result<(), Failure> {
         eight_rx.await.map_err(|_| Failure::new("8 objects at the first subscriber", "fewer", "the first subscriber failed"))?;
         let s = ctx.connect("subscriber_2").await?;
         let sub = s.subscribe(&ctx.namespace(), TRACK, SubscribeParams::new().largest_object()).await.expecting("SUBSCRIBE_OK");
+        ctx.settle().await;
         let _ = joined_tx.send(());
         let mut late = sub?;
         let largest = late.largest();
@@ -292,4 +294,44 @@ pub async fn datagrams(ctx: Ctx) -> Result<(), Failure> {
         check(o.publisher_priority == s.priority, format!("priority {:?}", s.priority), format!("priority {:?}", o.publisher_priority))?;
     }
     close_all(vec![("subscriber", p.subscriber), ("publisher", p.publisher)]).await
+}
+
+/// `joining-fetch`: a subscriber joining mid-group uses a Relative Joining
+/// FETCH (§10.12.2) to get the previous group and the current one up to the
+/// Joining Location, then the subscription continues without gap or overlap.
+pub async fn joining_fetch(ctx: Ctx) -> Result<(), Failure> {
+    let PubSub { publisher, _announced, track, subscriber, mut sub } = pub_sub(&ctx, SubscribeParams::new()).await?;
+    // Group 0 complete, group 1 up to object 1, its stream left open.
+    send_groups(&ctx, &track, 0..1, 4).await?;
+    let mut w = track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(1, 0) }).await.expecting("to open a subgroup")?;
+    for o in 0..2 {
+        w.write(o, &ctx.payload(1, o, size(1, o))).await.expecting("to write an object")?;
+    }
+    sub.objects(6, Duration::from_secs(3)).await.expecting("6 objects at the first subscriber")?;
+
+    let late = ctx.connect("subscriber_2").await?;
+    let mut joined = late.subscribe(&ctx.namespace(), TRACK, SubscribeParams::new().largest_object()).await.expecting("SUBSCRIBE_OK")?;
+    ctx.settle().await;
+    let largest = joined.largest().map(loc).unwrap_or_else(|| "absent".into());
+    check(joined.largest() == Some(Location::new(1, 1)), "LARGEST_OBJECT 1/1", format!("LARGEST_OBJECT {largest}"))?;
+    let fetched = late.joining_fetch(joined.request_id, 1, true).await.expecting("FETCH_OK and the fetch stream")?;
+    ctx.field("fetch_end_location", loc(fetched.end_location));
+    let ids: Vec<String> = fetched.objects().iter().map(|o| loc(o.location())).collect();
+    let want: Vec<String> = (0..4).map(|o| format!("0/{o}")).chain((0..2).map(|o| format!("1/{o}"))).collect();
+    check(ids == want, format!("objects {want:?}"), format!("objects {ids:?}"))?;
+    for o in fetched.objects() {
+        let want = ctx.payload(o.group_id, o.object_id, size(o.group_id, o.object_id));
+        check(o.payload == want, format!("payload of {}", loc(o.location())), "different bytes")?;
+    }
+
+    // The rest of group 1 arrives on the subscription.
+    for o in 2..4 {
+        w.write(o, &ctx.payload(1, o, size(1, o))).await.expecting("to write an object")?;
+    }
+    w.finish();
+    let rest = joined.objects(2, Duration::from_secs(3)).await.expecting("objects 1/2 and 1/3")?;
+    expect_object(&ctx, &rest[0], 1, 2, size(1, 2))?;
+    expect_object(&ctx, &rest[1], 1, 3, size(1, 3))?;
+    drop(joined);
+    close_all(vec![("subscriber_2", late), ("subscriber", subscriber), ("publisher", publisher)]).await
 }

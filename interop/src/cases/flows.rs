@@ -80,6 +80,7 @@ pub async fn publish_direct(ctx: Ctx) -> Result<(), Failure> {
 
     let subscriber = ctx.connect("subscriber").await?;
     let mut sub = subscriber.subscribe(&ns, TRACK, SubscribeParams::new().largest_object()).await.expecting("SUBSCRIBE_OK")?;
+    ctx.settle().await;
     let largest = sub.largest().map(|l| format!("{}/{}", l.group_id, l.object_id)).unwrap_or_else(|| "absent".into());
     let prop = app_int_property(&sub.properties);
     check(

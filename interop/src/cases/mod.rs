@@ -46,11 +46,14 @@ pub fn app_int_property(raw: &[u8]) -> Option<u64> {
     })
 }
 
+/// A running test.
+pub type TestFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
+
 /// A test case: identifier, overall timeout, and what it does.
 pub struct Case {
     pub name: &'static str,
     pub timeout: Duration,
-    pub run: fn(Ctx) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>,
+    pub run: fn(Ctx) -> TestFuture,
 }
 
 macro_rules! case {
@@ -74,6 +77,7 @@ pub fn all() -> Vec<Case> {
         case!("multiple-groups", 5000, data::multiple_groups),
         case!("late-subscriber", 5000, data::late_subscriber),
         case!("fetch", 5000, data::fetch),
+        case!("joining-fetch", 5000, data::joining_fetch),
         case!("datagrams", 5000, data::datagrams),
         case!("subscribe-namespace", 5000, flows::subscribe_namespace),
         case!("publish-direct", 5000, flows::publish_direct),
@@ -149,7 +153,18 @@ pub struct Ctx {
     pub run: String,
     pub test: &'static str,
     pub diag: Arc<Mutex<Diag>>,
+    /// Pause between a subscriber's SUBSCRIBE_OK and the first object the
+    /// test publishes (see [`SETTLE`]); zero with `--strict-timing`.
+    pub settle: Duration,
 }
+
+/// Default pause before publishing to a fresh subscription. A relay must
+/// forward every object that passes the filter once it has sent SUBSCRIBE_OK
+/// (§5.1); moq-phone's relay attaches the subscriber only after writing
+/// SUBSCRIBE_OK, so objects arriving in that window are lost. The pause
+/// keeps the data-plane tests about the data plane; `--strict-timing`
+/// removes it to expose that race.
+pub const SETTLE: Duration = Duration::from_millis(100);
 
 impl Ctx {
     fn diag(&self) -> std::sync::MutexGuard<'_, Diag> {
@@ -165,6 +180,13 @@ impl Ctx {
         self.diag().connections.push((key, s.connection_id().to_string()));
         self.step(format!("{} connected ({})", if role.is_empty() { "client" } else { role }, s.connection_id()));
         Ok(s)
+    }
+
+    /// Waits [`Ctx::settle`] before publishing to a new subscription.
+    pub async fn settle(&self) {
+        if !self.settle.is_zero() {
+            tokio::time::sleep(self.settle).await;
+        }
     }
 
     /// Records an extra YAML field.

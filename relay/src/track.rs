@@ -10,6 +10,7 @@ use crate::cache::{Cache, CachedObject};
 use crate::outbound::{Item, Outbound};
 use crate::wire::datagram::Datagram;
 use crate::wire::subgroup::{Object, SubgroupHeader};
+use crate::wire::varint;
 use bytes::Bytes;
 use moq_transport::coding::{Location, TrackName, TrackNamespace};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,6 +95,8 @@ struct State {
     subscribers: Vec<Subscriber>,
     cache: Cache,
     largest: Option<Location>,
+    /// Serials of catch-up streams, counted down from u64::MAX.
+    catchup_serial: u64,
 }
 
 pub struct Track {
@@ -131,7 +134,12 @@ impl Track {
     pub fn with_origin(name: FullName, phase: Phase, cache_groups: usize, cache_bytes: usize, published: bool) -> Arc<Self> {
         Arc::new(Self {
             name,
-            state: Mutex::new(State { subscribers: Vec::new(), cache: Cache::new(cache_groups, cache_bytes), largest: None }),
+            state: Mutex::new(State {
+                subscribers: Vec::new(),
+                cache: Cache::new(cache_groups, cache_bytes),
+                largest: None,
+                catchup_serial: 0,
+            }),
             phase: watch::channel(phase).0,
             origin: Mutex::new(None),
             objects_in: AtomicU64::new(0),
@@ -172,6 +180,59 @@ impl Track {
 
     pub fn attach(&self, sub: Subscriber) {
         self.lock().subscribers.push(sub);
+    }
+
+    /// Attaches a subscriber and first sends it the cached objects at or after
+    /// its start location: objects that reached the relay between the
+    /// SUBSCRIBE and its SUBSCRIBE_OK belong to the subscription (§5.1.2) but
+    /// would otherwise fall in the gap. Under the track lock, so every object
+    /// goes out exactly once — from the cache or live.
+    pub fn attach_with_catchup(&self, mut sub: Subscriber) {
+        let mut s = self.lock();
+        if sub.forward {
+            let objects = s.cache.range(sub.start, Location::new(u64::MAX, u64::MAX));
+            let mut i = 0;
+            while i < objects.len() {
+                let (group, first) = (&objects[i].0, &objects[i].1);
+                if sub.end_group.is_some_and(|g| *group > g) {
+                    break;
+                }
+                let Some(subgroup) = first.subgroup_id else {
+                    sub.datagrams.send(catchup_datagram(sub.alias, *group, first));
+                    i += 1;
+                    continue;
+                };
+                s.catchup_serial += 1;
+                let key = (sub.id, u64::MAX - s.catchup_serial);
+                let mut header = Vec::with_capacity(16);
+                // SUBGROUP_HEADER 0x15: explicit Subgroup ID, properties, priority (§11.4.2).
+                varint::write(&mut header, 0x15);
+                for v in [sub.alias, *group, subgroup] {
+                    varint::write(&mut header, v);
+                }
+                header.push(first.priority);
+                sub.outbound.push(Item::Open { key, header: header.into(), priority: first.priority });
+                sub.opened += 1;
+                let mut body = Vec::new();
+                let mut prev: Option<u64> = None;
+                while i < objects.len() && objects[i].0 == *group && objects[i].1.subgroup_id == Some(subgroup) {
+                    let o = &objects[i].1;
+                    varint::write(&mut body, prev.map_or(o.object_id, |p| o.object_id - p - 1));
+                    varint::write(&mut body, o.properties.len() as u64);
+                    body.extend_from_slice(&o.properties);
+                    varint::write(&mut body, o.payload.len() as u64);
+                    if o.payload.is_empty() {
+                        varint::write(&mut body, o.status);
+                    }
+                    body.extend_from_slice(&o.payload);
+                    prev = Some(o.object_id);
+                    i += 1;
+                }
+                sub.outbound.push(Item::Data { key, bytes: body.into() });
+                sub.outbound.push(Item::Fin { key });
+            }
+        }
+        s.subscribers.push(sub);
     }
 
     /// Removes a subscriber. With `reset`, its open streams are reset
@@ -320,6 +381,29 @@ impl Track {
     pub fn cached_groups(&self) -> Vec<u64> {
         self.lock().cache.group_ids().collect()
     }
+}
+
+/// A cached datagram object re-encoded for one subscriber (type 0x01:
+/// properties, Object ID and priority present; or 0x21 for a status).
+fn catchup_datagram(alias: u64, group: u64, o: &CachedObject) -> Bytes {
+    let mut d = Vec::with_capacity(o.payload.len() + 24);
+    let status = o.payload.is_empty();
+    let props = !o.properties.is_empty();
+    varint::write(&mut d, if status { 0x20 } else { 0 } | u64::from(props));
+    for v in [alias, group, o.object_id] {
+        varint::write(&mut d, v);
+    }
+    d.push(o.priority);
+    if props {
+        varint::write(&mut d, o.properties.len() as u64);
+        d.extend_from_slice(&o.properties);
+    }
+    if status {
+        varint::write(&mut d, o.status);
+    } else {
+        d.extend_from_slice(&o.payload);
+    }
+    d.into()
 }
 
 /// The Location a new subscriber starts at for a given filter (§5.1.2):

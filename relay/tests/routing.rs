@@ -179,3 +179,24 @@ async fn datagrams_are_forwarded_with_the_subscribers_alias_and_properties() {
     assert_eq!(&parsed.properties()[..], &[0x0a, 0x01]);
     assert_eq!(&parsed.payload()[..], b"hi");
 }
+
+/// Objects the publisher sends right after its SUBSCRIBE_OK — possibly before
+/// the relay has answered the subscriber — still reach the subscriber.
+#[tokio::test]
+async fn objects_sent_right_after_subscribe_ok_are_not_lost() {
+    let relay = Relay::start(&[]);
+    let (publ, _c0, _r0) = session(&relay).await;
+    let _ann = announce(&publ, "route/eager").await;
+    let (s, _c, _r) = session(&relay).await;
+    let pending = tokio::spawn({
+        let s = s.clone();
+        async move { subscribe(&s, 0, "route/eager", KeyValuePairs::new()).await }
+    });
+    let _up = accept_subscribe(&publ, 3).await;
+    send_group(&publ, 3, 0, 2).await;
+    let (_ss, _sr, resp) = pending.await.unwrap();
+    let Response::SubscribeOk { alias, .. } = resp else { panic!("{resp:?}") };
+    let (got_alias, group, payloads) = recv_group(&s).await;
+    assert_eq!((got_alias, group), (alias, 0));
+    assert_eq!(payloads, vec!["g0o0".to_string(), "g0o1".into()]);
+}

@@ -71,6 +71,11 @@ enum Cmd {
     },
     /// Print who is online, and changes, until interrupted.
     Presence,
+    /// Raw MoQ: announce NAMESPACE (a/b/c) and publish each stdin line as one
+    /// object (one group per line) on TRACK to whoever subscribes.
+    Publish { namespace: String, track: String },
+    /// Raw MoQ: subscribe to NAMESPACE TRACK and print each object's payload.
+    Subscribe { namespace: String, track: String },
 }
 
 #[derive(clap::Args)]
@@ -136,8 +141,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let device = cli.device.clone().unwrap_or_else(|| pub_sub_audio::phone::new_sid()[..8].to_string());
     let timers = Timers { no_answer: cli.no_answer_secs * 1000, ..Timers::default() };
     let cfg = PhoneConfig { url: cli.relay.clone(), tls, user: cli.user.clone(), device, display: cli.user.clone(), timers };
-    if let Cmd::Presence = cli.cmd {
-        return presence(cfg).await;
+    match &cli.cmd {
+        Cmd::Presence => return presence(cfg).await,
+        Cmd::Publish { namespace, track } => return raw_publish(cfg, namespace, track).await,
+        Cmd::Subscribe { namespace, track } => return raw_subscribe(cfg, namespace, track).await,
+        _ => {}
     }
     let (phone, mut incoming) = Phone::register(cfg).await?;
     let (report, seen) = printer();
@@ -181,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             save(&m, &out)?;
             out
         }
-        Cmd::Presence => unreachable!(),
+        Cmd::Presence | Cmd::Publish { .. } | Cmd::Subscribe { .. } => unreachable!("handled above"),
     };
     let st = outcome.recording.stats;
     let _ = report
@@ -228,6 +236,50 @@ async fn presence(cfg: PhoneConfig) -> anyhow::Result<std::process::ExitCode> {
             Ok(moq_interop::NamespaceEvent::Done(s)) => println!("offline {}", s.to_utf8_path().trim_start_matches('/')),
             Err(moq_interop::Error::Timeout(_)) => {}
             Err(e) => anyhow::bail!("presence ended: {e}"),
+        }
+    }
+}
+
+async fn connect(cfg: &PhoneConfig) -> anyhow::Result<moq_interop::Session> {
+    moq_interop::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))
+}
+
+async fn raw_publish(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::Result<std::process::ExitCode> {
+    use tokio::io::AsyncBufReadExt;
+    let session = connect(&cfg).await?;
+    let ns = moq_transport::coding::TrackNamespace::from_utf8_path(namespace);
+    let _announce = session.publish_namespace(&ns).await.map_err(|e| anyhow::anyhow!("the relay refused the namespace: {e}"))?;
+    eprintln!("announced {namespace}; waiting for a subscriber to {track}");
+    let publisher = loop {
+        match session.accept_subscribe(Duration::from_secs(3600)).await {
+            Ok(req) if req.track_name() == track => break req.accept(1).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            Ok(req) => {
+                let _ = req.reject(0x10, "no such track").await;
+            }
+            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(e) => anyhow::bail!("session ended: {e}"),
+        }
+    };
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut group = 0;
+    while let Some(line) = lines.next_line().await? {
+        publisher.send_group(group, &[bytes::Bytes::from(line.into_bytes())]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        group += 1;
+    }
+    let _ = publisher.done(0x2, "end of input").await;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn raw_subscribe(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::Result<std::process::ExitCode> {
+    let session = connect(&cfg).await?;
+    let ns = moq_transport::coding::TrackNamespace::from_utf8_path(namespace);
+    let params = moq_interop::SubscribeParams::new().rendezvous(Duration::from_secs(30));
+    let mut sub = session.subscribe(&ns, track, params).await.map_err(|e| anyhow::anyhow!("subscribe refused: {e}"))?;
+    loop {
+        match sub.next_object(Duration::from_secs(3600)).await {
+            Ok(o) => println!("{}", String::from_utf8_lossy(&o.payload)),
+            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(_) => return Ok(std::process::ExitCode::SUCCESS),
         }
     }
 }

@@ -111,7 +111,9 @@ pub async fn downstream(
             return Ok(());
         }
     };
-    let res = serve(relay, session, m.id, &track, forward, filter, &mut send, &mut reader).await;
+    // The filter applies to what the relay has when the SUBSCRIBE arrives.
+    let largest = track.largest();
+    let res = serve(relay, session, m.id, &track, largest, forward, filter, &mut send, &mut reader).await;
     release(relay, &track);
     res
 }
@@ -122,6 +124,7 @@ async fn serve(
     session: &Arc<SessionHandle>,
     request_id: u64,
     track: &Arc<Track>,
+    largest_at_request: Option<moq_transport::coding::Location>,
     forward: bool,
     filter: Option<message::SubscriptionFilter>,
     send: &mut SendStream,
@@ -141,7 +144,7 @@ async fn serve(
         }
     };
     let _ = prio;
-    let largest = track.largest();
+    let largest = largest_at_request;
     let (start, end_group) = match filter {
         Some(f) => match f.filter_type {
             FilterType::NextGroupStart => (start_for_filter(largest, true), None),
@@ -154,7 +157,7 @@ async fn serve(
     let alias = session.next_alias();
     let mut params = KeyValuePairs::new();
     params.set_expires(0);
-    if let Some(l) = largest {
+    if let Some(l) = track.largest() {
         let _ = params.set_largest_object(l);
     }
     reply(send, Response::SubscribeOk { alias, params, properties }).await?;
@@ -163,7 +166,7 @@ async fn serve(
     let sub_id = relay.next_id();
     let mut sub = Subscriber::new(sub_id, alias, start, end_group, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
-    track.attach(sub);
+    track.attach_with_catchup(sub);
     session.establish(request_id, Established { track: track.clone(), joining: largest, forward });
     relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
 

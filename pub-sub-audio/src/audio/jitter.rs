@@ -67,6 +67,11 @@ impl JitterBuffer {
         self.target
     }
 
+    /// Sequence number of the frame the last [`Self::pop`] was about.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.next.and_then(|n| n.checked_sub(1))
+    }
+
     pub fn depth(&self) -> usize {
         self.frames.len()
     }
@@ -90,10 +95,21 @@ impl JitterBuffer {
     pub fn pop(&mut self) -> Playout {
         if !self.playing {
             if self.frames.len() < self.target {
+                // Refilling after an underrun: keep concealing, never a hole.
+                if self.next.is_some() {
+                    self.stats.concealed += 1;
+                    return Playout::Conceal;
+                }
                 return Playout::Idle;
             }
             self.playing = true;
-            self.next = self.frames.keys().next().copied();
+            // Resume at the oldest buffered frame (never before what was played).
+            let first = self.frames.keys().next().copied();
+            self.next = match (self.next, first) {
+                (Some(n), Some(f)) => Some(n.max(f)),
+                (None, f) => f,
+                (n, None) => n,
+            };
         }
         // May skip a frame (advancing `next`) when latency is in excess.
         self.track_depth();

@@ -92,6 +92,9 @@ impl Media {
         let pcm = match self.jb.pop() {
             Playout::Idle => vec![0; FRAME],
             Playout::Frame(p) => {
+                if let Some(seq) = self.jb.last_seq() {
+                    self.note_latency(seq);
+                }
                 let pcm = self.dec.decode(&p).or_else(|_| self.dec.conceal());
                 pcm.unwrap_or_else(|_| vec![0; FRAME])
             }

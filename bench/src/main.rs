@@ -1,0 +1,192 @@
+//! moq-bench: measurements for moq-phone. Results go to bench/results/.
+//!
+//!   moq-bench call-loss --loss 2 --jitter-ms 20 --secs 30
+//!
+//! runs a real call (two phones, our relay as a process) through a UDP
+//! impairment proxy and reports concealment, underruns per minute and
+//! mouth-to-ear latency. Figures are reported, never asserted.
+
+mod impair;
+
+use clap::{Parser, Subcommand};
+use pub_sub_audio::audio::FRAME;
+use pub_sub_audio::call::{Address, Timers, UserAction};
+use pub_sub_audio::phone::media::{MediaConfig, Recording};
+use pub_sub_audio::phone::{Phone, PhoneConfig};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Parser)]
+#[command(name = "moq-bench")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// A call through a lossy, jittery path; writes bench/results/call-loss.md.
+    CallLoss {
+        /// Packet loss in percent, each direction.
+        #[arg(long, default_value_t = 2.0)]
+        loss: f64,
+        /// Base one-way delay in ms.
+        #[arg(long, default_value_t = 5)]
+        delay_ms: u64,
+        /// Uniform extra delay 0..jitter in ms.
+        #[arg(long, default_value_t = 20)]
+        jitter_ms: u64,
+        /// Call length in seconds.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Where to write the results table.
+        #[arg(long, default_value = "bench/results/call-loss.md")]
+        out: std::path::PathBuf,
+    },
+}
+
+fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+fn tone(freq: f32, secs: u64) -> Vec<i16> {
+    (0..48_000 * secs as usize).map(|i| ((i as f32 * freq * 2.0 * std::f32::consts::PI / 48_000.0).sin() * 12_000.0) as i16).collect()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn longest_gap_frames(s: &[i16]) -> f64 {
+    let (mut run, mut best) = (0usize, 0usize);
+    for x in s.iter().skip(4_800) {
+        run = if *x == 0 { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best as f64 / FRAME as f64
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter("error").with_writer(std::io::stderr).init();
+    match Cli::parse().cmd {
+        Cmd::CallLoss { loss, delay_ms, jitter_ms, secs, seed, out } => call_loss(loss, delay_ms, jitter_ms, secs, seed, &out).await,
+    }
+}
+
+async fn call_loss(loss: f64, delay_ms: u64, jitter_ms: u64, secs: u64, seed: u64, out: &std::path::Path) -> anyhow::Result<()> {
+    let relay_bin = std::env::current_exe()?.with_file_name("moq-relay");
+    anyhow::ensure!(relay_bin.exists(), "{} not found: run `cargo build -p moq-relay` (same profile) first", relay_bin.display());
+    let rport = free_port();
+    let mut relay =
+        Command::new(&relay_bin).args(["--bind", &format!("127.0.0.1:{rport}")]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    eprintln!("[1/4] relay on 127.0.0.1:{rport}; impairment {loss}% loss, {delay_ms} ms + 0..{jitter_ms} ms jitter each way");
+    let imp = impair::Impairment { loss: loss / 100.0, delay: Duration::from_millis(delay_ms), jitter: Duration::from_millis(jitter_ms) };
+    let proxy = impair::start("127.0.0.1:0".parse()?, format!("127.0.0.1:{rport}").parse()?, imp, seed).await?;
+    let url: url::Url = format!("moqt://{proxy}").parse()?;
+    let cfg = |user: &str, dev: &str| PhoneConfig {
+        url: url.clone(),
+        tls: moq_interop::Tls::DisableVerify,
+        user: user.into(),
+        device: dev.into(),
+        display: user.into(),
+        timers: Timers::default(),
+    };
+    eprintln!("[2/4] registering phones through the proxy");
+    let mut tries = 0;
+    let (alice, bob, mut rings) = loop {
+        match (Phone::register(cfg("alice", "a1")).await, Phone::register(cfg("bob", "b1")).await) {
+            (Ok((a, _)), Ok((b, r))) => break (a, b, r),
+            _ if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (a, b) => anyhow::bail!("registration failed: {:?} {:?}", a.err(), b.err()),
+        }
+    };
+    eprintln!("[3/4] calling for {secs} s");
+    let (a_user_tx, a_user) = mpsc::unbounded_channel();
+    let (b_user_tx, b_user) = mpsc::unbounded_channel();
+    let (a_rep, mut a_lines) = mpsc::unbounded_channel::<String>();
+    let (b_rep, mut b_lines) = mpsc::unbounded_channel::<String>();
+    let a = tokio::spawn({
+        let alice = alice.clone();
+        async move {
+            alice.call(&Address::parse("bob")?, MediaConfig { play: tone(440.0, secs + 5), record: true }, a_user, a_rep).await.pipe_ok()
+        }
+    });
+    let inc = rings.recv().await.ok_or_else(|| anyhow::anyhow!("bob never rang"))?;
+    let b = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.take(&inc, MediaConfig { play: tone(880.0, secs + 5), record: true }, b_user, b_rep).await }
+    });
+    // Answer on ringing, hang up `secs` after establishment.
+    while let Some(l) = b_lines.recv().await {
+        if l == "ringing" {
+            b_user_tx.send(UserAction::Answer)?;
+            break;
+        }
+    }
+    while let Some(l) = a_lines.recv().await {
+        if l.starts_with("established") {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    a_user_tx.send(UserAction::Hangup)?;
+    let (oa, ob) = (a.await??, b.await?);
+    let _ = relay.kill();
+    eprintln!("[4/4] writing {}", out.display());
+
+    let row = |who: &str, r: &Recording| {
+        let minutes = r.samples.len() as f64 / 48_000.0 / 60.0;
+        let mut lat = r.latency_ms.clone();
+        let s = r.stats;
+        format!(
+            "| {who} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            r.samples.len() as f64 / 48_000.0,
+            s.played,
+            s.fec,
+            s.concealed,
+            s.underruns as f64 / minutes.max(1e-9),
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99),
+            longest_gap_frames(&r.samples),
+            pub_sub_audio::audio::wav::dominant_frequency(&r.samples[48_000.min(r.samples.len())..], 48_000),
+        )
+    };
+    let table = format!(
+        "# Call under loss and jitter\n\n`moq-bench call-loss --loss {loss} --delay-ms {delay_ms} --jitter-ms {jitter_ms} --secs {secs} --seed {seed}`\n\n\
+         Two moq-phones call each other through moq-relay; every packet of both QUIC connections crosses a \
+         user-space impairment proxy ({loss}% loss and {delay_ms} ms + uniform 0..{jitter_ms} ms delay, each way). \
+         Audio: Opus 20 ms frames as OBJECT_DATAGRAMs, in-band FEC, adaptive jitter buffer. Mouth-to-ear = \
+         capture timestamp (LOC) to playout, same host clock.\n\n\
+         | listener | heard (s) | frames played | FEC-rebuilt | concealed | underruns/min | mouth-to-ear p50 (ms) | p99 (ms) | longest silent gap (frames) | dominant Hz |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n{}\n{}\n",
+        row("alice hears bob (880 Hz)", &oa.recording),
+        row("bob hears alice (440 Hz)", &ob.recording)
+    );
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, &table)?;
+    println!("{table}");
+    Ok(())
+}
+
+trait PipeOk<T> {
+    fn pipe_ok(self) -> anyhow::Result<T>;
+}
+impl<T> PipeOk<T> for T {
+    fn pipe_ok(self) -> anyhow::Result<T> {
+        Ok(self)
+    }
+}

@@ -336,3 +336,73 @@ async fn two_devices_first_answer_wins() {
     assert_eq!(oa.reason, EndReason::Hangup { by_peer: true });
     drop(a_lines);
 }
+
+/// A hostile caller speaking raw MoQ sends an unknown event type, an
+/// oversize event, malformed LOC audio and audio with garbage properties:
+/// the phone logs and drops them, and the call still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_dropped_and_the_call_goes_on() {
+    use bytes::Bytes;
+    use moq_interop::{DatagramSpec, SubscribeParams};
+    use pub_sub_audio::call::Namespaces;
+    use pub_sub_audio::phone::ns;
+    let r = relay();
+    let (bob, mut rings) = phone(&r, "bob", "b1", timers()).await;
+    let mallory = moq_interop::Client::connect(&r.url, &moq_interop::Tls::DisableVerify).await.unwrap();
+    let sid = "00112233445566778899aabbccddeeff";
+    let own = ns(Namespaces::caller("bob", sid, "mallory"));
+    let _announce = mallory.publish_namespace(&own).await.unwrap();
+    let callee = tokio::spawn({
+        let bob = bob.clone();
+        async move {
+            let inc = incoming(&mut rings).await;
+            let (act, rep, lines) = run_party(Script { on: vec![("ringing", UserAction::Answer)] });
+            let out = bob.take(&inc, media(880.0), act, rep).await;
+            (out, lines)
+        }
+    });
+    // Serve bob's SUBSCRIBEs: events first, then audio once connected.
+    let events_req = mallory.accept_subscribe(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(events_req.track_name(), "events");
+    let events = events_req.accept(1).await.unwrap();
+    let invite = br#"{"t":"invite","sid":"00112233445566778899aabbccddeeff","from":"mallory","to":"bob"}"#;
+    events.send_group(0, &[Bytes::from_static(invite)]).await.unwrap();
+    events.send_group(1, &[Bytes::from_static(br#"{"t":"teleport","where":"mars"}"#)]).await.unwrap();
+    events.send_group(2, &[Bytes::from(vec![b' '; 10_000])]).await.unwrap();
+    events.send_group(3, &[Bytes::from_static(b"\xff\xfe not json")]).await.unwrap();
+    // Wait for bob's answer on his events track, then connect him.
+    let bob_ns = ns(Namespaces::callee(sid, "bob", "b1"));
+    let mut bob_events = mallory.subscribe(&bob_ns, "events", SubscribeParams::new().rendezvous(Duration::from_secs(5))).await.unwrap();
+    loop {
+        let o = bob_events.next_object(Duration::from_secs(10)).await.unwrap();
+        if String::from_utf8_lossy(&o.payload).contains("\"answer\"") {
+            break;
+        }
+    }
+    events.send_group(4, &[Bytes::from_static(br#"{"t":"connect","device":"b1"}"#)]).await.unwrap();
+    let audio_req = mallory.accept_subscribe(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(audio_req.track_name(), "audio");
+    let audio = audio_req.accept(2).await.unwrap();
+    // Garbage: empty payload, malformed properties, then real audio.
+    audio.send_datagram(&DatagramSpec::new(0, 0, Bytes::from_static(b"x"))).unwrap();
+    let mut bad_props = DatagramSpec::new(0, 1, Bytes::from_static(b"\xf8\xff\xfe"));
+    bad_props.properties = Bytes::from_static(&[0x11, 0x40]);
+    audio.send_datagram(&bad_props).unwrap();
+    let mut enc = pub_sub_audio::audio::codec::OpusEncoder::new(0).unwrap();
+    let pcm = tone(440.0, 2.0);
+    for (i, frame) in pcm.chunks(960).enumerate() {
+        let n = i as u64 + 2;
+        let mut d = DatagramSpec::new(n / 50, n % 50, Bytes::from(enc.encode(frame).unwrap()));
+        d.properties = Bytes::from(pub_sub_audio::audio::loc::properties(0));
+        audio.send_datagram(&d).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if i % 25 == 0 {
+            events.send_group(5 + i as u64 / 25, &[Bytes::from_static(br#"{"t":"keepalive"}"#)]).await.unwrap();
+        }
+    }
+    events.send_group(100, &[Bytes::from_static(br#"{"t":"hangup","reason":"normal"}"#)]).await.unwrap();
+    let (out, _) = callee.await.unwrap();
+    assert!(out.established, "the call was established despite the garbage");
+    assert_eq!(out.reason, EndReason::Hangup { by_peer: true });
+    assert_eq!(dominant_frequency(&out.recording.samples[24_000..], 48_000), 440.0, "the real audio was heard");
+}

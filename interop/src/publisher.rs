@@ -4,12 +4,14 @@
 //! and datagrams (§11), ending with PUBLISH_DONE (§10.11).
 
 use crate::error::{Error, Result};
+use crate::fetch::FetchedObject;
 use crate::object::{DatagramSpec, SubgroupSpec, SubgroupWriter};
 use crate::session::{IncomingRequest, Session};
 use crate::stream::{unexpected, RequestStream};
 use bytes::Bytes;
 use moq_relay::wire::control::Response;
-use moq_transport::coding::{KeyValuePairs, TrackNamespace};
+use moq_relay::wire::fetch;
+use moq_transport::coding::{KeyValuePairs, Location, TrackNamespace};
 use moq_transport::message::{self, Message};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,10 +35,12 @@ pub struct RequestHandle {
 }
 
 impl RequestHandle {
-    /// Withdraws by cancelling the request stream (reset + STOP_SENDING,
-    /// §3.3.2) — how draft-18 replaces PUBLISH_NAMESPACE_DONE.
+    /// Withdraws by cancelling the request stream with RESET_STREAM
+    /// (§3.3.2) — how draft-18 replaces PUBLISH_NAMESPACE_DONE. Our receive
+    /// half is left to the peer to close: moq-relay-ietf 0.8.0 ends the whole
+    /// session when it also gets STOP_SENDING here (seen 2026-11-23).
     pub fn cancel(mut self) {
-        self.stream.cancel_default();
+        self.stream.reset_send(moq_relay::wire::stream_error::CANCELLED);
     }
 
     /// Withdraws by closing our half of the stream with FIN.
@@ -77,6 +81,55 @@ impl IncomingSubscribe {
     pub async fn accept_with(mut self, alias: u64, params: KeyValuePairs, properties: Bytes) -> Result<TrackPublisher> {
         self.stream.reply(&Response::SubscribeOk { alias, params, properties }).await?;
         Ok(TrackPublisher { alias, stream: self.stream, session: self.session, opened: Arc::new(AtomicU64::new(0)) })
+    }
+
+    /// Refuses with REQUEST_ERROR (§10.6) and FIN.
+    pub async fn reject(mut self, code: u64, reason: &str) -> Result<()> {
+        self.stream.reply(&Response::RequestError { code, retry_interval: 0, reason: reason.into() }).await?;
+        self.stream.finish();
+        Ok(())
+    }
+}
+
+/// A FETCH the relay forwarded to us as publisher (§10.12), e.g. because
+/// it does not have the range cached.
+pub struct IncomingFetch {
+    pub request: message::Fetch,
+    stream: RequestStream,
+    session: Session,
+}
+
+impl IncomingFetch {
+    /// The requested range of a Standalone Fetch: start, and end as "last
+    /// object plus one" (object 0 meaning the whole group, §10.12.1).
+    pub fn range(&self) -> Option<(Location, Location)> {
+        self.request.standalone_fetch.as_ref().map(|f| (f.start_location, f.end_location))
+    }
+
+    /// Answers FETCH_OK (§10.13) and sends `objects`, which must be in
+    /// ascending order, on a FETCH_HEADER stream ending with FIN (§11.4.4).
+    pub async fn respond(mut self, end_location: Location, properties: Bytes, objects: &[FetchedObject]) -> Result<()> {
+        let ok = Response::FetchOk { end_of_track: false, end_location, params: KeyValuePairs::new(), properties };
+        self.stream.reply(&ok).await?;
+        let mut out = Vec::new();
+        fetch::header(self.request.id, &mut out);
+        let mut w = fetch::FetchWriter::default();
+        for o in objects {
+            let fo = fetch::FetchObject {
+                group_id: o.group_id,
+                object_id: o.object_id,
+                subgroup_id: o.subgroup_id,
+                priority: o.publisher_priority,
+                properties: &o.properties,
+                payload: &o.payload,
+            };
+            w.object(&fo, &mut out);
+        }
+        let mut uni = self.session.wt().open_uni().await?;
+        uni.write_all(&out).await?;
+        let _ = uni.finish();
+        self.stream.finish();
+        Ok(())
     }
 
     /// Refuses with REQUEST_ERROR (§10.6) and FIN.
@@ -187,22 +240,36 @@ impl Session {
     /// Waits for the next SUBSCRIBE the peer sends us. Other requests are
     /// refused with NOT_SUPPORTED.
     pub async fn accept_subscribe(&self, timeout: Duration) -> Result<IncomingSubscribe> {
+        match self.accept(timeout, "a SUBSCRIBE forwarded by the relay", |m| matches!(m, Message::Subscribe(_))).await? {
+            (Message::Subscribe(request), stream) => Ok(IncomingSubscribe { request, stream, session: self.clone() }),
+            _ => unreachable!("filtered above"),
+        }
+    }
+
+    /// Waits for the next FETCH the peer sends us. Other requests are
+    /// refused with NOT_SUPPORTED.
+    pub async fn accept_fetch(&self, timeout: Duration) -> Result<IncomingFetch> {
+        match self.accept(timeout, "a FETCH forwarded by the relay", |m| matches!(m, Message::Fetch(_))).await? {
+            (Message::Fetch(request), stream) => Ok(IncomingFetch { request, stream, session: self.clone() }),
+            _ => unreachable!("filtered above"),
+        }
+    }
+
+    async fn accept(&self, timeout: Duration, what: &str, wanted: impl Fn(&Message) -> bool) -> Result<(Message, RequestStream)> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let IncomingRequest { message, mut stream } = match self.next_request(left).await {
                 Ok(r) => r,
-                Err(Error::Timeout(_)) => return Err(Error::Timeout("a SUBSCRIBE forwarded by the relay".into())),
+                Err(Error::Timeout(_)) => return Err(Error::Timeout(what.into())),
                 Err(e) => return Err(e),
             };
-            match message {
-                Message::Subscribe(request) => return Ok(IncomingSubscribe { request, stream, session: self.clone() }),
-                other => {
-                    tracing::debug!(request = ?other, "refusing unexpected request");
-                    let _ = stream.reply(&Response::RequestError { code: 0x3, retry_interval: 0, reason: "not supported".into() }).await;
-                    stream.finish();
-                }
+            if wanted(&message) {
+                return Ok((message, stream));
             }
+            tracing::debug!(request = ?message, "refusing unexpected request");
+            let _ = stream.reply(&Response::RequestError { code: 0x3, retry_interval: 0, reason: "not supported".into() }).await;
+            stream.finish();
         }
     }
 }

@@ -75,6 +75,11 @@ impl RequestStream {
         let _ = self.send.finish();
     }
 
+    /// Resets only our half of the stream (§3.3.2).
+    pub fn reset_send(&mut self, code: u32) {
+        let _ = self.send.reset(code);
+    }
+
     /// Cancels the request (§3.3.2): reset our half and STOP_SENDING theirs.
     pub fn cancel(&mut self, code: u32) {
         let _ = self.send.reset(code);
@@ -105,7 +110,7 @@ impl RequestStream {
 /// A one-line description of a response for diagnostics.
 pub fn describe(r: &Response) -> String {
     match r {
-        Response::RequestOk(_) => "REQUEST_OK".into(),
+        Response::RequestOk(_) | Response::TrackStatusOk { .. } => "REQUEST_OK".into(),
         Response::RequestError { code, reason, retry_interval } => {
             crate::error::RequestError { code: *code, retry_interval: *retry_interval, reason: reason.clone() }.to_string()
         }

@@ -1,5 +1,5 @@
 //! Bounded per-track object cache, the source for FETCH and joining FETCH
-//! (draft-ietf-moq-transport-18 §8.1 "Caching Relays", §9.16).
+//! (draft-ietf-moq-transport-18 §9.1 "Caching Relays", §10.12).
 //!
 //! Bounded by group count and bytes: the oldest groups go first, so a track's
 //! memory never exceeds `max_bytes` plus one object whatever the publisher does.
@@ -71,7 +71,7 @@ impl Cache {
     }
 
     /// Objects with `start <= location <= end` in ascending order. An
-    /// `end.object_id` of 0 in FETCH means "whole end group" (§9.16.1): the
+    /// `end.object_id` of 0 in FETCH means "whole end group" (§10.12.1): the
     /// caller passes `u64::MAX` for that.
     pub fn range(&self, start: Location, end: Location) -> Vec<(u64, CachedObject)> {
         let mut out = Vec::new();

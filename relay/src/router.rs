@@ -19,7 +19,7 @@ pub struct Announcement {
     pub request: u64,
 }
 
-/// A SUBSCRIBE_NAMESPACE (§9.21) or SUBSCRIBE_TRACKS (§9.22) in force,
+/// A SUBSCRIBE_NAMESPACE (§10.18) or SUBSCRIBE_TRACKS (§10.19) in force,
 /// identified relay-wide by its id. The two kinds have independent
 /// prefix-overlap spaces.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct NamespaceWatch {
     pub tracks: bool,
 }
 
-/// What a watcher must be told: NAMESPACE / NAMESPACE_DONE (§9.19-9.20) or,
+/// What a watcher must be told: NAMESPACE / NAMESPACE_DONE (§10.16-10.17) or,
 /// for SUBSCRIBE_TRACKS, a track to PUBLISH.
 #[derive(Clone)]
 pub enum Notice {
@@ -139,7 +139,7 @@ impl Router {
     }
 
     /// The publisher that serves `ns`: the most recent announcer of the
-    /// longest announced prefix of `ns` (§8.3: a relay routes a SUBSCRIBE to
+    /// longest announced prefix of `ns` (§9.4: a relay routes a SUBSCRIBE to
     /// publishers of matching namespaces).
     pub fn route(&self, ns: &TrackNamespace) -> Option<Announcement> {
         for len in (1..=ns.fields.len()).rev() {
@@ -204,7 +204,7 @@ impl Router {
 
     /// SUBSCRIBE_NAMESPACE / SUBSCRIBE_TRACKS: registers the watch and
     /// returns the namespaces (suffixes) or published tracks already under
-    /// the prefix (§9.21, §9.22).
+    /// the prefix (§10.18, §10.19).
     pub fn watch(&mut self, id: u64, w: NamespaceWatch) -> Result<Existing, RouteError> {
         if self.watches.values().any(|x| x.session == w.session && x.tracks == w.tracks && x.prefix.overlaps(&w.prefix)) {
             return Err(RouteError::PrefixOverlap);
@@ -294,7 +294,7 @@ mod tests {
         assert!(matches!(r.watch(2, watch(1, "a", false)), Err(RouteError::PrefixOverlap)));
         assert!(r.watch(3, watch(2, "a", false)).is_ok());
         assert!(r.watch(4, watch(1, "c", false)).is_ok());
-        // SUBSCRIBE_TRACKS has its own overlap space (§9.22).
+        // SUBSCRIBE_TRACKS has its own overlap space (§10.19).
         assert!(r.watch(5, watch(1, "a", true)).is_ok());
     }
 

@@ -111,7 +111,7 @@ impl Relay {
     }
 
     /// Delivers namespace notices without waiting; a watcher whose queue is
-    /// full loses its channel, and its handler resets the stream (§9.21 allows
+    /// full loses its channel, and its handler resets the stream (§10.18 allows
     /// resetting a blocked SUBSCRIBE_NAMESPACE response stream).
     pub fn notify(&self, notices: Vec<Notice>) {
         if notices.is_empty() {

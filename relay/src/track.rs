@@ -1,7 +1,7 @@
 //! One track at the relay: its upstream state, its downstream subscribers and
 //! its cache. There is exactly one `Track` per full track name, so all
 //! downstream subscribers share one upstream subscription
-//! (draft-ietf-moq-transport-18 §8.3 "Subscriber Interactions").
+//! (draft-ietf-moq-transport-18 §9.4 "Subscriber Interactions").
 //!
 //! Objects are forwarded as they arrive, one at a time — never whole-group
 //! buffering — into each subscriber session's bounded [`Outbound`] queue.
@@ -64,7 +64,7 @@ pub struct Subscriber {
     pub datagrams: Arc<dyn DatagramSink>,
     /// Upstream stream serials whose header was already sent downstream.
     open: Vec<u64>,
-    /// Data streams opened for this subscription (PUBLISH_DONE Stream Count, §9.12).
+    /// Data streams opened for this subscription (PUBLISH_DONE Stream Count, §10.11).
     opened: u64,
 }
 
@@ -113,7 +113,7 @@ pub struct Track {
     /// True for tracks created by a direct PUBLISH (they outlive subscribers).
     pub published: bool,
     /// Upstream data streams seen / still open, so PUBLISH_DONE is passed on
-    /// only after the streams it counts have been forwarded (§9.12).
+    /// only after the streams it counts have been forwarded (§10.11).
     streams_seen: AtomicU64,
     streams_open: AtomicU64,
     stream_ended: tokio::sync::Notify,
@@ -249,7 +249,7 @@ impl Track {
         sub.opened
     }
 
-    /// Changes a subscriber's forward state (REQUEST_UPDATE, §9.8.1).
+    /// Changes a subscriber's forward state (REQUEST_UPDATE, §10.9.1).
     pub fn set_forward(&self, id: u64, forward: bool) {
         if let Some(sub) = self.lock().subscribers.iter_mut().find(|x| x.id == id) {
             sub.forward = forward;
@@ -257,7 +257,7 @@ impl Track {
     }
 
     /// An object from an upstream subgroup stream: cache it, then queue it for
-    /// every subscriber that wants it (§8.5 "Relay Object Handling").
+    /// every subscriber that wants it (§9.7 "Relay Object Handling").
     pub fn on_object(&self, stream: &UpstreamStream, obj: &Object, default_priority: u8) {
         self.objects_in.fetch_add(1, Ordering::Relaxed);
         self.bytes_in.fetch_add(obj.raw.len() as u64, Ordering::Relaxed);
@@ -372,7 +372,7 @@ impl Track {
         }
     }
 
-    /// Cached objects in `[start, end]` (FETCH, §9.16).
+    /// Cached objects in `[start, end]` (FETCH, §10.12).
     pub fn cached(&self, start: Location, end: Location) -> Vec<(u64, CachedObject)> {
         self.lock().cache.range(start, end)
     }

@@ -40,7 +40,7 @@ async fn unknown_message_type_on_request_stream_is_a_protocol_violation() {
     let (bystander, _c1, _r1) = session(&relay).await;
     let (conn, _ctl, _r2) = session(&relay).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
-    // Message type 0x3f does not exist (§9): type, length 1, one byte.
+    // Message type 0x3f does not exist (§10): type, length 1, one byte.
     send.write_all(&[0x3f, 0x00, 0x01, 0x00]).await.unwrap();
     assert_eq!(closed_with(&conn).await, PROTOCOL_VIOLATION);
     assert_served(&bystander, 0).await;
@@ -66,7 +66,7 @@ async fn unknown_uni_stream_type_closes_session() {
     let (conn, _ctl, _r2) = session(&relay).await;
     let mut uni = conn.open_uni().await.unwrap();
     let mut b = Vec::new();
-    varint::write(&mut b, 0x0f); // not a stream type (§3.5)
+    varint::write(&mut b, 0x0f); // not a stream type (§3.4)
     uni.write_all(&b).await.unwrap();
     assert_eq!(closed_with(&conn).await, PROTOCOL_VIOLATION);
     assert_served(&bystander, 0).await;

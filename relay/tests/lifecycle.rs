@@ -10,7 +10,7 @@ async fn sigterm_sends_goaway_then_exits_when_sessions_leave() {
     let (conn, _ctl, mut theirs) = session(&relay).await;
     relay.signal("TERM");
     let f = read_frame(&mut theirs).await.expect("GOAWAY on the control stream");
-    assert_eq!(f.kind, 0x10, "expected GOAWAY (§9.4)");
+    assert_eq!(f.kind, 0x10, "expected GOAWAY (§10.4)");
     // New requests are refused with GOING_AWAY while draining.
     match common::probe(&conn, 0).await {
         moq_relay::wire::control::Response::RequestError { code, .. } => assert_eq!(code, 0x6),

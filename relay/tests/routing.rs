@@ -144,7 +144,7 @@ async fn forward_zero_receives_nothing_until_updated() {
     let (mut ss, mut sr, resp) = pending.await.unwrap();
     assert!(matches!(resp, Response::SubscribeOk { .. }));
     send_group(&publ, 7, 0, 1).await;
-    // REQUEST_UPDATE to Forward State 1 (§9.8.1); its REQUEST_OK orders it
+    // REQUEST_UPDATE to Forward State 1 (§10.9.1); its REQUEST_OK orders it
     // after group 0 was handled, so group 1 is the first we may see.
     let mut upd = KeyValuePairs::new();
     upd.set_forward(true);

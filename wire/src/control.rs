@@ -1,4 +1,4 @@
-//! Control message framing (draft-ietf-moq-transport-18 §9) for the control
+//! Control message framing (draft-ietf-moq-transport-18 §10) for the control
 //! streams and the bidirectional request streams.
 //!
 //! `Frame` splitting is sans-IO: the session shell appends received bytes to a
@@ -8,11 +8,11 @@
 use super::WireError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use moq_transport::coding::{Decode, Encode, KeyValuePairs, Location, ReasonPhrase, TrackNamespacePrefix};
-use moq_transport::message::{self, Message};
+use moq_transport::message::{self, Message, RequestErrorCode};
 
 use super::varint;
 
-/// Response message types on request streams (§9, table of message types).
+/// Response message types on request streams (§10, table of message types).
 pub mod kind {
     pub const REQUEST_UPDATE: u64 = 0x2;
     pub const SUBSCRIBE: u64 = 0x3;
@@ -78,15 +78,23 @@ impl Frame {
         let r = match self.kind {
             kind::REQUEST_OK => {
                 let r = Response::RequestOk(params(&mut b)?);
-                // Trailing Track Properties (§9.5) are only meaningful for TRACK_STATUS.
+                // Trailing Track Properties (§10.5) are only meaningful for TRACK_STATUS.
                 b = &[];
                 r
             }
-            kind::REQUEST_ERROR => Response::RequestError {
-                code: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
-                retry_interval: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
-                reason: ReasonPhrase::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?.0,
-            },
+            kind::REQUEST_ERROR => {
+                let r = Response::RequestError {
+                    code: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
+                    retry_interval: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
+                    reason: ReasonPhrase::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?.0,
+                };
+                // A REDIRECT error carries a Redirect structure (§10.6.1); it
+                // is not followed, so it is skipped rather than parsed.
+                if matches!(&r, Response::RequestError { code, .. } if *code == RequestErrorCode::Redirect as u64) {
+                    b = &[];
+                }
+                r
+            }
             kind::SUBSCRIBE_OK => {
                 let alias = u64::decode(&mut b).map_err(malformed("SUBSCRIBE_OK"))?;
                 let params = params(&mut b)?;
@@ -140,10 +148,15 @@ fn params(b: &mut &[u8]) -> Result<KeyValuePairs, WireError> {
     KeyValuePairs::decode_message_params(b).map_err(malformed("parameters"))
 }
 
-/// Responses and follow-ups on request streams (§9).
+/// Responses and follow-ups on request streams (§10).
 #[derive(Debug, Clone)]
 pub enum Response {
     RequestOk(KeyValuePairs),
+    /// REQUEST_OK answering TRACK_STATUS: it also carries Track Properties (§10.5).
+    TrackStatusOk {
+        params: KeyValuePairs,
+        properties: Bytes,
+    },
     RequestError {
         code: u64,
         retry_interval: u64,
@@ -172,7 +185,7 @@ pub enum Response {
         params: KeyValuePairs,
         properties: Bytes,
     },
-    /// GOAWAY (§9.4): New Session URI and Timeout in milliseconds.
+    /// GOAWAY (§10.4): New Session URI and Timeout in milliseconds.
     GoAway {
         uri: String,
         timeout_ms: u64,
@@ -190,6 +203,11 @@ impl Response {
         let kind = match self {
             Response::RequestOk(params) => {
                 encode_params(params, &mut p);
+                kind::REQUEST_OK
+            }
+            Response::TrackStatusOk { params, properties } => {
+                encode_params(params, &mut p);
+                p.put_slice(properties);
                 kind::REQUEST_OK
             }
             Response::RequestError { code, retry_interval, reason } => {
@@ -350,6 +368,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn redirect_error_is_accepted() {
+        let mut payload = vec![0x34, 0x00, 0x00];
+        payload.extend_from_slice(&[0x00, 0x00, 0x00]); // a Redirect structure, skipped
+        let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from(payload) };
+        assert!(matches!(f.response().unwrap(), Response::RequestError { code: 0x34, .. }));
+        let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x10, 0x00, 0x00, 0x01]) };
+        assert!(f.response().is_err(), "trailing bytes after a non-REDIRECT error");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A relay only needs the alias (to find the track), the location (to cache
 //! and to apply subscription filters) and a way to re-emit the datagram with
 //! the downstream alias; everything after the alias is copied verbatim, so
-//! object properties pass through unchanged (§8 "Relay Object Handling").
+//! object properties pass through unchanged (§9 "Relay Object Handling").
 
 use super::{varint, WireError};
 use bytes::Bytes;

@@ -2,7 +2,7 @@
 //!
 //! Request-initiating control messages (SUBSCRIBE, PUBLISH, FETCH, …) are
 //! decoded with moq-transport's `message::Message`. Responses on request
-//! streams (§9: they carry no Request ID in draft-18) are only encoded inside
+//! streams (§10: they carry no Request ID in draft-18) are only encoded inside
 //! moq-transport's private session code, so [`control`] frames them here from
 //! moq-transport's public field codecs. Data streams and datagrams are parsed
 //! by [`subgroup`], [`datagram`] and [`fetch`], built for zero-copy forwarding.
@@ -14,7 +14,7 @@ pub mod properties;
 pub mod subgroup;
 pub mod varint;
 
-/// Uni stream type of the control stream: the SETUP message type (§3.4, §9.3).
+/// Uni stream type of the control stream: the SETUP message type (§3.3, §10.3).
 pub const SETUP: u64 = 0x2F00;
 /// Uni stream type of padding streams (§11.5.1), read and discarded.
 pub const PADDING: u64 = 0x132B_3E28;
@@ -38,7 +38,7 @@ pub enum WireError {
     Malformed(&'static str, String),
 }
 
-/// Session termination codes (§3.6).
+/// Session termination codes (§3.5).
 pub mod session_error {
     pub const NO_ERROR: u32 = 0x0;
     pub const INTERNAL_ERROR: u32 = 0x1;
@@ -52,7 +52,7 @@ pub mod session_error {
     pub const DATA_STREAM_TIMEOUT: u32 = 0x12;
 }
 
-/// Stream reset / STOP_SENDING codes (§3.4.3).
+/// Stream reset / STOP_SENDING codes (§3.3.3).
 pub mod stream_error {
     pub const INTERNAL_ERROR: u32 = 0x0;
     pub const CANCELLED: u32 = 0x1;
@@ -64,7 +64,7 @@ pub mod stream_error {
     pub const MALFORMED_TRACK: u32 = 0x12;
 }
 
-/// PUBLISH_DONE status codes (§9.12).
+/// PUBLISH_DONE status codes (§10.11).
 pub use moq_transport::message::PublishDoneCode;
-/// REQUEST_ERROR codes (§9.6, IANA table), as moq-transport numbers them.
+/// REQUEST_ERROR codes (§10.6, IANA table), as moq-transport numbers them.
 pub use moq_transport::message::RequestErrorCode;

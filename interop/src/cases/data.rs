@@ -3,7 +3,10 @@
 
 use super::control::subscribe_served;
 use super::{app_int_property, app_properties, check, close_all, Ctx, Expecting, Failure, APP_INT_PROPERTY, TRACK};
-use moq_interop::{Carrier, DatagramSpec, Object, RequestHandle, Session, SubgroupSpec, SubscribeParams, Subscription, TrackPublisher};
+use bytes::Bytes;
+use moq_interop::{
+    Carrier, DatagramSpec, FetchedObject, Object, RequestHandle, Session, SubgroupSpec, SubscribeParams, Subscription, TrackPublisher,
+};
 use moq_transport::coding::Location;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -228,10 +231,42 @@ pub async fn late_subscriber(ctx: Ctx) -> Result<(), Failure> {
     close_all(vec![("subscriber_2", second), ("subscriber", subscriber), ("publisher", publisher)]).await
 }
 
+/// Answers FETCHes the relay forwards to the publisher (a relay without the
+/// range cached asks upstream, §9.5) from the `groups` x `per_group` objects
+/// these tests publish. Joining fetches are refused.
+fn serve_fetches(ctx: &Ctx, publisher: &Session, groups: u64, per_group: u64) -> tokio::task::JoinHandle<()> {
+    let (ctx, publisher) = (ctx.clone(), publisher.clone());
+    tokio::spawn(async move {
+        while let Ok(f) = publisher.accept_fetch(Duration::from_secs(10)).await {
+            let Some((start, end)) = f.range() else {
+                let _ = f.reject(0x3, "joining FETCH not supported by this publisher").await;
+                continue;
+            };
+            ctx.step(format!("publisher serving FETCH {}..{}", loc(start), loc(end)));
+            let last = if end.object_id == 0 { (end.group_id, u64::MAX) } else { (end.group_id, end.object_id - 1) };
+            let objects: Vec<FetchedObject> = (0..groups)
+                .flat_map(|g| (0..per_group).map(move |o| (g, o)))
+                .filter(|&(g, o)| (g, o) >= (start.group_id, start.object_id) && (g, o) <= last)
+                .map(|(g, o)| FetchedObject {
+                    group_id: g,
+                    subgroup_id: Some(0),
+                    object_id: o,
+                    publisher_priority: 128,
+                    properties: Bytes::new(),
+                    payload: ctx.payload(g, o, size(g, o)),
+                })
+                .collect();
+            let end = objects.last().map(|o| Location::new(o.group_id, o.object_id + 1)).unwrap_or(start);
+            let _ = f.respond(end, app_properties(TRACK_PROPERTY, b"track"), &objects).await;
+        }
+    })
+}
+
 /// `fetch`: after 3 groups were forwarded, a standalone FETCH of group 1
 /// returns its objects via FETCH_OK and a FETCH_HEADER stream.
 pub async fn fetch(ctx: Ctx) -> Result<(), Failure> {
     let mut p = pub_sub(&ctx, SubscribeParams::new()).await?;
+    let server = serve_fetches(&ctx, &p.publisher, 3, 4);
     let (sent, got) = tokio::join!(send_groups(&ctx, &p.track, 0..3, 4), p.sub.objects(12, Duration::from_secs(3)));
     sent?;
     got.expecting("12 objects")?;
@@ -261,11 +296,12 @@ pub async fn fetch(ctx: Ctx) -> Result<(), Failure> {
         check(got.subgroup_id == Some(0), "subgroup 0", format!("subgroup {:?}", got.subgroup_id))?;
         check(got.publisher_priority == 128, "publisher priority 128", format!("priority {}", got.publisher_priority))?;
     }
+    server.abort();
     close_all(vec![("subscriber", p.subscriber), ("publisher", p.publisher)]).await
 }
 
 /// `datagrams`: objects sent as OBJECT_DATAGRAMs arrive as datagrams, with
-/// their priority and Object ID encodings intact.
+/// their Object IDs and priorities intact.
 pub async fn datagrams(ctx: Ctx) -> Result<(), Failure> {
     const N: u64 = 5;
     let mut p = pub_sub(&ctx, SubscribeParams::new()).await?;
@@ -291,7 +327,10 @@ pub async fn datagrams(ctx: Ctx) -> Result<(), Failure> {
     for (s, o) in specs.iter().zip(&got) {
         expect_object(&ctx, o, 0, s.object_id, 200)?;
         check(o.carrier == Carrier::Datagram, "a datagram", "a subgroup stream")?;
-        check(o.publisher_priority == s.priority, format!("priority {:?}", s.priority), format!("priority {:?}", o.publisher_priority))?;
+        // DEFAULT_PRIORITY means the track's priority: 128, as the track has
+        // no DEFAULT PUBLISHER PRIORITY property (§12.4).
+        let (want, got) = (s.priority.unwrap_or(128), o.publisher_priority.unwrap_or(128));
+        check(want == got, format!("priority {want}"), format!("priority {got}"))?;
     }
     close_all(vec![("subscriber", p.subscriber), ("publisher", p.publisher)]).await
 }
@@ -301,9 +340,11 @@ pub async fn datagrams(ctx: Ctx) -> Result<(), Failure> {
 /// Joining Location, then the subscription continues without gap or overlap.
 pub async fn joining_fetch(ctx: Ctx) -> Result<(), Failure> {
     let PubSub { publisher, _announced, track, subscriber, mut sub } = pub_sub(&ctx, SubscribeParams::new()).await?;
+    let server = serve_fetches(&ctx, &publisher, 2, 4);
     // Group 0 complete, group 1 up to object 1, its stream left open.
     send_groups(&ctx, &track, 0..1, 4).await?;
-    let mut w = track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(1, 0) }).await.expecting("to open a subgroup")?;
+    let mut w =
+        track.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(1, 0) }).await.expecting("to open a subgroup")?;
     for o in 0..2 {
         w.write(o, &ctx.payload(1, o, size(1, o))).await.expecting("to write an object")?;
     }
@@ -333,5 +374,6 @@ pub async fn joining_fetch(ctx: Ctx) -> Result<(), Failure> {
     expect_object(&ctx, &rest[0], 1, 2, size(1, 2))?;
     expect_object(&ctx, &rest[1], 1, 3, size(1, 3))?;
     drop(joined);
+    server.abort();
     close_all(vec![("subscriber_2", late), ("subscriber", subscriber), ("publisher", publisher)]).await
 }

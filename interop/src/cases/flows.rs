@@ -2,7 +2,7 @@
 //! (§6.1, §10.18) and publisher-initiated subscriptions with PUBLISH
 //! (§5.1, §10.10).
 
-use super::{app_int_property, app_properties, check, close_all, Ctx, Expecting, Failure, APP_INT_PROPERTY, TRACK};
+use super::{check, close_all, Ctx, Expecting, Failure, TRACK};
 use moq_interop::{NamespaceEvent, SubgroupSpec, SubscribeParams};
 use moq_transport::coding::{Location, TrackNamespacePrefix, TupleField};
 use std::time::Duration;
@@ -53,11 +53,9 @@ pub async fn subscribe_namespace(ctx: Ctx) -> Result<(), Failure> {
 /// PUBLISH_DONE when the publisher ends the track.
 pub async fn publish_direct(ctx: Ctx) -> Result<(), Failure> {
     const PER: u64 = 3;
-    const PROPERTY: u64 = 11;
     let ns = ctx.namespace();
     let publisher = ctx.connect("publisher").await?;
-    let properties = app_properties(PROPERTY, b"published");
-    let track = publisher.publish_with(&ns, TRACK, 9, properties).await.expecting("PUBLISH_OK")?;
+    let track = publisher.publish(&ns, TRACK, 9).await.expecting("PUBLISH_OK")?;
     ctx.step("publisher received PUBLISH_OK");
     let send_group = |g: u64| {
         let track = &track;
@@ -82,12 +80,6 @@ pub async fn publish_direct(ctx: Ctx) -> Result<(), Failure> {
     let mut sub = subscriber.subscribe(&ns, TRACK, SubscribeParams::new().largest_object()).await.expecting("SUBSCRIBE_OK")?;
     ctx.settle().await;
     let largest = sub.largest().map(|l| format!("{}/{}", l.group_id, l.object_id)).unwrap_or_else(|| "absent".into());
-    let prop = app_int_property(&sub.properties);
-    check(
-        prop == Some(PROPERTY),
-        format!("Track Property {APP_INT_PROPERTY:#x}={PROPERTY} from PUBLISH in SUBSCRIBE_OK"),
-        format!("{prop:?}"),
-    )?;
     check(sub.largest() == Some(Location::new(0, PER - 1)), format!("LARGEST_OBJECT 0/{}", PER - 1), format!("LARGEST_OBJECT {largest}"))?;
 
     send_group(1).await?;

@@ -160,10 +160,10 @@ pub struct Ctx {
 
 /// Default pause before publishing to a fresh subscription. A relay must
 /// forward every object that passes the filter once it has sent SUBSCRIBE_OK
-/// (§5.1); moq-phone's relay attaches the subscriber only after writing
-/// SUBSCRIBE_OK, so objects arriving in that window are lost. The pause
-/// keeps the data-plane tests about the data plane; `--strict-timing`
-/// removes it to expose that race.
+/// (§5.1); a relay that attaches the subscriber to the track only after
+/// writing SUBSCRIBE_OK loses objects arriving in between (moq-phone's relay
+/// did, see the interop README). The pause keeps the data-plane tests about
+/// the data plane; `--strict-timing` removes it to expose that race.
 pub const SETTLE: Duration = Duration::from_millis(100);
 
 impl Ctx {

@@ -213,7 +213,7 @@ async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, 
         }
     };
     let mut seen = std::collections::BTreeSet::new();
-    // Events sent before our subscription: from the relay's cache (§9.16.2).
+    // Events sent before our subscription: from the relay's cache (§10.12.2).
     // A relay with nothing cached answers INVALID_RANGE, which is fine.
     if let Ok(history) = phone.session.joining_fetch(sub.request_id, 1_000_000, true).await {
         for o in history.objects() {

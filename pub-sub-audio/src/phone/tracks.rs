@@ -84,7 +84,7 @@ pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Ends a call's publication cleanly after [`LINGER`]: PUBLISH_DONE with the
 /// stream count on every track (so relays forward the last objects before the
-/// end, draft-18 §9.12), then withdraw the namespace.
+/// end, draft-18 §10.11), then withdraw the namespace.
 pub async fn linger_then_end(shared: Shared) {
     tokio::time::sleep(LINGER).await;
     let (subs, announce) = {

@@ -1,5 +1,5 @@
-//! FETCH (draft-ietf-moq-transport-18 §9.16) answered from the relay's
-//! per-track cache, and TRACK_STATUS (§9.17).
+//! FETCH (draft-ietf-moq-transport-18 §10.12) answered from the relay's
+//! per-track cache, and TRACK_STATUS (§10.14).
 
 use super::io::{FrameReader, StreamError};
 use super::request::reply;
@@ -38,7 +38,7 @@ pub async fn fetch(
             let Some(track) = relay.router().track(&name) else {
                 return refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await;
             };
-            // End Location is "plus 1"; Object 0 means the whole group (§9.16.1).
+            // End Location is "plus 1"; Object 0 means the whole group (§10.12.1).
             let e = sf.end_location;
             let last = if e.object_id == 0 { Location::new(e.group_id, u64::MAX) } else { Location::new(e.group_id, e.object_id - 1) };
             (track, sf.start_location, last)
@@ -99,7 +99,7 @@ pub async fn fetch(
             &mut out,
         );
     }
-    // §9.16: FETCH_OK may come at any time relative to the objects, but
+    // §10.12: FETCH_OK may come at any time relative to the objects, but
     // aiomoqt 0.13.3 loses a joining FETCH's objects when its FETCH_HEADER is
     // processed before FETCH_OK. A short pause off the data path lets the
     // reply land first; it costs one FETCH 20 ms and nothing else.
@@ -111,7 +111,7 @@ pub async fn fetch(
     Ok(())
 }
 
-/// TRACK_STATUS: REQUEST_OK with the Largest Object and the Track Properties (§9.17).
+/// TRACK_STATUS: REQUEST_OK with the Largest Object and the Track Properties (§10.14).
 pub async fn track_status(
     relay: &Arc<Relay>,
     _session: &Arc<SessionHandle>,
@@ -126,7 +126,11 @@ pub async fn track_status(
             if let Some(l) = t.largest() {
                 let _ = params.set_largest_object(l);
             }
-            reply(&mut send, Response::RequestOk(params)).await?;
+            let properties = match t.current_phase() {
+                Phase::Active { properties, .. } => properties,
+                _ => Default::default(),
+            };
+            reply(&mut send, Response::TrackStatusOk { params, properties }).await?;
             let _ = send.finish();
             Ok(())
         }

@@ -1,5 +1,5 @@
 //! Thin async helpers over web-transport-quinn streams: read framed control
-//! messages (§9) and write whole frames.
+//! messages (§10) and write whole frames.
 
 use crate::wire::control::{take_frame, Frame};
 use crate::wire::WireError;

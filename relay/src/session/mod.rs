@@ -3,7 +3,7 @@
 //! QUIC, §3.1) and the relay's routing core.
 //!
 //! Layout of a session:
-//! - a pair of uni control streams carrying SETUP and GOAWAY (§3.4);
+//! - a pair of uni control streams carrying SETUP and GOAWAY (§3.3);
 //! - one task per bidi request stream ([`request`]);
 //! - one task per incoming data stream and one writer task draining the
 //!   session's [`Outbound`] queue ([`data`]);
@@ -32,10 +32,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use web_transport_quinn::{RecvStream, SendStream};
 
-/// Setup Option MOQT_IMPLEMENTATION (§9.3.1.5).
+/// Setup Option MOQT_IMPLEMENTATION (§10.3.1.5).
 const MOQT_IMPLEMENTATION: u64 = 0x7;
 
-/// A downstream subscription of this session, for joining FETCH (§9.16.2).
+/// A downstream subscription of this session, for joining FETCH (§10.12.2).
 #[derive(Clone)]
 pub struct Established {
     pub track: Arc<Track>,
@@ -53,7 +53,7 @@ pub struct SessionHandle {
     alias_added: Notify,
     /// Aliases we assign to tracks we send to this peer.
     next_alias: AtomicU64,
-    /// Request IDs for requests we send: the server uses odd IDs (§9.1).
+    /// Request IDs for requests we send: the server uses odd IDs (§10.1).
     next_request: AtomicU64,
     /// Established downstream subscriptions by the peer's Request ID.
     established: Mutex<HashMap<u64, Established>>,
@@ -138,7 +138,7 @@ impl SessionHandle {
     }
 
     /// A Joining FETCH may arrive before the SUBSCRIBE it joins is
-    /// established; the publisher buffers it until then or a timeout (§9.16.2).
+    /// established; the publisher buffers it until then or a timeout (§10.12.2).
     pub async fn wait_established(&self, request_id: u64, t: Duration) -> Option<Established> {
         let deadline = tokio::time::Instant::now() + t;
         loop {
@@ -158,13 +158,13 @@ impl SessionHandle {
         self.established.lock().unwrap_or_else(|e| e.into_inner()).get(&request_id).cloned()
     }
 
-    /// Closes the whole session with a §3.6 code.
+    /// Closes the whole session with a §3.5 code.
     pub fn close(&self, code: u32, reason: &str) {
         tracing::info!(session = self.id, code, reason, "closing session");
         self.wt.close(code, reason.as_bytes());
     }
 
-    /// Sends GOAWAY on our control stream (§9.4).
+    /// Sends GOAWAY on our control stream (§10.4).
     pub async fn go_away(&self, timeout: Duration) {
         let msg = crate::wire::control::Response::GoAway { uri: String::new(), timeout_ms: timeout.as_millis() as u64 }.encode();
         if let Some(ctl) = self.control.lock().await.as_mut() {
@@ -242,7 +242,7 @@ async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
     }
 }
 
-/// Dispatches an incoming uni stream on its type (§3.5).
+/// Dispatches an incoming uni stream on its type (§3.4).
 async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStream) {
     let mut buf = BytesMut::new();
     let t = tokio::time::timeout(relay.limits.handshake_timeout, async {
@@ -283,7 +283,7 @@ async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStrea
     }
 }
 
-/// The peer's control stream: SETUP, then only GOAWAY (§3.4, §9.4).
+/// The peer's control stream: SETUP, then only GOAWAY (§3.3, §10.4).
 async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStream, mut buf: BytesMut) {
     if session.setup_done.swap(true, Ordering::Relaxed) {
         session.close(session_error::PROTOCOL_VIOLATION, "second control stream");
@@ -309,7 +309,7 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     }
     let mut goaways = 0;
     loop {
-        // After SETUP only GOAWAY may appear on the control stream (§9).
+        // After SETUP only GOAWAY may appear on the control stream (§10).
         match reader.next_if(|k| k == crate::wire::control::kind::GOAWAY).await {
             Ok(f) if f.kind == crate::wire::control::kind::GOAWAY && goaways == 0 => goaways += 1,
             Ok(f) => {

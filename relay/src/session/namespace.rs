@@ -1,4 +1,4 @@
-//! SUBSCRIBE_NAMESPACE (draft-ietf-moq-transport-18 §6.1, §9.21): the relay
+//! SUBSCRIBE_NAMESPACE (draft-ietf-moq-transport-18 §6.1, §10.18): the relay
 //! answers REQUEST_OK, lists the matching namespaces it knows with NAMESPACE,
 //! then streams NAMESPACE / NAMESPACE_DONE as publishers come and go.
 
@@ -50,7 +50,7 @@ pub async fn watch(
                     Some(Notice::Done { suffix, .. }) => reply(&mut send, Response::NamespaceDone(suffix)).await?,
                     Some(Notice::Track { .. }) => {}
                     None => {
-                        // Our queue overflowed: reset instead of blocking the relay (§9.21).
+                        // Our queue overflowed: reset instead of blocking the relay (§10.18).
                         let _ = send.reset(crate::wire::stream_error::EXCESSIVE_LOAD);
                         return Ok(());
                     }

@@ -1,4 +1,4 @@
-//! PUBLISH_NAMESPACE (§6.2, §9.18) and direct PUBLISH (§9.11) at the relay,
+//! PUBLISH_NAMESPACE (§6.2, §10.15) and direct PUBLISH (§10.10) at the relay,
 //! draft-ietf-moq-transport-18.
 
 use super::io::{FrameReader, StreamError};
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use web_transport_quinn::SendStream;
 
 /// Holds a namespace for as long as its request stream stays open; closing
-/// or resetting the stream withdraws it (§3.4.2).
+/// or resetting the stream withdraws it (§3.3.2).
 pub async fn namespace(
     relay: &Arc<Relay>,
     session: &Arc<SessionHandle>,
@@ -27,10 +27,16 @@ pub async fn namespace(
 ) -> Result<(), StreamError> {
     let ns = m.track_namespace;
     let a = Announcement { session: session.id, request: m.id };
-    reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?;
+    // Routable before the publisher hears OK: a SUBSCRIBE that follows the
+    // OK must find it (§10.15).
     let notices = relay.router().publish_namespace(ns.clone(), a);
     relay.notify(notices);
     relay.bump();
+    if let Err(e) = reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await {
+        let notices = relay.router().unpublish_namespace(&ns, a);
+        relay.notify(notices);
+        return Err(e);
+    }
     relay.metrics.namespaces.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = session.id, namespace = %ns, "namespace published");
 

@@ -1,4 +1,4 @@
-//! Bidirectional request streams (draft-ietf-moq-transport-18 §3.4): each
+//! Bidirectional request streams (draft-ietf-moq-transport-18 §3.3): each
 //! starts with one request message and lives as long as the request.
 
 use super::io::{self, FrameReader, StreamError};
@@ -46,7 +46,7 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
             | kind::SUBSCRIBE_NAMESPACE
             | kind::SUBSCRIBE_TRACKS
     ) {
-        // §3.4: a request stream must begin with a request message.
+        // §3.3: a request stream must begin with a request message.
         return violation(&relay, &session, &format!("request stream began with message {:#x}", frame.kind));
     }
     let msg = match frame.request() {
@@ -54,7 +54,7 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         Err(e) => return violation(&relay, &session, &format!("malformed request: {e}")),
     };
     if let Some(id) = msg.sequenced_request_id() {
-        // §9.1: the client's Request IDs are even.
+        // §10.1: the client's Request IDs are even.
         if id % 2 != 0 {
             relay.metrics.error("invalid_request_id");
             session.close(session_error::INVALID_REQUEST_ID, "client Request IDs must be even");

@@ -1,4 +1,4 @@
-//! SUBSCRIBE at the relay (draft-ietf-moq-transport-18 §5.1, §8.3, §9.7):
+//! SUBSCRIBE at the relay (draft-ietf-moq-transport-18 §5.1, §9.4, §10.7):
 //! a downstream subscription attaches to the one shared [`Track`]; the first
 //! one for a track opens the upstream SUBSCRIBE to the publisher of the
 //! longest matching namespace.
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use web_transport_quinn::SendStream;
 
-/// How long PUBLISH_DONE waits for the data streams it counts (§9.12).
+/// How long PUBLISH_DONE waits for the data streams it counts (§10.11).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads the default publisher priority out of raw Track Properties.
@@ -32,7 +32,7 @@ pub fn default_priority(properties: &Bytes) -> u8 {
 
 /// Finds the track, creating it (and its upstream subscription) when a
 /// publisher serves its namespace, or waits up to `rendezvous` for it to
-/// appear (§9.2.4 RENDEZVOUS TIMEOUT). Takes one unit of interest.
+/// appear (§10.2.6 RENDEZVOUS TIMEOUT). Takes one unit of interest.
 async fn obtain(relay: &Arc<Relay>, name: &FullName, rendezvous: Option<Duration>) -> Result<Arc<Track>, Response> {
     let deadline = tokio::time::Instant::now() + rendezvous.unwrap_or_default();
     let mut changed = relay.changed();
@@ -183,7 +183,7 @@ async fn serve(
                     }
                     other => break Err(StreamError::Wire(crate::wire::WireError::Malformed("subscription", format!("unexpected {other:?}")))),
                 },
-                // FIN or reset of the request stream is UNSUBSCRIBE (§3.4.2).
+                // FIN or reset of the request stream is UNSUBSCRIBE (§3.3.2).
                 Err(e) => break Err(e),
             },
             r = phase.changed() => {
@@ -218,7 +218,7 @@ async fn serve(
     }
 }
 
-/// The relay's own SUBSCRIBE to the publisher of `track` (§8.3): shared by all
+/// The relay's own SUBSCRIBE to the publisher of `track` (§9.4): shared by all
 /// downstream subscribers, ended when the last one leaves or the publisher ends it.
 async fn upstream(relay: Arc<Relay>, publisher: Arc<SessionHandle>, track: Arc<Track>) {
     let result = upstream_inner(&relay, &publisher, &track).await;
@@ -290,7 +290,7 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
                 }
             },
             _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. } | Phase::Failed { .. })).await.map(|_| ()) } => {
-                // Our last subscriber left: unsubscribe by closing the stream (§3.4.2).
+                // Our last subscriber left: unsubscribe by closing the stream (§3.3.2).
                 let _ = send.finish();
                 reader.stop(crate::wire::stream_error::CANCELLED);
                 publisher.remove_alias(alias);

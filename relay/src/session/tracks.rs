@@ -1,5 +1,5 @@
-//! SUBSCRIBE_TRACKS (draft-ietf-moq-transport-18 §9.22): the relay answers
-//! REQUEST_OK, then sends a PUBLISH (§9.11) on a new bidi stream for every
+//! SUBSCRIBE_TRACKS (draft-ietf-moq-transport-18 §10.19): the relay answers
+//! REQUEST_OK, then sends a PUBLISH (§10.10) on a new bidi stream for every
 //! published track under the prefix, now and later. Each accepted PUBLISH is
 //! an ordinary downstream subscription of the shared [`Track`].
 

@@ -157,7 +157,7 @@ pub async fn connect(relay: &Relay) -> quinn::Connection {
     endpoint.connect(format!("127.0.0.1:{}", relay.port).parse().unwrap(), "localhost").unwrap().await.unwrap()
 }
 
-/// Encodes a SETUP with no options (§9.3).
+/// Encodes a SETUP with no options (§10.3).
 pub fn setup_bytes() -> Vec<u8> {
     let mut b = bytes::BytesMut::new();
     moq_transport::setup::Setup { params: Default::default() }.encode_full(&mut b).unwrap();
@@ -176,7 +176,7 @@ pub async fn session(relay: &Relay) -> (quinn::Connection, quinn::SendStream, qu
     (conn, ctl, theirs)
 }
 
-/// Reads one control frame (§9) from a stream.
+/// Reads one control frame (§10) from a stream.
 pub async fn read_frame(recv: &mut quinn::RecvStream) -> Option<Frame> {
     let mut buf = bytes::BytesMut::new();
     loop {

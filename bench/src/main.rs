@@ -11,7 +11,7 @@ mod impair;
 use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::FRAME;
 use pub_sub_audio::call::{Address, Timers, UserAction};
-use pub_sub_audio::phone::media::{MediaConfig, Recording};
+use pub_sub_audio::phone::media::{AudioMapping, MediaConfig, Recording};
 use pub_sub_audio::phone::{Phone, PhoneConfig};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -83,6 +83,61 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn call_loss(loss: f64, delay_ms: u64, jitter_ms: u64, secs: u64, seed: u64, out: &std::path::Path) -> anyhow::Result<()> {
+    let mappings = [
+        ("datagram per frame", AudioMapping::Datagram),
+        ("stream per frame (group per frame)", AudioMapping::Streams(1)),
+        ("stream per second (50-frame group)", AudioMapping::Streams(50)),
+    ];
+    let mut rows = String::new();
+    for (i, (name, mapping)) in mappings.iter().enumerate() {
+        eprintln!("== mapping {}/{}: {name}", i + 1, mappings.len());
+        let (a, b) = one_call(loss, delay_ms, jitter_ms, secs, seed, *mapping).await?;
+        rows += &row(name, "alice hears bob", &a);
+        rows += &row(name, "bob hears alice", &b);
+    }
+    let table = format!(
+        "# Call under loss and jitter\n\n`moq-bench call-loss --loss {loss} --delay-ms {delay_ms} --jitter-ms {jitter_ms} --secs {secs} --seed {seed}`\n\n\
+         Two moq-phones call each other through moq-relay; every packet of both QUIC connections crosses a \
+         user-space impairment proxy ({loss}% loss and {delay_ms} ms + uniform 0..{jitter_ms} ms delay, each way; \
+         so each direction of audio crosses two lossy hops). Opus 20 ms frames with in-band FEC, adaptive jitter \
+         buffer. Mouth-to-ear = LOC capture timestamp to playout, same host clock. Reported, not asserted.\n\n\
+         | mapping | listener | heard (s) | frames played | FEC-rebuilt | concealed | underruns/min | mouth-to-ear p50 (ms) | p99 (ms) | longest silent gap (frames) | dominant Hz |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n{rows}"
+    );
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, &table)?;
+    println!("{table}");
+    Ok(())
+}
+
+fn row(mapping: &str, who: &str, r: &Recording) -> String {
+    let minutes = r.samples.len() as f64 / 48_000.0 / 60.0;
+    let mut lat = r.latency_ms.clone();
+    let s = r.stats;
+    format!(
+        "| {mapping} | {who} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |\n",
+        r.samples.len() as f64 / 48_000.0,
+        s.played,
+        s.fec,
+        s.concealed,
+        s.underruns as f64 / minutes.max(1e-9),
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99),
+        longest_gap_frames(&r.samples),
+        pub_sub_audio::audio::wav::dominant_frequency(&r.samples[48_000.min(r.samples.len())..], 48_000),
+    )
+}
+
+async fn one_call(
+    loss: f64,
+    delay_ms: u64,
+    jitter_ms: u64,
+    secs: u64,
+    seed: u64,
+    mapping: AudioMapping,
+) -> anyhow::Result<(Recording, Recording)> {
     let relay_bin = std::env::current_exe()?.with_file_name("moq-relay");
     anyhow::ensure!(relay_bin.exists(), "{} not found: run `cargo build -p moq-relay` (same profile) first", relay_bin.display());
     let rport = free_port();
@@ -120,13 +175,16 @@ async fn call_loss(loss: f64, delay_ms: u64, jitter_ms: u64, secs: u64, seed: u6
     let a = tokio::spawn({
         let alice = alice.clone();
         async move {
-            alice.call(&Address::parse("bob")?, MediaConfig { play: tone(440.0, secs + 5), record: true }, a_user, a_rep).await.pipe_ok()
+            alice
+                .call(&Address::parse("bob")?, MediaConfig { play: tone(440.0, secs + 5), record: true, mapping }, a_user, a_rep)
+                .await
+                .pipe_ok()
         }
     });
     let inc = rings.recv().await.ok_or_else(|| anyhow::anyhow!("bob never rang"))?;
     let b = tokio::spawn({
         let bob = bob.clone();
-        async move { bob.take(&inc, MediaConfig { play: tone(880.0, secs + 5), record: true }, b_user, b_rep).await }
+        async move { bob.take(&inc, MediaConfig { play: tone(880.0, secs + 5), record: true, mapping }, b_user, b_rep).await }
     });
     // Answer on ringing, hang up `secs` after establishment.
     while let Some(l) = b_lines.recv().await {
@@ -144,42 +202,9 @@ async fn call_loss(loss: f64, delay_ms: u64, jitter_ms: u64, secs: u64, seed: u6
     a_user_tx.send(UserAction::Hangup)?;
     let (oa, ob) = (a.await??, b.await?);
     let _ = relay.kill();
-    eprintln!("[4/4] writing {}", out.display());
-
-    let row = |who: &str, r: &Recording| {
-        let minutes = r.samples.len() as f64 / 48_000.0 / 60.0;
-        let mut lat = r.latency_ms.clone();
-        let s = r.stats;
-        format!(
-            "| {who} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
-            r.samples.len() as f64 / 48_000.0,
-            s.played,
-            s.fec,
-            s.concealed,
-            s.underruns as f64 / minutes.max(1e-9),
-            pct(&mut lat, 0.5),
-            pct(&mut lat, 0.99),
-            longest_gap_frames(&r.samples),
-            pub_sub_audio::audio::wav::dominant_frequency(&r.samples[48_000.min(r.samples.len())..], 48_000),
-        )
-    };
-    let table = format!(
-        "# Call under loss and jitter\n\n`moq-bench call-loss --loss {loss} --delay-ms {delay_ms} --jitter-ms {jitter_ms} --secs {secs} --seed {seed}`\n\n\
-         Two moq-phones call each other through moq-relay; every packet of both QUIC connections crosses a \
-         user-space impairment proxy ({loss}% loss and {delay_ms} ms + uniform 0..{jitter_ms} ms delay, each way). \
-         Audio: Opus 20 ms frames as OBJECT_DATAGRAMs, in-band FEC, adaptive jitter buffer. Mouth-to-ear = \
-         capture timestamp (LOC) to playout, same host clock.\n\n\
-         | listener | heard (s) | frames played | FEC-rebuilt | concealed | underruns/min | mouth-to-ear p50 (ms) | p99 (ms) | longest silent gap (frames) | dominant Hz |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n{}\n{}\n",
-        row("alice hears bob (880 Hz)", &oa.recording),
-        row("bob hears alice (440 Hz)", &ob.recording)
-    );
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(out, &table)?;
-    println!("{table}");
-    Ok(())
+    let _ = relay.wait();
+    eprintln!("[4/4] done");
+    Ok((oa.recording, ob.recording))
 }
 
 trait PipeOk<T> {

@@ -130,7 +130,7 @@ async fn incoming(rx: &mut mpsc::UnboundedReceiver<Incoming>) -> Incoming {
 }
 
 fn media(freq: f32) -> MediaConfig {
-    MediaConfig { play: tone(freq, 6.0), record: true }
+    MediaConfig { play: tone(freq, 6.0), record: true, ..Default::default() }
 }
 
 /// Longest run of exact-zero samples after the first 100 ms: a gap.

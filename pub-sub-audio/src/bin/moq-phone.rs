@@ -96,7 +96,7 @@ fn media(m: &MediaArgs) -> anyhow::Result<MediaConfig> {
         Some(p) => wav::read(p)?,
         None => Vec::new(),
     };
-    Ok(MediaConfig { play, record: m.record.is_some() })
+    Ok(MediaConfig { play, record: m.record.is_some(), ..Default::default() })
 }
 
 #[tokio::main]

@@ -131,7 +131,7 @@ impl Driver<'_> {
                 _ = tick.tick() => {
                     if sending {
                         if let Some((n, props, opus)) = media.next_outgoing() {
-                            tracks::send_audio(&self.published, n, props, opus);
+                            tracks::send_audio(&self.published, media.mapping(), n, props, opus).await;
                         }
                     }
                     if established {

@@ -6,12 +6,35 @@ use crate::audio::jitter::{JitterBuffer, Playout, Stats};
 use crate::audio::{loc, FRAME};
 use bytes::Bytes;
 
+/// How audio frames map to MoQ objects (docs/CALLS.md §6, §8). Both ends
+/// of a call must use the same one; datagrams are the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AudioMapping {
+    /// One OBJECT_DATAGRAM per frame; group = frame / 50, object = frame % 50.
+    #[default]
+    Datagram,
+    /// One group per `n` frames, each group on its own subgroup stream
+    /// (`n` = 1: a stream per frame).
+    Streams(u64),
+}
+
+impl AudioMapping {
+    /// Frames per group.
+    pub fn per_group(self) -> u64 {
+        match self {
+            AudioMapping::Datagram => 50,
+            AudioMapping::Streams(n) => n.max(1),
+        }
+    }
+}
+
 /// What a phone plays into the call and whether it records.
 #[derive(Debug, Clone, Default)]
 pub struct MediaConfig {
     /// 48 kHz mono samples to send; silence after the end.
     pub play: Vec<i16>,
     pub record: bool,
+    pub mapping: AudioMapping,
 }
 
 /// Result of the audio path of one call.
@@ -77,7 +100,7 @@ impl Media {
     pub fn incoming(&mut self, group: u64, object: u64, properties: &[u8], payload: &[u8]) {
         match loc::decode(properties, payload) {
             Ok(f) => {
-                let seq = group * 50 + object;
+                let seq = group * self.cfg.mapping.per_group() + object;
                 if let Some(ts) = f.capture_us {
                     self.stamps.insert(seq, ts);
                 }
@@ -111,6 +134,10 @@ impl Media {
         if let Some(ts) = self.stamps.remove(&seq) {
             self.rec.latency_ms.push(now_us().saturating_sub(ts) as f64 / 1000.0);
         }
+    }
+
+    pub fn mapping(&self) -> AudioMapping {
+        self.cfg.mapping
     }
 
     pub fn finish(mut self) -> Recording {

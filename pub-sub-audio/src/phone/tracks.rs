@@ -2,9 +2,10 @@
 //! `events` (replayed to every new subscription, then live), `audio`
 //! (OBJECT_DATAGRAMs) and `catalog`.
 
+use super::media::AudioMapping;
 use crate::call::Event;
 use bytes::Bytes;
-use moq_interop::{DatagramSpec, IncomingSubscribe, TrackPublisher};
+use moq_interop::{DatagramSpec, IncomingSubscribe, SubgroupSpec, TrackPublisher};
 use std::sync::{Arc, Mutex};
 
 /// What we publish for one call; shared by the call driver and the
@@ -18,6 +19,8 @@ pub struct Published {
     next_alias: u64,
     /// Our PUBLISH_NAMESPACE for the call, withdrawn by [`linger_then_end`].
     pub announce: Option<moq_interop::RequestHandle>,
+    /// Open audio subgroup streams (stream mappings), by publisher.
+    writers: std::collections::HashMap<usize, (u64, moq_interop::SubgroupWriter)>,
 }
 
 pub type Shared = Arc<Mutex<Published>>;
@@ -93,6 +96,9 @@ pub async fn linger_then_end(shared: Shared) {
         subs.append(&mut p.event_subs);
         subs.append(&mut p.audio_subs);
         subs.append(&mut p.other_subs);
+        for (_, (_, w)) in p.writers.drain() {
+            w.finish();
+        }
         (subs, p.announce.take())
     };
     for s in subs {
@@ -118,12 +124,38 @@ pub async fn send_event(shared: &Shared, event: Event) {
     }
 }
 
-/// Sends one audio frame as a datagram to every audio subscription.
-pub fn send_audio(shared: &Shared, frame_no: u64, properties: Bytes, opus: Bytes) {
+/// Sends one audio frame to every audio subscription, mapped as configured.
+pub async fn send_audio(shared: &Shared, mapping: AudioMapping, frame_no: u64, properties: Bytes, opus: Bytes) {
     let subs = lock(shared).audio_subs.clone();
+    let per = mapping.per_group();
+    let (group, object) = (frame_no / per, frame_no % per);
     for s in subs {
-        let mut spec = DatagramSpec::new(frame_no / 50, frame_no % 50, opus.clone());
-        spec.properties = properties.clone();
-        let _ = s.send_datagram(&spec);
+        match mapping {
+            AudioMapping::Datagram => {
+                let mut spec = DatagramSpec::new(group, object, opus.clone());
+                spec.properties = properties.clone();
+                let _ = s.send_datagram(&spec);
+            }
+            AudioMapping::Streams(_) => {
+                let key = Arc::as_ptr(&s) as usize;
+                let mut writers = std::mem::take(&mut lock(shared).writers);
+                if object == 0 {
+                    // A new group: finish the previous stream, open the next.
+                    if let Some((_, w)) = writers.remove(&key) {
+                        w.finish();
+                    }
+                    let spec = SubgroupSpec { properties: true, end_of_group: true, ..SubgroupSpec::new(group, 0) };
+                    if let Ok(w) = s.open_subgroup(spec).await {
+                        writers.insert(key, (group, w));
+                    }
+                }
+                if let Some((g, w)) = writers.get_mut(&key) {
+                    if *g == group && w.write_with_properties(object, &properties, &opus).await.is_err() {
+                        writers.remove(&key);
+                    }
+                }
+                lock(shared).writers = writers;
+            }
+        }
     }
 }

@@ -370,7 +370,19 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     events.send_group(3, &[Bytes::from_static(b"\xff\xfe not json")]).await.unwrap();
     // Wait for bob's answer on his events track, then connect him.
     let bob_ns = ns(Namespaces::callee(sid, "bob", "b1"));
-    let mut bob_events = mallory.subscribe(&bob_ns, "events", SubscribeParams::new().rendezvous(Duration::from_secs(5))).await.unwrap();
+    // Relays without rendezvous support refuse a SUBSCRIBE before the
+    // namespace exists: retry until bob has announced it.
+    let mut bob_events = None;
+    for _ in 0..100 {
+        match mallory.subscribe(&bob_ns, "events", SubscribeParams::new().rendezvous(Duration::from_secs(5))).await {
+            Ok(s) => {
+                bob_events = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut bob_events = bob_events.expect("bob's events track never became available");
     loop {
         let o = bob_events.next_object(Duration::from_secs(10)).await.unwrap();
         if String::from_utf8_lossy(&o.payload).contains("\"answer\"") {

@@ -203,7 +203,14 @@ async fn watch_devices(phone: Phone, base: TrackNamespace, tx: mpsc::UnboundedSe
 
 /// SUBSCRIBE to a peer's `events` plus a joining FETCH for what it already
 /// sent; each event once, in order; PUBLISH_DONE becomes `PeerGone`.
+///
+/// Events are one object per group, groups numbered from 0 (CALLS.md §5), so
+/// a gap is visible: a live event beyond the next expected group, or silence
+/// after subscribing, is filled with a standalone FETCH from the relay's
+/// cache. This covers relays that attach a subscriber to a shared upstream
+/// subscription without the objects that were in flight.
 async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, tx: mpsc::UnboundedSender<Msg>) {
+    use moq_transport::coding::Location;
     let mut sub = match phone.session.subscribe(&n, "events", SubscribeParams::new()).await {
         Ok(s) => s,
         Err(e) => {
@@ -212,28 +219,56 @@ async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, 
             return;
         }
     };
-    let mut seen = std::collections::BTreeSet::new();
+    let mut next_group = 0u64;
+    let mut pending: std::collections::BTreeMap<u64, bytes::Bytes> = Default::default();
+    // Delivers buffered events in group order, as far as they are contiguous.
+    let flush = |next: &mut u64, pending: &mut std::collections::BTreeMap<u64, bytes::Bytes>| {
+        while let Some(p) = pending.remove(next) {
+            deliver(&tx, &device, &p);
+            *next += 1;
+        }
+    };
     // Events sent before our subscription: from the relay's cache (§10.12.2).
     // A relay with nothing cached answers INVALID_RANGE, which is fine.
     if let Ok(history) = phone.session.joining_fetch(sub.request_id, 1_000_000, true).await {
         for o in history.objects() {
-            if seen.insert(o.group_id) {
-                deliver(&tx, &device, &o.payload);
-            }
+            pending.entry(o.group_id).or_insert_with(|| o.payload.clone());
         }
+        flush(&mut next_group, &mut pending);
     }
+    let mut filled_for = None;
     loop {
-        match sub.next_object(Duration::from_secs(3600)).await {
-            Ok(o) => {
-                if seen.insert(o.group_id) {
-                    deliver(&tx, &device, &o.payload);
-                }
+        let got = sub.next_object(Duration::from_millis(500)).await;
+        let gap_to = match &got {
+            Ok(o) if o.group_id >= next_group => {
+                pending.entry(o.group_id).or_insert_with(|| o.payload.clone());
+                (o.group_id > next_group).then_some(o.group_id)
             }
+            Ok(_) => None,
+            // Quiet: if nothing arrived at all yet, the first events may be missing.
+            Err(moq_interop::Error::Timeout(_)) => (next_group == 0 && pending.is_empty()).then_some(1 << 32),
             Err(_) => {
-                let _ = tx.send(Msg::Input(Input::PeerGone { device }));
+                flush(&mut next_group, &mut pending);
+                let _ = tx.send(Msg::Input(Input::PeerGone { device: device.clone() }));
                 return;
             }
+        };
+        if let Some(to) = gap_to.filter(|_| filled_for != Some(next_group)) {
+            filled_for = Some(next_group);
+            let end = if to == 1 << 32 { Location::new(to, 0) } else { Location::new(to - 1, 1) };
+            if let Ok(f) = phone.session.fetch(&n, "events", Location::new(next_group, 0), end).await {
+                for o in f.objects() {
+                    pending.entry(o.group_id).or_insert_with(|| o.payload.clone());
+                }
+            }
+            // Whatever the cache did not have does not exist any more: skip it.
+            if !pending.contains_key(&next_group) {
+                if let Some(&k) = pending.keys().next() {
+                    next_group = k;
+                }
+            }
         }
+        flush(&mut next_group, &mut pending);
     }
 }
 

@@ -7,6 +7,7 @@
 //! mouth-to-ear latency. Figures are reported, never asserted.
 
 mod impair;
+mod load;
 
 use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::FRAME;
@@ -26,6 +27,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Calls-shaped load on relays, side by side; writes bench/results/relay-load.md.
+    RelayLoad {
+        /// Concurrent calls per step (two parties each), e.g. 10,25,50.
+        #[arg(long, value_delimiter = ',', default_value = "10,25,50")]
+        calls: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        #[arg(long, value_enum, default_value = "datagram")]
+        mapping: load::Mapping,
+        /// moq-relay-ietf binary to compare against (optional).
+        #[arg(long, env = "MOQ_RELAY_IETF")]
+        ietf: Option<std::path::PathBuf>,
+        #[arg(long, default_value = "bench/results/relay-load.md")]
+        out: std::path::PathBuf,
+    },
     /// A call through a lossy, jittery path; writes bench/results/call-loss.md.
     CallLoss {
         /// Packet loss in percent, each direction.
@@ -65,9 +81,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Longest run of silence after the first sound (start-up buffering excluded).
 fn longest_gap_frames(s: &[i16]) -> f64 {
     let (mut run, mut best) = (0usize, 0usize);
-    for x in s.iter().skip(4_800) {
+    let start = s.iter().position(|x| *x != 0).unwrap_or(s.len());
+    for x in &s[start..] {
         run = if *x == 0 { run + 1 } else { 0 };
         best = best.max(run);
     }
@@ -79,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("error").with_writer(std::io::stderr).init();
     match Cli::parse().cmd {
         Cmd::CallLoss { loss, delay_ms, jitter_ms, secs, seed, out } => call_loss(loss, delay_ms, jitter_ms, secs, seed, &out).await,
+        Cmd::RelayLoad { calls, secs, mapping, ietf, out } => relay_load(&calls, secs, mapping, ietf, &out).await,
     }
 }
 
@@ -214,4 +233,94 @@ impl<T> PipeOk<T> for T {
     fn pipe_ok(self) -> anyhow::Result<T> {
         Ok(self)
     }
+}
+
+async fn relay_load(
+    steps: &[usize],
+    secs: u64,
+    mapping: load::Mapping,
+    ietf: Option<std::path::PathBuf>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let ours = std::env::current_exe()?.with_file_name("moq-relay");
+    anyhow::ensure!(ours.exists(), "{} not found: build moq-relay in the same profile first", ours.display());
+    let dir = std::env::temp_dir().join(format!("relay-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut relays: Vec<(&str, std::path::PathBuf)> = vec![("moq-phone moq-relay", ours)];
+    if let Some(i) = ietf {
+        relays.push(("moq-relay-ietf 0.8.0", i));
+    }
+    let mut rows = String::new();
+    for &n in steps {
+        for (name, bin) in &relays {
+            let port = free_port();
+            let mut cmd = Command::new(bin);
+            cmd.args(["--bind", &format!("127.0.0.1:{port}")]);
+            if name.contains("ietf") {
+                let f = moq_certs::write_dev_files(dir.join(format!("c{port}")), &[] as &[&str], Duration::from_secs(86_400))?;
+                cmd.arg("--tls-cert")
+                    .arg(&f.leaf_pem)
+                    .arg("--tls-key")
+                    .arg(&f.leaf_key)
+                    .arg("--coordinator-file")
+                    .arg(dir.join(format!("coord{port}.json")));
+            }
+            // Relay and generator on different cores when taskset exists.
+            let has_taskset = Command::new("taskset").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+            let mut child = match has_taskset {
+                true => {
+                    let mut c = Command::new("taskset");
+                    c.arg("-c").arg("0").arg(bin).args(cmd.get_args());
+                    c.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?
+                }
+                false => cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?,
+            };
+            let url: url::Url = format!("moqt://127.0.0.1:{port}").parse()?;
+            let mut attempt = 0;
+            let res = loop {
+                match load::run(&url, child.id(), n, secs, mapping).await {
+                    Ok(r) => break r,
+                    Err(e) if attempt < 30 => {
+                        attempt += 1;
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => {
+                        let _ = child.kill();
+                        anyhow::bail!("{name} at {n} calls: {e}");
+                    }
+                }
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+            let us_per_obj = res.relay_cpu_s * 1e6 / res.received.max(1) as f64;
+            let loss = 1.0 - res.received as f64 / res.sent.max(1) as f64;
+            eprintln!("{name}: {n} calls, {:.1} µs/object, loss {:.2}%", us_per_obj, loss * 100.0);
+            rows += &format!(
+                "| {name} | {n} | {} | {} | {:.2}% | {:.1} | {:.0}% | {:.1} | {:.0} |\n",
+                res.sent,
+                res.received,
+                loss * 100.0,
+                us_per_obj,
+                res.relay_cpu_s / res.secs * 100.0,
+                res.gen_cpu_s / res.secs * 100.0,
+                res.rss_bytes as f64 / 1024.0 / (2 * n) as f64,
+            );
+        }
+    }
+    let table = format!(
+        "# Relay load, calls-shaped\n\n`moq-bench relay-load --calls {} --secs {secs} --mapping {mapping:?}`\n\n\
+         Each call: two sessions, each publishing one 80-byte object every 20 ms and subscribed to the other's \
+         track (PUBLISH_NAMESPACE flow, raw QUIC). Relay pinned to core 0 when taskset exists. CPU from /proc; \
+         generator CPU is the bench process (all calls). First figures, debug-free release builds recommended.\n\n\
+         | relay | calls | objects sent | forwarded | loss | relay CPU µs/object | relay CPU | generator CPU (% of a core) | relay RSS per session (KiB) |\n\
+         |---|---|---|---|---|---|---|---|---|\n{rows}",
+        steps.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")
+    );
+    if let Some(d) = out.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(out, &table)?;
+    println!("{table}");
+    Ok(())
 }

@@ -4,18 +4,18 @@
 //! an ordinary downstream subscription of the shared [`Track`].
 
 use super::io::{FrameReader, StreamError};
+use super::namespace::Watch;
 use super::request::reply;
 use super::SessionHandle;
-use crate::router::{Existing, NamespaceWatch, Notice, RouteError};
+use crate::router::{Existing, Notice};
 use crate::state::Relay;
 use crate::track::{start_for_filter, Phase, Subscriber, Track};
 use crate::wire::control::{encode_request, Response};
-use crate::wire::{PublishDoneCode, RequestErrorCode};
+use crate::wire::PublishDoneCode;
 use moq_transport::coding::{Decode, KeyValuePairs};
 use moq_transport::message::{self, Message};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use web_transport_quinn::SendStream;
 
 pub async fn watch(
@@ -26,50 +26,25 @@ pub async fn watch(
     mut reader: FrameReader,
 ) -> Result<(), StreamError> {
     let forward = m.params.forward().ok().flatten().unwrap_or(true);
-    let id = relay.next_id();
-    let (tx, mut rx) = mpsc::channel(relay.limits.namespace_queue);
-    relay.add_watcher(id, tx);
-    let existing = relay.router().watch(id, NamespaceWatch { session: session.id, prefix: m.track_namespace_prefix, tracks: true });
-    let existing = match existing {
-        Ok(Existing::Tracks(t)) => t,
-        Ok(Existing::Namespaces(_)) => Vec::new(),
-        Err(RouteError::PrefixOverlap) => {
-            relay.remove_watcher(id);
-            reply(&mut send, Response::error(RequestErrorCode::PrefixOverlap, 0, "prefix overlaps another SUBSCRIBE_TRACKS")).await?;
-            let _ = send.finish();
-            return Ok(());
-        }
+    let Some(mut w) = Watch::register(relay, session, m.track_namespace_prefix, true, &mut send).await? else { return Ok(()) };
+    let existing = match std::mem::replace(&mut w.existing, Existing::Tracks(Vec::new())) {
+        Existing::Tracks(t) => t,
+        Existing::Namespaces(_) => Vec::new(),
     };
-    let res = async {
-        reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?;
-        for t in existing {
-            tokio::spawn(publish(relay.clone(), session.clone(), t, forward));
-        }
-        loop {
-            tokio::select! {
-                n = rx.recv() => match n {
-                    Some(Notice::Track { track, .. }) => { tokio::spawn(publish(relay.clone(), session.clone(), track, forward)); }
-                    Some(_) => {}
-                    None => {
-                        let _ = send.reset(crate::wire::stream_error::EXCESSIVE_LOAD);
-                        return Ok(());
-                    }
-                },
-                f = reader.next() => match f {
-                    Ok(f) => match f.response()? {
-                        Response::RequestUpdate { .. } => reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?,
-                        _ => continue,
-                    },
-                    Err(StreamError::Closed | StreamError::Reset(_)) => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+    if let Err(e) = reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await {
+        w.cancel(relay);
+        return Err(e);
     }
-    .await;
-    relay.remove_watcher(id);
-    let _ = send.finish();
-    res
+    for t in existing {
+        tokio::spawn(publish(relay.clone(), session.clone(), t, forward));
+    }
+    w.serve(relay, &mut send, &mut reader, |n| {
+        if let Notice::Track { track, .. } = n {
+            tokio::spawn(publish(relay.clone(), session.clone(), track, forward));
+        }
+        None
+    })
+    .await
 }
 
 /// Offers one track to the subscriber with PUBLISH and serves it if accepted.

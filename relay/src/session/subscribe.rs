@@ -168,8 +168,24 @@ async fn serve(
     sub.forward = forward;
     track.attach_with_catchup(sub);
     session.establish(request_id, Established { track: track.clone(), joining: largest, forward });
-    relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
 
+    let res = serve_attached(relay, track, sub_id, send, reader).await;
+    session.unestablish(request_id);
+    res
+}
+
+/// Serves an attached downstream subscription until the subscriber closes its
+/// request stream (UNSUBSCRIBE, §3.3.2: its data streams are reset) or the
+/// track ends (PUBLISH_DONE with the stream count, then FIN, §10.11).
+/// REQUEST_UPDATE may change the Forward State (§10.9.1).
+pub async fn serve_attached(
+    relay: &Relay,
+    track: &Arc<Track>,
+    sub_id: u64,
+    send: &mut SendStream,
+    reader: &mut FrameReader,
+) -> Result<(), StreamError> {
+    relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
     let mut phase = track.phase();
     let outcome = loop {
         tokio::select! {
@@ -183,7 +199,6 @@ async fn serve(
                     }
                     other => break Err(StreamError::Wire(crate::wire::WireError::Malformed("subscription", format!("unexpected {other:?}")))),
                 },
-                // FIN or reset of the request stream is UNSUBSCRIBE (§3.3.2).
                 Err(e) => break Err(e),
             },
             r = phase.changed() => {
@@ -197,7 +212,6 @@ async fn serve(
             }
         }
     };
-    session.unestablish(request_id);
     relay.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
     match outcome {
         Ok((status, reason)) => {

@@ -11,10 +11,8 @@ use crate::router::{Existing, Notice};
 use crate::state::Relay;
 use crate::track::{start_for_filter, Phase, Subscriber, Track};
 use crate::wire::control::{encode_request, Response};
-use crate::wire::PublishDoneCode;
 use moq_transport::coding::{Decode, KeyValuePairs};
 use moq_transport::message::{self, Message};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
 
@@ -87,41 +85,6 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
     let mut sub =
         Subscriber::new(sub_id, alias, start_for_filter(largest, false), None, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
-    track.attach(sub);
-    relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
-    let mut phase = track.phase();
-    let outcome = loop {
-        tokio::select! {
-            f = reader.next() => match f {
-                Ok(f) => match f.response()? {
-                    Response::RequestUpdate { params, .. } => {
-                        if let Ok(Some(fw)) = params.forward() {
-                            track.set_forward(sub_id, fw);
-                        }
-                        reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await?;
-                    }
-                    _ => continue,
-                },
-                Err(_) => break None,
-            },
-            _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. } | Phase::Failed { .. })).await.map(|_| ()) } => {
-                break Some(match track.current_phase() {
-                    Phase::Done { status, reason } => (status, reason),
-                    _ => (PublishDoneCode::InternalError as u64, "track failed".into()),
-                });
-            }
-        }
-    };
-    relay.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
-    match outcome {
-        Some((status, reason)) => {
-            let streams = track.detach(sub_id, false);
-            reply(&mut send, Response::PublishDone { status, stream_count: streams, reason }).await?;
-            let _ = send.finish();
-        }
-        None => {
-            track.detach(sub_id, true);
-        }
-    }
-    Ok(())
+    track.attach_with_catchup(sub);
+    super::subscribe::serve_attached(relay, track, sub_id, &mut send, &mut reader).await
 }

@@ -253,16 +253,7 @@ async fn request(shared: Arc<Shared>, send: web_transport_quinn::SendStream, mut
         Ok(Ok(None)) | Err(_) => return,
         Ok(Err(e)) => return shared.violation(session_error::PROTOCOL_VIOLATION, format!("request stream: {e}")),
     };
-    let first = matches!(
-        frame.kind,
-        kind::SUBSCRIBE
-            | kind::PUBLISH
-            | kind::FETCH
-            | kind::TRACK_STATUS
-            | kind::PUBLISH_NAMESPACE
-            | kind::SUBSCRIBE_NAMESPACE
-            | kind::SUBSCRIBE_TRACKS
-    );
+    let first = kind::starts_request(frame.kind);
     if !first {
         return shared.violation(session_error::PROTOCOL_VIOLATION, format!("request stream began with message {:#x}", frame.kind));
     }

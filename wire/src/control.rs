@@ -31,6 +31,11 @@ pub mod kind {
     pub const PUBLISH_OK: u64 = 0x1E;
     pub const SUBSCRIBE_NAMESPACE: u64 = 0x50;
     pub const SUBSCRIBE_TRACKS: u64 = 0x51;
+
+    /// The seven message types that may open a request stream (§3.3).
+    pub fn starts_request(k: u64) -> bool {
+        matches!(k, SUBSCRIBE | PUBLISH | FETCH | TRACK_STATUS | PUBLISH_NAMESPACE | SUBSCRIBE_NAMESPACE | SUBSCRIBE_TRACKS)
+    }
 }
 
 /// One framed control message: type, and the payload without type and length.

@@ -13,18 +13,7 @@ use web_transport_quinn::{RecvStream, SendStream};
 /// Runs one request stream to completion.
 pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendStream, recv: RecvStream) {
     let mut reader = FrameReader::new(recv);
-    let first = reader.next_if(|k| {
-        matches!(
-            k,
-            kind::SUBSCRIBE
-                | kind::PUBLISH
-                | kind::FETCH
-                | kind::TRACK_STATUS
-                | kind::PUBLISH_NAMESPACE
-                | kind::SUBSCRIBE_NAMESPACE
-                | kind::SUBSCRIBE_TRACKS
-        )
-    });
+    let first = reader.next_if(kind::starts_request);
     let frame = match tokio::time::timeout(relay.limits.handshake_timeout, first).await.unwrap_or(Err(StreamError::Timeout)) {
         Ok(f) => f,
         Err(StreamError::Timeout) => {
@@ -36,19 +25,6 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         Err(StreamError::Wire(e)) => return violation(&relay, &session, &format!("request stream: {e}")),
         Err(_) => return,
     };
-    if !matches!(
-        frame.kind,
-        kind::SUBSCRIBE
-            | kind::PUBLISH
-            | kind::FETCH
-            | kind::TRACK_STATUS
-            | kind::PUBLISH_NAMESPACE
-            | kind::SUBSCRIBE_NAMESPACE
-            | kind::SUBSCRIBE_TRACKS
-    ) {
-        // §3.3: a request stream must begin with a request message.
-        return violation(&relay, &session, &format!("request stream began with message {:#x}", frame.kind));
-    }
     let msg = match frame.request() {
         Ok(m) => m,
         Err(e) => return violation(&relay, &session, &format!("malformed request: {e}")),

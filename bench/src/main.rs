@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::FRAME;
 use pub_sub_audio::call::{Address, Timers, UserAction};
 use pub_sub_audio::phone::media::{AudioMapping, MediaConfig, Recording};
+use pub_sub_audio::phone::Progress;
 use pub_sub_audio::phone::{Phone, PhoneConfig};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -189,13 +190,18 @@ async fn one_call(
     eprintln!("[3/4] calling for {secs} s");
     let (a_user_tx, a_user) = mpsc::unbounded_channel();
     let (b_user_tx, b_user) = mpsc::unbounded_channel();
-    let (a_rep, mut a_lines) = mpsc::unbounded_channel::<String>();
-    let (b_rep, mut b_lines) = mpsc::unbounded_channel::<String>();
+    let (a_rep, mut a_lines) = mpsc::unbounded_channel::<Progress>();
+    let (b_rep, mut b_lines) = mpsc::unbounded_channel::<Progress>();
     let a = tokio::spawn({
         let alice = alice.clone();
         async move {
             alice
-                .call(&Address::parse("bob")?, MediaConfig { play: tone(440.0, secs + 5), record: true, mapping }, a_user, a_rep)
+                .call(
+                    &Address::parse("bob")?,
+                    MediaConfig { play: tone(440.0, secs + 5), record: true, mapping, live: None },
+                    a_user,
+                    a_rep,
+                )
                 .await
                 .pipe_ok()
         }
@@ -203,17 +209,17 @@ async fn one_call(
     let inc = rings.recv().await.ok_or_else(|| anyhow::anyhow!("bob never rang"))?;
     let b = tokio::spawn({
         let bob = bob.clone();
-        async move { bob.take(&inc, MediaConfig { play: tone(880.0, secs + 5), record: true, mapping }, b_user, b_rep).await }
+        async move { bob.take(&inc, MediaConfig { play: tone(880.0, secs + 5), record: true, mapping, live: None }, b_user, b_rep).await }
     });
     // Answer on ringing, hang up `secs` after establishment.
     while let Some(l) = b_lines.recv().await {
-        if l == "ringing" {
+        if l == (Progress::Ringing { on: true }) {
             b_user_tx.send(UserAction::Answer)?;
             break;
         }
     }
     while let Some(l) = a_lines.recv().await {
-        if l.starts_with("established") {
+        if matches!(l, Progress::Established { .. }) {
             break;
         }
     }

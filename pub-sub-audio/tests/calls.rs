@@ -6,6 +6,7 @@ use pub_sub_audio::audio::wav::dominant_frequency;
 use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
 use pub_sub_audio::phone::driver::Outcome;
 use pub_sub_audio::phone::media::MediaConfig;
+use pub_sub_audio::phone::Progress;
 use pub_sub_audio::phone::{Incoming, Phone, PhoneConfig};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -105,13 +106,16 @@ struct Script {
     on: Vec<(&'static str, UserAction)>,
 }
 
-fn run_party(script: Script) -> (mpsc::UnboundedReceiver<UserAction>, mpsc::UnboundedSender<String>, tokio::task::JoinHandle<Vec<String>>) {
+fn run_party(
+    script: Script,
+) -> (mpsc::UnboundedReceiver<UserAction>, mpsc::UnboundedSender<Progress>, tokio::task::JoinHandle<Vec<String>>) {
     let (act_tx, act_rx) = mpsc::unbounded_channel();
-    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<String>();
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Progress>();
     let h = tokio::spawn(async move {
         let mut lines = Vec::new();
         let mut pending = script.on;
-        while let Some(l) = rep_rx.recv().await {
+        while let Some(p) = rep_rx.recv().await {
+            let l = p.to_string();
             if let Some(i) = pending.iter().position(|(p, _)| l.starts_with(p)) {
                 let (_, a) = pending.remove(i);
                 let _ = act_tx.send(a);
@@ -255,10 +259,10 @@ async fn party_killed_mid_call() {
     assert!(lines.next().unwrap().unwrap().starts_with("registered"));
     let (a_act, a_rep, _) = run_party(Script { on: vec![] });
     let (est_tx, mut est_rx) = mpsc::unbounded_channel();
-    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<String>();
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Progress>();
     tokio::spawn(async move {
         while let Some(l) = rep_rx.recv().await {
-            if l.starts_with("established") {
+            if matches!(l, Progress::Established { .. }) {
                 let _ = est_tx.send(());
             }
             let _ = a_rep.send(l);

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::wav;
 use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
 use pub_sub_audio::phone::media::MediaConfig;
+use pub_sub_audio::phone::Progress;
 use pub_sub_audio::phone::{Phone, PhoneConfig};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -116,16 +117,16 @@ async fn main() -> std::process::ExitCode {
 
 /// Prints progress lines; also signals the first "ringing" (so `answer`
 /// acts on a call that actually rings) and "established" (for --hangup-after).
-fn printer() -> (mpsc::UnboundedSender<String>, tokio::sync::watch::Receiver<(bool, bool)>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+fn printer() -> (mpsc::UnboundedSender<Progress>, tokio::sync::watch::Receiver<(bool, bool)>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
     let (seen_tx, seen_rx) = tokio::sync::watch::channel((false, false));
     tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
             println!("{line}");
-            if line == "ringing" {
-                seen_tx.send_modify(|s| s.0 = true);
-            } else if line.starts_with("established") {
-                seen_tx.send_modify(|s| s.1 = true);
+            match line {
+                Progress::Ringing { on: true } => seen_tx.send_modify(|s| s.0 = true),
+                Progress::Established { .. } => seen_tx.send_modify(|s| s.1 = true),
+                _ => {}
             }
         }
     });
@@ -149,13 +150,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
     let (phone, mut incoming) = Phone::register(cfg).await?;
     let (report, seen) = printer();
-    let _ = report.send(format!("registered {} on {}", cli.user, cli.relay));
+    let _ = report.send(Progress::Info(format!("registered {} on {}", cli.user, cli.relay)));
     let (user_tx, user_rx) = mpsc::unbounded_channel();
     let outcome = match cli.cmd {
         Cmd::Register => loop {
             match incoming.recv().await {
                 Some(i) => {
-                    let _ = report.send(format!("incoming call {} from {}", i.sid, i.from));
+                    let _ = report.send(Progress::Info(format!("incoming call {} from {}", i.sid, i.from)));
                 }
                 None => return Ok(std::process::ExitCode::from(1)),
             }
@@ -173,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .map_err(|_| anyhow::anyhow!("no incoming call within {wait_secs} s"))?
                 .ok_or_else(|| anyhow::anyhow!("lost the relay session"))?;
-            let _ = report.send(format!("incoming call {} from {}", inc.sid, inc.from));
+            let _ = report.send(Progress::Info(format!("incoming call {} from {}", inc.sid, inc.from)));
             phone.set_busy(busy);
             let tx = user_tx.clone();
             let mut ringing = seen.clone();
@@ -192,8 +193,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Cmd::Presence | Cmd::Publish { .. } | Cmd::Subscribe { .. } => unreachable!("handled above"),
     };
     let st = outcome.recording.stats;
-    let _ = report
-        .send(format!("audio: played {} fec {} concealed {} underruns {} late {}", st.played, st.fec, st.concealed, st.underruns, st.late));
+    let _ = report.send(Progress::Info(format!(
+        "audio: played {} fec {} concealed {} underruns {} late {}",
+        st.played, st.fec, st.concealed, st.underruns, st.late
+    )));
     // Let our tracks linger so the peer reads our last events, then leave.
     tokio::time::sleep(pub_sub_audio::phone::tracks::LINGER + Duration::from_millis(200)).await;
     Ok(match outcome.reason {

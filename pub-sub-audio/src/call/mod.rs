@@ -6,4 +6,4 @@ pub mod machine;
 
 pub use address::{Address, AddressError, Namespaces};
 pub use event::{Event, RejectReason};
-pub use machine::{Call, EndReason, Input, Output, Role, Timers, UserAction};
+pub use machine::{Call, EndReason, Input, Output, Role, State, Timers, UserAction};

@@ -3,6 +3,7 @@
 //! arrives (peer events, devices, audio, the user, time).
 
 use super::media::{Media, MediaConfig, Recording};
+use super::progress::Progress;
 use super::tracks::{self, Shared};
 use super::Phone;
 use crate::call::{Call, EndReason, Event, Input, Output, UserAction};
@@ -39,8 +40,8 @@ pub struct Driver<'a> {
     pub tx: mpsc::UnboundedSender<Msg>,
     pub rx: mpsc::UnboundedReceiver<Msg>,
     pub user: mpsc::UnboundedReceiver<UserAction>,
-    /// Printed progress lines ("ringing", "established", …) go here.
-    pub report: mpsc::UnboundedSender<String>,
+    /// Progress of the call ("ringing", "established", …) goes here.
+    pub report: mpsc::UnboundedSender<Progress>,
 }
 
 fn peer_ns(base: &TrackNamespace, device: &Option<String>) -> TrackNamespace {
@@ -55,10 +56,10 @@ impl Driver<'_> {
     pub async fn run(mut self, first: Vec<Output>, media: MediaConfig) -> Outcome {
         let start = Instant::now();
         let now = |s: Instant| s.elapsed().as_millis() as u64;
-        let mut media = match Media::new(media) {
+        let (mut media, mut live) = match Media::new(media) {
             Ok(m) => m,
             Err(e) => {
-                let _ = self.report.send(format!("error: audio: {e}"));
+                let _ = self.report.send(Progress::Error(format!("audio: {e}")));
                 return Outcome { reason: EndReason::LostPeer, established: false, recording: Recording::default() };
             }
         };
@@ -76,7 +77,7 @@ impl Driver<'_> {
                     Output::Announce => match self.phone.session.publish_namespace(&self.own).await {
                         Ok(h) => self.published.lock().unwrap_or_else(|e| e.into_inner()).announce = Some(h),
                         Err(e) => {
-                            let _ = self.report.send(format!("error: cannot announce the call: {e}"));
+                            let _ = self.report.send(Progress::Error(format!("cannot announce the call: {e}")));
                         }
                     },
                     // Done after a grace period by the phone (tracks::linger_then_end).
@@ -104,17 +105,17 @@ impl Driver<'_> {
                     }
                     Output::Media { on } => sending = on,
                     Output::Ring { on } => {
-                        let _ = self.report.send(if on { "ringing".into() } else { "ringing stopped".into() });
+                        let _ = self.report.send(Progress::Ringing { on });
                     }
                     Output::Established { device } => {
                         established = true;
-                        let _ = self.report.send(format!("established{}", device.map(|d| format!(" with device {d}")).unwrap_or_default()));
+                        let _ = self.report.send(Progress::Established { device });
                     }
                     Output::Dtmf { digit } => {
-                        let _ = self.report.send(format!("dtmf {digit}"));
+                        let _ = self.report.send(Progress::Dtmf { digit });
                     }
                     Output::PeerHold { on } => {
-                        let _ = self.report.send(if on { "peer hold".into() } else { "peer unhold".into() });
+                        let _ = self.report.send(Progress::PeerHold { on });
                     }
                     Output::Ended(r) => ended = Some(r),
                 }
@@ -123,13 +124,22 @@ impl Driver<'_> {
                 for (_, t) in tasks {
                     t.abort();
                 }
-                let _ = self.report.send(format!("ended: {}", describe(&reason)));
+                let _ = self.report.send(Progress::Ended(reason.clone()));
                 return Outcome { reason, established, recording: media.finish() };
             }
             let deadline = self.call.poll_timeout().map(|t| tokio::time::Instant::from_std(start + Duration::from_millis(t)));
             tokio::select! {
+                f = async { match live.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => match f {
+                    Some(f) if sending => {
+                        for (n, props, opus) in media.live_outgoing(f) {
+                            tracks::send_audio(&self.published, media.mapping(), n, props, opus).await;
+                        }
+                    }
+                    Some(_) => {}
+                    None => live = None,
+                },
                 _ = tick.tick() => {
-                    if sending {
+                    if sending && !media.is_live() {
                         if let Some((n, props, opus)) = media.next_outgoing() {
                             tracks::send_audio(&self.published, media.mapping(), n, props, opus).await;
                         }
@@ -139,7 +149,15 @@ impl Driver<'_> {
                     }
                 }
                 m = self.rx.recv() => match m {
-                    Some(Msg::Input(i)) => pending = self.call.handle(i, now(start)),
+                    Some(Msg::Input(i)) => {
+                        if let Input::Peer { event: Event::Invite { from, to, display, .. }, .. } = &i {
+                            if self.call.state() == crate::call::State::Setup {
+                                let (from, to, display) = (from.clone(), to.clone(), display.clone());
+                                let _ = self.report.send(Progress::Invited { from, to, display });
+                            }
+                        }
+                        pending = self.call.handle(i, now(start));
+                    }
                     Some(Msg::Audio { group, object, properties, payload }) => {
                         media.incoming(group, object, &properties, &payload);
                         pending = self.call.handle(Input::Media { device: self.call_peer() }, now(start));

@@ -28,13 +28,36 @@ impl AudioMapping {
     }
 }
 
+/// One 20 ms frame exchanged with a live audio endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioFrame {
+    /// 48 kHz mono samples (any length; re-framed to 20 ms for Opus).
+    Pcm(Vec<i16>),
+    /// An Opus packet, passed through without transcoding.
+    Opus(Bytes),
+}
+
+/// Live audio instead of a file: a gateway (chan_moq) hands the call what
+/// its own side captures and takes what the peer says, at its own pace.
+/// Sending is driven by `from_user` (no 20 ms tick), so the gateway's clock
+/// paces the stream and no drift builds up between two clocks.
+#[derive(Debug)]
+pub struct LivePort {
+    pub from_user: tokio::sync::mpsc::Receiver<AudioFrame>,
+    /// Played-out frames; dropped when the gateway falls behind.
+    pub to_user: tokio::sync::mpsc::Sender<AudioFrame>,
+    /// Both directions carry Opus packets (the gateway speaks Opus).
+    pub opus: bool,
+}
+
 /// What a phone plays into the call and whether it records.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct MediaConfig {
-    /// 48 kHz mono samples to send; silence after the end.
+    /// 48 kHz mono samples to send; silence after the end (ignored with `live`).
     pub play: Vec<i16>,
     pub record: bool,
     pub mapping: AudioMapping,
+    pub live: Option<LivePort>,
 }
 
 /// Result of the audio path of one call.
@@ -56,6 +79,10 @@ pub struct Media {
     rec: Recording,
     /// Capture timestamps by frame number, to measure mouth-to-ear latency.
     stamps: std::collections::HashMap<u64, u64>,
+    /// Live endpoint's playout side and whether it speaks Opus.
+    sink: Option<(tokio::sync::mpsc::Sender<AudioFrame>, bool)>,
+    /// Live PCM not yet making a whole 20 ms frame.
+    pending_pcm: Vec<i16>,
 }
 
 pub fn now_us() -> u64 {
@@ -63,8 +90,14 @@ pub fn now_us() -> u64 {
 }
 
 impl Media {
-    pub fn new(cfg: MediaConfig) -> Result<Self, crate::audio::codec::CodecError> {
-        Ok(Self {
+    /// Builds the pump; a live port's capture side is returned for the
+    /// caller's event loop to poll.
+    pub fn new(mut cfg: MediaConfig) -> Result<(Self, Option<tokio::sync::mpsc::Receiver<AudioFrame>>), crate::audio::codec::CodecError> {
+        let (sink, source) = match cfg.live.take() {
+            Some(l) => (Some((l.to_user, l.opus)), Some(l.from_user)),
+            None => (None, None),
+        };
+        let media = Self {
             cfg,
             enc: OpusEncoder::new(5)?,
             dec: OpusDecoder::new()?,
@@ -73,7 +106,41 @@ impl Media {
             pos: 0,
             rec: Recording::default(),
             stamps: Default::default(),
-        })
+            sink,
+            pending_pcm: Vec::new(),
+        };
+        Ok((media, source))
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Frames to send for what a live endpoint captured: Opus passes
+    /// through; PCM is re-framed to 20 ms and encoded.
+    pub fn live_outgoing(&mut self, frame: AudioFrame) -> Vec<(u64, Bytes, Bytes)> {
+        let mut out = Vec::new();
+        match frame {
+            AudioFrame::Opus(p) => out.push(self.stamp(p)),
+            AudioFrame::Pcm(pcm) => {
+                self.pending_pcm.extend_from_slice(&pcm);
+                while self.pending_pcm.len() >= FRAME {
+                    let rest = self.pending_pcm.split_off(FRAME);
+                    let frame = std::mem::replace(&mut self.pending_pcm, rest);
+                    match self.enc.encode(&frame) {
+                        Ok(p) => out.push(self.stamp(Bytes::from(p))),
+                        Err(e) => tracing::warn!(error = %e, "encode failed; frame skipped"),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn stamp(&mut self, opus: Bytes) -> (u64, Bytes, Bytes) {
+        let n = self.sent;
+        self.sent += 1;
+        (n, Bytes::from(loc::properties(now_us())), opus)
     }
 
     /// The next frame to send: (frame number, LOC properties, Opus packet).
@@ -91,9 +158,7 @@ impl Media {
                 return None;
             }
         };
-        let n = self.sent;
-        self.sent += 1;
-        Some((n, Bytes::from(loc::properties(now_us())), Bytes::from(opus)))
+        Some(self.stamp(Bytes::from(opus)))
     }
 
     /// A received audio object. Malformed objects are logged and dropped.
@@ -112,7 +177,19 @@ impl Media {
 
     /// One 20 ms playout step.
     pub fn playout(&mut self) {
-        let pcm = match self.jb.pop() {
+        let step = self.jb.pop();
+        if let Some((sink, true)) = self.sink.clone() {
+            // Opus passthrough: the gateway's own decoder conceals gaps.
+            if let Playout::Frame(p) = step {
+                if let Some(seq) = self.jb.last_seq() {
+                    self.note_latency(seq);
+                }
+                let _ = sink.try_send(AudioFrame::Opus(Bytes::from(p)));
+            }
+            return;
+        }
+        let idle = matches!(step, Playout::Idle);
+        let pcm = match step {
             Playout::Idle => vec![0; FRAME],
             Playout::Frame(p) => {
                 if let Some(seq) = self.jb.last_seq() {
@@ -126,6 +203,11 @@ impl Media {
         };
         if self.cfg.record {
             self.rec.samples.extend_from_slice(&pcm);
+        }
+        if let Some((sink, _)) = &self.sink {
+            if !idle {
+                let _ = sink.try_send(AudioFrame::Pcm(pcm));
+            }
         }
     }
 

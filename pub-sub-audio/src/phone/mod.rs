@@ -4,6 +4,7 @@
 
 pub mod driver;
 pub mod media;
+pub mod progress;
 pub mod tracks;
 
 use crate::call::{Address, Call, Namespaces, Timers, UserAction};
@@ -11,6 +12,7 @@ use driver::{Driver, Outcome};
 use media::MediaConfig;
 use moq_interop::{NamespaceEvent, Session, Tls};
 use moq_transport::coding::{TrackNamespace, TrackNamespacePrefix, TupleField};
+pub use progress::Progress;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -122,7 +124,7 @@ impl Phone {
         to: &Address,
         media: MediaConfig,
         user: mpsc::UnboundedReceiver<UserAction>,
-        report: mpsc::UnboundedSender<String>,
+        report: mpsc::UnboundedSender<Progress>,
     ) -> Outcome {
         let sid = new_sid();
         let own = ns(Namespaces::caller(&to.user, &sid, &self.cfg.user));
@@ -143,7 +145,7 @@ impl Phone {
         inc: &Incoming,
         media: MediaConfig,
         user: mpsc::UnboundedReceiver<UserAction>,
-        report: mpsc::UnboundedSender<String>,
+        report: mpsc::UnboundedSender<Progress>,
     ) -> Outcome {
         let own = ns(Namespaces::callee(&inc.sid, &self.cfg.user, &self.cfg.device));
         let peer_base = ns(Namespaces::caller(&self.cfg.user, &inc.sid, &inc.from));
@@ -176,7 +178,7 @@ impl Phone {
         first: Vec<crate::call::Output>,
         media: MediaConfig,
         user: mpsc::UnboundedReceiver<UserAction>,
-        report: mpsc::UnboundedSender<String>,
+        report: mpsc::UnboundedSender<Progress>,
     ) -> Outcome {
         let (tx, rx) = mpsc::unbounded_channel();
         let d = Driver { phone: self, call, own, peer_base, published, tx, rx, user, report };

@@ -55,6 +55,7 @@ fn peer_ns(base: &TrackNamespace, device: &Option<String>) -> TrackNamespace {
 impl Driver<'_> {
     pub async fn run(mut self, first: Vec<Output>, media: MediaConfig) -> Outcome {
         let start = Instant::now();
+        let _ = self.report.send(Progress::Session { sid: self.call.sid.clone() });
         let now = |s: Instant| s.elapsed().as_millis() as u64;
         let (mut media, mut live) = match Media::new(media) {
             Ok(m) => m,

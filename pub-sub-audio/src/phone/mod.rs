@@ -68,6 +68,8 @@ pub struct Phone {
     /// Our call namespaces (path) → what we publish there.
     published: Arc<Mutex<HashMap<String, tracks::Shared>>>,
     busy: Arc<Mutex<bool>>,
+    /// A gateway takes any number of calls at once (never busy by itself).
+    multi_line: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Phone {
@@ -79,7 +81,7 @@ impl Phone {
         let session = moq_interop::Client::connect(&cfg.url, &cfg.tls)
             .await
             .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
-        let phone = Phone { session, cfg: Arc::new(cfg), published: Default::default(), busy: Default::default() };
+        let phone = Phone { session, cfg: Arc::new(cfg), published: Default::default(), busy: Default::default(), multi_line: Default::default() };
         let reg = phone
             .session
             .publish_namespace(&ns(Namespaces::device(&phone.cfg.user, &phone.cfg.device)))
@@ -150,7 +152,7 @@ impl Phone {
         let own = ns(Namespaces::callee(&inc.sid, &self.cfg.user, &self.cfg.device));
         let peer_base = ns(Namespaces::caller(&self.cfg.user, &inc.sid, &inc.from));
         let published = self.publish_space(&own);
-        let busy = *self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let busy = *self.busy.lock().unwrap_or_else(|e| e.into_inner()) && !self.multi_line.load(std::sync::atomic::Ordering::Relaxed);
         let (call, first) = Call::incoming(&inc.sid, &self.cfg.device, busy, self.cfg.timers, 0);
         if !busy {
             *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -161,6 +163,11 @@ impl Phone {
         }
         self.release(&own);
         out
+    }
+
+    /// Lets this device take calls while in a call (a PBX gateway's many lines).
+    pub fn set_multi_line(&self, on: bool) {
+        self.multi_line.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Marks this device busy (already in a call elsewhere), for tests and gateways.

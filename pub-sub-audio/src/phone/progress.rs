@@ -6,6 +6,8 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
+    /// The call's session id (docs/CALLS.md §1), first of all.
+    Session { sid: String },
     /// Callee: the caller's INVITE (docs/CALLS.md §5), before ringing; `to`
     /// may carry an extension (`pbx/100`).
     Invited {
@@ -36,6 +38,7 @@ pub enum Progress {
 impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Progress::Session { sid } => write!(f, "session {sid}"),
             Progress::Invited { from, to, .. } => write!(f, "invite from {from} to {to}"),
             Progress::Ringing { on: true } => f.write_str("ringing"),
             Progress::Ringing { on: false } => f.write_str("ringing stopped"),

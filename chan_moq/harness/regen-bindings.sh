@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Regenerates chan_moq/src/sys/bindings.rs (committed) from the asterisk-dev
+# headers that `asterisk.sh build` extracted from the chroot's own apt source,
+# so the bindings match the Asterisk the tests run. Normal builds need neither
+# libclang nor the headers; only this script does.
+#
+#   chan_moq/harness/asterisk.sh build          # chroot + target/asterisk/dev (headers)
+#   chan_moq/harness/regen-bindings.sh          # bindgen-cli into target/tools if missing; writes bindings.rs
+#   cargo test -p chan_moq sys::                # checks the committed sum/version against the headers
+#
+# Environment: MOQ_ASTERISK_DEV (default <repo>/target/asterisk/dev), BINDGEN (a bindgen binary to use).
+# To bind more of Asterisk, add names to the allowlists below and re-run.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+DEV=${MOQ_ASTERISK_DEV:-$REPO/target/asterisk/dev}
+OUT=$REPO/chan_moq/src/sys/bindings.rs
+BINDGEN_VERSION=0.73.2
+TOOLS=$REPO/target/tools
+
+say() { printf '[regen-bindings] %s\n' "$*" >&2; }
+[ -f "$DEV/usr/include/asterisk.h" ] || { say "no headers in $DEV; run: chan_moq/harness/asterisk.sh build"; exit 1; }
+DEB_VERSION=$(cat "$DEV/DEB_VERSION")
+
+if [ -z "${BINDGEN:-}" ]; then
+  BINDGEN=$TOOLS/bin/bindgen
+  if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+    say "installing bindgen-cli $BINDGEN_VERSION into $TOOLS"
+    cargo install --locked --root "$TOOLS" "bindgen-cli@$BINDGEN_VERSION"
+  fi
+fi
+dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q 'install ok installed' || {
+  say "installing libclang-dev"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libclang-dev
+}
+
+# What chan_moq binds. Regexes, anchored by bindgen. Types reached from these
+# (struct fields, parameters) are pulled in automatically.
+FUNCTIONS=(
+  # module
+  'ast_module_(register|unregister)' '__ast_module_(ref|unref|user_add|user_remove)'
+  # astobj2 (ao2_ref/ao2_lock/... are macros over these)
+  '__ao2_(lock|unlock|trylock|ref|alloc|cleanup)'
+  # channel
+  'ast_channel_(register|unregister)' '__ast_channel_alloc' 'ast_channel_release'
+  'ast_channel_tech_(set|pvt_set|pvt)' 'ast_channel_nativeformats(_set)?'
+  'ast_channel_set_(raw)?(read|write)format' 'ast_channel_(raw)?(read|write)format'
+  'ast_channel_(name|uniqueid|linkedid|context|exten|priority)'
+  'ast_channel_(context|exten|priority)_set'
+  'ast_setstate' 'ast_channel_state' 'ast_channel_set_fd'
+  'ast_queue_(frame|control|control_data|hangup|hangup_with_cause)'
+  'ast_channel_hangupcause(_set)?' 'ast_softhangup(_nolock)?' 'ast_hangup' 'ast_answer' 'ast_indicate'
+  'ast_pbx_start' 'ast_exists_extension'
+  'ast_set_callerid' 'ast_channel_(caller|connected|dialed)'
+  'pbx_builtin_(setvar|getvar)_helper' 'ast_channel_get_by_name'
+  # formats
+  '__ast_format_cap_(alloc|append)' 'ast_format_cap_(count|get_format|iscompatible_format|get_names|remove_by_type)'
+  'ast_format_(cmp|get_name|get_sample_rate|get_default_ms)'
+  # frames
+  'ast_frame_free' '__ast_frdup' '__ast_frisolate'
+  # logging, CLI, config
+  'ast_log' '__ast_verbose'
+  '__ast_cli_register' 'ast_cli_unregister' 'ast_cli'
+  'ast_config_load2' 'ast_config_destroy' 'ast_variable_browse' 'ast_category_browse' 'ast_variable_retrieve'
+  'ast_true' 'ast_false'
+)
+TYPES=(
+  'ast_module_info' 'ast_module_load_result' 'ast_module_flags' 'ast_module_support_level' 'ast_module_load_priority'
+  'ast_channel_tech' 'ast_channel_state' 'ast_assigned_ids'
+  'ast_frame' 'ast_frame_type' 'ast_frame_subclass' 'ast_control_frame_type'
+  'ast_party_(caller|connected_line|dialed|id|name|number|subaddress)'
+  'ast_flags' 'ast_variable' 'ast_cli_entry' 'ast_cli_args' 'ast_cli_command'
+  'ast_format_cap_flags' 'ast_format_cmp_res' 'ast_media_type' 'ao2_alloc_opts' 'ao2_lock_req'
+)
+VARS=(
+  'AST_BUILDOPT_SUM' 'AST_CAUSE_.*' 'AST_MAX_(EXTENSION|CONTEXT)' 'AST_PRES_.*' '__LOG_.*'
+  'ast_format_(none|slin|slin16|slin48|ulaw|alaw|gsm|g722|opus)' 'ast_null_frame'
+  'ast_verb_sys_level' 'option_debug' 'ast_config_AST_CONFIG_DIR'
+)
+# Anonymous enums (constants only): AST_SOFTHANGUP_*, CONFIG_FLAG_*.
+ITEMS=('AST_SOFTHANGUP_.*' 'CONFIG_FLAG_.*')
+
+args=()
+for f in "${FUNCTIONS[@]}"; do args+=(--allowlist-function "$f"); done
+for t in "${TYPES[@]}"; do args+=(--allowlist-type "$t"); done
+for v in "${VARS[@]}"; do args+=(--allowlist-var "$v"); done
+for i in "${ITEMS[@]}"; do args+=(--allowlist-item "$i"); done
+
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+say "bindgen $("$BINDGEN" --version | awk '{print $2}') over asterisk-dev $DEB_VERSION"
+"$BINDGEN" "$HERE/wrapper.h" \
+  --rust-target 1.85 --rust-edition 2021 \
+  --default-enum-style consts --no-prepend-enum-name \
+  --no-doc-comments \
+  --use-core --ctypes-prefix core::ffi \
+  "${args[@]}" \
+  -o "$tmp" \
+  -- -fblocks -I"$DEV/usr/include" -D_GNU_SOURCE
+
+{
+  echo "// @generated by chan_moq/harness/regen-bindings.sh -- do not edit by hand."
+  echo "// bindgen $("$BINDGEN" --version | awk '{print $2}') over chan_moq/harness/wrapper.h"
+  echo "// asterisk-dev-version: $DEB_VERSION"
+  echo "// Headers: Debian asterisk-dev from the chroot's apt source (asterisk.sh build)."
+  echo
+  cat "$tmp"
+} >"$OUT"
+say "wrote $OUT ($(wc -l <"$OUT") lines)"

@@ -1,0 +1,945 @@
+/**
+ * Control messages of draft-ietf-moq-transport-18 §10, as the web phone
+ * sends and receives them on its control stream (SETUP, GOAWAY) and on
+ * bidirectional request streams (everything else).
+ *
+ * Framing (§10): `Type (vi64), Length (16), Payload`. Mirrors moq-wire's
+ * `control.rs`: request-initiating messages (SUBSCRIBE, PUBLISH, FETCH,
+ * TRACK_STATUS, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS)
+ * carry a Request ID (§10.1) and are coded like moq-transport's `Message`;
+ * responses and follow-ups on a request stream carry none. SETUP is coded
+ * like moq-transport's `Setup`.
+ *
+ * draft-18 has no UNSUBSCRIBE, PUBLISH_NAMESPACE_DONE or separate *_OK /
+ * *_ERROR per request: a request is cancelled by closing or resetting its
+ * stream (§3.3.2), and answered with REQUEST_OK / REQUEST_ERROR (§10.5,
+ * §10.6) or SUBSCRIBE_OK / FETCH_OK / PUBLISH_OK.
+ *
+ * Encoders throw `RangeError` for values that cannot be encoded (a
+ * programming error); decoders throw {@link WireError}.
+ */
+
+import { ByteQueue, Reader, Writer, bytesEqual, fromUtf8, fromUtf8Lossy, toBytes, utf8, type BytesLike } from "./bytes.js";
+import { WireError } from "./errors.js";
+import { decodeProperties, sortByType, writeProperties, type Property } from "./properties.js";
+import { readVarint, u64Add, u64Sub, type U64 } from "./varint.js";
+
+/** Message types (§10 table) of every message this module codes. */
+export const MessageType = {
+  REQUEST_UPDATE: 0x2,
+  SUBSCRIBE: 0x3,
+  SUBSCRIBE_OK: 0x4,
+  REQUEST_ERROR: 0x5,
+  PUBLISH_NAMESPACE: 0x6,
+  REQUEST_OK: 0x7,
+  NAMESPACE: 0x8,
+  PUBLISH_DONE: 0xb,
+  TRACK_STATUS: 0xd,
+  NAMESPACE_DONE: 0xe,
+  GOAWAY: 0x10,
+  FETCH: 0x16,
+  FETCH_OK: 0x18,
+  PUBLISH: 0x1d,
+  PUBLISH_OK: 0x1e,
+  SUBSCRIBE_NAMESPACE: 0x50,
+  SUBSCRIBE_TRACKS: 0x51,
+  /** SETUP (§10.3); also the stream type of a control stream (§3.4). */
+  SETUP: 0x2f00,
+} as const;
+export type MessageTypeName = keyof typeof MessageType;
+
+/** The seven message types that may open a request stream (§3.3). */
+export function startsRequest(t: U64): boolean {
+  return (
+    t === MessageType.SUBSCRIBE ||
+    t === MessageType.PUBLISH ||
+    t === MessageType.FETCH ||
+    t === MessageType.TRACK_STATUS ||
+    t === MessageType.PUBLISH_NAMESPACE ||
+    t === MessageType.SUBSCRIBE_NAMESPACE ||
+    t === MessageType.SUBSCRIBE_TRACKS
+  );
+}
+
+/** Message Parameter types (§10.2, IANA table). */
+export const ParameterType = {
+  OBJECT_DELIVERY_TIMEOUT: 0x02,
+  AUTHORIZATION_TOKEN: 0x03,
+  RENDEZVOUS_TIMEOUT: 0x04,
+  SUBGROUP_DELIVERY_TIMEOUT: 0x06,
+  EXPIRES: 0x08,
+  LARGEST_OBJECT: 0x09,
+  FILL_TIMEOUT: 0x0a,
+  FORWARD: 0x10,
+  SUBSCRIBER_PRIORITY: 0x20,
+  SUBSCRIPTION_FILTER: 0x21,
+  GROUP_ORDER: 0x22,
+  NEW_GROUP_REQUEST: 0x32,
+  TRACK_NAMESPACE_PREFIX: 0x34,
+} as const;
+
+/** Setup Option types (§10.3.1). */
+export const SetupOption = {
+  PATH: 0x01,
+  AUTHORIZATION_TOKEN: 0x03,
+  MAX_AUTH_TOKEN_CACHE_SIZE: 0x04,
+  AUTHORITY: 0x05,
+  MOQT_IMPLEMENTATION: 0x07,
+} as const;
+
+/** REQUEST_ERROR codes (§10.6, IANA table). */
+export const RequestErrorCode = {
+  INTERNAL_ERROR: 0x0,
+  UNAUTHORIZED: 0x1,
+  TIMEOUT: 0x2,
+  NOT_SUPPORTED: 0x3,
+  MALFORMED_AUTH_TOKEN: 0x4,
+  EXPIRED_AUTH_TOKEN: 0x5,
+  GOING_AWAY: 0x6,
+  EXCESSIVE_LOAD: 0x9,
+  DOES_NOT_EXIST: 0x10,
+  INVALID_RANGE: 0x11,
+  MALFORMED_TRACK: 0x12,
+  DUPLICATE_SUBSCRIPTION: 0x19,
+  UNINTERESTED: 0x20,
+  PREFIX_OVERLAP: 0x30,
+  NAMESPACE_TOO_LARGE: 0x31,
+  INVALID_JOINING_REQUEST_ID: 0x32,
+  UNSUPPORTED_EXTENSION: 0x33,
+  REDIRECT: 0x34,
+} as const;
+
+/** PUBLISH_DONE status codes (§10.11). */
+export const PublishDoneCode = {
+  INTERNAL_ERROR: 0x0,
+  UNAUTHORIZED: 0x1,
+  TRACK_ENDED: 0x2,
+  SUBSCRIPTION_ENDED: 0x3,
+  GOING_AWAY: 0x4,
+  TOO_FAR_BEHIND: 0x5,
+  EXPIRED: 0x6,
+  UPDATE_FAILED: 0x8,
+  EXCESSIVE_LOAD: 0x9,
+  MALFORMED_TRACK: 0x12,
+} as const;
+
+/** Session termination codes (§3.5). */
+export const SessionError = {
+  NO_ERROR: 0x0,
+  INTERNAL_ERROR: 0x1,
+  UNAUTHORIZED: 0x2,
+  PROTOCOL_VIOLATION: 0x3,
+  INVALID_REQUEST_ID: 0x4,
+  DUPLICATE_TRACK_ALIAS: 0x5,
+  KEY_VALUE_FORMATTING_ERROR: 0x6,
+  GOAWAY_TIMEOUT: 0x10,
+  CONTROL_MESSAGE_TIMEOUT: 0x11,
+  DATA_STREAM_TIMEOUT: 0x12,
+} as const;
+
+/** Stream reset / STOP_SENDING codes (§3.3.3). */
+export const StreamError = {
+  INTERNAL_ERROR: 0x0,
+  CANCELLED: 0x1,
+  DELIVERY_TIMEOUT: 0x2,
+  SESSION_CLOSED: 0x3,
+  GOING_AWAY: 0x4,
+  TOO_FAR_BEHIND: 0x5,
+  UNKNOWN_OBJECT_STATUS: 0x6,
+  EXPIRED_AUTH_TOKEN: 0x7,
+  EXCESSIVE_LOAD: 0x9,
+  MALFORMED_TRACK: 0x12,
+} as const;
+
+// ---------------------------------------------------------------- framing --
+
+/** One framed control message: type, and the payload without type and length. */
+export interface Frame {
+  type: U64;
+  payload: Uint8Array;
+}
+
+/** Largest payload the 16-bit Message Length allows. */
+export const MAX_PAYLOAD = 0xffff;
+
+/**
+ * The next complete control message at the start of `buf` and the bytes it
+ * took, or `undefined` when `buf` holds only part of one. Mirrors moq-wire's
+ * `take_frame`: framing itself can never be malformed, only incomplete.
+ */
+export function takeFrame(buf: Uint8Array): { frame: Frame; length: number } | undefined {
+  const t = readVarint(buf, 0);
+  if (!t) return undefined;
+  const n = t.length;
+  if (buf.length < n + 2) return undefined;
+  const len = ((buf[n] as number) << 8) | (buf[n + 1] as number);
+  if (buf.length < n + 2 + len) return undefined;
+  return { frame: { type: t.value, payload: buf.slice(n + 2, n + 2 + len) }, length: n + 2 + len };
+}
+
+/**
+ * Splits a control or request stream into messages. Sans-IO: push whatever
+ * the stream delivered, then call {@link next} until it returns `undefined`.
+ * The 16-bit length bounds buffering to one message (64 KiB).
+ */
+export class FrameReader {
+  private readonly q = new ByteQueue();
+
+  push(chunk: Uint8Array): void {
+    this.q.push(chunk);
+  }
+
+  /** The next complete message, or `undefined` when more bytes are needed. */
+  next(): Frame | undefined {
+    const r = takeFrame(this.q.view());
+    if (!r) return undefined;
+    this.q.consume(r.length);
+    return r.frame;
+  }
+
+  /** Bytes received but not yet returned as a message. */
+  get buffered(): number {
+    return this.q.length;
+  }
+
+  /** Call when the stream ends (FIN): it may not end inside a message. */
+  finish(): void {
+    if (this.q.length > 0) throw WireError.truncated();
+  }
+}
+
+/** Frames `payload` as a message of type `type`. */
+export function frame(type: U64, payload: Uint8Array): Uint8Array {
+  if (payload.length > MAX_PAYLOAD) throw new RangeError(`control message payload of ${payload.length} bytes exceeds 65535`);
+  return new Writer(payload.length + 12).varint(type).u16(payload.length).bytes(payload).finish();
+}
+
+// ----------------------------------------------------------------- fields --
+
+/** A Location (§1.4.2): {Group, Object}. */
+export interface Location {
+  group: U64;
+  object: U64;
+}
+
+/** Location A < Location B (§1.4.2). */
+export function compareLocations(a: Location, b: Location): number {
+  if (a.group !== b.group) return a.group < b.group ? -1 : 1;
+  if (a.object !== b.object) return a.object < b.object ? -1 : 1;
+  return 0;
+}
+
+/**
+ * A Message Parameter (§10.2). The value's shape follows the type:
+ * FORWARD, SUBSCRIBER_PRIORITY and GROUP_ORDER are a uint8 (`number`),
+ * LARGEST_OBJECT a {@link Location}, other even types a vi64, other odd
+ * types bytes (as moq-transport codes them: unknown types by parity).
+ */
+export interface Parameter {
+  type: U64;
+  value: U64 | Uint8Array | Location;
+}
+
+const U8_PARAMETERS: readonly U64[] = [ParameterType.FORWARD, ParameterType.SUBSCRIBER_PRIORITY, ParameterType.GROUP_ORDER];
+const LOCATION_PARAMETERS: readonly U64[] = [ParameterType.LARGEST_OBJECT];
+
+function isOdd(t: U64): boolean {
+  return typeof t === "bigint" ? (t & 1n) === 1n : t % 2 === 1;
+}
+
+function isLocation(v: unknown): v is Location {
+  return typeof v === "object" && v !== null && !(v instanceof Uint8Array) && "group" in v && "object" in v;
+}
+
+/**
+ * Parameters allowed only on some messages (moq-transport's scope check,
+ * §10.2.1): RENDEZVOUS_TIMEOUT only on SUBSCRIBE; SUBSCRIBE_TRACKS takes only
+ * AUTHORIZATION_TOKEN and FORWARD.
+ */
+function parametersAllowed(messageType: number, params: readonly Parameter[]): boolean {
+  if (messageType === MessageType.SUBSCRIBE_TRACKS) {
+    return params.every((p) => p.type === ParameterType.AUTHORIZATION_TOKEN || p.type === ParameterType.FORWARD);
+  }
+  return params.every((p) => p.type !== ParameterType.RENDEZVOUS_TIMEOUT || messageType === MessageType.SUBSCRIBE);
+}
+
+function writeParams(w: Writer, params: readonly Parameter[]): void {
+  const sorted = sortByType(params);
+  w.varint(sorted.length);
+  let prev: U64 = 0;
+  for (const p of sorted) {
+    w.varint(u64Sub(p.type, prev) as U64);
+    prev = p.type;
+    const v = p.value;
+    if (U8_PARAMETERS.includes(p.type)) {
+      if (typeof v !== "number") throw new RangeError(`parameter 0x${p.type.toString(16)} is a uint8`);
+      w.u8(v);
+    } else if (LOCATION_PARAMETERS.includes(p.type)) {
+      if (!isLocation(v)) throw new RangeError(`parameter 0x${p.type.toString(16)} is a Location`);
+      w.varint(v.group).varint(v.object);
+    } else if (isOdd(p.type)) {
+      if (!(v instanceof Uint8Array)) throw new RangeError(`parameter 0x${p.type.toString(16)} takes bytes`);
+      if (v.length > 0xffff) throw new RangeError("parameter value longer than 65535 bytes");
+      w.lengthPrefixed(v);
+    } else {
+      if (typeof v !== "number" && typeof v !== "bigint") throw new RangeError(`parameter 0x${p.type.toString(16)} is a vi64`);
+      w.varint(v);
+    }
+  }
+}
+
+function readParams(r: Reader): Parameter[] {
+  const bad = (why: string) => WireError.malformed("parameters", why);
+  const count = r.varint();
+  const out: Parameter[] = [];
+  let prev: U64 = 0;
+  for (let i = 0; i < count; i++) {
+    const type = u64Add(prev, r.varint());
+    if (type === undefined) throw bad("parameter type overflow");
+    prev = type;
+    if (U8_PARAMETERS.includes(type)) {
+      out.push({ type, value: r.u8() });
+    } else if (LOCATION_PARAMETERS.includes(type)) {
+      out.push({ type, value: { group: r.varint(), object: r.varint() } });
+    } else if (isOdd(type)) {
+      const len = r.varint();
+      if (typeof len !== "number" || len > 0xffff) throw bad("parameter value longer than 65535 bytes");
+      out.push({ type, value: r.bytes(len) });
+    } else {
+      out.push({ type, value: r.varint() });
+    }
+  }
+  return out;
+}
+
+/** The first parameter of `type`, if any. */
+export function getParameter(params: readonly Parameter[], type: U64): Parameter["value"] | undefined {
+  return params.find((p) => p.type === type)?.value;
+}
+
+/** Subscription Filter types (§5.1.2). */
+export const FilterType = {
+  NEXT_GROUP_START: 0x1,
+  LARGEST_OBJECT: 0x2,
+  ABSOLUTE_START: 0x3,
+  ABSOLUTE_RANGE: 0x4,
+} as const;
+
+/**
+ * A Subscription Filter (§5.1.2), the value of the SUBSCRIPTION_FILTER
+ * parameter (§10.2.9). For AbsoluteRange draft-18 calls the last field "End
+ * Group Delta" (relative to the Start Location's group); moq-transport names
+ * it `end_group_id` and the moq-phone relay treats it as an absolute group.
+ */
+export type SubscriptionFilter =
+  | { type: typeof FilterType.NEXT_GROUP_START }
+  | { type: typeof FilterType.LARGEST_OBJECT }
+  | { type: typeof FilterType.ABSOLUTE_START; start: Location }
+  | { type: typeof FilterType.ABSOLUTE_RANGE; start: Location; endGroup: U64 };
+
+export function encodeSubscriptionFilter(f: SubscriptionFilter): Uint8Array {
+  const w = new Writer(16).varint(f.type);
+  if (f.type === FilterType.ABSOLUTE_START || f.type === FilterType.ABSOLUTE_RANGE) w.varint(f.start.group).varint(f.start.object);
+  if (f.type === FilterType.ABSOLUTE_RANGE) w.varint(f.endGroup);
+  return w.finish();
+}
+
+export function decodeSubscriptionFilter(b: Uint8Array): SubscriptionFilter {
+  const r = new Reader(b, () => WireError.malformed("SUBSCRIPTION_FILTER", "truncated"));
+  const t = r.varint();
+  let f: SubscriptionFilter;
+  if (t === FilterType.NEXT_GROUP_START || t === FilterType.LARGEST_OBJECT) f = { type: t };
+  else if (t === FilterType.ABSOLUTE_START) f = { type: t, start: { group: r.varint(), object: r.varint() } };
+  else if (t === FilterType.ABSOLUTE_RANGE) f = { type: t, start: { group: r.varint(), object: r.varint() }, endGroup: r.varint() };
+  else throw WireError.malformed("SUBSCRIPTION_FILTER", `filter type ${t}`);
+  if (r.remaining > 0) throw WireError.malformed("SUBSCRIPTION_FILTER", "trailing bytes");
+  return f;
+}
+
+/** Longest Full Track Name, Track Namespace or namespace field (§2.4.1). */
+export const MAX_FULL_TRACK_NAME = 4096;
+/** Most fields in a Track Namespace (§2.4.1). */
+export const MAX_NAMESPACE_FIELDS = 32;
+/** Longest Reason Phrase (§1.4.4). */
+export const MAX_REASON_PHRASE = 1024;
+/** Longest GOAWAY New Session URI (§10.4). */
+export const MAX_GOAWAY_URI = 8192;
+
+/** A Track Namespace or prefix/suffix: its fields (bytes; strings are UTF-8). */
+export type Tuple = readonly BytesLike[];
+
+function tupleBytes(t: Tuple): number {
+  let n = 0;
+  for (const f of t) n += toBytes(f).length;
+  return n;
+}
+
+/** Track Namespace (§2.4.1): `minFields` is 1 for a full namespace, 0 for a prefix or suffix. */
+function writeTuple(w: Writer, t: Tuple, minFields: number): void {
+  if (t.length < minFields || t.length > MAX_NAMESPACE_FIELDS) throw new RangeError(`a namespace needs ${minFields}-32 fields, not ${t.length}`);
+  if (tupleBytes(t) > MAX_FULL_TRACK_NAME) throw new RangeError("namespace longer than 4096 bytes");
+  w.varint(t.length);
+  for (const f of t) {
+    const b = toBytes(f);
+    if (b.length === 0) throw new RangeError("empty namespace field");
+    w.lengthPrefixed(b);
+  }
+}
+
+function readTuple(r: Reader, what: string, minFields: number): Uint8Array[] {
+  const count = r.varint();
+  if (count < minFields || count > MAX_NAMESPACE_FIELDS) throw WireError.malformed(what, `namespace of ${count} fields`);
+  const out: Uint8Array[] = [];
+  let total = 0;
+  for (let i = 0; i < (count as number); i++) {
+    const len = r.varint();
+    if (len > MAX_FULL_TRACK_NAME) throw WireError.malformed(what, "namespace field longer than 4096 bytes");
+    if (len === 0) throw WireError.malformed(what, "empty namespace field");
+    const f = r.bytes(len as number);
+    total += f.length;
+    out.push(f);
+  }
+  if (total > MAX_FULL_TRACK_NAME) throw WireError.malformed(what, "namespace longer than 4096 bytes");
+  return out;
+}
+
+function writeName(w: Writer, ns: Tuple, name: BytesLike): void {
+  const b = toBytes(name);
+  if (b.length + tupleBytes(ns) > MAX_FULL_TRACK_NAME) throw new RangeError("full track name longer than 4096 bytes");
+  w.lengthPrefixed(b);
+}
+
+function readName(r: Reader, what: string, ns: readonly Uint8Array[]): Uint8Array {
+  const len = r.varint();
+  if (len > MAX_FULL_TRACK_NAME) throw WireError.malformed(what, "track name longer than 4096 bytes");
+  const name = r.bytes(len as number);
+  let total = name.length;
+  for (const f of ns) total += f.length;
+  if (total > MAX_FULL_TRACK_NAME) throw WireError.malformed(what, "full track name longer than 4096 bytes");
+  return name;
+}
+
+/** Truncates to at most `max` UTF-8 bytes on a character boundary (as moq-wire does). */
+function truncateUtf8(s: string, max: number): Uint8Array {
+  const b = utf8(s);
+  if (b.length <= max) return b;
+  let end = max;
+  while (end > 0 && ((b[end] as number) & 0xc0) === 0x80) end--;
+  return b.slice(0, end);
+}
+
+function writeReason(w: Writer, reason: string): void {
+  w.lengthPrefixed(truncateUtf8(reason, MAX_REASON_PHRASE));
+}
+
+function readReason(r: Reader, what: string): string {
+  const len = r.varint();
+  if (len > MAX_REASON_PHRASE) throw WireError.malformed(what, "reason phrase longer than 1024 bytes");
+  const s = fromUtf8(r.bytes(len as number));
+  if (s === undefined) throw WireError.malformed(what, "reason phrase is not UTF-8");
+  return s;
+}
+
+// --------------------------------------------------------------- messages --
+
+/** SETUP (§10.3): Setup Options as Key-Value-Pairs spanning the payload. */
+export interface Setup {
+  type: "SETUP";
+  options: Property[];
+}
+
+/** SUBSCRIBE (§10.7). */
+export interface Subscribe {
+  type: "SUBSCRIBE";
+  requestId: U64;
+  namespace: Tuple;
+  name: BytesLike;
+  params: Parameter[];
+}
+
+/** PUBLISH (§10.10). `properties`: Track Properties (§2.5), raw Key-Value-Pairs. */
+export interface Publish {
+  type: "PUBLISH";
+  requestId: U64;
+  namespace: Tuple;
+  name: BytesLike;
+  trackAlias: U64;
+  params: Parameter[];
+  properties: Uint8Array;
+}
+
+/** Fetch Type (§10.12). */
+export const FetchType = {
+  STANDALONE: 0x1,
+  RELATIVE_JOINING: 0x2,
+  ABSOLUTE_JOINING: 0x3,
+} as const;
+export type FetchTypeValue = (typeof FetchType)[keyof typeof FetchType];
+
+/** Standalone Fetch (§10.12.1). `end` is the last Location plus one (Object 0: whole group). */
+export interface StandaloneFetch {
+  namespace: Tuple;
+  name: BytesLike;
+  start: Location;
+  end: Location;
+}
+
+/** Joining Fetch (§10.12.2). */
+export interface JoiningFetch {
+  joiningRequestId: U64;
+  joiningStart: U64;
+}
+
+/** FETCH (§10.12.3): `standalone` for type 0x1, `joining` for 0x2 / 0x3. */
+export interface Fetch {
+  type: "FETCH";
+  requestId: U64;
+  fetchType: FetchTypeValue;
+  standalone?: StandaloneFetch;
+  joining?: JoiningFetch;
+  params: Parameter[];
+}
+
+/** TRACK_STATUS (§10.14). */
+export interface TrackStatus {
+  type: "TRACK_STATUS";
+  requestId: U64;
+  namespace: Tuple;
+  name: BytesLike;
+  params: Parameter[];
+}
+
+/** PUBLISH_NAMESPACE (§10.15). */
+export interface PublishNamespace {
+  type: "PUBLISH_NAMESPACE";
+  requestId: U64;
+  namespace: Tuple;
+  params: Parameter[];
+}
+
+/** SUBSCRIBE_NAMESPACE (§10.18). */
+export interface SubscribeNamespace {
+  type: "SUBSCRIBE_NAMESPACE";
+  requestId: U64;
+  prefix: Tuple;
+  params: Parameter[];
+}
+
+/** SUBSCRIBE_TRACKS (§10.19). */
+export interface SubscribeTracks {
+  type: "SUBSCRIBE_TRACKS";
+  requestId: U64;
+  prefix: Tuple;
+  params: Parameter[];
+}
+
+/** REQUEST_UPDATE (§10.9), sent on an existing request stream. */
+export interface RequestUpdate {
+  type: "REQUEST_UPDATE";
+  requestId: U64;
+  params: Parameter[];
+}
+
+/**
+ * REQUEST_OK (§10.5): PUBLISH_NAMESPACE_OK, SUBSCRIBE_NAMESPACE_OK,
+ * TRACK_STATUS_OK… `properties` (Track Properties) is non-empty only in
+ * TRACK_STATUS_OK; decoding always fills it (moq-wire drops it).
+ */
+export interface RequestOk {
+  type: "REQUEST_OK";
+  params: Parameter[];
+  properties?: Uint8Array;
+}
+
+/**
+ * REQUEST_ERROR (§10.6.2). For REDIRECT (0x34) the Redirect structure
+ * (§10.6.1) is kept raw in `redirect` (moq-wire skips it too).
+ */
+export interface RequestError {
+  type: "REQUEST_ERROR";
+  code: U64;
+  retryInterval: U64;
+  reason: string;
+  redirect?: Uint8Array;
+}
+
+/** SUBSCRIBE_OK (§10.8). `properties`: Track Properties, raw. */
+export interface SubscribeOk {
+  type: "SUBSCRIBE_OK";
+  trackAlias: U64;
+  params: Parameter[];
+  properties: Uint8Array;
+}
+
+/** PUBLISH_OK (0x1E, §10.5 format without Track Properties). */
+export interface PublishOk {
+  type: "PUBLISH_OK";
+  params: Parameter[];
+}
+
+/** PUBLISH_DONE (§10.11). */
+export interface PublishDone {
+  type: "PUBLISH_DONE";
+  status: U64;
+  streamCount: U64;
+  reason: string;
+}
+
+/** NAMESPACE (§10.16): a namespace suffix after the SUBSCRIBE_NAMESPACE prefix. */
+export interface Namespace {
+  type: "NAMESPACE";
+  suffix: Tuple;
+}
+
+/** NAMESPACE_DONE (§10.17). */
+export interface NamespaceDone {
+  type: "NAMESPACE_DONE";
+  suffix: Tuple;
+}
+
+/** FETCH_OK (§10.13). */
+export interface FetchOk {
+  type: "FETCH_OK";
+  endOfTrack: boolean;
+  endLocation: Location;
+  params: Parameter[];
+  properties: Uint8Array;
+}
+
+/**
+ * GOAWAY (§10.4). `requestId` is present only on the control stream per
+ * draft-18; moq-wire never writes it and ignores it when present.
+ */
+export interface GoAway {
+  type: "GOAWAY";
+  uri: string;
+  timeoutMs: U64;
+  requestId?: U64;
+}
+
+/** A request-initiating message (§3.3): it opens a request stream. */
+export type RequestMessage = Subscribe | Publish | Fetch | TrackStatus | PublishNamespace | SubscribeNamespace | SubscribeTracks;
+
+/** A response or follow-up on a request stream, or GOAWAY. */
+export type ResponseMessage =
+  | RequestUpdate
+  | RequestOk
+  | RequestError
+  | SubscribeOk
+  | PublishOk
+  | PublishDone
+  | Namespace
+  | NamespaceDone
+  | FetchOk
+  | GoAway;
+
+export type ControlMessage = Setup | RequestMessage | ResponseMessage;
+
+// --------------------------------------------------------------- encoding --
+
+/** Serializes a message with its type and 16-bit length. */
+export function encodeMessage(m: ControlMessage): Uint8Array {
+  const w = new Writer();
+  switch (m.type) {
+    case "SETUP":
+      writeProperties(w, m.options);
+      break;
+    case "SUBSCRIBE":
+    case "TRACK_STATUS":
+      checkScopes(m.type, m.params);
+      w.varint(m.requestId);
+      writeTuple(w, m.namespace, 1);
+      writeName(w, m.namespace, m.name);
+      writeParams(w, m.params);
+      break;
+    case "PUBLISH":
+      checkScopes(m.type, m.params);
+      w.varint(m.requestId);
+      writeTuple(w, m.namespace, 1);
+      writeName(w, m.namespace, m.name);
+      w.varint(m.trackAlias);
+      writeParams(w, m.params);
+      w.bytes(m.properties);
+      break;
+    case "FETCH":
+      checkScopes(m.type, m.params);
+      w.varint(m.requestId).varint(m.fetchType);
+      if (m.fetchType === FetchType.STANDALONE) {
+        const s = m.standalone;
+        if (!s) throw new RangeError("a standalone FETCH needs `standalone`");
+        writeTuple(w, s.namespace, 1);
+        writeName(w, s.namespace, s.name);
+        w.varint(s.start.group).varint(s.start.object).varint(s.end.group).varint(s.end.object);
+      } else {
+        const j = m.joining;
+        if (!j) throw new RangeError("a joining FETCH needs `joining`");
+        w.varint(j.joiningRequestId).varint(j.joiningStart);
+      }
+      writeParams(w, m.params);
+      break;
+    case "PUBLISH_NAMESPACE":
+      checkScopes(m.type, m.params);
+      w.varint(m.requestId);
+      writeTuple(w, m.namespace, 1);
+      writeParams(w, m.params);
+      break;
+    case "SUBSCRIBE_NAMESPACE":
+    case "SUBSCRIBE_TRACKS":
+      checkScopes(m.type, m.params);
+      w.varint(m.requestId);
+      writeTuple(w, m.prefix, 0);
+      writeParams(w, m.params);
+      break;
+    case "REQUEST_UPDATE":
+      w.varint(m.requestId);
+      writeParams(w, m.params);
+      break;
+    case "REQUEST_OK":
+      writeParams(w, m.params);
+      if (m.properties) w.bytes(m.properties);
+      break;
+    case "REQUEST_ERROR":
+      w.varint(m.code).varint(m.retryInterval);
+      writeReason(w, m.reason);
+      if (m.redirect) {
+        if (m.code !== RequestErrorCode.REDIRECT) throw new RangeError("a Redirect only follows error code REDIRECT");
+        w.bytes(m.redirect);
+      }
+      break;
+    case "SUBSCRIBE_OK":
+      w.varint(m.trackAlias);
+      writeParams(w, m.params);
+      w.bytes(m.properties);
+      break;
+    case "PUBLISH_OK":
+      writeParams(w, m.params);
+      break;
+    case "PUBLISH_DONE":
+      w.varint(m.status).varint(m.streamCount);
+      writeReason(w, m.reason);
+      break;
+    case "NAMESPACE":
+    case "NAMESPACE_DONE":
+      writeTuple(w, m.suffix, 0);
+      break;
+    case "FETCH_OK":
+      w.u8(m.endOfTrack ? 1 : 0).varint(m.endLocation.group).varint(m.endLocation.object);
+      writeParams(w, m.params);
+      w.bytes(m.properties);
+      break;
+    case "GOAWAY": {
+      const uri = utf8(m.uri);
+      if (uri.length > MAX_GOAWAY_URI) throw new RangeError("GOAWAY URI longer than 8192 bytes");
+      w.lengthPrefixed(uri).varint(m.timeoutMs);
+      if (m.requestId !== undefined) w.varint(m.requestId);
+      break;
+    }
+  }
+  return frame(MessageType[m.type], w.finish());
+}
+
+function checkScopes(type: MessageTypeName, params: readonly Parameter[]): void {
+  if (!parametersAllowed(MessageType[type], params)) throw new RangeError(`a parameter is not allowed on ${type}`);
+}
+
+// --------------------------------------------------------------- decoding --
+
+const TYPE_NAMES = new Map<U64, MessageTypeName>(Object.entries(MessageType).map(([k, v]) => [v, k as MessageTypeName]));
+
+/** The name of a message type, if this module knows it. */
+export function messageTypeName(t: U64): MessageTypeName | undefined {
+  return TYPE_NAMES.get(t);
+}
+
+/**
+ * Decodes a framed message. Request-initiating messages are decoded as
+ * moq-transport does (errors are `Malformed("request")`); responses as
+ * moq-wire's `Frame::response` does; an unknown type is `InvalidType`.
+ */
+export function decodeMessage(f: Frame): ControlMessage {
+  if (f.type === MessageType.SETUP) return decodeSetup(f);
+  if (startsRequest(f.type)) return decodeRequest(f);
+  return decodeResponse(f);
+}
+
+/** SETUP (§10.3). */
+export function decodeSetup(f: Frame): Setup {
+  if (f.type !== MessageType.SETUP) throw WireError.invalidType(f.type);
+  return { type: "SETUP", options: decodeProperties(f.payload) };
+}
+
+/** A request-initiating message (§3.3); other types are `InvalidType`. */
+export function decodeRequest(f: Frame): RequestMessage {
+  if (!startsRequest(f.type)) throw WireError.invalidType(f.type);
+  const t = f.type as number;
+  const r = new Reader(f.payload, () => WireError.malformed("request", "payload ended inside a field"));
+  let m: RequestMessage;
+  try {
+    m = readRequest(t, r);
+  } catch (e) {
+    if (e instanceof WireError && e.kind === "Malformed" && e.what !== "request") throw WireError.malformed("request", e.message);
+    throw e;
+  }
+  if (r.remaining > 0) throw WireError.malformed("request", `${r.remaining} trailing bytes`);
+  if (!parametersAllowed(t, m.params)) throw WireError.malformed("request", "parameter not allowed on this message");
+  return m;
+}
+
+function readRequest(t: number, r: Reader): RequestMessage {
+  const what = "request";
+  switch (t) {
+    case MessageType.SUBSCRIBE:
+    case MessageType.TRACK_STATUS: {
+      const requestId = r.varint();
+      const namespace = readTuple(r, what, 1);
+      const name = readName(r, what, namespace);
+      const params = readParams(r);
+      return t === MessageType.SUBSCRIBE
+        ? { type: "SUBSCRIBE", requestId, namespace, name, params }
+        : { type: "TRACK_STATUS", requestId, namespace, name, params };
+    }
+    case MessageType.PUBLISH: {
+      const requestId = r.varint();
+      const namespace = readTuple(r, what, 1);
+      const name = readName(r, what, namespace);
+      const trackAlias = r.varint();
+      const params = readParams(r);
+      const properties = r.rest();
+      decodeProperties(properties); // validated, as moq-transport does
+      return { type: "PUBLISH", requestId, namespace, name, trackAlias, params, properties };
+    }
+    case MessageType.FETCH: {
+      const requestId = r.varint();
+      const fetchType = r.varint();
+      if (fetchType === FetchType.STANDALONE) {
+        const namespace = readTuple(r, what, 1);
+        const name = readName(r, what, namespace);
+        const start = { group: r.varint(), object: r.varint() };
+        const end = { group: r.varint(), object: r.varint() };
+        return { type: "FETCH", requestId, fetchType, standalone: { namespace, name, start, end }, params: readParams(r) };
+      }
+      if (fetchType === FetchType.RELATIVE_JOINING || fetchType === FetchType.ABSOLUTE_JOINING) {
+        const joining = { joiningRequestId: r.varint(), joiningStart: r.varint() };
+        return { type: "FETCH", requestId, fetchType, joining, params: readParams(r) };
+      }
+      throw WireError.malformed(what, `fetch type ${fetchType}`);
+    }
+    case MessageType.PUBLISH_NAMESPACE: {
+      const requestId = r.varint();
+      const namespace = readTuple(r, what, 1);
+      return { type: "PUBLISH_NAMESPACE", requestId, namespace, params: readParams(r) };
+    }
+    case MessageType.SUBSCRIBE_NAMESPACE:
+    case MessageType.SUBSCRIBE_TRACKS: {
+      const requestId = r.varint();
+      const prefix = readTuple(r, what, 0);
+      const params = readParams(r);
+      return t === MessageType.SUBSCRIBE_NAMESPACE
+        ? { type: "SUBSCRIBE_NAMESPACE", requestId, prefix, params }
+        : { type: "SUBSCRIBE_TRACKS", requestId, prefix, params };
+    }
+  }
+  throw WireError.invalidType(t);
+}
+
+/** A response or follow-up on a request stream, or GOAWAY (§10). */
+export function decodeResponse(f: Frame): ResponseMessage {
+  const name = messageTypeName(f.type) ?? "response";
+  const r = new Reader(f.payload, () => WireError.malformed(name, "payload ended inside a field"));
+  let m: ResponseMessage;
+  switch (f.type) {
+    case MessageType.REQUEST_OK:
+      // Trailing Track Properties (§10.5) are only meaningful in TRACK_STATUS_OK.
+      m = { type: "REQUEST_OK", params: readParams(r), properties: r.rest() };
+      break;
+    case MessageType.REQUEST_ERROR: {
+      const code = r.varint();
+      const retryInterval = r.varint();
+      const reason = readReason(r, name);
+      m = { type: "REQUEST_ERROR", code, retryInterval, reason };
+      // A REDIRECT error carries a Redirect structure (§10.6.1), kept raw.
+      if (code === RequestErrorCode.REDIRECT) m.redirect = r.rest();
+      break;
+    }
+    case MessageType.SUBSCRIBE_OK: {
+      const trackAlias = r.varint();
+      const params = readParams(r);
+      m = { type: "SUBSCRIBE_OK", trackAlias, params, properties: r.rest() };
+      break;
+    }
+    case MessageType.PUBLISH_OK:
+      m = { type: "PUBLISH_OK", params: readParams(r) };
+      break;
+    case MessageType.PUBLISH_DONE: {
+      const status = r.varint();
+      const streamCount = r.varint();
+      m = { type: "PUBLISH_DONE", status, streamCount, reason: readReason(r, name) };
+      break;
+    }
+    case MessageType.NAMESPACE:
+      m = { type: "NAMESPACE", suffix: readTuple(r, name, 0) };
+      break;
+    case MessageType.NAMESPACE_DONE:
+      m = { type: "NAMESPACE_DONE", suffix: readTuple(r, name, 0) };
+      break;
+    case MessageType.REQUEST_UPDATE: {
+      const requestId = r.varint();
+      m = { type: "REQUEST_UPDATE", requestId, params: readParams(r) };
+      break;
+    }
+    case MessageType.FETCH_OK: {
+      const eot = r.u8();
+      if (eot > 1) throw WireError.malformed(name, `End Of Track ${eot}`);
+      const endLocation = { group: r.varint(), object: r.varint() };
+      const params = readParams(r);
+      m = { type: "FETCH_OK", endOfTrack: eot === 1, endLocation, params, properties: r.rest() };
+      break;
+    }
+    case MessageType.GOAWAY: {
+      const len = r.varint();
+      if (len > MAX_GOAWAY_URI || len > r.remaining) throw WireError.malformed(name, "bad New Session URI length");
+      const uri = fromUtf8Lossy(r.bytes(len as number));
+      const timeoutMs = r.varint();
+      m = { type: "GOAWAY", uri, timeoutMs };
+      // An optional Request ID may follow (control-stream GOAWAY, §10.4).
+      if (r.remaining > 0) m.requestId = r.varint();
+      break;
+    }
+    default:
+      throw WireError.invalidType(f.type);
+  }
+  if (r.remaining > 0) throw WireError.malformed("response", `${r.remaining} trailing bytes`);
+  return m;
+}
+
+// ---------------------------------------------------------------- helpers --
+
+/**
+ * Request IDs of one endpoint (§10.1): a client uses even IDs from 0, a
+ * server odd IDs from 1, each new request (including REQUEST_UPDATE) the
+ * next by 2.
+ */
+export class RequestIds {
+  private next: number;
+
+  constructor(role: "client" | "server" = "client") {
+    this.next = role === "client" ? 0 : 1;
+  }
+
+  take(): number {
+    const id = this.next;
+    this.next += 2;
+    return id;
+  }
+}
+
+/** Namespace fields as UTF-8 strings (invalid sequences become U+FFFD). */
+export function tupleToStrings(t: Tuple): string[] {
+  return t.map((f) => (typeof f === "string" ? f : fromUtf8Lossy(f)));
+}
+
+/** True when `prefix` is a field-wise prefix of `ns` (§10.18). */
+export function tupleHasPrefix(ns: Tuple, prefix: Tuple): boolean {
+  if (prefix.length > ns.length) return false;
+  return prefix.every((f, i) => bytesEqual(toBytes(f), toBytes(ns[i] as BytesLike)));
+}

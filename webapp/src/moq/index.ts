@@ -1,0 +1,10 @@
+/** draft-ietf-moq-transport-18 codec of the web phone. */
+export * from "./errors.js";
+export * from "./varint.js";
+export * from "./bytes.js";
+export * from "./properties.js";
+export * from "./control.js";
+export * from "./datagram.js";
+export * from "./subgroup.js";
+export * from "./fetch.js";
+export * from "./stream.js";

@@ -3,7 +3,7 @@
 # private namespaces, for loading and driving chan_moq.so. Root only; needs
 # nothing but Debian's package mirror.
 #
-#   asterisk.sh build                  host packages (mmdebstrap, libclang-dev, iproute2) if missing;
+#   asterisk.sh build                  host packages (mmdebstrap, iproute2) if missing;
 #                                      sid chroot with asterisk into $ROOT (reused once complete);
 #                                      asterisk-dev headers from the same apt run into $DEV
 #   asterisk.sh conf [FILE|DIR]        minimal fast-booting config in $ROOT/opt/$INSTANCE
@@ -111,7 +111,7 @@ cmd_build() {
   # One build at a time (parallel tests may all call build on a fresh machine).
   exec 9>"$ROOT.lock"
   flock 9
-  host_pkgs mmdebstrap libclang-dev iproute2
+  host_pkgs mmdebstrap iproute2
   if [ -f "$STAMP" ]; then
     say "chroot $ROOT is complete ($(cat "$STAMP")); reusing it"
   else

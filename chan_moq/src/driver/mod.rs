@@ -39,7 +39,10 @@ struct Status {
 }
 
 pub struct Gateway {
-    rt: tokio::runtime::Runtime,
+    /// Taken out and shut down at unload; tasks hold `Arc<Gateway>`, so the
+    /// runtime must not depend on the gateway being freed.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    rt: tokio::runtime::Handle,
     cfg: RwLock<Arc<Config>>,
     /// The current MoQ session, if connected.
     phone: watch::Sender<Option<Phone>>,
@@ -60,7 +63,8 @@ impl Gateway {
             .build()
             .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
         let gw = Arc::new(Gateway {
-            rt,
+            rt: rt.handle().clone(),
+            runtime: Mutex::new(Some(rt)),
             cfg: RwLock::new(Arc::new(cfg)),
             phone: watch::channel(None).0,
             status: Mutex::default(),
@@ -141,18 +145,13 @@ impl Gateway {
         t
     }
 
-    /// Stops everything: every task is dropped, which ends the calls'
-    /// MoQ sessions; channels still up must be hung up first (see unload).
-    pub fn shutdown(self: Arc<Self>) {
+    /// Stops everything: every task is dropped (ending the MoQ sessions)
+    /// and the runtime's threads are joined, so no code of this module runs
+    /// after unload returns. Channels must be gone first (see unload).
+    pub fn shutdown(&self) {
         self.phone.send_replace(None);
-        match Arc::try_unwrap(self) {
-            Ok(gw) => gw.rt.shutdown_timeout(Duration::from_secs(2)),
-            Err(still_shared) => {
-                // A callback still holds it: leak the runtime rather than
-                // block Asterisk's thread on it.
-                ast::log(Level::Warning, "chan_moq: runtime still in use at unload; leaving it to finish");
-                std::mem::forget(still_shared);
-            }
+        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
         }
     }
 }

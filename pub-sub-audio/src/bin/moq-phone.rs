@@ -90,6 +90,12 @@ struct MediaArgs {
     /// Hang up after this many seconds in the call.
     #[arg(long)]
     hangup_after: Option<f64>,
+    /// Send these DTMF digits (0-9 * # A-D), 200 ms apart, once in the call.
+    #[arg(long)]
+    dtmf: Option<String>,
+    /// Seconds in the call before the first DTMF digit.
+    #[arg(long, default_value_t = 1.0)]
+    dtmf_after: f64,
 }
 
 fn media(m: &MediaArgs) -> anyhow::Result<MediaConfig> {
@@ -164,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Cmd::Call { to, media: m } => {
             let to = Address::parse(&to)?;
             hangup_timer(&m, user_tx.clone(), seen.clone());
+            dtmf_sender(&m, user_tx.clone(), seen.clone());
             let cfg = media(&m)?;
             let out = phone.call(&to, cfg, user_rx, report.clone()).await;
             save(&m, &out)?;
@@ -185,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             });
             hangup_timer(&m, user_tx.clone(), seen.clone());
+            dtmf_sender(&m, user_tx.clone(), seen.clone());
             let cfg = media(&m)?;
             let out = phone.take(&inc, cfg, user_rx, report.clone()).await;
             save(&m, &out)?;
@@ -206,6 +214,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 }
 
 /// --hangup-after counts from the moment the call is established.
+/// Sends `--dtmf` digits once the call is established.
+fn dtmf_sender(m: &MediaArgs, tx: mpsc::UnboundedSender<UserAction>, mut seen: tokio::sync::watch::Receiver<(bool, bool)>) {
+    let Some(digits) = m.dtmf.clone() else { return };
+    let after = Duration::from_secs_f64(m.dtmf_after);
+    tokio::spawn(async move {
+        if seen.wait_for(|s| s.1).await.is_ok() {
+            tokio::time::sleep(after).await;
+            for digit in digits.chars() {
+                let _ = tx.send(UserAction::Dtmf { digit });
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+}
+
 fn hangup_timer(m: &MediaArgs, tx: mpsc::UnboundedSender<UserAction>, mut seen: tokio::sync::watch::Receiver<(bool, bool)>) {
     if let Some(secs) = m.hangup_after {
         tokio::spawn(async move {

@@ -220,16 +220,77 @@ async fn watch_devices(phone: Phone, base: TrackNamespace, tx: mpsc::UnboundedSe
     }
 }
 
-/// SUBSCRIBE to a peer's `events` plus a joining FETCH for what it already
-/// sent; each event once, in order; PUBLISH_DONE becomes `PeerGone`.
+/// How long a hole in the event sequence may last before it is asked for
+/// with a FETCH. Every event is its own group on its own stream (CALLS.md
+/// §5), and "Groups can always be received out of order" (draft-18
+/// §2.3.1): a later group arriving first is normally just reordering.
+const GAP_WAIT: Duration = Duration::from_millis(300);
+
+/// The longest a hole holds up the events behind it when no FETCH answers
+/// (a FETCH may travel to the publisher, which need not answer quickly, or
+/// at all): well within the lost-peer timer (CALLS.md §7), so a `hangup`
+/// behind a hole still ends the call as a hangup.
+const MAX_HOLE: Duration = Duration::from_secs(1);
+
+/// With nothing at all arriving for this long, and no Joining Location,
+/// ask once for anything published before we subscribed.
+const QUIET_WAIT: Duration = Duration::from_millis(500);
+
+/// What a background FETCH of events returned: the groups it covered
+/// (`from..to`) and the objects found there (group, payload).
+struct Fetched {
+    from: u64,
+    to: u64,
+    objects: Vec<(u64, bytes::Bytes)>,
+}
+
+/// Runs a FETCH of events in the background and reports what it found.
+fn spawn_fetch(
+    (from, to): (u64, u64),
+    fetch: impl std::future::Future<Output = moq_interop::Result<moq_interop::Fetched>> + Send + 'static,
+    done: mpsc::UnboundedSender<Fetched>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let objects = match fetch.await {
+            Ok(f) => f.objects().into_iter().filter(|o| o.object_id == 0).map(|o| (o.group_id, o.payload.clone())).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, from, to, "event FETCH failed");
+                Vec::new()
+            }
+        };
+        let _ = done.send(Fetched { from, to, objects });
+    })
+}
+
+/// SUBSCRIBE to a peer's `events`, plus a Joining FETCH for what it sent
+/// before; delivers each event once, in group order; the end of the
+/// subscription becomes `PeerGone`.
 ///
-/// Events are one object per group, groups numbered from 0 (CALLS.md §5), so
-/// a gap is visible: a live event beyond the next expected group, or silence
-/// after subscribing, is filled with a standalone FETCH from the relay's
-/// cache. This covers relays that attach a subscriber to a shared upstream
-/// subscription without the objects that were in flight.
+/// Events are one object per group, groups numbered from 0 (CALLS.md §5),
+/// so what is missing is visible. Nothing here depends on a relay's cache:
+///
+/// - Events published before our SUBSCRIBE are not sent on it ("Subscribe
+///   only requests newly published or received Objects. Objects from the
+///   past are retrieved using FETCH", draft-18 §10.7). SUBSCRIBE_OK carries
+///   the Joining Location (LARGEST_OBJECT, §10.2.11) when anything was
+///   published; an Absolute Joining FETCH from group 0 (§5.1.3, §10.12.2)
+///   returns everything up to it. A relay may answer it from its cache or
+///   forward it to the publisher (§9.1: caching is optional). (A Relative
+///   Joining FETCH with a huge Joining Start does not mean "everything":
+///   the start is "Joining Location.Group - Joining Start", §10.12.2.1,
+///   and moq-relay-ietf refuses the underflow with INVALID_RANGE.)
+/// - A relay that aggregates subscriptions attaches us to its upstream one,
+///   and objects it had already forwarded do not reach us (§9.4); they are
+///   at or below the Joining Location, so the Joining FETCH covers them.
+/// - Groups arrive in any order (above): a hole is waited for
+///   ([`GAP_WAIT`]), then asked for with a Standalone FETCH (§10.12.1),
+///   running beside the live subscription so nothing live is held up by a
+///   slow or silent publisher. A hole that a FETCH covering it did not
+///   fill, or that outlives [`MAX_HOLE`], is skipped.
 async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, tx: mpsc::UnboundedSender<Msg>) {
     use moq_transport::coding::Location;
+    use std::collections::BTreeMap;
+    use tokio::time::Instant;
     let mut sub = match phone.session.subscribe(&n, "events", SubscribeParams::new()).await {
         Ok(s) => s,
         Err(e) => {
@@ -238,57 +299,116 @@ async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, 
             return;
         }
     };
-    let mut next_group = 0u64;
-    let mut pending: std::collections::BTreeMap<u64, bytes::Bytes> = Default::default();
-    // Delivers buffered events in group order, as far as they are contiguous.
-    let flush = |next: &mut u64, pending: &mut std::collections::BTreeMap<u64, bytes::Bytes>| {
-        while let Some(p) = pending.remove(next) {
-            deliver(&tx, &device, &p);
-            *next += 1;
-        }
-    };
-    // Events sent before our subscription: from the relay's cache (§10.12.2).
-    // A relay with nothing cached answers INVALID_RANGE, which is fine.
-    if let Ok(history) = phone.session.joining_fetch(sub.request_id, 1_000_000, true).await {
-        for o in history.objects() {
-            pending.entry(o.group_id).or_insert_with(|| o.payload.clone());
-        }
-        flush(&mut next_group, &mut pending);
+    let (fetched_tx, mut fetched_rx) = mpsc::unbounded_channel::<Fetched>();
+    let mut fetches: Vec<JoinHandle<()>> = Vec::new();
+    // Groups below `known_end` exist: up to the Joining Location, and below
+    // any group that arrived.
+    let joining = sub.largest();
+    let mut known_end = joining.map_or(0, |l| l.group_id + 1);
+    // The groups a FETCH in flight covers (one at a time), and whether it is
+    // the Joining FETCH.
+    let mut in_flight: Option<(u64, u64, bool)> = None;
+    if let Some(jl) = joining {
+        let session = phone.session.clone();
+        let id = sub.request_id;
+        in_flight = Some((0, jl.group_id + 1, true));
+        let f = async move { session.joining_fetch(id, 0, false).await };
+        fetches.push(spawn_fetch((0, jl.group_id + 1), f, fetched_tx.clone()));
     }
-    let mut filled_for = None;
-    loop {
-        let got = sub.next_object(Duration::from_millis(500)).await;
-        let gap_to = match &got {
-            Ok(o) if o.group_id >= next_group => {
-                pending.entry(o.group_id).or_insert_with(|| o.payload.clone());
-                (o.group_id > next_group).then_some(o.group_id)
-            }
-            Ok(_) => None,
-            // Quiet: if nothing arrived at all yet, the first events may be missing.
-            Err(moq_interop::Error::Timeout(_)) => (next_group == 0 && pending.is_empty()).then_some(1 << 32),
-            Err(_) => {
-                flush(&mut next_group, &mut pending);
-                let _ = tx.send(Msg::Input(Input::PeerGone { device: device.clone() }));
-                return;
+    let mut next_group = 0u64;
+    let mut pending: BTreeMap<u64, bytes::Bytes> = BTreeMap::new();
+    let started = Instant::now();
+    // When the hole at `next_group` was first seen; whether a FETCH that
+    // covered it has come back without it.
+    let mut hole_since: Option<Instant> = None;
+    let mut hole_fetched = false;
+    let mut quiet_fetched = false;
+    let end = loop {
+        while let Some(p) = pending.remove(&next_group) {
+            deliver(&tx, &device, &p);
+            next_group += 1;
+            hole_since = None;
+            hole_fetched = false;
+        }
+        let first_pending = pending.keys().next().copied();
+        let hole_end = first_pending.unwrap_or(0).max(known_end);
+        let hole = hole_end > next_group;
+        let now = Instant::now();
+        if hole && hole_since.is_none() {
+            hole_since = Some(now);
+        }
+        // The Joining FETCH is the only source of what it covers: wait for it.
+        let joining_pending = in_flight.is_some_and(|(_, to, joining)| joining && next_group < to);
+        let too_long = hole_since.is_some_and(|t| now >= t + MAX_HOLE) && !joining_pending;
+        if hole && (hole_fetched || too_long) {
+            tracing::debug!(from = next_group, to = hole_end, namespace = %n, "events missing; skipped");
+            next_group = first_pending.unwrap_or(hole_end);
+            hole_since = None;
+            hole_fetched = false;
+            continue;
+        }
+        // When to act next: ask for the hole after GAP_WAIT (or for anything
+        // published before us after QUIET_WAIT), give up on it at MAX_HOLE.
+        let quiet = !hole && next_group == 0 && joining.is_none() && !quiet_fetched;
+        let ask = in_flight.is_none() && (hole || quiet);
+        let wake = match hole_since {
+            Some(t) if hole && ask => Some(t + GAP_WAIT),
+            Some(t) if hole && !joining_pending => Some(t + MAX_HOLE),
+            _ if quiet && ask => Some(started + QUIET_WAIT),
+            _ => None,
+        };
+        let timer = async {
+            match wake {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
             }
         };
-        if let Some(to) = gap_to.filter(|_| filled_for != Some(next_group)) {
-            filled_for = Some(next_group);
-            let end = if to == 1 << 32 { Location::new(to, 0) } else { Location::new(to - 1, 1) };
-            if let Ok(f) = phone.session.fetch(&n, "events", Location::new(next_group, 0), end).await {
-                for o in f.objects() {
-                    pending.entry(o.group_id).or_insert_with(|| o.payload.clone());
+        tokio::select! {
+            got = sub.next_object(Duration::from_secs(24 * 3600)) => match got {
+                Ok(o) if o.object_id == 0 && o.group_id >= next_group => {
+                    known_end = known_end.max(o.group_id);
+                    pending.entry(o.group_id).or_insert(o.payload);
+                }
+                Ok(o) if o.object_id == 0 => tracing::debug!(group = o.group_id, "event already delivered or skipped"),
+                Ok(_) => {}
+                Err(moq_interop::Error::Timeout(_)) => {}
+                Err(e) => break e,
+            },
+            Some(f) = fetched_rx.recv() => {
+                in_flight = None;
+                for (g, p) in f.objects {
+                    if g >= next_group {
+                        pending.entry(g).or_insert(p);
+                    }
+                }
+                if hole_since.is_some() && (f.from..f.to).contains(&next_group) {
+                    hole_fetched = true;
                 }
             }
-            // Whatever the cache did not have does not exist any more: skip it.
-            if !pending.contains_key(&next_group) {
-                if let Some(&k) = pending.keys().next() {
-                    next_group = k;
-                }
-            }
+            _ = timer => if ask {
+                let (start, end, covers) = if hole {
+                    // Groups [next_group, hole_end); End Location is "last + 1".
+                    (Location::new(next_group, 0), Location::new(hole_end - 1, 1), (next_group, hole_end))
+                } else {
+                    quiet_fetched = true;
+                    (Location::new(0, 0), Location::new(1 << 32, 0), (0, 1 << 32))
+                };
+                in_flight = Some((covers.0, covers.1, false));
+                let (session, n2) = (phone.session.clone(), n.clone());
+                let f = async move { session.fetch(&n2, "events", start, end).await };
+                fetches.push(spawn_fetch(covers, f, fetched_tx.clone()));
+            },
         }
-        flush(&mut next_group, &mut pending);
+    };
+    for f in fetches {
+        f.abort();
     }
+    while let Some(p) = pending.remove(&next_group) {
+        deliver(&tx, &device, &p);
+        next_group += 1;
+    }
+    tracing::debug!(error = %end, namespace = %n, "peer events ended");
+    let _ = tx.send(Msg::Input(Input::PeerGone { device }));
 }
 
 fn deliver(tx: &mpsc::UnboundedSender<Msg>, device: &Option<String>, payload: &[u8]) {

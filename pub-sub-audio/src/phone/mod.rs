@@ -81,7 +81,8 @@ impl Phone {
         let session = moq_interop::Client::connect(&cfg.url, &cfg.tls)
             .await
             .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
-        let phone = Phone { session, cfg: Arc::new(cfg), published: Default::default(), busy: Default::default(), multi_line: Default::default() };
+        let phone =
+            Phone { session, cfg: Arc::new(cfg), published: Default::default(), busy: Default::default(), multi_line: Default::default() };
         let reg = phone
             .session
             .publish_namespace(&ns(Namespaces::device(&phone.cfg.user, &phone.cfg.device)))
@@ -216,25 +217,67 @@ async fn watch_ring(mut ring: moq_interop::NamespaceSubscription, tx: mpsc::Unbo
     }
 }
 
-/// Answers the relay's SUBSCRIBEs for tracks in our call namespaces.
+/// Answers the relay's SUBSCRIBEs and FETCHes for tracks in our call
+/// namespaces.
 async fn serve_subscribes(phone: Phone) {
+    use moq_interop::PublisherRequest;
     loop {
-        let req = match phone.session.accept_subscribe(Duration::from_secs(24 * 3600)).await {
+        let req = match phone.session.accept_publisher_request(Duration::from_secs(24 * 3600)).await {
             Ok(r) => r,
             Err(moq_interop::Error::Timeout(_)) => continue,
             Err(_) => return,
         };
-        let space = path(req.namespace());
-        let shared = phone.published.lock().unwrap_or_else(|e| e.into_inner()).get(&space).cloned();
-        match shared {
-            Some(s) => {
-                tokio::spawn(tracks::serve(s, req, space));
+        match req {
+            PublisherRequest::Subscribe(req) => {
+                let space = path(req.namespace());
+                let shared = phone.published.lock().unwrap_or_else(|e| e.into_inner()).get(&space).cloned();
+                match shared {
+                    Some(s) => {
+                        tokio::spawn(tracks::serve(s, req, space));
+                    }
+                    None => {
+                        tokio::spawn(async move {
+                            let _ = req.reject(0x10, "no such call here").await;
+                        });
+                    }
+                }
             }
-            None => {
-                tokio::spawn(async move {
-                    let _ = req.reject(0x10, "no such call here").await;
-                });
+            PublisherRequest::Fetch(f) => {
+                tokio::spawn(serve_fetch(phone.clone(), f));
             }
+        }
+    }
+}
+
+/// A FETCH the relay forwarded to us, the original publisher (draft-18
+/// §10.12): Standalone by track name, Joining by the subscription it names.
+async fn serve_fetch(phone: Phone, f: moq_interop::IncomingFetch) {
+    use moq_transport::message::RequestErrorCode;
+    let found = {
+        let published = phone.published.lock().unwrap_or_else(|e| e.into_inner());
+        match (f.track(), f.joining()) {
+            (Some((n, track)), _) => {
+                let space = path(n);
+                published.get(&space).cloned().map(|s| (s, space, track, f.range()))
+            }
+            (None, Some((id, start, relative))) => published.iter().find_map(|(space, s)| {
+                let (track, joining) = s.lock().unwrap_or_else(|e| e.into_inner()).joined(id)?;
+                Some((s.clone(), space.clone(), track, tracks::joining_range(joining, start, relative)))
+            }),
+            (None, None) => None,
+        }
+    };
+    match found {
+        Some((s, space, track, Some(range))) => tracks::serve_fetch(&s, f, &space, &track, range).await,
+        // §10.12.2: no objects when the joined subscription was accepted.
+        Some((_, _, _, None)) => {
+            let _ = f.reject(RequestErrorCode::InvalidRange as u64, "nothing to join").await;
+        }
+        None if f.joining().is_some() => {
+            let _ = f.reject(RequestErrorCode::InvalidJoiningRequestId as u64, "no such subscription").await;
+        }
+        None => {
+            let _ = f.reject(RequestErrorCode::DoesNotExist as u64, "no such call here").await;
         }
     }
 }

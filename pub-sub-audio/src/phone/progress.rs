@@ -7,7 +7,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// The call's session id (docs/CALLS.md §1), first of all.
-    Session { sid: String },
+    Session {
+        sid: String,
+    },
     /// Callee: the caller's INVITE (docs/CALLS.md §5), before ringing; `to`
     /// may carry an extension (`pbx/100`).
     Invited {

@@ -1,26 +1,48 @@
 //! The tracks a phone publishes in its call namespace (docs/CALLS.md §5–§6):
-//! `events` (replayed to every new subscription, then live), `audio`
-//! (OBJECT_DATAGRAMs) and `catalog`.
+//! `events` (replayed to every new subscription, then live, and served to
+//! FETCH), `audio` (OBJECT_DATAGRAMs) and `catalog`.
 
 use super::media::AudioMapping;
 use crate::call::Event;
 use bytes::Bytes;
-use moq_interop::{DatagramSpec, IncomingSubscribe, SubgroupSpec, TrackPublisher};
+use moq_interop::{DatagramSpec, FetchedObject, IncomingFetch, IncomingSubscribe, SubgroupSpec, TrackPublisher};
+use moq_transport::coding::{KeyValuePairs, Location};
+use moq_transport::message::RequestErrorCode;
 use std::sync::{Arc, Mutex};
+
+/// Publisher priority of the `events` subgroup streams
+/// ([`TrackPublisher::send_group`]); FETCH answers repeat it, since a
+/// duplicate object with another priority makes the track malformed
+/// (draft-18 §9.1).
+const EVENTS_PRIORITY: u8 = 128;
 
 /// What we publish for one call; shared by the call driver and the
 /// subscription acceptor.
 #[derive(Default)]
 pub struct Published {
-    events: Vec<Event>,
+    /// Every event sent so far, encoded; group = index (CALLS.md §5).
+    events: Vec<Bytes>,
     event_subs: Vec<Arc<TrackPublisher>>,
     audio_subs: Vec<Arc<TrackPublisher>>,
     other_subs: Vec<Arc<TrackPublisher>>,
     next_alias: u64,
+    /// Largest audio object published.
+    audio_largest: Option<Location>,
+    /// Accepted SUBSCRIBEs by Request ID: the track and the Joining
+    /// Location we sent in SUBSCRIBE_OK, to answer a Joining FETCH.
+    joining: std::collections::HashMap<u64, (String, Option<Location>)>,
     /// Our PUBLISH_NAMESPACE for the call, withdrawn by [`linger_then_end`].
     pub announce: Option<moq_interop::RequestHandle>,
     /// Open audio subgroup streams (stream mappings), by publisher.
     writers: std::collections::HashMap<usize, (u64, moq_interop::SubgroupWriter)>,
+}
+
+impl Published {
+    /// The Joining Location of an accepted SUBSCRIBE with `request_id`, if
+    /// it was for a track here: `Some((track, location))`.
+    pub fn joined(&self, request_id: u64) -> Option<(String, Option<Location>)> {
+        self.joining.get(&request_id).cloned()
+    }
 }
 
 pub type Shared = Arc<Mutex<Published>>;
@@ -39,38 +61,64 @@ pub fn catalog(namespace: &str) -> Bytes {
     Bytes::from(v.to_string())
 }
 
+/// The largest object published on `track` so far (draft-18 §10.2.11).
+fn largest(p: &Published, track: &str) -> Option<Location> {
+    match track {
+        "events" => p.events.len().checked_sub(1).map(|g| Location::new(g as u64, 0)),
+        // Object 0 of group 0, there from the start (CALLS.md §6).
+        "catalog" => Some(Location::new(0, 0)),
+        "audio" => p.audio_largest,
+        _ => None,
+    }
+}
+
 /// Answers a SUBSCRIBE the relay forwarded for one of our tracks.
 pub async fn serve(shared: Shared, req: IncomingSubscribe, namespace_path: String) {
     let track = req.track_name();
-    let alias = {
+    let request_id = req.request.id;
+    let (alias, joining) = {
         let mut p = lock(&shared);
         p.next_alias += 1;
-        p.next_alias
+        (p.next_alias, largest(&p, &track))
     };
     let publisher = match track.as_str() {
-        "events" | "audio" | "catalog" => match req.accept(alias).await {
-            Ok(p) => Arc::new(p),
-            Err(e) => {
-                tracing::debug!(error = %e, "could not accept SUBSCRIBE");
-                return;
+        "events" | "audio" | "catalog" => {
+            // "If Objects have been published on this Track the Publisher
+            // MUST include [LARGEST_OBJECT]" (draft-18 §10.2.11): it is the
+            // Joining Location a subscriber's Joining FETCH ends at (§5.1,
+            // §10.12.2.1), and a relay without a cache resolves that FETCH
+            // against it and forwards it to us (see `serve_fetch`).
+            let mut params = KeyValuePairs::new();
+            if let Some(l) = joining {
+                let _ = params.set_largest_object(l);
             }
-        },
+            match req.accept_with(alias, params, Bytes::new()).await {
+                Ok(p) => Arc::new(p),
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not accept SUBSCRIBE");
+                    return;
+                }
+            }
+        }
         other => {
-            let _ = req.reject(0x10, &format!("no track {other} here")).await;
+            let _ = req.reject(RequestErrorCode::DoesNotExist as u64, &format!("no track {other} here")).await;
             return;
         }
     };
+    lock(&shared).joining.insert(request_id, (track.clone(), joining));
     match track.as_str() {
         "events" => {
-            // Replay the log so a late subscriber (and the relay's cache) has
-            // every event; group = event sequence number.
+            // Replay the log on the new subscription: a caching relay (ours)
+            // answers later FETCHes from what it received here. Relays that
+            // keep no cache forward FETCH to us instead (`serve_fetch`).
+            // Subscribers drop what they already have by group.
             let log = {
                 let mut p = lock(&shared);
                 p.event_subs.push(publisher.clone());
                 p.events.clone()
             };
-            for (seq, e) in log.iter().enumerate() {
-                let _ = publisher.send_group(seq as u64, &[Bytes::from(e.encode())]).await;
+            for (seq, e) in log.into_iter().enumerate() {
+                let _ = publisher.send_group(seq as u64, &[e]).await;
             }
         }
         "audio" => lock(&shared).audio_subs.push(publisher),
@@ -79,6 +127,67 @@ pub async fn serve(shared: Shared, req: IncomingSubscribe, namespace_path: Strin
             lock(&shared).other_subs.push(publisher);
         }
     }
+}
+
+/// Answers a FETCH for `track` from what we published: the relay forwarded
+/// it because it keeps no cache (draft-18 §9.1 "Relays MAY cache Objects,
+/// but are not required to"; moq-relay-ietf passes every FETCH through to
+/// the original publisher, a Joining FETCH resolved to a Standalone one).
+/// `range` is the request's start and end ("last object plus one", object
+/// 0 meaning the whole group, §10.12.1). Events and the catalog are kept
+/// for the call; audio is live only and has no history.
+pub async fn serve_fetch(shared: &Shared, req: IncomingFetch, namespace_path: &str, track: &str, (start, end): (Location, Location)) {
+    let reject = |req: IncomingFetch, code: RequestErrorCode, why: &'static str| async move {
+        tracing::debug!(why, "refusing FETCH");
+        let _ = req.reject(code as u64, why).await;
+    };
+    if req.descending() {
+        return reject(req, RequestErrorCode::NotSupported, "only ascending group order").await;
+    }
+    let log: Vec<Bytes> = match track {
+        "events" => lock(shared).events.clone(),
+        "catalog" => vec![catalog(namespace_path)],
+        "audio" => return reject(req, RequestErrorCode::NotSupported, "audio is live only").await,
+        _ => return reject(req, RequestErrorCode::DoesNotExist, "no such track").await,
+    };
+    // One object (ID 0) per group, groups from 0 (CALLS.md §5).
+    let Some(largest_group) = (log.len() as u64).checked_sub(1) else {
+        // §10.12.3: nothing published yet is INVALID_RANGE.
+        return reject(req, RequestErrorCode::InvalidRange, "nothing published yet").await;
+    };
+    let at = |l: Location| (l.group_id, l.object_id);
+    let last = if end.object_id == 0 { (end.group_id, u64::MAX) } else { (end.group_id, end.object_id - 1) };
+    if at(start) > (largest_group, 0) || at(start) > last {
+        return reject(req, RequestErrorCode::InvalidRange, "start beyond the largest object or the end").await;
+    }
+    let first_group = if start.object_id == 0 { start.group_id } else { start.group_id + 1 };
+    let objects: Vec<FetchedObject> = (first_group..=end.group_id.min(largest_group))
+        .map(|g| FetchedObject {
+            group_id: g,
+            subgroup_id: Some(0),
+            object_id: 0,
+            publisher_priority: EVENTS_PRIORITY,
+            properties: Bytes::new(),
+            payload: log[g as usize].clone(),
+        })
+        .collect();
+    // FETCH_OK End Location: the request's, or {Largest.Group,
+    // Largest.Object + 1} when it asked beyond what exists (§10.13).
+    let end_location = if last >= (largest_group, 0) { Location::new(largest_group, 1) } else { end };
+    if let Err(e) = req.respond(end_location, Bytes::new(), &objects).await {
+        tracing::debug!(error = %e, "could not answer FETCH");
+    }
+}
+
+/// The range of a Joining FETCH against the subscription it names, whose
+/// Joining Location was `joining` (draft-18 §10.12.2.1), or `None` for
+/// INVALID_RANGE.
+pub fn joining_range(joining: Option<Location>, start: u64, relative: bool) -> Option<(Location, Location)> {
+    let jl = joining?;
+    // The draft does not say what a relative start beyond group 0 means;
+    // read it as "from the first group".
+    let group = if relative { jl.group_id.saturating_sub(start) } else { start };
+    (group <= jl.group_id).then(|| (Location::new(group, 0), Location::new(jl.group_id, jl.object_id + 1)))
 }
 
 /// How long a finished call's tracks stay up, so that a peer that is still
@@ -113,12 +222,12 @@ pub async fn linger_then_end(shared: Shared) {
 
 /// Publishes one event to every current subscription and logs it for later ones.
 pub async fn send_event(shared: &Shared, event: Event) {
+    let bytes = Bytes::from(event.encode());
     let (seq, subs) = {
         let mut p = lock(shared);
-        p.events.push(event.clone());
+        p.events.push(bytes.clone());
         (p.events.len() as u64 - 1, p.event_subs.clone())
     };
-    let bytes = Bytes::from(event.encode());
     for s in subs {
         let _ = s.send_group(seq, std::slice::from_ref(&bytes)).await;
     }
@@ -126,9 +235,13 @@ pub async fn send_event(shared: &Shared, event: Event) {
 
 /// Sends one audio frame to every audio subscription, mapped as configured.
 pub async fn send_audio(shared: &Shared, mapping: AudioMapping, frame_no: u64, properties: Bytes, opus: Bytes) {
-    let subs = lock(shared).audio_subs.clone();
     let per = mapping.per_group();
     let (group, object) = (frame_no / per, frame_no % per);
+    let subs = {
+        let mut p = lock(shared);
+        p.audio_largest = Some(Location::new(group, object));
+        p.audio_subs.clone()
+    };
     for s in subs {
         match mapping {
             AudioMapping::Datagram => {

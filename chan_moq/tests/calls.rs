@@ -1,0 +1,173 @@
+//! chan_moq against a real Asterisk 22 (Debian sid chroot), our relay and
+//! headless moq-phones, all inside one private network namespace per test
+//! (issue 4's acceptance tests). Root only; see tests/common.
+
+mod common;
+
+use common::{wait_for, Pbx};
+use pub_sub_audio::audio::wav;
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+/// Writes an 8 kHz mono WAV tone (Asterisk's format_wav) into the chroot
+/// at `/opt/<instance>/<name>.wav` and returns the Playback argument.
+fn tone_in_chroot(pbx: &Pbx, name: &str, freq: f32, secs: f32) -> String {
+    let path = pbx.ast.root().join("opt").join(&pbx.ast.instance).join(format!("{name}.wav"));
+    write_tone(&path, 8000, freq, secs);
+    format!("/opt/{}/{name}", pbx.ast.instance)
+}
+
+fn write_tone(path: &Path, rate: u32, freq: f32, secs: f32) {
+    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(rate as f32 * secs) as usize {
+        let v = (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * 8000.0;
+        w.write_sample(v as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Dominant frequency of each whole second of a 48 kHz recording that is
+/// not silent.
+fn tones(path: &Path) -> Vec<f32> {
+    let s = wav::read(path).unwrap();
+    s.chunks(48_000)
+        .filter(|c| c.len() == 48_000 && c.iter().map(|v| v.unsigned_abs() as u32).max().unwrap_or(0) > 500)
+        .map(|c| wav::dominant_frequency(c, 48_000))
+        .collect()
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.lines().filter(|l| l.contains(needle)).count()
+}
+
+const DIALPLAN: &str = "exten => dial-alice,1,Dial(MOQ/alice,4,g)
+ same => n,Log(NOTICE,RESULT ${DIALSTATUS} ${HANGUPCAUSE})
+exten => 100,1,Log(NOTICE,CALLER ${CALLERID(num)} ${MOQ_REMOTE})
+ same => n,Answer()
+ same => n,Playback(${TONE})
+ same => n,Echo()
+exten => 200,1,Answer()
+ same => n,Read(D,,2,,,10)
+ same => n,Log(NOTICE,DIGITS ${D})
+ same => n,SendDTMF(731)
+ same => n,Wait(2)
+ same => n,Hangup()";
+
+fn pbx(instance: &str) -> (Pbx, String) {
+    common::require_root("calls");
+    let tone_var = format!("/opt/{instance}/tone440");
+    let plan = DIALPLAN.replace("${TONE}", &tone_var);
+    let pbx = Pbx::start(instance, &plan);
+    let arg = tone_in_chroot(&pbx, "tone440", 440.0, 3.0);
+    assert_eq!(arg, tone_var);
+    (pbx, arg)
+}
+
+/// `Dial(MOQ/alice)`: the phone answers and records Asterisk's Playback;
+/// then `channel originate MOQ/alice application Playback` does the same.
+#[test]
+fn dial_and_originate_reach_a_moq_phone_with_playback() {
+    let (mut pbx, tone) = pbx("cm-dial");
+    for (i, how) in [format!("Local/dial-alice@moq-test application Playback {tone}"), format!("MOQ/alice application Playback {tone}")]
+        .iter()
+        .enumerate()
+    {
+        let rec = pbx.file(&format!("alice{i}.wav"));
+        let log = pbx.phone(&format!("alice{i}"), &["--as", "alice", "answer", "--record", rec.to_str().unwrap(), "--hangup-after", "4"]);
+        pbx.wait_line(&log, "registered", T);
+        pbx.ast.cli(&format!("channel originate {how}"));
+        pbx.wait_line(&log, "ended: hangup", T);
+        pbx.wait_phones(T);
+        let heard = tones(&rec);
+        assert!(heard.iter().filter(|f| **f == 440.0).count() >= 2, "{how}: alice heard {heard:?}, expected the 440 Hz Playback");
+        wait_for("no channels left", T, || pbx.no_channels());
+    }
+}
+
+/// A MoQ call to `pbx/100` enters the dialplan with caller id set, hears
+/// Playback, then its own audio echoed.
+#[test]
+fn moq_call_to_extension_plays_then_echoes() {
+    let (mut pbx, _) = pbx("cm-inbound");
+    let play = pbx.file("bob660.wav");
+    write_tone(&play, 48_000, 660.0, 10.0);
+    let rec = pbx.file("bob.wav");
+    let log = pbx.phone(
+        "bob",
+        &["--as", "bob", "call", "pbx/100", "--play", play.to_str().unwrap(), "--record", rec.to_str().unwrap(), "--hangup-after", "7"],
+    );
+    pbx.wait_line(&log, "ended: hangup", T);
+    pbx.wait_phones(T);
+    assert!(pbx.wait_log("CALLER", T).contains("CALLER bob bob"));
+    let heard = tones(&rec);
+    let p = heard.iter().position(|f| *f == 440.0).unwrap_or_else(|| panic!("no Playback tone in {heard:?}"));
+    assert!(heard[p..].contains(&660.0), "bob's own 660 Hz never came back from Echo(): {heard:?}");
+    wait_for("no channels left", T, || pbx.no_channels());
+}
+
+/// The NOTICE line of `Log(NOTICE,RESULT …)` (not pbx.c's "Executing" line).
+const RESULT: &str = "Ext. dial-alice: RESULT ";
+
+/// Busy, no answer and decline reach Dial as DIALSTATUS / HANGUPCAUSE.
+#[test]
+fn dial_outcomes_busy_noanswer_declined() {
+    let (mut pbx, _) = pbx("cm-outcomes");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--busy"], "RESULT BUSY"),
+        (&["--after-ms", "30000", "--wait-secs", "30"], "RESULT NOANSWER"),
+        (&["--decline"], "RESULT CHANUNAVAIL 21"),
+    ];
+    for (i, (args, want)) in cases.iter().enumerate() {
+        let mut a = vec!["--as", "alice", "answer"];
+        a.extend_from_slice(args);
+        let log = pbx.phone(&format!("alice{i}"), &a);
+        pbx.wait_line(&log, "registered", T);
+        pbx.ast.cli("channel originate Local/dial-alice@moq-test application Wait 1");
+        wait_for(&format!("result {}", i + 1), T, || count(&pbx.ast.messages(), RESULT) > i);
+        let line = pbx.ast.messages().lines().filter(|l| l.contains(RESULT)).nth(i).unwrap().to_string();
+        assert!(line.contains(want), "case {args:?}: {line}");
+        wait_for("no channels left", T, || pbx.no_channels());
+        // The phone leaves (and unregisters) before the next case rings alice.
+        pbx.wait_phones(T);
+    }
+}
+
+/// DTMF both ways: the MoQ caller's digits reach Read(); SendDTMF's reach the phone.
+#[test]
+fn dtmf_both_ways() {
+    let (mut pbx, _) = pbx("cm-dtmf");
+    let log = pbx.phone("bob", &["--as", "bob", "call", "pbx/200", "--dtmf", "42"]);
+    assert!(pbx.wait_log("DIGITS", T).contains("DIGITS 42"));
+    pbx.wait_line(&log, "ended: hangup by peer", T);
+    let out = std::fs::read_to_string(&log).unwrap();
+    let got: String = out.lines().filter_map(|l| l.strip_prefix("dtmf ")).collect();
+    assert_eq!(got, "731", "{out}");
+}
+
+/// `module unload` during a call is refused; a relay restart mid-call ends
+/// the call cleanly; chan_moq re-registers; Asterisk lives throughout and
+/// ends with no channels; then unload works and Asterisk exits 0.
+#[test]
+fn unload_refused_and_relay_restart_mid_call() {
+    let (mut pbx, _) = pbx("cm-survive");
+    let log = pbx.phone("alice", &["--as", "alice", "answer"]);
+    pbx.wait_line(&log, "registered", T);
+    pbx.ast.cli("channel originate MOQ/alice application Echo");
+    pbx.wait_line(&log, "established", T);
+    let out = pbx.ast.cli("module unload chan_moq.so");
+    assert!(!out.contains("Unloaded chan_moq.so"), "unload during a call must be refused: {out}");
+    assert!(pbx.alive());
+    assert!(pbx.ast.cli("moq show channels").contains("1 active MOQ channel"));
+    pbx.kill_relay();
+    wait_for("the call torn down after the relay died", T, || pbx.no_channels());
+    assert!(pbx.alive());
+    pbx.start_relay();
+    pbx.wait_registered();
+    let out = pbx.ast.cli("module unload chan_moq.so");
+    assert!(out.contains("Unloaded chan_moq.so"), "{out}");
+    assert!(pbx.no_channels());
+    pbx.ast.ok(&["stop"]);
+}

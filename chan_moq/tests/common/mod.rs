@@ -1,0 +1,248 @@
+//! Test fixture: a real Asterisk 22 (chan_moq/harness/asterisk.sh) in its
+//! own network namespace, with our moq-relay and headless moq-phones
+//! started inside that namespace. Root only (chroot + namespaces).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn harness() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("harness/asterisk.sh")
+}
+
+/// `libchan_moq.so` of this build. `cargo test` refreshes the copy in
+/// `deps/` (beside the test binary) but not the one above it, so prefer
+/// the former. MOQ_CHAN_MOQ_SO overrides.
+pub fn module_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOQ_CHAN_MOQ_SO") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test binary in <target>/<profile>/deps");
+    let beside = deps.join("libchan_moq.so");
+    if beside.is_file() {
+        return beside;
+    }
+    deps.parent().map(|p| p.join("libchan_moq.so")).unwrap_or(beside)
+}
+
+/// A workspace binary (moq-relay, moq-phone) next to `deps/`.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let p = exe.parent().and_then(Path::parent).expect("target dir").join(name);
+    assert!(p.is_file(), "{} not found: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1)) == Some("0")
+}
+
+pub fn require_root(test: &str) {
+    assert!(
+        is_root(),
+        "this test runs a real Asterisk in a chroot and network namespaces, which needs root: \
+         run it as root, e.g. `sudo -E cargo nextest run -p chan_moq --test {test}`"
+    );
+}
+
+/// Polls `cond` until it holds or `timeout` passes (no fixed sleeps).
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One Asterisk instance of the harness.
+pub struct Asterisk {
+    pub instance: String,
+}
+
+impl Asterisk {
+    pub fn new(instance: &str) -> Asterisk {
+        Asterisk { instance: instance.into() }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let out = Command::new("bash")
+            .arg(harness())
+            .args(args)
+            .env("MOQ_ASTERISK_INSTANCE", &self.instance)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running asterisk.sh {args:?}: {e}"));
+        eprintln!("$ asterisk.sh {}\n{}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_env(args, &[])
+    }
+
+    pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run_env(args, env);
+        assert!(out.status.success(), "asterisk.sh {args:?} failed: {}", out.status);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn cli(&self, cmd: &str) -> String {
+        self.ok(&["cli", cmd])
+    }
+
+    pub fn info(&self, key: &str) -> PathBuf {
+        let out = self.ok(&["info"]);
+        let v = out.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key} in asterisk.sh info"));
+        PathBuf::from(v)
+    }
+
+    pub fn messages(&self) -> String {
+        std::fs::read_to_string(self.info("MESSAGES_LOG")).unwrap_or_default()
+    }
+
+    /// A command run inside Asterisk's network namespace.
+    pub fn netns(&self, program: &Path) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.instance]).arg(program);
+        c
+    }
+
+    /// The chroot's root on the host.
+    pub fn root(&self) -> PathBuf {
+        self.info("ROOT")
+    }
+}
+
+/// Asterisk + our relay + chan_moq registered, torn down on drop.
+pub struct Pbx {
+    pub ast: Asterisk,
+    relay: Option<Child>,
+    pub relay_url: String,
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+pub const MOQ_CONF: &str =
+    "[general]\nrelay = moqt://127.0.0.1:4443\ninsecure = yes\ncontext = moq-test\ncodecs = slin48\nreconnect_ms = 100\n";
+
+impl Pbx {
+    /// Boots Asterisk with `dialplan` as the body of `[moq-test]` and waits
+    /// until chan_moq is registered with the relay.
+    pub fn start(instance: &str, dialplan: &str) -> Pbx {
+        let ast = Asterisk::new(instance);
+        let so = module_path();
+        assert!(so.is_file(), "{} not found: build it with `cargo build -p chan_moq`", so.display());
+        ast.ok(&["build"]);
+        let _ = ast.run(&["stop"]);
+        let dir = std::env::temp_dir().join(format!("chan-moq-{instance}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("moq.conf"), MOQ_CONF).unwrap();
+        ast.ok_env(&["conf", dir.to_str().unwrap()], &[("MOQ_DIALPLAN", dialplan)]);
+        ast.ok(&["install-module", so.to_str().unwrap()]);
+        ast.ok(&["start"]);
+        let mut pbx = Pbx { ast, relay: None, relay_url: "moqt://127.0.0.1:4443".into(), children: Vec::new(), dir };
+        pbx.start_relay();
+        pbx.wait_registered();
+        pbx
+    }
+
+    pub fn start_relay(&mut self) {
+        let log = std::fs::File::create(self.dir.join("relay.log")).unwrap();
+        let child = self.ast.netns(&bin("moq-relay")).args(["--bind", "127.0.0.1:4443"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        self.relay = Some(child);
+    }
+
+    pub fn kill_relay(&mut self) {
+        if let Some(mut r) = self.relay.take() {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+    }
+
+    pub fn registered(&self) -> bool {
+        self.ast.cli("moq show status").contains("Registered:   yes")
+    }
+
+    pub fn wait_registered(&self) {
+        wait_for("chan_moq registered with the relay", Duration::from_secs(20), || self.registered());
+    }
+
+    /// A moq-phone in the namespace; stdout goes to `<dir>/<name>.log`.
+    pub fn phone(&mut self, name: &str, args: &[&str]) -> PathBuf {
+        let log = self.dir.join(format!("{name}.log"));
+        let child = self
+            .ast
+            .netns(&bin("moq-phone"))
+            .args(["-r", &self.relay_url, "-k"])
+            .args(args)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(self.dir.join(format!("{name}.err"))).unwrap())
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        log
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Waits for a line containing `needle` in a phone's output.
+    pub fn wait_line(&self, log: &Path, needle: &str, timeout: Duration) {
+        wait_for(&format!("'{needle}' in {}", log.display()), timeout, || {
+            std::fs::read_to_string(log).unwrap_or_default().lines().any(|l| l.contains(needle))
+        });
+    }
+
+    /// Waits for `needle` in Asterisk's messages.log and returns that line.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let mut found = String::new();
+        wait_for(&format!("'{needle}' in messages.log"), timeout, || {
+            found = self.ast.messages().lines().find(|l| l.contains(needle)).unwrap_or_default().to_string();
+            !found.is_empty()
+        });
+        found
+    }
+
+    /// Waits for every phone process to exit.
+    pub fn wait_phones(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for c in &mut self.children {
+            loop {
+                if c.try_wait().unwrap().is_some() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "a moq-phone did not finish within {timeout:?}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Asterisk has no channels left.
+    pub fn no_channels(&self) -> bool {
+        self.ast.cli("core show channels count").contains("0 active channels")
+    }
+
+    pub fn alive(&self) -> bool {
+        self.ast.run(&["status"]).status.success()
+    }
+}
+
+impl Drop for Pbx {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.kill_relay();
+        let _ = self.ast.run(&["stop"]);
+    }
+}

@@ -57,10 +57,14 @@ exten => 200,1,Answer()
  same => n,Hangup()";
 
 fn pbx(instance: &str) -> (Pbx, String) {
+    pbx_with(instance, common::MOQ_CONF)
+}
+
+fn pbx_with(instance: &str, moq_conf: &str) -> (Pbx, String) {
     common::require_root("calls");
     let tone_var = format!("/opt/{instance}/tone440");
     let plan = DIALPLAN.replace("${TONE}", &tone_var);
-    let pbx = Pbx::start(instance, &plan);
+    let pbx = Pbx::start_with(instance, &plan, moq_conf);
     let arg = tone_in_chroot(&pbx, "tone440", 440.0, 3.0);
     assert_eq!(arg, tone_var);
     (pbx, arg)
@@ -92,6 +96,21 @@ fn dial_and_originate_reach_a_moq_phone_with_playback() {
 #[test]
 fn moq_call_to_extension_plays_then_echoes() {
     let (mut pbx, _) = pbx("cm-inbound");
+    call_extension_100(&mut pbx);
+}
+
+/// The same with `codecs = opus`: Opus packets pass through chan_moq
+/// untouched and Asterisk's codec_opus_open_source transcodes.
+#[test]
+fn opus_passthrough_plays_then_echoes() {
+    let (mut pbx, _) = pbx_with("cm-opus", &common::MOQ_CONF.replace("codecs = slin48", "codecs = opus"));
+    assert!(pbx.ast.cli("moq show status").contains("Codecs:       opus"));
+    let formats = call_extension_100(&mut pbx);
+    assert!(formats.contains("NativeFormats: (opus"), "{formats}");
+}
+
+/// bob calls pbx/100; returns what `core show channel` said of the MOQ leg.
+fn call_extension_100(pbx: &mut Pbx) -> String {
     let play = pbx.file("bob660.wav");
     write_tone(&play, 48_000, 660.0, 10.0);
     let rec = pbx.file("bob.wav");
@@ -99,6 +118,9 @@ fn moq_call_to_extension_plays_then_echoes() {
         "bob",
         &["--as", "bob", "call", "pbx/100", "--play", play.to_str().unwrap(), "--record", rec.to_str().unwrap(), "--hangup-after", "7"],
     );
+    pbx.wait_line(&log, "established", T);
+    let name = pbx.ast.cli("core show channels concise").lines().find(|l| l.starts_with("MOQ/")).unwrap_or_default().to_string();
+    let formats = pbx.ast.cli(&format!("core show channel {}", name.split('!').next().unwrap_or_default()));
     pbx.wait_line(&log, "ended: hangup", T);
     pbx.wait_phones(T);
     assert!(pbx.wait_log("CALLER", T).contains("CALLER bob bob"));
@@ -106,6 +128,7 @@ fn moq_call_to_extension_plays_then_echoes() {
     let p = heard.iter().position(|f| *f == 440.0).unwrap_or_else(|| panic!("no Playback tone in {heard:?}"));
     assert!(heard[p..].contains(&660.0), "bob's own 660 Hz never came back from Echo(): {heard:?}");
     wait_for("no channels left", T, || pbx.no_channels());
+    formats
 }
 
 /// The NOTICE line of `Log(NOTICE,RESULT …)` (not pbx.c's "Executing" line).
@@ -157,6 +180,13 @@ fn unload_refused_and_relay_restart_mid_call() {
     pbx.wait_line(&log, "registered", T);
     pbx.ast.cli("channel originate MOQ/alice application Echo");
     pbx.wait_line(&log, "established", T);
+    // `module reload` applies a new moq.conf without dropping the call.
+    let conf = pbx.ast.info("ETC").join("moq.conf");
+    std::fs::write(&conf, common::MOQ_CONF.replace("context = moq-test", "context = moq-reloaded")).unwrap();
+    pbx.ast.cli("module reload chan_moq.so");
+    wait_for("the new context in moq show status", T, || pbx.ast.cli("moq show status").contains("Context:      moq-reloaded"));
+    assert!(pbx.ast.cli("moq show channels").contains("1 active MOQ channel"), "reload dropped the call");
+    assert!(pbx.registered());
     let out = pbx.ast.cli("module unload chan_moq.so");
     assert!(!out.contains("Unloaded chan_moq.so"), "unload during a call must be refused: {out}");
     assert!(pbx.alive());

@@ -137,6 +137,11 @@ impl Pbx {
     /// Boots Asterisk with `dialplan` as the body of `[moq-test]` and waits
     /// until chan_moq is registered with the relay.
     pub fn start(instance: &str, dialplan: &str) -> Pbx {
+        Self::start_with(instance, dialplan, MOQ_CONF)
+    }
+
+    /// As [`Pbx::start`], with this `moq.conf`.
+    pub fn start_with(instance: &str, dialplan: &str, moq_conf: &str) -> Pbx {
         let ast = Asterisk::new(instance);
         let so = module_path();
         assert!(so.is_file(), "{} not found: build it with `cargo build -p chan_moq`", so.display());
@@ -144,7 +149,7 @@ impl Pbx {
         let _ = ast.run(&["stop"]);
         let dir = std::env::temp_dir().join(format!("chan-moq-{instance}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("moq.conf"), MOQ_CONF).unwrap();
+        std::fs::write(dir.join("moq.conf"), moq_conf).unwrap();
         ast.ok_env(&["conf", dir.to_str().unwrap()], &[("MOQ_DIALPLAN", dialplan)]);
         ast.ok(&["install-module", so.to_str().unwrap()]);
         ast.ok(&["start"]);

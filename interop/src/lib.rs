@@ -50,7 +50,7 @@ pub use connect::{Client, Options, MOQT_ALPN};
 pub use error::{Error, RequestError, Result};
 pub use fetch::{FetchItem, Fetched, FetchedObject};
 pub use object::{Carrier, DatagramSpec, Object, SubgroupSpec, SubgroupWriter};
-pub use publisher::{IncomingFetch, IncomingSubscribe, RequestHandle, TrackPublisher};
+pub use publisher::{IncomingFetch, IncomingSubscribe, PublisherRequest, RequestHandle, TrackPublisher};
 pub use session::{GoAway, IncomingRequest, Session, Transport};
 pub use stream::RequestStream;
 pub use subscriber::{NamespaceEvent, NamespaceSubscription, SubscribeParams, Subscription};

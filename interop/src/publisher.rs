@@ -99,11 +99,42 @@ pub struct IncomingFetch {
     session: Session,
 }
 
+/// A request a relay opened towards us as publisher: a SUBSCRIBE it forwards
+/// (§9.5) or a FETCH it forwards because it keeps no cache (§9.1: "Relays MAY
+/// cache Objects, but are not required to"), so an original publisher must
+/// answer both.
+pub enum PublisherRequest {
+    Subscribe(IncomingSubscribe),
+    Fetch(IncomingFetch),
+}
+
 impl IncomingFetch {
     /// The requested range of a Standalone Fetch: start, and end as "last
     /// object plus one" (object 0 meaning the whole group, §10.12.1).
     pub fn range(&self) -> Option<(Location, Location)> {
         self.request.standalone_fetch.as_ref().map(|f| (f.start_location, f.end_location))
+    }
+
+    /// The Track Namespace and Name of a Standalone Fetch (a Joining Fetch
+    /// names its subscription instead, see [`Self::joining`]).
+    pub fn track(&self) -> Option<(&TrackNamespace, String)> {
+        self.request.standalone_fetch.as_ref().map(|f| (&f.track_namespace, f.track_name.to_string_lossy().into_owned()))
+    }
+
+    /// A Joining Fetch (§10.12.2): the Request ID of the joined
+    /// subscription, Joining Start, and whether it is relative.
+    pub fn joining(&self) -> Option<(u64, u64, bool)> {
+        let relative = match self.request.fetch_type {
+            message::FetchType::RelativeJoining => true,
+            message::FetchType::AbsoluteJoining => false,
+            message::FetchType::Standalone => return None,
+        };
+        self.request.joining_fetch.as_ref().map(|j| (j.joining_request_id, j.joining_start, relative))
+    }
+
+    /// Whether the subscriber asked for Descending group order (§10.2.8).
+    pub fn descending(&self) -> bool {
+        matches!(self.request.params.group_order(), Ok(Some(message::GroupOrder::Descending)))
     }
 
     /// Answers FETCH_OK (§10.13) and sends `objects`, which must be in
@@ -242,6 +273,20 @@ impl Session {
     pub async fn accept_subscribe(&self, timeout: Duration) -> Result<IncomingSubscribe> {
         match self.accept(timeout, "a SUBSCRIBE forwarded by the relay", |m| matches!(m, Message::Subscribe(_))).await? {
             (Message::Subscribe(request), stream) => Ok(IncomingSubscribe { request, stream, session: self.clone() }),
+            _ => unreachable!("filtered above"),
+        }
+    }
+
+    /// Waits for the next SUBSCRIBE or FETCH the peer sends us, as a
+    /// publisher must answer both. Other requests are refused with
+    /// NOT_SUPPORTED.
+    pub async fn accept_publisher_request(&self, timeout: Duration) -> Result<PublisherRequest> {
+        let wanted = |m: &Message| matches!(m, Message::Subscribe(_) | Message::Fetch(_));
+        match self.accept(timeout, "a SUBSCRIBE or FETCH forwarded by the relay", wanted).await? {
+            (Message::Subscribe(request), stream) => {
+                Ok(PublisherRequest::Subscribe(IncomingSubscribe { request, stream, session: self.clone() }))
+            }
+            (Message::Fetch(request), stream) => Ok(PublisherRequest::Fetch(IncomingFetch { request, stream, session: self.clone() })),
             _ => unreachable!("filtered above"),
         }
     }

@@ -397,10 +397,21 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     let audio_req = mallory.accept_subscribe(Duration::from_secs(10)).await.unwrap();
     assert_eq!(audio_req.track_name(), "audio");
     let audio = audio_req.accept(2).await.unwrap();
-    // Garbage: empty payload, malformed properties, then real audio.
+    // Garbage: a one-byte non-Opus payload without properties, a junk Opus
+    // packet with garbage properties, then real audio. The properties are
+    // garbage to LOC (a nonsense TIMESTAMP, an unknown property with junk
+    // bytes) but well-formed Key-Value-Pairs: Object Properties that do not
+    // parse make the track malformed (draft-18 §12.7: "A Key-Value-Pair
+    // cannot be parsed"), and a relay that detects it "MUST immediately
+    // terminate downstream subscriptions" (§2.4.2; moq-relay-ietf closes
+    // the publisher's session), so they cannot reach a phone through a
+    // compliant relay and no call could go on after them.
     audio.send_datagram(&DatagramSpec::new(0, 0, Bytes::from_static(b"x"))).unwrap();
     let mut bad_props = DatagramSpec::new(0, 1, Bytes::from_static(b"\xf8\xff\xfe"));
-    bad_props.properties = Bytes::from_static(&[0x11, 0x40]);
+    let mut props = Vec::new();
+    let junk = moq_wire::properties::Value::Bytes(vec![0xff, 0xfe, 0x00, 0x11, 0x40]);
+    moq_wire::properties::encode(&[(0x10, moq_wire::properties::Value::Int(1)), (0x79, junk)], &mut props);
+    bad_props.properties = Bytes::from(props);
     audio.send_datagram(&bad_props).unwrap();
     let mut enc = pub_sub_audio::audio::codec::OpusEncoder::new(0).unwrap();
     let pcm = tone(440.0, 2.0);

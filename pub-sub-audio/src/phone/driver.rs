@@ -264,7 +264,7 @@ fn spawn_fetch(
 
 /// SUBSCRIBE to a peer's `events`, plus a Joining FETCH for what it sent
 /// before; delivers each event once, in group order; the end of the
-/// subscription becomes `PeerGone`.
+/// session (or a refused SUBSCRIBE) becomes `PeerGone`.
 ///
 /// Events are one object per group, groups numbered from 0 (CALLS.md §5),
 /// so what is missing is visible. Nothing here depends on a relay's cache:

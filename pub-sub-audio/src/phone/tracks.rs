@@ -150,18 +150,11 @@ pub async fn serve_fetch(shared: &Shared, req: IncomingFetch, namespace_path: &s
         "audio" => return reject(req, RequestErrorCode::NotSupported, "audio is live only").await,
         _ => return reject(req, RequestErrorCode::DoesNotExist, "no such track").await,
     };
-    // One object (ID 0) per group, groups from 0 (CALLS.md §5).
-    let Some(largest_group) = (log.len() as u64).checked_sub(1) else {
-        // §10.12.3: nothing published yet is INVALID_RANGE.
-        return reject(req, RequestErrorCode::InvalidRange, "nothing published yet").await;
+    let (groups, end_location) = match fetch_range(log.len() as u64, start, end) {
+        Ok(r) => r,
+        Err(why) => return reject(req, RequestErrorCode::InvalidRange, why).await,
     };
-    let at = |l: Location| (l.group_id, l.object_id);
-    let last = if end.object_id == 0 { (end.group_id, u64::MAX) } else { (end.group_id, end.object_id - 1) };
-    if at(start) > (largest_group, 0) || at(start) > last {
-        return reject(req, RequestErrorCode::InvalidRange, "start beyond the largest object or the end").await;
-    }
-    let first_group = if start.object_id == 0 { start.group_id } else { start.group_id + 1 };
-    let objects: Vec<FetchedObject> = (first_group..=end.group_id.min(largest_group))
+    let objects: Vec<FetchedObject> = groups
         .map(|g| FetchedObject {
             group_id: g,
             subgroup_id: Some(0),
@@ -171,12 +164,30 @@ pub async fn serve_fetch(shared: &Shared, req: IncomingFetch, namespace_path: &s
             payload: log[g as usize].clone(),
         })
         .collect();
-    // FETCH_OK End Location: the request's, or {Largest.Group,
-    // Largest.Object + 1} when it asked beyond what exists (§10.13).
-    let end_location = if last >= (largest_group, 0) { Location::new(largest_group, 1) } else { end };
     if let Err(e) = req.respond(end_location, Bytes::new(), &objects).await {
         tracing::debug!(error = %e, "could not answer FETCH");
     }
+}
+
+/// Which of `count` one-object groups (object 0 each, groups from 0,
+/// CALLS.md §5) a FETCH of `start`..`end` returns, and the End Location of
+/// its FETCH_OK; `Err` for INVALID_RANGE.
+fn fetch_range(count: u64, start: Location, end: Location) -> Result<(std::ops::RangeInclusive<u64>, Location), &'static str> {
+    // §10.12.3: nothing published yet, or a start beyond the Largest
+    // Object, is INVALID_RANGE.
+    let largest = count.checked_sub(1).ok_or("nothing published yet")?;
+    let at = |l: Location| (l.group_id, l.object_id);
+    // End Location is the last object plus one; object 0 means the whole
+    // group (§10.12.1).
+    let last = if end.object_id == 0 { (end.group_id, u64::MAX) } else { (end.group_id, end.object_id - 1) };
+    if at(start) > (largest, 0) || at(start) > last {
+        return Err("start beyond the largest object or the end");
+    }
+    let first = if start.object_id == 0 { start.group_id } else { start.group_id + 1 };
+    // FETCH_OK End Location: the request's, or {Largest.Group,
+    // Largest.Object + 1} when it asked beyond what exists (§10.13).
+    let end_location = if last >= (largest, 0) { Location::new(largest, 1) } else { end };
+    Ok((first..=end.group_id.min(largest), end_location))
 }
 
 /// The range of a Joining FETCH against the subscription it names, whose
@@ -270,5 +281,39 @@ pub async fn send_audio(shared: &Shared, mapping: AudioMapping, frame_no: u64, p
                 lock(shared).writers = writers;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(g: u64, o: u64) -> Location {
+        Location::new(g, o)
+    }
+
+    #[test]
+    fn fetch_ranges_of_events() {
+        // Three events (groups 0..=2); everything, as the gap fill asks.
+        assert_eq!(fetch_range(3, l(0, 0), l(1 << 32, 0)), Ok((0..=2, l(2, 1))));
+        // A hole [1, 2): end is "last plus one".
+        assert_eq!(fetch_range(3, l(1, 0), l(1, 1)), Ok((1..=1, l(1, 1))));
+        // Whole group 1 (object 0 in End Location).
+        assert_eq!(fetch_range(3, l(0, 0), l(1, 0)), Ok((0..=1, l(1, 0))));
+        // A start inside group 0 skips its only object.
+        assert_eq!(fetch_range(3, l(0, 1), l(2, 1)), Ok((1..=2, l(2, 1))));
+        assert!(fetch_range(0, l(0, 0), l(5, 0)).is_err());
+        assert!(fetch_range(3, l(3, 0), l(5, 0)).is_err());
+        assert!(fetch_range(3, l(2, 0), l(1, 0)).is_err());
+    }
+
+    #[test]
+    fn joining_ranges() {
+        // What moq-relay-ietf forwards for an Absolute Joining FETCH from 0.
+        assert_eq!(joining_range(Some(l(4, 0)), 0, false), Some((l(0, 0), l(4, 1))));
+        assert_eq!(joining_range(Some(l(4, 0)), 1, true), Some((l(3, 0), l(4, 1))));
+        assert_eq!(joining_range(Some(l(4, 0)), 1_000_000, true), Some((l(0, 0), l(4, 1))));
+        assert_eq!(joining_range(Some(l(4, 0)), 5, false), None);
+        assert_eq!(joining_range(None, 0, false), None);
     }
 }

@@ -8,6 +8,7 @@
 
 mod impair;
 mod load;
+mod pbx;
 
 use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::FRAME;
@@ -42,6 +43,24 @@ enum Cmd {
         ietf: Option<std::path::PathBuf>,
         #[arg(long, default_value = "bench/results/relay-load.md")]
         out: std::path::PathBuf,
+    },
+    /// MoQ calls into Asterisk's Echo() through chan_moq; prints table rows
+    /// (run by bench/pbx-legs.sh inside the Asterisk harness's namespace).
+    PbxLegs {
+        #[arg(long, default_value = "moqt://127.0.0.1:4443")]
+        relay: url::Url,
+        /// Host PID of the Asterisk process to measure.
+        #[arg(long)]
+        asterisk_pid: u32,
+        /// Label of the chan_moq codec setting in force.
+        #[arg(long)]
+        codec: String,
+        #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
+        calls: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        #[arg(long, default_value = "pbx/100")]
+        to: String,
     },
     /// A call through a lossy, jittery path; writes bench/results/call-loss.md.
     CallLoss {
@@ -99,6 +118,14 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::CallLoss { loss, delay_ms, jitter_ms, secs, seed, out } => call_loss(loss, delay_ms, jitter_ms, secs, seed, &out).await,
         Cmd::RelayLoad { calls, secs, mapping, ietf, out } => relay_load(&calls, secs, mapping, ietf, &out).await,
+        Cmd::PbxLegs { relay, asterisk_pid, codec, calls, secs, to } => {
+            for n in calls {
+                eprintln!("== {codec}: {n} calls for {secs} s");
+                let r = pbx::run(&relay, &to, n, secs, asterisk_pid).await?;
+                print!("{}", pbx::row(&codec, &r));
+            }
+            Ok(())
+        }
     }
 }
 

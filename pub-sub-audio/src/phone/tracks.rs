@@ -25,7 +25,6 @@ pub struct Published {
     event_subs: Vec<Arc<TrackPublisher>>,
     audio_subs: Vec<Arc<TrackPublisher>>,
     other_subs: Vec<Arc<TrackPublisher>>,
-    next_alias: u64,
     /// Largest audio object published.
     audio_largest: Option<Location>,
     /// Accepted SUBSCRIBEs by Request ID: the track and the Joining
@@ -72,15 +71,18 @@ fn largest(p: &Published, track: &str) -> Option<Location> {
     }
 }
 
+static NEXT_ALIAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Answers a SUBSCRIBE the relay forwarded for one of our tracks.
 pub async fn serve(shared: Shared, req: IncomingSubscribe, namespace_path: String) {
     let track = req.track_name();
     let request_id = req.request.id;
-    let (alias, joining) = {
-        let mut p = lock(&shared);
-        p.next_alias += 1;
-        (p.next_alias, largest(&p, &track))
-    };
+    // Track Aliases are ours to choose and must be unique within the
+    // session (draft-18 §11.1, Track Alias: a duplicate closes the session with
+    // DUPLICATE_TRACK_ALIAS); a gateway runs many calls on one session, so
+    // the counter is process-wide rather than per call.
+    let alias = NEXT_ALIAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let joining = largest(&lock(&shared), &track);
     let publisher = match track.as_str() {
         "events" | "audio" | "catalog" => {
             // "If Objects have been published on this Track the Publisher

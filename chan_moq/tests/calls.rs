@@ -201,3 +201,29 @@ fn unload_refused_and_relay_restart_mid_call() {
     assert!(pbx.no_channels());
     pbx.ast.ok(&["stop"]);
 }
+
+/// Several MoQ calls at once share the gateway's one MoQ session: each
+/// caller hears its own echo (regression: track aliases collided).
+#[test]
+fn concurrent_calls_each_hear_their_own_echo() {
+    let (mut pbx, _) = pbx("cm-concurrent");
+    let callers = [("bob", 660.0), ("carol", 550.0), ("dave", 770.0)];
+    let mut logs = Vec::new();
+    for (user, freq) in callers {
+        let play = pbx.file(&format!("{user}.in.wav"));
+        write_tone(&play, 48_000, freq, 10.0);
+        let rec = pbx.file(&format!("{user}.wav"));
+        let args = ["--as", user, "call", "pbx/100", "--play", play.to_str().unwrap(), "--record", rec.to_str().unwrap(), "--hangup-after", "7"];
+        logs.push((pbx.phone(user, &args), rec, freq));
+    }
+    wait_for("three MOQ channels up", T, || pbx.ast.cli("moq show channels").contains("3 active MOQ channels"));
+    for (log, _, _) in &logs {
+        pbx.wait_line(log, "ended: hangup", T);
+    }
+    pbx.wait_phones(T);
+    for (_, rec, freq) in &logs {
+        let heard = tones(rec);
+        assert!(heard.contains(&440.0) && heard.contains(freq), "{}: heard {heard:?}, expected 440 then {freq}", rec.display());
+    }
+    wait_for("no channels left", T, || pbx.no_channels());
+}

@@ -1,5 +1,6 @@
-//! End-to-end calls through a real relay process (our moq-relay, or
-//! Cloudflare's moq-relay-ietf when MOQ_RELAY_IETF names its binary):
+//! End-to-end calls through a real relay process (our moq-relay, or with
+//! MOQ_CALLS_RELAY=ietf Cloudflare's moq-relay-ietf, whose binary
+//! MOQ_RELAY_IETF names; scripts/test runs both):
 //! the whole call model of docs/CALLS.md, audio verified by frequency.
 
 use pub_sub_audio::audio::wav::dominant_frequency;
@@ -41,15 +42,16 @@ fn relay() -> Relay {
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let bin_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-    let (mut cmd, scheme) = match std::env::var("MOQ_RELAY_IETF") {
-        Ok(ietf) => {
+    let via_ietf = std::env::var("MOQ_CALLS_RELAY").is_ok_and(|v| v == "ietf");
+    let (mut cmd, scheme) = match via_ietf.then(|| std::env::var("MOQ_RELAY_IETF").expect("MOQ_CALLS_RELAY=ietf needs MOQ_RELAY_IETF")) {
+        Some(ietf) => {
             let files = write_certs(&dir);
             let mut c = Command::new(ietf);
             c.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert", &files.0, "--tls-key", &files.1]);
             c.arg("--coordinator-file").arg(dir.join("coord.json"));
             (c, "moqt")
         }
-        Err(_) => {
+        None => {
             let mut c = Command::new(bin_dir.join("moq-relay"));
             c.args(["--bind", &format!("127.0.0.1:{port}")]);
             (c, "moqt")

@@ -213,7 +213,8 @@ fn concurrent_calls_each_hear_their_own_echo() {
         let play = pbx.file(&format!("{user}.in.wav"));
         write_tone(&play, 48_000, freq, 10.0);
         let rec = pbx.file(&format!("{user}.wav"));
-        let args = ["--as", user, "call", "pbx/100", "--play", play.to_str().unwrap(), "--record", rec.to_str().unwrap(), "--hangup-after", "7"];
+        let args =
+            ["--as", user, "call", "pbx/100", "--play", play.to_str().unwrap(), "--record", rec.to_str().unwrap(), "--hangup-after", "7"];
         logs.push((pbx.phone(user, &args), rec, freq));
     }
     wait_for("three MOQ channels up", T, || pbx.ast.cli("moq show channels").contains("3 active MOQ channels"));

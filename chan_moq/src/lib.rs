@@ -37,6 +37,7 @@ static COMMANDS: [ast::cli::Command; 2] = [
 ];
 
 fn load() -> Result<(), String> {
+    driver::logging::install();
     let cfg = driver::read_config()?;
     let gw = driver::Gateway::start(cfg)?;
     *driver::GATEWAY.write().unwrap_or_else(|e| e.into_inner()) = Some(gw.clone());

@@ -10,6 +10,7 @@
 pub mod causes;
 pub mod conf;
 pub mod leg;
+pub mod logging;
 
 use crate::ast::{self, Level};
 use conf::Config;

@@ -1,6 +1,10 @@
-// npm run build: bundles src/index.ts to dist/moq-phone.js and copies the
-// page(s) next to it. The relay serves webapp/dist when it has index.html,
-// else webapp/ itself (relay/src/config.rs), so index.html stays in webapp/.
+// npm run build: bundles the web phone into dist/ and copies the page next
+// to it. The relay serves webapp/dist when it has index.html, else webapp/
+// itself (relay/src/config.rs), so index.html and style.css stay in webapp/.
+//
+//   dist/moq-phone.js      the page (src/main.ts: UI, phone, MoQ session)
+//   dist/media-worker.js   the Opus encoder/decoder worker (src/media/worker.ts)
+//   dist/audio-worklet.js  capture and playout worklets (src/media/worklet.ts)
 import { build } from "esbuild";
 import { copyFile, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -12,7 +16,11 @@ const dist = join(root, "dist");
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
 const result = await build({
-  entryPoints: { "moq-phone": join(root, "src/index.ts") },
+  entryPoints: {
+    "moq-phone": join(root, "src/main.ts"),
+    "media-worker": join(root, "src/media/worker.ts"),
+    "audio-worklet": join(root, "src/media/worklet.ts"),
+  },
   outdir: dist,
   bundle: true,
   format: "esm",
@@ -23,6 +31,6 @@ const result = await build({
   logLevel: "warning",
   metafile: true,
 });
-await copyFile(join(root, "index.html"), join(dist, "index.html"));
-for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) console.log(`${file}  ${bytes} bytes`);
-console.log("dist/index.html");
+for (const f of ["index.html", "style.css"]) await copyFile(join(root, f), join(dist, f));
+for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) if (!file.endsWith(".map")) console.log(`${file}  ${bytes} bytes`);
+console.log("dist/index.html dist/style.css");

@@ -1,0 +1,268 @@
+/**
+ * The page's audio engine ({@link PhoneAudio}): one AudioContext at 48 kHz
+ * with two worklet nodes (audio-worklet.js) and a media worker
+ * (media-worker.js) holding the WebCodecs Opus encoder and decoder:
+ *
+ *   microphone ─► moq-capture ─(port)─► worker: AudioEncoder ─► page ─► OBJECT_DATAGRAM
+ *   OBJECT_DATAGRAM ─► page ─► worker: AudioDecoder ─(port)─► moq-playout (jitter buffer) ─► speakers
+ *
+ * getUserMedia asks for echo cancellation and noise suppression. Without
+ * WebCodecs in workers the codec host runs on the main thread instead.
+ */
+
+import { MediaHost, hasWebCodecs, type HostCommand, type HostEvent, type HostStats } from "./host.js";
+import type { PlayoutStats } from "./jitter.js";
+import { Tones } from "./tones.js";
+import { MicError, type PhoneAudio, type ToneKind } from "./types.js";
+
+/** What a worklet tap recorded (test hook, latency bench). */
+export interface Recording {
+  pcm: Float32Array;
+  rate: number;
+  /**
+   * Wall-clock time (ms since the epoch) of the first sample: for the
+   * playout, when it reaches the speaker (AudioContext.getOutputTimestamp);
+   * for the capture, when the worklet processed it.
+   */
+  startMs: number;
+  /** What the browser reports, in ms: AudioContext base and output latency, microphone latency. */
+  latency: { base: number; output: number; input: number };
+}
+
+type Dump = { pcm: Float32Array; startFrame: number; rate: number };
+
+interface Graph {
+  ctx: AudioContext;
+  capture: AudioWorkletNode;
+  playout: AudioWorkletNode;
+  tones: Tones;
+  send(c: HostCommand, transfer?: Transferable[]): void;
+  /** Where the codec host runs. */
+  where: "worker" | "main";
+}
+
+export class AudioEngine implements PhoneAudio {
+  private graph: Promise<Graph> | undefined;
+  private mic: MediaStream | undefined;
+  private micNode: MediaStreamAudioSourceNode | undefined;
+  private onFrame: ((opus: Uint8Array, captureUs: number) => void) | undefined;
+  private readonly pendingDump: Record<"capture" | "playout", ((r: Dump) => void) | undefined> = { capture: undefined, playout: undefined };
+  private readonly pendingCount: Record<"capture" | "playout", Array<(n: number) => void>> = { capture: [], playout: [] };
+  private pendingStats: Array<(s: PlayoutStats) => void> = [];
+  private pendingHostStats: Array<(s: HostStats) => void> = [];
+  /** The last codec error, for the UI. */
+  lastError: string | undefined;
+
+  /** `assets`: where audio-worklet.js and media-worker.js are served. */
+  constructor(private readonly assets: URL) {}
+
+  /** True where this browser can run the audio path at all. */
+  static supported(): boolean {
+    return typeof AudioContext === "function" && typeof AudioWorkletNode === "function" && hasWebCodecs();
+  }
+
+  /** Creates / resumes the AudioContext; call from a user gesture (autoplay policy). */
+  unlock(): void {
+    void this.ready().then((g) => g.ctx.resume());
+  }
+
+  /** Whether sound can play now (the context runs). */
+  async running(): Promise<boolean> {
+    return (await this.ready()).ctx.state === "running";
+  }
+
+  /** Where the Opus codec runs ("worker" or "main"). */
+  async codecThread(): Promise<string> {
+    return (await this.ready()).where;
+  }
+
+  private ready(): Promise<Graph> {
+    this.graph ??= this.build();
+    return this.graph;
+  }
+
+  private async build(): Promise<Graph> {
+    const ctx = new AudioContext({ sampleRate: 48000, latencyHint: "interactive" });
+    await ctx.audioWorklet.addModule(new URL("audio-worklet.js", this.assets).href);
+    const capture = new AudioWorkletNode(ctx, "moq-capture", { numberOfInputs: 1, numberOfOutputs: 0, channelCount: 1, channelCountMode: "explicit" });
+    const playout = new AudioWorkletNode(ctx, "moq-playout", { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1] });
+    playout.connect(ctx.destination);
+    playout.port.onmessage = (e: MessageEvent<{ dump?: Dump; stats?: PlayoutStats; count?: number }>) => {
+      if (e.data.dump) this.pendingDump.playout?.(e.data.dump);
+      if (e.data.count !== undefined) for (const f of this.pendingCount.playout.splice(0)) f(e.data.count);
+      if (e.data.stats) for (const f of this.pendingStats.splice(0)) f(e.data.stats);
+    };
+    capture.port.onmessage = (e: MessageEvent<{ dump?: Dump; count?: number }>) => {
+      if (e.data.dump) this.pendingDump.capture?.(e.data.dump);
+      if (e.data.count !== undefined) for (const f of this.pendingCount.capture.splice(0)) f(e.data.count);
+    };
+    const capChan = new MessageChannel();
+    const playChan = new MessageChannel();
+    capture.port.postMessage({ data: capChan.port1 }, [capChan.port1]);
+    playout.port.postMessage({ data: playChan.port2 }, [playChan.port2]);
+    const onHost = (m: HostEvent): void => this.hostEvent(m);
+    let send: Graph["send"];
+    let where: Graph["where"] = "worker";
+    const worker = await this.startWorker(onHost);
+    if (worker) {
+      send = (c, transfer) => worker.postMessage(c, transfer ?? []);
+    } else {
+      where = "main";
+      const host = new MediaHost({ postMessage: onHost });
+      send = (c) => host.command(c);
+    }
+    send({ t: "ports", capture: capChan.port2, playout: playChan.port1 }, [capChan.port2, playChan.port1]);
+    return { ctx, capture, playout, tones: new Tones(ctx), send, where };
+  }
+
+  /** The media worker, if it starts and has WebCodecs. */
+  private async startWorker(onHost: (m: HostEvent) => void): Promise<Worker | undefined> {
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL("media-worker.js", this.assets).href, { type: "module" });
+    } catch {
+      return undefined;
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      worker.onmessage = (e: MessageEvent<HostEvent>) => {
+        if (e.data.t === "ready") {
+          clearTimeout(timer);
+          resolve(e.data.webcodecs);
+        } else onHost(e.data);
+      };
+      worker.onerror = () => resolve(false);
+    });
+    if (!ok) {
+      worker.terminate();
+      return undefined;
+    }
+    return worker;
+  }
+
+  private hostEvent(m: HostEvent): void {
+    if (m.t === "encoded") this.onFrame?.(new Uint8Array(m.opus), m.captureUs);
+    else if (m.t === "error") this.lastError = m.message;
+    else if (m.t === "stats") for (const f of this.pendingHostStats.splice(0)) f(m.stats);
+  }
+
+  async openMic(): Promise<void> {
+    if (this.mic?.getAudioTracks().some((t) => t.readyState === "live")) return;
+    if (!navigator.mediaDevices?.getUserMedia) throw new MicError("unsupported", "This browser cannot capture audio here (a secure https or localhost page is required).");
+    let stream: MediaStream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 } });
+    } catch (e) {
+      const name = (e as DOMException).name;
+      if (name === "NotAllowedError" || name === "SecurityError") throw new MicError("denied", "Microphone access was denied. Allow the microphone for this site and try again.");
+      if (name === "NotFoundError" || name === "OverconstrainedError") throw new MicError("missing", "No microphone was found.");
+      throw new MicError("failed", `The microphone could not be opened: ${(e as Error).message}`);
+    }
+    const g = await this.ready();
+    void g.ctx.resume();
+    this.mic = stream;
+    this.micNode = g.ctx.createMediaStreamSource(stream);
+    this.micNode.connect(g.capture);
+  }
+
+  startSending(onFrame: (opus: Uint8Array, captureUs: number) => void): void {
+    this.onFrame = onFrame;
+    void this.ready().then((g) => {
+      const ts = g.ctx.getOutputTimestamp();
+      const perf = ts.performanceTime ?? performance.now();
+      const origin = (performance.timeOrigin + perf - (ts.contextTime ?? g.ctx.currentTime) * 1000 - g.ctx.baseLatency * 1000) * 1000;
+      g.send({ t: "send", on: true, origin });
+    });
+  }
+
+  stopSending(): void {
+    this.onFrame = undefined;
+    void this.graph?.then((g) => g.send({ t: "send", on: false, origin: 0 }));
+  }
+
+  receive(n: number, _captureUs: number | undefined, opus: Uint8Array): void {
+    const buf = opus.slice().buffer;
+    void this.graph?.then((g) => g.send({ t: "frame", n, opus: buf }, [buf]));
+  }
+
+  setPlayout(on: boolean): void {
+    void this.ready().then((g) => g.playout.port.postMessage({ play: on }));
+  }
+
+  setMuted(on: boolean): void {
+    void this.graph?.then((g) => g.send({ t: "mute", on }));
+  }
+
+  tone(kind: ToneKind | null): void {
+    void this.ready().then((g) => g.tones.start(kind));
+  }
+
+  dtmf(digit: string): void {
+    void this.ready().then((g) => g.tones.dtmf(digit));
+  }
+
+  close(): void {
+    this.onFrame = undefined;
+    for (const t of this.mic?.getTracks() ?? []) t.stop();
+    this.micNode?.disconnect();
+    this.mic = undefined;
+    this.micNode = undefined;
+    void this.graph?.then((g) => {
+      g.tones.start(null);
+      g.send({ t: "send", on: false, origin: 0 });
+      g.send({ t: "mute", on: false });
+      g.send({ t: "reset" });
+      g.playout.port.postMessage({ reset: true, play: true });
+    });
+  }
+
+  // ----------------------------------------------------------- test hooks --
+
+  /** Starts (or stops) recording what the playout plays, or what the microphone captures. */
+  async record(on: boolean, node: "playout" | "capture" = "playout"): Promise<void> {
+    (await this.ready())[node].port.postMessage({ record: on });
+  }
+
+  /** How many samples were recorded since {@link record} (cheap: nothing is copied). */
+  async recorded(node: "playout" | "capture" = "playout"): Promise<number> {
+    const g = await this.ready();
+    return new Promise((resolve) => {
+      this.pendingCount[node].push(resolve);
+      g[node].port.postMessage({ count: true });
+    });
+  }
+
+  /** What was recorded since {@link record}. */
+  async dump(node: "playout" | "capture" = "playout"): Promise<Recording> {
+    const g = await this.ready();
+    const r = await new Promise<Dump>((resolve) => {
+      this.pendingDump[node] = resolve;
+      g[node].port.postMessage({ dump: true });
+    });
+    const ts = g.ctx.getOutputTimestamp();
+    const perf = ts.performanceTime ?? performance.now();
+    const base = g.ctx.baseLatency * 1000;
+    const output = (g.ctx.outputLatency || 0) * 1000;
+    const settings = this.mic?.getAudioTracks()[0]?.getSettings() as (MediaTrackSettings & { latency?: number }) | undefined;
+    // Context time t reaches the speaker at P(t); it is rendered base + output latency earlier.
+    const heard = performance.timeOrigin + perf + (r.startFrame / r.rate - (ts.contextTime ?? g.ctx.currentTime)) * 1000;
+    const startMs = node === "playout" ? heard : heard - base - output;
+    return { pcm: r.pcm, rate: r.rate, startMs, latency: { base, output, input: (settings?.latency ?? 0) * 1000 } };
+  }
+
+  async playoutStats(): Promise<PlayoutStats> {
+    const g = await this.ready();
+    return new Promise((resolve) => {
+      this.pendingStats.push(resolve);
+      g.playout.port.postMessage({ stats: true });
+    });
+  }
+
+  async codecStats(): Promise<HostStats> {
+    const g = await this.ready();
+    return new Promise((resolve) => {
+      this.pendingHostStats.push(resolve);
+      g.send({ t: "stats" });
+    });
+  }
+}

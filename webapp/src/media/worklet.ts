@@ -1,0 +1,135 @@
+/**
+ * The AudioWorklet module of the web phone (bundled to dist/audio-worklet.js):
+ *
+ * - `moq-capture`: takes the microphone (after the AudioContext resampled it
+ *   to 48 kHz) and posts 20 ms mono frames of 960 samples to a data port
+ *   (docs/CALLS.md §6: Opus, 48 kHz, mono, 20 ms);
+ * - `moq-playout`: plays decoded frames through the {@link PlayoutBuffer}
+ *   jitter buffer; can record what it plays (test hook and latency bench).
+ *
+ * Each node's `port` takes `{ data: MessagePort }` once: the port to the media
+ * worker that encodes and decodes, so audio never passes the main thread.
+ */
+
+import { FRAME_SAMPLES, PlayoutBuffer } from "./jitter.js";
+
+declare const sampleRate: number;
+declare const currentFrame: number;
+declare function registerProcessor(name: string, ctor: new (options?: unknown) => AudioWorkletProcessorBase): void;
+declare class AudioWorkletProcessorBase {
+  readonly port: MessagePort;
+  process(inputs: Float32Array[][], outputs: Float32Array[][], parameters: Record<string, Float32Array>): boolean;
+}
+const Processor = (globalThis as unknown as { AudioWorkletProcessor: typeof AudioWorkletProcessorBase }).AudioWorkletProcessor;
+
+/** Longest recording the playout tap keeps (s). */
+const MAX_RECORD_S = 60;
+
+/** Records what a node sees, from a given context frame on (test hook, latency bench). */
+class Tap {
+  private rec: Float32Array | undefined;
+  private len = 0;
+  private start = 0;
+
+  control(m: { record?: boolean; dump?: boolean; count?: boolean }, port: MessagePort): void {
+    // How much is recorded, without copying it (a copy here costs the audio thread).
+    if (m.count) port.postMessage({ count: this.len });
+    if (m.record !== undefined) {
+      this.rec = m.record ? new Float32Array(MAX_RECORD_S * sampleRate) : undefined;
+      this.len = 0;
+    }
+    if (m.dump) {
+      const pcm = (this.rec ?? new Float32Array(0)).slice(0, this.len);
+      port.postMessage({ dump: { pcm, startFrame: this.start, rate: sampleRate } }, [pcm.buffer]);
+    }
+  }
+
+  add(x: Float32Array): void {
+    if (!this.rec) return;
+    if (this.len === 0) this.start = currentFrame;
+    const n = Math.min(x.length, this.rec.length - this.len);
+    this.rec.set(x.subarray(0, n), this.len);
+    this.len += n;
+  }
+}
+
+class CaptureProcessor extends Processor {
+  private data: MessagePort | undefined;
+  private frame = new Float32Array(FRAME_SAMPLES);
+  private fill = 0;
+  private startFrame = 0;
+  private readonly tap = new Tap();
+
+  constructor() {
+    super();
+    this.port.onmessage = (e: MessageEvent<{ data?: MessagePort; record?: boolean; dump?: boolean; count?: boolean }>) => {
+      if (e.data.data) this.data = e.data.data;
+      this.tap.control(e.data, this.port);
+    };
+  }
+
+  override process(inputs: Float32Array[][]): boolean {
+    const ch = inputs[0]?.[0];
+    const n = ch?.length ?? 128;
+    if (ch) this.tap.add(ch);
+    if (this.fill === 0) this.startFrame = currentFrame;
+    if (ch) this.frame.set(ch.subarray(0, Math.min(n, FRAME_SAMPLES - this.fill)), this.fill);
+    else this.frame.fill(0, this.fill, Math.min(FRAME_SAMPLES, this.fill + n));
+    this.fill += n;
+    if (this.fill >= FRAME_SAMPLES) {
+      const pcm = this.frame;
+      // The context frame of the frame's first sample, for its capture time.
+      this.data?.postMessage({ t: "pcm", pcm, frame: this.startFrame, rate: sampleRate }, [pcm.buffer]);
+      this.frame = new Float32Array(FRAME_SAMPLES);
+      const extra = this.fill - FRAME_SAMPLES;
+      if (extra > 0 && ch) this.frame.set(ch.subarray(n - extra), 0);
+      this.fill = extra;
+      this.startFrame = currentFrame + n - extra;
+    }
+    return true;
+  }
+}
+
+interface PlayoutMessage {
+  data?: MessagePort;
+  record?: boolean;
+  dump?: boolean;
+  count?: boolean;
+  reset?: boolean;
+  stats?: boolean;
+  play?: boolean;
+}
+
+class PlayoutProcessor extends Processor {
+  private readonly jb = new PlayoutBuffer();
+  private playing = true;
+  private readonly tap = new Tap();
+
+  constructor() {
+    super();
+    this.port.onmessage = (e: MessageEvent<PlayoutMessage>) => this.control(e.data);
+  }
+
+  private control(m: PlayoutMessage): void {
+    // Arrival time on the render clock: it only advances in render quanta, which is fine for 20 ms frames.
+    if (m.data) m.data.onmessage = (e: MessageEvent<{ n: number; pcm: Float32Array }>) => this.jb.push(e.data.n, e.data.pcm, (currentFrame / sampleRate) * 1000);
+    if (m.reset) this.jb.reset();
+    if (m.play !== undefined) this.playing = m.play;
+    this.tap.control(m, this.port);
+    if (m.stats) this.port.postMessage({ stats: { ...this.jb.stats, depth: this.jb.depth, target: this.jb.target } });
+  }
+
+  override process(_inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
+    const out = outputs[0];
+    const first = out?.[0];
+    if (!out || !first) return true;
+    this.jb.render(first);
+    if (!this.playing) first.fill(0);
+    this.tap.add(first);
+    for (let c = 1; c < out.length; c++) out[c]?.set(first);
+    return true;
+  }
+}
+
+registerProcessor("moq-capture", CaptureProcessor);
+registerProcessor("moq-playout", PlayoutProcessor);

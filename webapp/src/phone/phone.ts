@@ -1,0 +1,348 @@
+/**
+ * A registered browser phone (docs/CALLS.md §3–§4): one MoQ session to the
+ * relay, kept up with reconnection and backoff; registration
+ * (PUBLISH_NAMESPACE `…/users/<user>/<device>` with its `profile` track),
+ * presence (SUBSCRIBE_NAMESPACE `…/users`), ringing (SUBSCRIBE_NAMESPACE
+ * `…/ring/<user>`), and one {@link CallRun} per call.
+ *
+ * Liveness: a browser cannot set QUIC's idle timeout (CALLS.md §7 asks for
+ * 1 s), so the phone sends an empty REQUEST_UPDATE on its registration
+ * stream every {@link HEARTBEAT_MS}; the relay must answer REQUEST_OK
+ * (draft-18 §10.9). No answer within {@link HEARTBEAT_DEADLINE_MS} means the
+ * relay is gone: the session is dropped and the phone reconnects.
+ */
+
+import { AddressError, Namespaces, Track, formatAddress, isSid, newSid, parseAddress, parseSuffix } from "../call/address.js";
+import { Call, losesGlare, type UserAction } from "../call/machine.js";
+import { EVENTS_PRIORITY } from "../call/tracks.js";
+import type { PhoneAudio } from "../media/types.js";
+import { fromHex } from "../moq/bytes.js";
+import { Publisher } from "../session/publisher.js";
+import type { RequestStream } from "../session/request.js";
+import { MoqSession } from "../session/session.js";
+import { subscribeNamespace } from "../session/subscriber.js";
+import { CallRun, type CallListener } from "./callrun.js";
+import { Presence, type OnlineUser } from "./presence.js";
+
+export const HEARTBEAT_MS = 1000;
+export const HEARTBEAT_DEADLINE_MS = 2500;
+
+export interface PhoneConfig {
+  user: string;
+  display: string;
+  device: string;
+  token: string | undefined;
+  /** WebTransport URL of the relay (`https://host:port/`). */
+  relayUrl: string;
+  /** Where the relay publishes its certificate's SHA-256 (hex), or `undefined` for a CA-signed relay. */
+  certificateUrl: string | undefined;
+}
+
+export type Connection =
+  | { state: "offline" }
+  | { state: "connecting"; attempt: number }
+  | { state: "online"; relay: string; implementation: string | undefined }
+  /** Unreachable or dropped; the next attempt is at `retryAt` (`Date.now()` ms). */
+  | { state: "waiting"; error: string; retryAt: number; attempt: number };
+
+export interface PhoneEvents {
+  connection(c: Connection): void;
+  presence(users: OnlineUser[]): void;
+  /** The current call changed (or ended: `run.info.phase === "ended"`). */
+  call(run: CallRun): void;
+  /** Something to tell the user that is not a call (a missed call, a problem). */
+  notice(message: string): void;
+}
+
+/** Reconnection delay after `attempt` failures: 0.5 s doubling to 8 s, ±20 %. */
+export function backoffMs(attempt: number, random = Math.random): number {
+  const base = Math.min(8000, 500 * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** Reads the relay's certificate fingerprint (hex SHA-256) for `serverCertificateHashes`. */
+export async function fetchCertificateHash(url: string): Promise<Uint8Array> {
+  const r = await fetch(url, { cache: "no-store" });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  const hex = (await r.text()).trim();
+  if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`${url} is not a SHA-256 fingerprint`);
+  return fromHex(hex);
+}
+
+export class Phone {
+  private running = false;
+  private session: MoqSession | undefined;
+  private publisher: Publisher | undefined;
+  private presence: Presence | undefined;
+  private active: CallRun | undefined;
+  /** Calls already seen under our ring prefix (re-listed after a reconnect). */
+  private readonly seen = new Set<string>();
+  private wakeRetry: (() => void) | undefined;
+  private conn: Connection = { state: "offline" };
+  private goingAway = false;
+
+  constructor(
+    readonly cfg: PhoneConfig,
+    private readonly audio: PhoneAudio | undefined,
+    private readonly events: PhoneEvents,
+  ) {}
+
+  get connection(): Connection {
+    return this.conn;
+  }
+
+  get call(): CallRun | undefined {
+    return this.active;
+  }
+
+  /** Who is online, without ourselves. */
+  online(): OnlineUser[] {
+    return (this.presence?.list() ?? []).filter((u) => u.user !== this.cfg.user);
+  }
+
+  /** Connects and stays connected until {@link stop}. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.loop();
+  }
+
+  /** Signs out: hangs up, unregisters and closes the session. */
+  stop(): void {
+    this.running = false;
+    const session = this.session;
+    if (this.active && !this.active.isOver) {
+      this.active.user({ action: "hangup" });
+      // Give the `hangup` event a moment to leave before the session goes.
+      setTimeout(() => session?.close(0, "signed out"), 300);
+    } else session?.close(0, "signed out");
+    this.wakeRetry?.();
+    this.setConnection({ state: "offline" });
+  }
+
+  /** Skips the backoff wait and tries again now. */
+  retryNow(): void {
+    this.wakeRetry?.();
+  }
+
+  private setConnection(c: Connection): void {
+    if (!this.running && c.state !== "offline") return;
+    this.conn = c;
+    this.events.connection(c);
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0;
+    while (this.running) {
+      this.setConnection({ state: "connecting", attempt });
+      let error: string;
+      try {
+        const session = await this.connect();
+        attempt = 0;
+        error = await this.serve(session);
+      } catch (e) {
+        error = describeConnectError(e);
+      }
+      this.teardown();
+      if (!this.running) break;
+      const wait = this.goingAway ? 0 : backoffMs(attempt++);
+      this.goingAway = false;
+      this.setConnection({ state: "waiting", error, retryAt: Date.now() + wait, attempt });
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        this.wakeRetry = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wakeRetry = undefined;
+    }
+  }
+
+  /** Session, registration, ring watch and presence (CALLS.md §3). */
+  private async connect(): Promise<MoqSession> {
+    const hash = this.cfg.certificateUrl ? await fetchCertificateHash(this.cfg.certificateUrl) : undefined;
+    const session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token });
+    if (!this.running) {
+      session.close(0, "signed out");
+      throw new Error("signed out");
+    }
+    this.session = session;
+    try {
+      const publisher = new Publisher(session);
+      this.publisher = publisher;
+      session.onRequest = (req, stream) => publisher.handle(req, stream);
+      session.onGoAway = () => this.goAway();
+      const reg = publisher.add(Namespaces.device(this.cfg.user, this.cfg.device));
+      reg.log(Track.PROFILE, EVENTS_PRIORITY).append(new TextEncoder().encode(JSON.stringify({ display: this.cfg.display })));
+      const regStream = await reg.publish();
+      await subscribeNamespace(session, Namespaces.ringPrefix(this.cfg.user), {
+        namespace: (sfx) => this.ring(sfx),
+        done: (sfx) => this.ringGone(sfx),
+      });
+      const presence = new Presence(session, () => this.events.presence(this.online()));
+      this.presence = presence;
+      await presence.start();
+      if (!this.running) throw new Error("signed out");
+      void this.heartbeat(session, regStream);
+      this.setConnection({ state: "online", relay: this.cfg.relayUrl, implementation: session.peerImplementation });
+      this.events.presence(this.online());
+      return session;
+    } catch (e) {
+      session.close(0, "registration failed");
+      throw e;
+    }
+  }
+
+  /** Resolves with why the session ended. */
+  private async serve(session: MoqSession): Promise<string> {
+    return session.closed;
+  }
+
+  private async heartbeat(session: MoqSession, reg: RequestStream): Promise<void> {
+    while (session.isOpen) {
+      await new Promise((r) => setTimeout(r, HEARTBEAT_MS));
+      if (!session.isOpen) return;
+      try {
+        await reg.send({ type: "REQUEST_UPDATE", requestId: session.takeRequestId(), params: [] });
+        const r = await reg.next(HEARTBEAT_DEADLINE_MS, "REQUEST_OK to the heartbeat");
+        if (r?.type === "REQUEST_ERROR") return; // a relay that does not support it: rely on QUIC
+        if (r === undefined) throw new Error("registration stream ended");
+      } catch (e) {
+        if (!session.isOpen) return;
+        console.warn("relay not responding; reconnecting", e);
+        session.close(0, "relay not responding");
+        return;
+      }
+    }
+  }
+
+  /** GOAWAY (draft-18 §10.4): reconnect at once, or when the current call ends. */
+  private goAway(): void {
+    this.goingAway = true;
+    if (!this.active || this.active.isOver) this.session?.close(0, "relay going away");
+  }
+
+  private teardown(): void {
+    this.active?.sessionLost();
+    this.presence?.stop();
+    this.presence = undefined;
+    this.publisher = undefined;
+    this.session = undefined;
+    this.events.presence([]);
+  }
+
+  // ---------------------------------------------------------------- calls --
+
+  /** What every call reports to: only the current call reaches the UI. */
+  private readonly callListener: CallListener = {
+    changed: (r) => {
+      if (r === this.active) {
+        this.events.call(r);
+        if (r.isOver && this.goingAway) this.session?.close(0, "relay going away");
+      }
+    },
+    problem: (r, m) => {
+      if (r === this.active) this.events.notice(m);
+    },
+  };
+
+  /** Places a call to `text` (`user` or `user/ext`). Throws on a bad address, no session or no microphone. */
+  async dial(text: string): Promise<CallRun> {
+    const to = parseAddress(text.trim().toLowerCase());
+    if (this.active && !this.active.isOver) throw new Error("already in a call");
+    const session = this.session;
+    const publisher = this.publisher;
+    if (!session || !publisher || this.conn.state !== "online") throw new Error("not connected to the relay");
+    if (to.user === this.cfg.user) throw new AddressError("BadAddress", text);
+    await this.audio?.openMic();
+    if (this.active && !this.active.isOver) throw new Error("already in a call");
+    const sid = newSid();
+    const { call, outputs } = Call.outgoing({ sid, me: this.cfg.user, to: text.trim().toLowerCase(), display: this.cfg.display, now: 0 });
+    this.seen.add(sid);
+    const run: CallRun = new CallRun({
+      session,
+      publisher,
+      call,
+      first: outputs,
+      own: Namespaces.caller(to.user, sid, this.cfg.user),
+      peerBase: [...Namespaces.callPrefix(sid), to.user],
+      calleeUser: to.user,
+      info: { direction: "outgoing", peer: text.trim().toLowerCase(), peerDisplay: to.ext ? formatAddress(to) : (this.presence?.list().find((u) => u.user === to.user)?.display ?? to.user) },
+      audio: this.audio,
+      listener: this.callListener,
+    });
+    this.active = run;
+    this.events.call(run);
+    return run;
+  }
+
+  /** NAMESPACE `<sid>/<caller>` under our ring prefix: an incoming call (CALLS.md §4). */
+  private ring(suffix: string[]): void {
+    const p = parseSuffix(suffix);
+    const session = this.session;
+    const publisher = this.publisher;
+    if (!p || !isSid(p[0]) || !session || !publisher) return;
+    const [sid, from] = p;
+    if (this.seen.has(sid)) return;
+    this.seen.add(sid);
+    const cur = this.active && !this.active.isOver ? this.active : undefined;
+    let busy = cur !== undefined;
+    // Glare: an outgoing, unanswered call to the same user; the smaller sid survives.
+    if (cur && cur.info.direction === "outgoing" && cur.info.peer.split("/")[0] === from && cur.call.state !== "established") {
+      if (losesGlare(cur.info.sid, sid)) {
+        cur.user({ action: "cancel-glare" });
+        busy = false;
+      }
+    }
+    const { call, outputs } = Call.incoming({ sid, me: this.cfg.device, busy, now: 0 });
+    const run: CallRun = new CallRun({
+      session,
+      publisher,
+      call,
+      first: outputs,
+      own: Namespaces.callee(sid, this.cfg.user, this.cfg.device),
+      peerBase: Namespaces.caller(this.cfg.user, sid, from),
+      info: { direction: "incoming", peer: from, peerDisplay: from },
+      audio: busy ? undefined : this.audio,
+      silent: busy,
+      listener: this.callListener,
+    });
+    if (busy) {
+      this.events.notice(`Missed call from ${from} (you were busy)`);
+      return;
+    }
+    this.active = run;
+    this.events.call(run);
+  }
+
+  /** NAMESPACE_DONE of a caller namespace: the caller gave up (CALLS.md §4). */
+  private ringGone(suffix: string[]): void {
+    const p = parseSuffix(suffix);
+    const cur = this.active;
+    if (p && cur && cur.info.sid === p[0] && cur.info.direction === "incoming" && cur.call.state !== "established") {
+      cur.input({ in: "peer-gone", device: null });
+    }
+  }
+
+  /** Answers the ringing call; opens the microphone first (throws {@link MicError}). */
+  async answer(): Promise<void> {
+    const run = this.active;
+    if (!run || run.info.direction !== "incoming" || run.call.state !== "ringing") return;
+    await this.audio?.openMic();
+    run.user({ action: "answer" });
+  }
+
+  /** A user action on the current call. */
+  act(a: UserAction): void {
+    const run = this.active;
+    if (run && !run.isOver) run.user(a);
+  }
+}
+
+function describeConnectError(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  if (/Failed to fetch|NetworkError|ERR_CONNECTION|Load failed/i.test(m)) return "the relay is unreachable";
+  if (/handshake|WebTransport/i.test(m)) return `cannot open a WebTransport session to the relay (${m})`;
+  return m;
+}

@@ -1,0 +1,148 @@
+/**
+ * Bidirectional request streams (draft-ietf-moq-transport-18 §3.3): every
+ * request (SUBSCRIBE, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE, FETCH, …)
+ * opens its own bidi stream and lives as long as it stays open. Responses
+ * and follow-ups (REQUEST_OK, SUBSCRIBE_OK, NAMESPACE, PUBLISH_DONE,
+ * REQUEST_UPDATE…) come on the same stream, without a Request ID. Closing
+ * the stream (FIN) cancels the request (§3.3.2); there is no UNSUBSCRIBE.
+ *
+ * {@link RequestStream} wraps one such stream for either side: it writes
+ * framed messages and queues what the peer sends until the owner asks for
+ * it with {@link RequestStream.next}.
+ */
+
+import { decodeRequest, decodeResponse, encodeMessage, FrameReader, type ControlMessage, type RequestMessage, type ResponseMessage } from "../moq/control.js";
+import type { U64 } from "../moq/varint.js";
+
+/** A bidi stream as WebTransport hands it out. */
+export interface BidiStream {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+}
+
+/** Thrown by {@link RequestStream.next} when no message came in time. */
+export class RequestTimeout extends Error {
+  constructor(what: string) {
+    super(`no ${what} from the relay in time`);
+    this.name = "RequestTimeout";
+  }
+}
+
+export class RequestStream {
+  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly queue: ResponseMessage[] = [];
+  private wake: (() => void) | undefined;
+  private over = false;
+  private closedByUs = false;
+  /** Why the peer's side ended (FIN = "end", a reset, or a malformed message). */
+  endReason: string | undefined;
+  /** Resolves when the peer's side of the stream has ended (FIN or reset). */
+  readonly ended: Promise<void>;
+  /** The first message of a stream the peer opened: its request (§3.3). */
+  readonly request: Promise<RequestMessage | undefined>;
+
+  /**
+   * @param requestId our Request ID for a stream we opened; `undefined` for
+   *   one the peer opened (its request carries the ID).
+   */
+  constructor(
+    readonly requestId: U64 | undefined,
+    stream: BidiStream,
+    incoming = false,
+  ) {
+    this.writer = stream.writable.getWriter();
+    this.writer.closed.catch(() => undefined);
+    this.reader = stream.readable.getReader();
+    let gotRequest!: (m: RequestMessage | undefined) => void;
+    this.request = new Promise((r) => (gotRequest = r));
+    if (!incoming) gotRequest(undefined);
+    this.ended = this.pump(incoming, gotRequest);
+  }
+
+  private async pump(incoming: boolean, gotRequest: (m: RequestMessage | undefined) => void): Promise<void> {
+    const frames = new FrameReader();
+    let first = incoming;
+    try {
+      for (;;) {
+        const { done, value } = await this.reader.read();
+        if (done) {
+          frames.finish();
+          this.endReason = "end";
+          break;
+        }
+        frames.push(value);
+        for (let f = frames.next(); f !== undefined; f = frames.next()) {
+          if (first) {
+            first = false;
+            gotRequest(decodeRequest(f));
+            continue;
+          }
+          this.queue.push(decodeResponse(f));
+          this.notify();
+        }
+      }
+    } catch (e) {
+      this.endReason = this.closedByUs ? "closed" : e instanceof Error ? e.message : String(e);
+    } finally {
+      this.over = true;
+      gotRequest(undefined);
+      this.notify();
+      this.reader.releaseLock();
+    }
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** True once the peer's side ended and every queued message was taken. */
+  get done(): boolean {
+    return this.over && this.queue.length === 0;
+  }
+
+  /**
+   * The next message from the peer, or `undefined` when its side ended.
+   * With `timeoutMs`, throws {@link RequestTimeout} naming `what`.
+   */
+  async next(timeoutMs?: number, what = "response"): Promise<ResponseMessage | undefined> {
+    const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+    for (;;) {
+      const m = this.queue.shift();
+      if (m !== undefined) return m;
+      if (this.over) return undefined;
+      const arrived = new Promise<void>((r) => (this.wake = r));
+      if (deadline === undefined) {
+        await arrived;
+        continue;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) throw new RequestTimeout(what);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<void>((r) => (timer = setTimeout(r, left)));
+      await Promise.race([arrived, timedOut]);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Writes one framed message. */
+  async send(m: ControlMessage): Promise<void> {
+    await this.writer.write(encodeMessage(m));
+  }
+
+  /** Ends our side (FIN): cancels a request we made, ends one we answered (§3.3.2). */
+  close(): void {
+    this.closedByUs = true;
+    this.writer.close().catch(() => undefined);
+  }
+
+  /** Resets our side and stops the peer's (STOP_SENDING), for an abandoned request. */
+  abort(code = 0x1): void {
+    this.closedByUs = true;
+    const reason = typeof WebTransportError === "function" ? new WebTransportError("request abandoned", { streamErrorCode: code }) : undefined;
+    this.writer.abort(reason).catch(() => undefined);
+    this.reader.cancel(reason).catch(() => undefined);
+  }
+}

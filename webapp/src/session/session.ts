@@ -1,0 +1,423 @@
+/**
+ * One MoQT session over WebTransport (draft-ietf-moq-transport-18 §3):
+ *
+ * - the control streams: each side opens one unidirectional stream that
+ *   starts with SETUP (§3.3, §10.3); afterwards only GOAWAY (§10.4) may
+ *   appear on it;
+ * - request streams (§3.3): {@link MoqSession.request} opens one with the
+ *   next even Request ID (§10.1); streams the relay opens (SUBSCRIBE or FETCH
+ *   for what we publish) go to {@link MoqSession.onRequest};
+ * - data (§11): incoming SUBGROUP and FETCH_HEADER streams and
+ *   OBJECT_DATAGRAMs are routed by Track Alias (§11.1) or Request ID to the
+ *   sink a subscription or fetch bound with {@link MoqSession.bindAlias} /
+ *   {@link MoqSession.bindFetch}.
+ *
+ * The certificate is checked with `serverCertificateHashes` (the relay's
+ * development certificate, from its `/certificate.sha256`) when given.
+ */
+
+import { ByteQueue, utf8 } from "../moq/bytes.js";
+import { FrameReader, MessageType, RequestIds, SetupOption, decodeResponse, decodeSetup, encodeMessage, type RequestMessage } from "../moq/control.js";
+import { parseDatagram } from "../moq/datagram.js";
+import { FETCH_HEADER, FetchParser, type FetchItem } from "../moq/fetch.js";
+import type { Property } from "../moq/properties.js";
+import { PADDING_STREAM } from "../moq/stream.js";
+import { SubgroupParser, isSubgroupType } from "../moq/subgroup.js";
+import { readVarint, type U64 } from "../moq/varint.js";
+import { RequestStream, type BidiStream } from "./request.js";
+
+/** The WebTransport subprotocol of draft-18 (§3.1.1). */
+export const WT_PROTOCOL = "moqt-18";
+
+/** An object as it arrived on a subgroup stream or in a datagram. */
+export interface ReceivedObject {
+  groupId: U64;
+  objectId: U64;
+  /** `undefined` for a datagram. */
+  subgroupId: U64 | undefined;
+  properties: Uint8Array;
+  payload: Uint8Array;
+  status: U64;
+}
+
+/** Where a subscription's objects go. */
+export type ObjectSink = (o: ReceivedObject) => void;
+
+/** Where a FETCH's objects go; `end` once its stream finished (or failed). */
+export interface FetchSink {
+  item(i: FetchItem): void;
+  end(error?: unknown): void;
+}
+
+export interface ConnectOptions {
+  /** SHA-256 of the relay's certificate, for `serverCertificateHashes`. */
+  certificateHash?: Uint8Array | undefined;
+  /** Sent as an AUTHORIZATION TOKEN Setup Option (§10.3.1.4, USE_VALUE). */
+  token?: string | undefined;
+  /** How long to wait for the handshake and the relay's SETUP. */
+  timeoutMs?: number;
+}
+
+/** How long a data stream may wait for the SUBSCRIBE_OK that names its alias (§11.4.2). */
+const ALIAS_WAIT_MS = 2000;
+
+const IMPLEMENTATION = "moq-phone-web/0.1";
+
+/** Encodes a Token structure with Alias Type USE_VALUE (§10.2.2). */
+function tokenStructure(token: string): Uint8Array {
+  const value = utf8(token);
+  const out = new Uint8Array(2 + value.length);
+  out[0] = 0x3; // USE_VALUE
+  out[1] = 0x0; // Token Type 0: unspecified
+  out.set(value, 2);
+  return out;
+}
+
+export class MoqSession {
+  private readonly ids = new RequestIds("client");
+  private readonly aliases = new Map<U64, ObjectSink>();
+  private readonly aliasWaiters = new Map<U64, Array<() => void>>();
+  private readonly fetches = new Map<U64, FetchSink>();
+  private nextAliasValue = 1;
+  private datagramWriter: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  private isClosed = false;
+  /** Resolves with a human-readable reason when the session is over. */
+  readonly closed: Promise<string>;
+  /** The relay's MOQT_IMPLEMENTATION, once its SETUP arrived. */
+  peerImplementation: string | undefined;
+  /** A request the relay opened (SUBSCRIBE or FETCH for our tracks). */
+  onRequest: (req: RequestMessage, stream: RequestStream) => void = (_r, s) => void refuse(s, 0x3, "not supported");
+  /** GOAWAY on the relay's control stream (§10.4). */
+  onGoAway: (uri: string, timeoutMs: U64) => void = () => undefined;
+
+  private constructor(
+    readonly url: string,
+    private readonly wt: WebTransport,
+  ) {
+    this.closed = wt.closed.then(
+      (info) => `session closed${info.closeCode ? ` (code ${info.closeCode})` : ""}${info.reason ? `: ${info.reason}` : ""}`,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    void this.closed.then(() => {
+      this.isClosed = true;
+      for (const f of this.fetches.values()) f.end(new Error("session closed"));
+      this.fetches.clear();
+    });
+  }
+
+  /**
+   * Opens the session and exchanges SETUP. Rejects with the browser's error
+   * when the relay cannot be reached or its certificate is not accepted.
+   */
+  static async connect(url: string, opts: ConnectOptions = {}): Promise<MoqSession> {
+    const wtOpts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
+    if (opts.certificateHash) wtOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: opts.certificateHash as Uint8Array<ArrayBuffer> }];
+    const wt = new WebTransport(url, wtOpts);
+    const s = new MoqSession(url, wt);
+    const timeout = opts.timeoutMs ?? 8000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("the relay did not answer in time")), timeout)));
+    try {
+      await Promise.race([wt.ready, expired]);
+      const peerSetup = new Promise<void>((resolve, reject) => s.start(resolve, reject));
+      await s.sendSetup(opts.token);
+      await Promise.race([peerSetup, expired]);
+    } catch (e) {
+      try {
+        wt.close({ closeCode: 0, reason: "setup failed" });
+      } catch {
+        /* already closed */
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return s;
+  }
+
+  get isOpen(): boolean {
+    return !this.isClosed;
+  }
+
+  /** Closes the session (§3.5: code 0 = NO_ERROR). */
+  close(code = 0, reason = ""): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    try {
+      this.wt.close({ closeCode: code, reason });
+    } catch {
+      /* already closed */
+    }
+  }
+
+  private async sendSetup(token: string | undefined): Promise<void> {
+    const options: Property[] = [{ type: SetupOption.MOQT_IMPLEMENTATION, value: utf8(IMPLEMENTATION) }];
+    if (token) options.push({ type: SetupOption.AUTHORIZATION_TOKEN, value: tokenStructure(token) });
+    const control = await this.wt.createUnidirectionalStream();
+    const w = control.getWriter();
+    await w.write(encodeMessage({ type: "SETUP", options }));
+    // The control stream stays open for the session (§3.3).
+    w.releaseLock();
+  }
+
+  private start(setupSeen: () => void, setupFailed: (e: unknown) => void): void {
+    void this.acceptUni(setupSeen, setupFailed);
+    void this.acceptBidi();
+    void this.readDatagrams();
+    const dg = this.wt.datagrams as WebTransportDatagramDuplexStream & { writable?: WritableStream<Uint8Array>; createWritable?: () => WritableStream<Uint8Array> };
+    const writable = dg.createWritable ? dg.createWritable() : dg.writable;
+    this.datagramWriter = writable?.getWriter();
+    this.datagramWriter?.closed.catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------- requests --
+
+  /** The next Request ID (§10.1), for a request or a REQUEST_UPDATE. */
+  takeRequestId(): number {
+    return this.ids.take();
+  }
+
+  /** Opens a request stream and sends `make(requestId)` on it. */
+  async request(make: (requestId: number) => RequestMessage): Promise<RequestStream> {
+    const id = this.ids.take();
+    const bidi = (await this.wt.createBidirectionalStream()) as BidiStream;
+    const rs = new RequestStream(id, bidi);
+    await rs.send(make(id));
+    return rs;
+  }
+
+  private async acceptBidi(): Promise<void> {
+    const reader = this.wt.incomingBidirectionalStreams.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        const rs = new RequestStream(undefined, value as BidiStream, true);
+        void rs.request.then((m) => {
+          if (m) this.onRequest(m, rs);
+          else rs.abort();
+        });
+      }
+    } catch {
+      /* session over */
+    }
+  }
+
+  // ----------------------------------------------------------------- data --
+
+  /** A Track Alias for a subscription we accept as publisher (§11.1). */
+  takeAlias(): number {
+    return this.nextAliasValue++;
+  }
+
+  /** Routes objects of Track Alias `alias` (from SUBSCRIBE_OK) to `sink`. */
+  bindAlias(alias: U64, sink: ObjectSink): void {
+    this.aliases.set(alias, sink);
+    const w = this.aliasWaiters.get(alias);
+    this.aliasWaiters.delete(alias);
+    for (const f of w ?? []) f();
+  }
+
+  unbindAlias(alias: U64): void {
+    this.aliases.delete(alias);
+  }
+
+  /** Routes the FETCH_HEADER stream of `requestId` to `sink`. */
+  bindFetch(requestId: U64, sink: FetchSink): void {
+    this.fetches.set(requestId, sink);
+  }
+
+  unbindFetch(requestId: U64): void {
+    this.fetches.delete(requestId);
+  }
+
+  /** Sends one datagram; it may be dropped (§11.3). */
+  sendDatagram(d: Uint8Array): void {
+    this.datagramWriter?.write(d).catch(() => undefined);
+  }
+
+  /** Writes `bytes` on a new unidirectional stream and ends it (FIN). */
+  async sendStream(bytes: Uint8Array, sendOrder = 0): Promise<void> {
+    const s = await this.wt.createUnidirectionalStream({ sendOrder } as WebTransportSendStreamOptions);
+    const w = s.getWriter();
+    await w.write(bytes);
+    await w.close();
+  }
+
+  private async waitAlias(alias: U64): Promise<ObjectSink | undefined> {
+    const known = this.aliases.get(alias);
+    if (known) return known;
+    await new Promise<void>((resolve) => {
+      const list = this.aliasWaiters.get(alias) ?? [];
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const left = (this.aliasWaiters.get(alias) ?? []).filter((f) => f !== wake);
+        if (left.length) this.aliasWaiters.set(alias, left);
+        else this.aliasWaiters.delete(alias);
+        resolve();
+      }, ALIAS_WAIT_MS);
+      list.push(wake);
+      this.aliasWaiters.set(alias, list);
+    });
+    return this.aliases.get(alias);
+  }
+
+  private async readDatagrams(): Promise<void> {
+    const reader = this.wt.datagrams.readable.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        let d;
+        try {
+          d = parseDatagram(value);
+        } catch (e) {
+          console.warn("dropping malformed datagram", e);
+          continue;
+        }
+        this.aliases.get(d.trackAlias)?.({
+          groupId: d.groupId,
+          objectId: d.objectId,
+          subgroupId: undefined,
+          properties: d.properties,
+          payload: d.payload,
+          status: d.status,
+        });
+      }
+    } catch {
+      /* session over */
+    }
+  }
+
+  private async acceptUni(setupSeen: () => void, setupFailed: (e: unknown) => void): Promise<void> {
+    const reader = this.wt.incomingUnidirectionalStreams.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        void this.uniStream(value as ReadableStream<Uint8Array>, setupSeen, setupFailed);
+      }
+    } catch {
+      /* session over */
+    }
+    setupFailed(new Error("the relay closed the session before SETUP"));
+  }
+
+  /** Dispatches an incoming unidirectional stream on its type (§3.4). */
+  private async uniStream(readable: ReadableStream<Uint8Array>, setupSeen: () => void, setupFailed: (e: unknown) => void): Promise<void> {
+    const reader = readable.getReader();
+    const q = new ByteQueue();
+    const more = async (): Promise<boolean> => {
+      const { done, value } = await reader.read();
+      if (done) return false;
+      q.push(value);
+      return true;
+    };
+    try {
+      let type: U64 | undefined;
+      while ((type = readVarint(q.view(), 0)?.value) === undefined) if (!(await more())) return;
+      if (type === MessageType.SETUP) await this.controlStream(q, more, setupSeen, setupFailed);
+      else if (type === FETCH_HEADER) await this.fetchStream(q, more);
+      else if (isSubgroupType(type)) await this.subgroupStream(q, more, reader);
+      else if (type === PADDING_STREAM) while (await more()) q.consume(q.length);
+      else {
+        console.warn(`unknown stream type 0x${type.toString(16)}`);
+        this.close(0x3, "unknown stream type");
+      }
+    } catch (e) {
+      if (this.isOpen) console.warn("data stream failed", e);
+      reader.cancel().catch(() => undefined);
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  private async controlStream(q: ByteQueue, more: () => Promise<boolean>, setupSeen: () => void, setupFailed: (e: unknown) => void): Promise<void> {
+    const frames = new FrameReader();
+    frames.push(q.take(q.length));
+    let setup = false;
+    for (;;) {
+      for (let f = frames.next(); f !== undefined; f = frames.next()) {
+        if (!setup) {
+          const s = decodeSetup(f);
+          const impl = s.options.find((o) => o.type === SetupOption.MOQT_IMPLEMENTATION)?.value;
+          if (impl instanceof Uint8Array) this.peerImplementation = new TextDecoder().decode(impl);
+          setup = true;
+          setupSeen();
+          continue;
+        }
+        const m = decodeResponse(f);
+        if (m.type === "GOAWAY") this.onGoAway(m.uri, m.timeoutMs);
+      }
+      if (!(await more())) break;
+      frames.push(q.take(q.length));
+    }
+    if (!setup) setupFailed(new Error("the relay's control stream ended before SETUP"));
+  }
+
+  private async subgroupStream(q: ByteQueue, more: () => Promise<boolean>, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+    const p = new SubgroupParser();
+    let sink: ObjectSink | undefined;
+    let groupId: U64 = 0;
+    for (;;) {
+      p.push(q.take(q.length));
+      for (let e = p.next(); e !== undefined; e = p.next()) {
+        if (e.kind === "header") {
+          groupId = e.header.groupId;
+          sink = await this.waitAlias(e.header.trackAlias);
+          if (!sink) {
+            // Unknown alias: abandon this stream only (§11.4.2).
+            await reader.cancel();
+            return;
+          }
+        } else {
+          sink?.({
+            groupId,
+            objectId: e.object.objectId,
+            subgroupId: p.subgroupId,
+            properties: e.object.properties,
+            payload: e.object.payload,
+            status: e.object.status,
+          });
+        }
+      }
+      if (!(await more())) break;
+    }
+    p.finish();
+  }
+
+  private async fetchStream(q: ByteQueue, more: () => Promise<boolean>): Promise<void> {
+    const p = new FetchParser();
+    let sink: FetchSink | undefined;
+    try {
+      for (;;) {
+        p.push(q.take(q.length));
+        const id = p.header();
+        if (id !== undefined && sink === undefined) {
+          sink = this.fetches.get(id);
+          if (!sink) return;
+        }
+        if (sink) for (let i = p.next(); i !== undefined; i = p.next()) sink.item(i);
+        if (!(await more())) break;
+      }
+      p.finish();
+      sink?.end();
+    } catch (e) {
+      sink?.end(e);
+      throw e;
+    }
+  }
+}
+
+/** Answers a request with REQUEST_ERROR (§10.6) and ends the stream. */
+export async function refuse(stream: RequestStream, code: number, reason: string): Promise<void> {
+  try {
+    await stream.send({ type: "REQUEST_ERROR", code, retryInterval: 0, reason });
+  } catch {
+    /* peer gone */
+  }
+  stream.close();
+}

@@ -1,0 +1,71 @@
+// The phone's error states, each with a clear message: microphone denied,
+// no WebTransport (an insecure page), and an unreachable relay (which it
+// keeps retrying, and reaches once the relay is up).
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import * as L from "./lib.mjs";
+
+let relay;
+const browsers = [];
+
+async function browser(opts) {
+  const b = await L.launchBrowser(L.writeToneWav("tone.wav", 440), opts);
+  browsers.push(b);
+  return b;
+}
+
+describe("error states", () => {
+  before(async () => {
+    relay = await L.startRelay(await L.freePort());
+  });
+
+  after(async () => {
+    for (const b of browsers) await b.browser.close();
+    await relay?.stop();
+  });
+
+  test("microphone denied: the call is not placed, the user is told why", async () => {
+    const { context } = await browser({ micAllowed: false });
+    const alice = await L.openPhone(context, relay);
+    const bob = await L.openPhone(context, relay);
+    await L.signIn(alice, "alice");
+    await L.signIn(bob, "bob");
+    await L.waitState(alice, "alice sees bob", (s) => s.presence.includes("bob"));
+    await alice.fill("#dial-input", "bob");
+    await alice.click("#dial-button");
+    await L.until("the microphone error", async () => /Microphone access was denied/.test((await alice.textContent("#dial-error")) ?? ""));
+    assert.equal((await L.state(alice)).call, undefined, "no call was placed");
+    assert.equal((await L.state(bob)).call, undefined, "bob's phone did not ring");
+  });
+
+  test("no WebTransport on an insecure page: sign-in is disabled with the reason", async () => {
+    const { context } = await browser({ hostRules: "MAP insecure.test 127.0.0.1, " });
+    const page = await context.newPage();
+    await page.goto(`http://insecure.test:${relay.port}/`);
+    await L.until("the unsupported message", () => page.isVisible("#unsupported"));
+    assert.match(await page.textContent("#unsupported"), /https:\/\/ or on localhost/);
+    assert.equal(await page.isDisabled("#signin-button"), true);
+  });
+
+  test("relay unreachable: the status says so, retries, and connects once the relay is up", async () => {
+    const { context } = await browser();
+    const port = await L.freePort();
+    const page = await L.openPhone(context, relay);
+    await page.fill("#f-user", "carol");
+    await page.click("details.advanced summary");
+    await page.fill("#f-relay", `https://127.0.0.1:${port}/`);
+    await page.click("#signin-button");
+    await L.waitState(page, "waiting", (s) => s.connection === "waiting");
+    await L.until("the banner", async () => /Can't reach the relay: the relay is unreachable\. Retrying/.test((await page.textContent("#banner-text")) ?? ""));
+    assert.equal(await page.textContent("#me-status-text"), "Disconnected");
+    assert.equal(await page.isDisabled("#dial-button"), true);
+    const late = await L.startRelay(port);
+    try {
+      await page.click("#banner-retry");
+      await L.waitState(page, "online at last", (s) => s.connection === "online", 20000);
+      assert.equal(await page.textContent("#me-status-text"), "Online");
+    } finally {
+      await late.stop();
+    }
+  });
+});

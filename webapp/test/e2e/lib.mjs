@@ -1,0 +1,297 @@
+// Helpers of the browser end-to-end tests: a moq-relay per test file on a
+// free port, headless Chromium (Debian's /usr/bin/chromium via
+// playwright-core) with a fake microphone playing a generated WAV, the CLI
+// phone (moq-phone) as a peer, and tone analysis (Goertzel).
+//
+// No sleeps as synchronisation: everything waits for a state with a deadline.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { createSocket } from "node:dgram";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const webappDir = resolve(here, "../..");
+const repo = resolve(webappDir, "..");
+export const relayBin = process.env.MOQ_RELAY_BIN ?? join(repo, "target/debug/moq-relay");
+export const phoneBin = process.env.MOQ_PHONE_BIN ?? join(repo, "target/debug/moq-phone");
+export const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+/** WAVs written and recorded by a test run; removed at exit unless MOQ_E2E_KEEP=1. */
+export const tmp = mkdtempSync(join(tmpdir(), "moq-phone-e2e-"));
+if (process.env.MOQ_E2E_KEEP !== "1") process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
+
+/** Polls `check` (sync or async) until it returns a truthy value; throws after `ms` naming `what`. */
+export async function until(what, check, ms = 15000, every = 50) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ""}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+async function portFree(port) {
+  const tcp = await new Promise((res) => {
+    const s = createServer();
+    s.once("error", () => res(false));
+    s.listen({ port, host: "::", ipv6Only: false }, () => s.close(() => res(true)));
+  });
+  if (!tcp) return false;
+  return new Promise((res) => {
+    const u = createSocket({ type: "udp6", ipv6Only: false });
+    u.once("error", () => res(false));
+    u.bind(port, "::", () => u.close(() => res(true)));
+  });
+}
+
+/** A port free for both TCP and UDP (the relay uses the same number for both). */
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 40000);
+    if (await portFree(port)) return port;
+  }
+  throw new Error("no free port");
+}
+
+/** Starts moq-relay on `port` serving webapp/dist; resolves once it answers HTTP. */
+export async function startRelay(port) {
+  if (!existsSync(relayBin)) throw new Error(`${relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
+  const proc = spawn(relayBin, ["--bind", `[::]:${port}`, "--webapp", join(webappDir, "dist"), "--drain-secs", "1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  const log = [];
+  proc.stdout.on("data", (d) => log.push(String(d)));
+  proc.stderr.on("data", (d) => log.push(String(d)));
+  const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
+  const base = `http://127.0.0.1:${port}/`;
+  await until(`moq-relay on port ${port}`, async () => {
+    if (proc.exitCode !== null) throw new Error(`relay exited: ${log.join("")}`);
+    const r = await fetch(base + "certificate.sha256");
+    return r.ok;
+  }, 15000, 100);
+  return {
+    port,
+    base,
+    log,
+    proc,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** A 48 kHz mono 16-bit WAV: `silenceS` of silence, then a sine of `freq` Hz for `toneS`. */
+export function writeToneWav(name, freq, { toneS = 20, silenceS = 0, amplitude = 0.5 } = {}) {
+  const rate = 48000;
+  const n = Math.round((silenceS + toneS) * rate);
+  const data = Buffer.alloc(n * 2);
+  const start = Math.round(silenceS * rate);
+  for (let i = start; i < n; i++) data.writeInt16LE(Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * freq * (i - start)) / rate)), i * 2);
+  const h = Buffer.alloc(44);
+  h.write("RIFF", 0);
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write("WAVEfmt ", 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write("data", 36);
+  h.writeUInt32LE(data.length, 40);
+  const path = join(tmp, name);
+  writeFileSync(path, Buffer.concat([h, data]));
+  return path;
+}
+
+/** Samples (float, -1..1) and rate of a 16-bit PCM WAV file (as moq-phone --record writes). */
+export function readWav(path) {
+  const b = readFileSync(path);
+  let pos = 12;
+  let rate = 48000;
+  let channels = 1;
+  while (pos + 8 <= b.length) {
+    const id = b.toString("ascii", pos, pos + 4);
+    const len = b.readUInt32LE(pos + 4);
+    if (id === "fmt ") {
+      channels = b.readUInt16LE(pos + 10);
+      rate = b.readUInt32LE(pos + 12);
+    } else if (id === "data") {
+      const n = Math.floor(len / 2 / channels);
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = b.readInt16LE(pos + 8 + i * 2 * channels) / 32768;
+      return { samples: out, rate };
+    }
+    pos += 8 + len + (len % 2);
+  }
+  throw new Error(`${path}: no data chunk`);
+}
+
+/** Power of `freq` in `x` (Goertzel), normalised by length. */
+export function goertzel(x, rate, freq) {
+  const w = (2 * Math.PI * freq) / rate;
+  const c = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < x.length; i++) {
+    const s0 = x[i] + c * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return (s1 * s1 + s2 * s2 - c * s1 * s2) / (x.length * x.length);
+}
+
+/** Which of `candidates` (Hz) dominates `x`, with its share of their total power, and the RMS. */
+export function dominantTone(x, rate, candidates) {
+  const powers = candidates.map((f) => goertzel(x, rate, f));
+  const total = powers.reduce((a, b) => a + b, 0) || 1;
+  let best = 0;
+  for (let i = 1; i < powers.length; i++) if (powers[i] > powers[best]) best = i;
+  let sq = 0;
+  for (let i = 0; i < x.length; i++) sq += x[i] * x[i];
+  return { freq: candidates[best], share: powers[best] / total, rms: Math.sqrt(sq / (x.length || 1)) };
+}
+
+/**
+ * Headless Chromium whose fake microphone plays `wav`; `viewport` defaults to
+ * a phone. `micAllowed: false` makes the page's microphone request fail as
+ * if the user denied it; `hostRules` are extra --host-resolver-rules.
+ */
+export async function launchBrowser(wav, { viewport = { width: 390, height: 844 }, micAllowed = true, hostRules = "" } = {}) {
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      // Only loopback: no DNS lookups of Google update servers (see the browser notes).
+      `--host-resolver-rules=${hostRules}MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE ::1`,
+      ...(micAllowed ? ["--use-fake-ui-for-media-stream"] : []),
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${wav}`,
+      "--autoplay-policy=no-user-gesture-required",
+    ],
+  });
+  const context = await browser.newContext({ viewport, permissions: micAllowed ? ["microphone"] : [] });
+  return { browser, context };
+}
+
+/** A page on the relay's web phone; console lines are kept in `page.logs`. */
+export async function openPhone(context, relay, query = "") {
+  const page = await context.newPage();
+  page.logs = [];
+  page.on("console", (m) => page.logs.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => page.logs.push(`pageerror: ${e.message}`));
+  await page.goto(relay.base + query);
+  return page;
+}
+
+/** Signs in and waits until registered (status "online"). */
+export async function signIn(page, user, display = "") {
+  await page.fill("#f-user", user);
+  if (display) await page.fill("#f-display", display);
+  await page.click("#signin-button");
+  await waitState(page, `${user} online`, (s) => s.connection === "online");
+}
+
+/** Leaves a "call ended" screen (it also goes by itself after 4 s) for the home view. */
+export async function toHome(page) {
+  if (await page.isVisible("#ended-ok")) await page.click("#ended-ok", { timeout: 2000 }).catch(() => undefined);
+  await page.waitForSelector("#dial-input", { state: "visible", timeout: 10000 });
+}
+
+/** Dials `to` from the home view; resolves with the new outgoing call's sid. */
+export async function dial(page, to) {
+  const before = (await state(page)).call?.sid;
+  await toHome(page);
+  await page.fill("#dial-input", to);
+  await page.click("#dial-button");
+  const s = await waitState(page, `a call to ${to}`, (x) => x.call && x.call.sid !== before && x.call.direction === "outgoing");
+  return s.call.sid;
+}
+
+/** The page's phone state (window.__moqTest.state()). */
+export function state(page) {
+  return page.evaluate(() => window.__moqTest.state());
+}
+
+/** Waits until `pred(state)` holds. */
+export async function waitState(page, what, pred, ms = 15000) {
+  let last;
+  try {
+    return await until(what, async () => {
+      last = await state(page);
+      return pred(last) ? last : false;
+    }, ms);
+  } catch (e) {
+    e.message += `\nlast state: ${JSON.stringify(last)}\npage log:\n${page.logs.slice(-30).join("\n")}`;
+    throw e;
+  }
+}
+
+/** The call's phase on the page ("calling", "ringing", "established", "ended"…), or undefined. */
+export const phase = (s) => s.call?.phase;
+
+/** Starts recording the playout (or "capture") and waits until `seconds` are recorded. */
+export async function recordFor(page, seconds, node = "playout") {
+  await page.evaluate((n) => window.__moqTest.record(true, n), node);
+  await until(`${seconds} s of ${node} recorded`, async () => (await page.evaluate((n) => window.__moqTest.recorded(n), node)) >= seconds * 48000, (seconds + 15) * 1000, 100);
+}
+
+/** Decodes the page's playout (or "capture") recording. */
+export async function recording(page, node = "playout") {
+  const r = await page.evaluate((n) => window.__moqTest.recording(n), node);
+  const b = Buffer.from(r.pcm, "base64");
+  const x = new Float32Array(b.length / 2);
+  for (let i = 0; i < x.length; i++) x[i] = b.readInt16LE(i * 2) / 32768;
+  return { samples: x, rate: r.rate, startMs: r.startMs, latency: r.latency };
+}
+
+/** The CLI phone as a child process; `lines` collects its stdout. */
+export function startCliPhone(relay, args) {
+  const proc = spawn(phoneBin, ["--relay", `https://127.0.0.1:${relay.port}`, "--insecure", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
+  const lines = [];
+  const err = [];
+  let buf = "";
+  proc.stdout.on("data", (d) => {
+    buf += String(d);
+    const parts = buf.split("\n");
+    buf = parts.pop();
+    lines.push(...parts);
+  });
+  proc.stderr.on("data", (d) => err.push(String(d)));
+  const exited = new Promise((r) => proc.once("exit", (code) => r(code)));
+  return {
+    proc,
+    lines,
+    err,
+    exited,
+    /** Waits for a stdout line matching `re`. */
+    async line(re, ms = 15000) {
+      try {
+        return await until(`moq-phone line ${re}`, () => lines.find((l) => re.test(l)), ms);
+      } catch (e) {
+        e.message += `\nstdout:\n${lines.join("\n")}\nstderr:\n${err.join("")}`;
+        throw e;
+      }
+    },
+    kill() {
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      return exited;
+    },
+  };
+}

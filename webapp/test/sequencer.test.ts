@@ -1,0 +1,88 @@
+// Ordering a peer's events (src/phone/sequencer.ts): joining FETCH, holes
+// filled by FETCH or skipped, the quiet-start FETCH.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { EVERYTHING, EventSequencer, GAP_WAIT_MS, MAX_HOLE_MS, QUIET_WAIT_MS } from "../src/phone/sequencer.js";
+
+const b = (s: string) => new TextEncoder().encode(s);
+const text = (p: Uint8Array) => new TextDecoder().decode(p);
+
+function make(joining?: number) {
+  const log = { delivered: [] as string[], fetches: [] as string[] };
+  const seq = new EventSequencer(
+    {
+      deliver: (g, p) => log.delivered.push(`${g}:${text(p)}`),
+      fetchJoining: () => log.fetches.push("joining"),
+      fetchRange: (from, to) => log.fetches.push(`${from}..${to}`),
+    },
+    joining,
+    0,
+  );
+  return { seq, log };
+}
+
+describe("EventSequencer", () => {
+  it("delivers in group order, each once", () => {
+    const { seq, log } = make();
+    seq.object(1, b("ringing"), 10);
+    assert.deepEqual(log.delivered, []);
+    seq.object(0, b("invite"), 20);
+    seq.object(0, b("invite again"), 30);
+    seq.object(2, b("answer"), 40);
+    assert.deepEqual(log.delivered, ["0:invite", "1:ringing", "2:answer"]);
+    assert.deepEqual(log.fetches, []);
+  });
+
+  it("asks for what came before the subscription with a Joining FETCH and waits for it", () => {
+    const { seq, log } = make(2);
+    assert.deepEqual(log.fetches, ["joining"]);
+    seq.object(3, b("d"), 5);
+    assert.deepEqual(log.delivered, []);
+    // Still waiting long after MAX_HOLE: only the Joining FETCH has groups 0..2.
+    assert.equal(seq.step(MAX_HOLE_MS * 3), undefined);
+    seq.fetched(0, 3, [[0, b("a")], [1, b("b")], [2, b("c")]], MAX_HOLE_MS * 3);
+    assert.deepEqual(log.delivered, ["0:a", "1:b", "2:c", "3:d"]);
+  });
+
+  it("fetches a hole after GAP_WAIT and skips it if the FETCH does not fill it", () => {
+    const { seq, log } = make();
+    seq.object(0, b("a"), 0);
+    const wake = seq.object(2, b("c"), 100);
+    assert.equal(wake, 100 + GAP_WAIT_MS);
+    seq.step(100 + GAP_WAIT_MS);
+    assert.deepEqual(log.fetches, ["1..2"]);
+    seq.fetched(1, 2, [], 500);
+    assert.deepEqual(log.delivered, ["0:a", "2:c"]);
+  });
+
+  it("a FETCH fills the hole", () => {
+    const { seq, log } = make();
+    seq.object(0, b("a"), 0);
+    seq.object(3, b("d"), 0);
+    seq.step(GAP_WAIT_MS);
+    assert.deepEqual(log.fetches, ["1..3"]);
+    seq.fetched(1, 3, [[1, b("b")], [2, b("c")]], GAP_WAIT_MS + 5);
+    assert.deepEqual(log.delivered, ["0:a", "1:b", "2:c", "3:d"]);
+  });
+
+  it("skips a hole after MAX_HOLE when no FETCH answers", () => {
+    const { seq, log } = make();
+    seq.object(0, b("a"), 0);
+    seq.object(2, b("c"), 0);
+    seq.step(GAP_WAIT_MS);
+    assert.equal(log.fetches.length, 1);
+    seq.step(MAX_HOLE_MS);
+    assert.deepEqual(log.delivered, ["0:a", "2:c"]);
+  });
+
+  it("with nothing at all, asks for everything once after QUIET_WAIT", () => {
+    const { seq, log } = make();
+    assert.equal(seq.step(0), QUIET_WAIT_MS);
+    seq.step(QUIET_WAIT_MS);
+    assert.deepEqual(log.fetches, [`0..${EVERYTHING}`]);
+    seq.fetched(0, EVERYTHING, [[0, b("invite")]], QUIET_WAIT_MS + 1);
+    assert.deepEqual(log.delivered, ["0:invite"]);
+    assert.equal(seq.step(QUIET_WAIT_MS * 10), undefined);
+    assert.equal(log.fetches.length, 1);
+  });
+});

@@ -167,11 +167,13 @@ export function dominantTone(x, rate, candidates) {
 /**
  * Headless Chromium whose fake microphone plays `wav`; `viewport` defaults to
  * a phone. `micAllowed: false` makes the page's microphone request fail as
- * if the user denied it; `hostRules` are extra --host-resolver-rules.
+ * if the user denied it; `hostRules` are extra --host-resolver-rules;
+ * `executablePath` replaces the browser binary (e.g. a wrapper that runs it
+ * in a network namespace).
  */
-export async function launchBrowser(wav, { viewport = { width: 390, height: 844 }, micAllowed = true, hostRules = "" } = {}) {
+export async function launchBrowser(wav, { viewport = { width: 390, height: 844 }, micAllowed = true, hostRules = "", executablePath = chromiumPath } = {}) {
   const browser = await chromium.launch({
-    executablePath: chromiumPath,
+    executablePath,
     headless: true,
     args: [
       "--no-first-run",

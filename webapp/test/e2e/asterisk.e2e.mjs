@@ -1,0 +1,203 @@
+// The browser phone calls an Asterisk extension through chan_moq: a real
+// Asterisk 22 (chan_moq/harness/asterisk.sh, a Debian sid chroot) in its own
+// network namespace, our moq-relay and headless Chromium in that namespace
+// too, so all three meet on its 127.0.0.1:4443. alice dials pbx/100, which
+// answers, plays a 440 Hz tone and then echoes her fake microphone (660 Hz);
+// the page must hear the one and then the other, and its hangup must leave
+// Asterisk without channels.
+//
+// Root only (chroot, namespaces) and needs target/debug/libchan_moq.so
+// (cargo build -p chan_moq; MOQ_CHAN_MOQ_SO overrides): skipped otherwise.
+// The first run builds the chroot (asterisk.sh build: a download, minutes).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, test } from "node:test";
+import * as L from "./lib.mjs";
+
+const repo = resolve(L.webappDir, "..");
+const harness = join(repo, "chan_moq/harness/asterisk.sh");
+const moduleSo = process.env.MOQ_CHAN_MOQ_SO ?? join(repo, "target/debug/libchan_moq.so");
+/** Harness instance: the chroot's /opt/<name> and the network namespace. */
+const INSTANCE = "web-ast";
+const BASE = "http://127.0.0.1:4443/";
+
+const PLAYBACK_HZ = 440;
+const PLAYBACK_S = 3;
+const MIC_HZ = 660;
+const TONES = [PLAYBACK_HZ, MIC_HZ, 550, 1000];
+/** Analysis window (s). */
+const WIN = 0.25;
+
+const MOQ_CONF = "[general]\nrelay = moqt://127.0.0.1:4443\ninsecure = yes\ncontext = moq-test\ncodecs = slin48\nreconnect_ms = 100\n";
+const DIALPLAN = `exten => 100,1,Answer()
+ same => n,Playback(/opt/${INSTANCE}/tone440)
+ same => n,Echo()`;
+
+function skipReason() {
+  if (process.getuid?.() !== 0) return "needs root (Asterisk in a chroot and network namespaces): run npm run e2e as root";
+  if (!existsSync(moduleSo)) return `${moduleSo} not found: build it with cargo build -p chan_moq`;
+  return false;
+}
+
+/** Runs asterisk.sh for this instance; resolves with its exit code and output. */
+function sh(args, env = {}) {
+  return new Promise((res, rej) => {
+    const p = spawn("bash", [harness, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, MOQ_ASTERISK_INSTANCE: INSTANCE, ...env } });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    p.once("error", rej);
+    p.once("close", (code) => res({ code, out, err }));
+  });
+}
+
+/** asterisk.sh that must succeed; resolves with its stdout. */
+async function ok(args, env) {
+  const r = await sh(args, env);
+  if (r.code !== 0) throw new Error(`asterisk.sh ${args.join(" ")} exited ${r.code}:\n${r.out}${r.err}`);
+  return r.out;
+}
+
+const cli = (cmd) => ok(["cli", cmd]);
+
+/** An 8 kHz mono 16-bit WAV (what Asterisk's format_wav plays) of `freq` Hz. */
+function writeTone8k(path, freq, seconds) {
+  const rate = 8000;
+  const n = rate * seconds;
+  const b = Buffer.alloc(44 + n * 2);
+  b.write("RIFF", 0);
+  b.writeUInt32LE(36 + n * 2, 4);
+  b.write("WAVEfmt ", 8);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write("data", 36);
+  b.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * freq * i) / rate)), 44 + i * 2);
+  writeFileSync(path, b);
+}
+
+/** moq-relay serving the web phone on 127.0.0.1:4443 inside the namespace. */
+function startRelay() {
+  if (!existsSync(L.relayBin)) throw new Error(`${L.relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
+  const proc = spawn("ip", ["netns", "exec", INSTANCE, L.relayBin, "--bind", "127.0.0.1:4443", "--webapp", join(L.webappDir, "dist"), "--drain-secs", "1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  const log = [];
+  proc.stdout.on("data", (d) => log.push(String(d)));
+  proc.stderr.on("data", (d) => log.push(String(d)));
+  const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
+  return {
+    proc,
+    log,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+  };
+}
+
+/** Labels each WIN-second window of `x`: "-" (silence), a frequency, or "?" (no tone dominates). */
+function windows(x, rate) {
+  const n = Math.round(WIN * rate);
+  const out = [];
+  for (let i = 0; i + n <= x.length; i += n) {
+    const t = L.dominantTone(x.subarray(i, i + n), rate, TONES);
+    out.push(t.rms < 0.01 ? "-" : t.share > 0.9 ? t.freq : "?");
+  }
+  return out;
+}
+
+describe("browser → Asterisk (chan_moq)", () => {
+  test("alice calls pbx/100: hears its Playback, then her own voice from Echo(); her hangup leaves no channels", { skip: skipReason(), timeout: 600_000 }, async (t) => {
+    let relay;
+    let browser;
+    let page;
+    let passed = false;
+    try {
+      await ok(["build"]);
+      await sh(["stop"]); // leftovers of an earlier run of this instance, if any
+      const info = Object.fromEntries((await ok(["info"])).trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+      const confDir = join(L.tmp, "asterisk-conf");
+      mkdirSync(confDir, { recursive: true });
+      writeFileSync(join(confDir, "moq.conf"), MOQ_CONF);
+      await ok(["conf", confDir], { MOQ_DIALPLAN: DIALPLAN });
+      writeTone8k(join(info.ROOT, "opt", INSTANCE, "tone440.wav"), PLAYBACK_HZ, PLAYBACK_S);
+      await ok(["install-module", moduleSo]);
+      await ok(["start"]);
+      relay = startRelay();
+      await L.until("chan_moq registered with the relay", async () => {
+        if (relay.proc.exitCode !== null) throw new Error(`relay exited: ${relay.log.join("")}`);
+        return (await cli("moq show status")).includes("Registered:   yes");
+      }, 20000, 100);
+
+      // Chromium in the namespace: playwright drives it over inherited pipes,
+      // which `ip netns exec` passes on.
+      const wrapper = join(L.tmp, "chromium-netns.sh");
+      writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${INSTANCE} ${L.chromiumPath} "$@"\n`);
+      chmodSync(wrapper, 0o755);
+      browser = await L.launchBrowser(L.writeToneWav("asterisk-mic.wav", MIC_HZ, { toneS: 60 }), { executablePath: wrapper });
+      page = await browser.context.newPage();
+      page.logs = [];
+      page.on("console", (m) => page.logs.push(`${m.type()}: ${m.text()}`));
+      page.on("pageerror", (e) => page.logs.push(`pageerror: ${e.message}`));
+      await L.until("the web phone from the relay in the namespace", async () => (await page.goto(BASE))?.ok(), 15000, 200);
+      await L.signIn(page, "alice");
+
+      const sid = await L.dial(page, "pbx/100");
+      await L.waitState(page, "the call established", (s) => s.call?.sid === sid && s.call.phase === "established", 20000);
+      await page.evaluate(() => window.__moqTest.record(true));
+      await L.until(`Asterisk's MOQ channel from alice, session ${sid}`, async () => (await cli("moq show channels")).split("\n").some((l) => l.includes(sid) && /\balice\b/.test(l)), 10000, 100);
+
+      // Playback (3 s), then Echo(): 8 s covers both.
+      await L.until("8 s of playout recorded", async () => (await page.evaluate(() => window.__moqTest.recorded())) >= 8 * 48000, 30000, 100);
+      const r = await L.recording(page);
+      const w = windows(r.samples, r.rate);
+      const seen = w.join(" ");
+      t.diagnostic(`heard, in ${WIN} s windows: ${seen}`);
+      const first = w.findIndex((l) => l !== "-");
+      assert.equal(w[first], PLAYBACK_HZ, `the first sound should be the ${PLAYBACK_HZ} Hz Playback; heard, in ${WIN} s windows: ${seen}`);
+      // The Playback lasts until Echo() sends alice's tone back (a glitchy window may fall between).
+      let echoAt = w.indexOf(MIC_HZ);
+      if (echoAt < 0) echoAt = w.length;
+      const playbackS = w.slice(first, echoAt).filter((l) => l === PLAYBACK_HZ).length * WIN;
+      assert.ok(playbackS >= PLAYBACK_S - 1, `the Playback should last about ${PLAYBACK_S} s, heard ${playbackS} s of ${PLAYBACK_HZ} Hz: ${seen}`);
+      const echoS = w.slice(echoAt).filter((l) => l === MIC_HZ).length * WIN;
+      assert.ok(echoS >= 2, `alice's ${MIC_HZ} Hz should come back from Echo() after the Playback, heard ${echoS} s of it: ${seen}`);
+
+      await page.click("#hangup");
+      const end = await L.waitState(page, "the call ended", (s) => s.call?.sid === sid && s.call.phase === "ended");
+      assert.deepEqual(end.call.ended, { reason: "hangup", by_peer: false });
+      await L.until("no channels left in Asterisk", async () => /^0 active channels$/m.test(await cli("core show channels count")), 10000, 100);
+      passed = true;
+    } catch (e) {
+      const info = await sh(["info"]).catch(() => ({ out: "" }));
+      const messages = /^MESSAGES_LOG=(.*)$/m.exec(info.out)?.[1];
+      let tail = "";
+      try {
+        if (messages) tail = readFileSync(messages, "utf8").split("\n").slice(-40).join("\n");
+      } catch {}
+      // (Printed: a changed e.message would not show in an AssertionError's stack.)
+      console.error(`--- page log:\n${page?.logs.slice(-30).join("\n") ?? ""}\n--- relay log:\n${relay?.log.join("").slice(-3000) ?? ""}\n--- messages.log (tail):\n${tail}`);
+      throw e;
+    } finally {
+      await browser?.browser.close().catch(() => undefined);
+      await relay?.stop();
+      const stop = await sh(["stop"]);
+      // asterisk.sh stop fails if Asterisk did not exit cleanly (e.g. a crash at shutdown).
+      if (passed && stop.code !== 0) assert.fail(`asterisk.sh stop exited ${stop.code}:\n${stop.out}${stop.err}`);
+    }
+  });
+});

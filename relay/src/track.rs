@@ -51,6 +51,13 @@ pub enum Phase {
     },
 }
 
+impl Phase {
+    /// `Done` or `Failed`: the track will not change again.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Phase::Done { .. } | Phase::Failed { .. })
+    }
+}
+
 /// A downstream subscription attached to the track.
 pub struct Subscriber {
     pub id: u64,
@@ -156,8 +163,27 @@ impl Track {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A receiver that has already seen the current phase: its `changed()`
+    /// reports only later changes. To wait for the track to end, use
+    /// [`Self::ended`], which also sees an end that came first.
     pub fn phase(&self) -> watch::Receiver<Phase> {
         self.phase.subscribe()
+    }
+
+    /// Resolves with the terminal phase (`Done` or `Failed`) — at once if the
+    /// track has already ended. Downstream handlers attach after awaiting
+    /// their SUBSCRIBE_OK / PUBLISH_OK write, and the publisher can end the
+    /// track in that gap (PUBLISH_DONE right behind the last objects), so
+    /// waiting for a *change* from a receiver made after attaching would miss
+    /// the end and never send PUBLISH_DONE downstream.
+    pub async fn ended(&self) -> Phase {
+        let mut rx = self.phase.subscribe();
+        let phase = match rx.wait_for(Phase::is_terminal).await {
+            Ok(p) => p.clone(),
+            // Unreachable: `self` owns the sender.
+            Err(_) => Phase::Failed { code: 0, reason: "track dropped".into() },
+        };
+        phase
     }
     pub fn current_phase(&self) -> Phase {
         self.phase.borrow().clone()
@@ -413,5 +439,130 @@ pub fn start_for_filter(largest: Option<Location>, next_group: bool) -> Location
         (None, _) => Location::new(0, 0),
         (Some(l), false) => Location::new(l.group_id, l.object_id + 1),
         (Some(l), true) => Location::new(l.group_id + 1, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::Action;
+    use crate::wire::subgroup::{Event, SubgroupParser};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    struct NoDatagrams;
+    impl DatagramSink for NoDatagrams {
+        fn send(&self, _: Bytes) {}
+    }
+
+    /// Polls a future exactly once: no timers, no scheduling, no sleeps.
+    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn subscriber(id: u64, outbound: &Arc<Outbound>) -> Subscriber {
+        Subscriber::new(id, id, Location::new(0, 0), None, outbound.clone(), Arc::new(NoDatagrams))
+    }
+
+    /// Feeds one upstream subgroup stream (group `group`, `n` objects) through
+    /// the track the way `session::data::subgroup` does, FIN included.
+    fn upstream_group(track: &Track, serial: u64, group: u64, n: u64) {
+        let mut d = vec![0x14];
+        for v in [42, group, 0] {
+            varint::write(&mut d, v);
+        }
+        d.push(0x80);
+        for o in 0..n {
+            let payload = format!("g{group}o{o}");
+            varint::write(&mut d, 0);
+            varint::write(&mut d, payload.len() as u64);
+            d.extend_from_slice(payload.as_bytes());
+        }
+        let mut parser = SubgroupParser::new(1 << 20);
+        parser.push(&d);
+        let mut stream = None;
+        while let Some(ev) = parser.next().unwrap() {
+            match ev {
+                Event::Header(header) => {
+                    track.on_stream_start();
+                    stream = Some(UpstreamStream { serial, header, first_object: None });
+                }
+                Event::Object(o) => {
+                    let up = stream.as_mut().unwrap();
+                    if up.first_object.is_none() {
+                        up.first_object = Some(o.object_id);
+                        up.header.subgroup_id = parser.subgroup_id();
+                    }
+                    track.on_object(up, &o, 128);
+                }
+            }
+        }
+        parser.finish().unwrap();
+        track.on_stream_end(serial, None);
+    }
+
+    fn drain(q: &Outbound) -> Vec<Item> {
+        let mut out = Vec::new();
+        assert!(poll_once(pin!(q.drain(&mut out))).is_ready(), "nothing queued");
+        out.into_iter()
+            .map(|a| match a {
+                Action::Item(i) => i,
+                Action::Broken(k) => panic!("stream {k:?} broken"),
+            })
+            .collect()
+    }
+
+    /// The interleaving behind the flaky routing test: subscriber B's
+    /// SUBSCRIBE_OK is on the wire, the publisher sends a group and
+    /// PUBLISH_DONE, and the relay ends the track — all before B's handler
+    /// resumes to attach. B must still get the group (catch-up) and learn
+    /// that the track ended, so it can send PUBLISH_DONE with Stream Count 1.
+    #[tokio::test]
+    async fn subscriber_attached_after_the_track_ended_still_sees_the_end() {
+        let name = FullName { namespace: TrackNamespace::from_utf8_path("route/shared"), name: "t".into() };
+        let track = Track::new(name, Phase::Active { properties: Bytes::new(), default_priority: 128 }, 32, 1 << 20);
+        let (qa, qb) = (Arc::new(Outbound::new(1 << 20, Default::default())), Arc::new(Outbound::new(1 << 20, Default::default())));
+
+        // A is attached and already waiting for the end.
+        track.attach_with_catchup(subscriber(1, &qa));
+        let mut a_ended = pin!(track.ended());
+        assert!(poll_once(a_ended.as_mut()).is_pending());
+
+        // The group, then PUBLISH_DONE {status 2, stream_count 1}: the stream
+        // it counts is already finished, so draining does not wait.
+        upstream_group(&track, 7, 5, 3);
+        assert!(poll_once(pin!(track.drained(1, std::time::Duration::from_secs(2)))).is_ready());
+        track.set_phase(Phase::Done { status: 2, reason: "done".into() });
+        assert_eq!(poll_once(a_ended.as_mut()), Poll::Ready(Phase::Done { status: 2, reason: "done".into() }));
+        assert_eq!(track.detach(1, false), 1);
+
+        // Only now does B's handler attach. A receiver made at this point has
+        // already seen `Done`: waiting for a change on it would hang forever
+        // (the bug); `ended` sees the end that came first.
+        track.attach_with_catchup(subscriber(2, &qb));
+        assert!(poll_once(pin!(track.phase().changed())).is_pending());
+        assert_eq!(poll_once(pin!(track.ended())), Poll::Ready(Phase::Done { status: 2, reason: "done".into() }));
+        assert_eq!(track.detach(2, false), 1, "PUBLISH_DONE Stream Count for B");
+
+        // Both got the whole group on one finished stream.
+        for q in [&qa, &qb] {
+            let items = drain(q);
+            assert!(matches!(items.first(), Some(Item::Open { .. })), "{items:?}");
+            assert!(matches!(items.last(), Some(Item::Fin { .. })), "{items:?}");
+            assert_eq!(items.iter().filter(|i| matches!(i, Item::Open { .. })).count(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn ended_reports_failure_and_ignores_non_terminal_changes() {
+        let name = FullName { namespace: TrackNamespace::from_utf8_path("a"), name: "t".into() };
+        let track = Track::new(name, Phase::Pending, 4, 1 << 16);
+        let mut ended = pin!(track.ended());
+        assert!(poll_once(ended.as_mut()).is_pending());
+        track.set_phase(Phase::Active { properties: Bytes::new(), default_priority: 128 });
+        assert!(poll_once(ended.as_mut()).is_pending());
+        track.set_phase(Phase::Failed { code: 4, reason: "gone".into() });
+        assert_eq!(poll_once(ended.as_mut()), Poll::Ready(Phase::Failed { code: 4, reason: "gone".into() }));
     }
 }

@@ -186,7 +186,11 @@ pub async fn serve_attached(
     reader: &mut FrameReader,
 ) -> Result<(), StreamError> {
     relay.metrics.subscriptions.fetch_add(1, Ordering::Relaxed);
-    let mut phase = track.phase();
+    // The track may already have ended while SUBSCRIBE_OK / PUBLISH_OK was
+    // being written: `ended` resolves at once then, instead of waiting for a
+    // phase change that already happened.
+    let ended = track.ended();
+    tokio::pin!(ended);
     let outcome = loop {
         tokio::select! {
             f = reader.next() => match f {
@@ -201,15 +205,12 @@ pub async fn serve_attached(
                 },
                 Err(e) => break Err(e),
             },
-            r = phase.changed() => {
-                let p = phase.borrow_and_update().clone();
-                match (r, p) {
-                    (Ok(()), Phase::Done { status, reason }) => break Ok((status, reason)),
-                    (Ok(()), Phase::Failed { reason, .. }) => break Ok((PublishDoneCode::InternalError as u64, reason)),
-                    (Ok(()), _) => continue,
-                    (Err(_), _) => break Ok((PublishDoneCode::InternalError as u64, "track dropped".into())),
-                }
-            }
+            p = &mut ended => break Ok(match p {
+                Phase::Done { status, reason } => (status, reason),
+                Phase::Failed { reason, .. } => (PublishDoneCode::InternalError as u64, reason),
+                // Not produced by `ended`.
+                Phase::Pending | Phase::Active { .. } => (PublishDoneCode::InternalError as u64, "track ended".into()),
+            }),
         }
     };
     relay.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);

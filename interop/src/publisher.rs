@@ -189,7 +189,14 @@ impl TrackPublisher {
     /// Sends a whole group as one subgroup stream (subgroup 0, priority
     /// 128): each payload is one object, IDs from 0, then FIN.
     pub async fn send_group(&self, group_id: u64, payloads: &[Bytes]) -> Result<()> {
-        let mut w = self.open_subgroup(SubgroupSpec { end_of_group: true, ..SubgroupSpec::new(group_id, 0) }).await?;
+        self.send_group_at(128, group_id, payloads).await
+    }
+
+    /// [`Self::send_group`] with this publisher priority (§7: lower is
+    /// more urgent).
+    pub async fn send_group_at(&self, priority: u8, group_id: u64, payloads: &[Bytes]) -> Result<()> {
+        let spec = SubgroupSpec { end_of_group: true, priority: Some(priority), ..SubgroupSpec::new(group_id, 0) };
+        let mut w = self.open_subgroup(spec).await?;
         for (i, p) in payloads.iter().enumerate() {
             w.write(i as u64, p).await?;
         }

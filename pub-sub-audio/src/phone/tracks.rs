@@ -11,10 +11,10 @@ use moq_transport::message::RequestErrorCode;
 use std::sync::{Arc, Mutex};
 
 /// Publisher priority of the `events` subgroup streams
-/// ([`TrackPublisher::send_group`]); FETCH answers repeat it, since a
+/// (0 = most urgent, before audio; docs/CALLS.md §5, draft-18 §7); FETCH answers repeat it, since a
 /// duplicate object with another priority makes the track malformed
 /// (draft-18 §9.1).
-const EVENTS_PRIORITY: u8 = 128;
+const EVENTS_PRIORITY: u8 = 0;
 
 /// What we publish for one call; shared by the call driver and the
 /// subscription acceptor.
@@ -120,12 +120,12 @@ pub async fn serve(shared: Shared, req: IncomingSubscribe, namespace_path: Strin
                 p.events.clone()
             };
             for (seq, e) in log.into_iter().enumerate() {
-                let _ = publisher.send_group(seq as u64, &[e]).await;
+                let _ = publisher.send_group_at(EVENTS_PRIORITY, seq as u64, &[e]).await;
             }
         }
         "audio" => lock(&shared).audio_subs.push(publisher),
         _ => {
-            let _ = publisher.send_group(0, &[catalog(&namespace_path)]).await;
+            let _ = publisher.send_group_at(EVENTS_PRIORITY, 0, &[catalog(&namespace_path)]).await;
             lock(&shared).other_subs.push(publisher);
         }
     }
@@ -242,7 +242,7 @@ pub async fn send_event(shared: &Shared, event: Event) {
         (p.events.len() as u64 - 1, p.event_subs.clone())
     };
     for s in subs {
-        let _ = s.send_group(seq, std::slice::from_ref(&bytes)).await;
+        let _ = s.send_group_at(EVENTS_PRIORITY, seq, std::slice::from_ref(&bytes)).await;
     }
 }
 

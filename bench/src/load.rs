@@ -1,18 +1,31 @@
-//! Calls-shaped relay load: N concurrent 1:1 "calls", each party publishing
-//! one 80-byte object every 20 ms (an Opus frame) and subscribed to the
-//! other's. Reports the relay's CPU per forwarded object and RSS, read from
-//! /proc of the relay process, and the generator's own CPU.
+//! Relay load through our own draft-18 client stack (moq-interop):
+//!
+//! - **calls**: N concurrent 1:1 calls; each party publishes one Opus-sized
+//!   object (60–120 B) every 20 ms and subscribes to the other's track;
+//! - **fan-out**: one publisher, K subscribers of its track (a small
+//!   conference).
+//!
+//! Every payload carries its send time and frame number, so the receiver
+//! measures latency (send → receive through the relay, both ends in this
+//! process) and loss over a fixed window of frames. Relay CPU and RSS come
+//! from /proc of the relay process; the generator's own CPU from ours.
 
-use bytes::Bytes;
-use moq_interop::{Client, DatagramSpec, Session, SubscribeParams, Tls, TrackPublisher};
+use bytes::{BufMut, Bytes, BytesMut};
+use moq_interop::{Client, DatagramSpec, Options, Session, SubscribeParams, Subscription, Tls, TrackPublisher};
 use moq_transport::coding::TrackNamespace;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mapping {
+    /// One OBJECT_DATAGRAM per frame, 50 frames a group (moq-phone's
+    /// default: group = frame / 50, object = frame % 50).
     Datagram,
+    /// One OBJECT_DATAGRAM per frame, each its own group (object 0): the
+    /// only datagram mapping moq-dev's relay forwards whole.
+    DatagramGroup,
+    /// One SUBGROUP stream per frame (group per frame).
     Stream,
 }
 
@@ -26,105 +39,464 @@ pub fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds all processes of the machine spent busy (from /proc/stat).
+pub fn machine_busy_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<f64> = s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal
+    [0usize, 1, 2, 5, 6, 7].iter().filter_map(|i| f.get(*i)).sum::<f64>() / 100.0
+}
+
+/// Datagrams the kernel dropped for a full receive buffer: (at the UDP
+/// socket bound to `port`, machine-wide RcvbufErrors).
+pub fn udp_drops(port: u16) -> (u64, u64) {
+    let mut at_port = 0;
+    for f in ["/proc/net/udp", "/proc/net/udp6"] {
+        for line in std::fs::read_to_string(f).unwrap_or_default().lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let p = cols.get(1).and_then(|a| a.rsplit(':').next()).and_then(|h| u16::from_str_radix(h, 16).ok());
+            if p == Some(port) {
+                at_port += cols.last().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
+    let all = match udp.as_slice() {
+        [names, values, ..] => names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "RcvbufErrors")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    (at_port, all)
+}
+
 pub fn rss_bytes(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
     s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
+/// Process-wide time base for the send stamps.
+fn base() -> Instant {
+    static B: OnceLock<Instant> = OnceLock::new();
+    *B.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    base().elapsed().as_nanos() as u64
+}
+
+/// Latency histogram: 5 µs buckets up to 1 s, then one overflow bucket.
+const BUCKET_NS: u64 = 5_000;
+const BUCKETS: usize = 200_000;
+/// Percentiles at or above this (ms) fell into the overflow bucket.
+pub const LAT_CAP_MS: f64 = (BUCKET_NS * BUCKETS as u64) as f64 / 1e6;
+
+/// What the receivers saw, shared by all subscription tasks.
+pub struct Recv {
+    hist: Vec<AtomicU64>,
+    received: AtomicU64,
+    /// Frames `[from, to)` are measured.
+    from: AtomicU64,
+    to: AtomicU64,
+}
+
+impl Recv {
+    fn new() -> Arc<Self> {
+        Arc::new(Recv {
+            hist: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            received: AtomicU64::new(0),
+            from: AtomicU64::new(u64::MAX),
+            to: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    fn note(&self, payload: &[u8]) {
+        if payload.len() < 16 {
+            return;
+        }
+        let sent = u64::from_le_bytes(payload[0..8].try_into().unwrap());
+        let frame = u64::from_le_bytes(payload[8..16].try_into().unwrap());
+        if frame < self.from.load(Ordering::Relaxed) || frame >= self.to.load(Ordering::Relaxed) {
+            return;
+        }
+        let ns = now_ns().saturating_sub(sent);
+        self.hist[((ns / BUCKET_NS) as usize).min(BUCKETS)].fetch_add(1, Ordering::Relaxed);
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Latency percentile in ms (bucket upper edge).
+    fn pct(&self, p: f64) -> f64 {
+        let total: u64 = self.hist.iter().map(|h| h.load(Ordering::Relaxed)).sum();
+        if total == 0 {
+            return f64::NAN;
+        }
+        let want = ((total as f64) * p).ceil().max(1.0) as u64;
+        let mut acc = 0;
+        for (i, h) in self.hist.iter().enumerate() {
+            acc += h.load(Ordering::Relaxed);
+            if acc >= want {
+                return ((i as u64 + 1) * BUCKET_NS) as f64 / 1e6;
+            }
+        }
+        f64::INFINITY
+    }
+}
+
+/// One object: send stamp, frame number, party, then padding to 60–120 B.
+fn payload(frame: u64, party: usize) -> Bytes {
+    let size = 60 + ((frame as usize * 7 + party * 13) % 61);
+    let mut b = BytesMut::with_capacity(size);
+    b.put_u64_le(now_ns());
+    b.put_u64_le(frame);
+    b.put_u32_le(party as u32);
+    b.resize(size, 0x5a);
+    b.freeze()
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct LoadResult {
+    /// Calls (or subscribers, for fan-out) that were set up / asked for.
+    pub ready: usize,
+    pub wanted: usize,
+    /// Objects the generator sent in the window, and those expected back.
     pub sent: u64,
+    pub expected: u64,
     pub received: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
     pub relay_cpu_s: f64,
     pub gen_cpu_s: f64,
+    /// CPU seconds the rest of the machine used in the window (neither the
+    /// relay nor the generator): other people's builds and tests.
+    pub other_cpu_s: f64,
     pub secs: f64,
-    pub rss_bytes: u64,
+    /// Datagrams dropped by the kernel (receive buffer full) during the
+    /// window: at the relay's socket, and at all other sockets.
+    pub drops_relay: u64,
+    pub drops_other: u64,
+    /// Relay RSS growth over its idle RSS.
+    pub rss_growth: u64,
+    /// Why sessions failed to set up (first error), if any did.
+    pub setup_error: Option<String>,
 }
 
-struct Party {
-    publisher: Arc<TrackPublisher>,
+impl LoadResult {
+    pub fn loss(&self) -> f64 {
+        1.0 - self.received as f64 / self.expected.max(1) as f64
+    }
+    /// Relay CPU µs per forwarded object (= ms per 1,000 objects).
+    pub fn us_per_obj(&self) -> f64 {
+        self.relay_cpu_s * 1e6 / self.received.max(1) as f64
+    }
 }
 
-async fn setup_call(url: &url::Url, i: usize, received: Arc<AtomicU64>) -> anyhow::Result<(Vec<Session>, Vec<Party>)> {
-    let tls = Tls::DisableVerify;
-    let a = Client::connect(url, &tls).await?;
-    let b = Client::connect(url, &tls).await?;
-    let run = std::process::id();
-    let ns = |side: &str| TrackNamespace::from_utf8_path(&format!("load/{run}/{i}/{side}"));
-    let _ha = a.publish_namespace(&ns("a")).await?;
-    let _hb = b.publish_namespace(&ns("b")).await?;
-    std::mem::forget((_ha, _hb));
-    let mut parties = Vec::new();
-    for (sub, publ, side) in [(&b, &a, "a"), (&a, &b, "b")] {
-        let track_ns = ns(side);
-        let accept = async {
-            let incoming = publ.accept_subscribe(Duration::from_secs(10)).await?;
-            incoming.accept(1).await
-        };
-        let (s, publisher) = tokio::join!(sub.subscribe(&track_ns, "audio", SubscribeParams::new()), accept);
-        let publisher = publisher?;
-        let mut s = s?;
-        let received = received.clone();
-        tokio::spawn(async move {
-            while s.next_object(Duration::from_secs(3600)).await.is_ok() {
-                received.fetch_add(1, Ordering::Relaxed);
+pub async fn connect(url: &url::Url) -> anyhow::Result<Session> {
+    let opts = Options {
+        handshake_timeout: Duration::from_secs(10),
+        setup_timeout: Duration::from_secs(10),
+        response_timeout: Duration::from_secs(10),
+        ..Options::default()
+    };
+    Ok(Client::connect_with(url, &Tls::DisableVerify, &opts).await?)
+}
+
+/// Keeps a subscription's objects flowing into `recv`.
+fn drain(mut s: Subscription, recv: Arc<Recv>) {
+    tokio::spawn(async move {
+        while let Ok(o) = s.next_object(Duration::from_secs(3600)).await {
+            recv.note(&o.payload);
+        }
+    });
+}
+
+/// Answers every SUBSCRIBE the relay forwards to `publ` (a relay that
+/// aggregates sends one), adding the track publishers to `out`.
+fn serve(publ: Session, out: Tracks) {
+    tokio::spawn(async move {
+        let mut alias = 1;
+        while let Ok(inc) = publ.accept_subscribe(Duration::from_secs(3600)).await {
+            if let Ok(p) = inc.accept(alias).await {
+                out.lock().unwrap().push(Arc::new(p));
             }
-        });
-        parties.push(Party { publisher: Arc::new(publisher) });
+            alias += 1;
+        }
+    });
+}
+
+/// Waits (bounded) until `publishers` holds `n` tracks.
+async fn wait_tracks(publishers: &Tracks, n: usize, within: Duration) -> usize {
+    let t0 = Instant::now();
+    loop {
+        let have = publishers.lock().unwrap().len();
+        if have >= n || t0.elapsed() > within {
+            return have;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The track publishers of one publishing party (one per SUBSCRIBE the
+/// relay forwarded).
+type Tracks = Arc<Mutex<Vec<Arc<TrackPublisher>>>>;
+
+struct Setup {
+    sessions: Vec<Session>,
+    /// Per publishing party: its accepted track publishers.
+    parties: Vec<Tracks>,
+    ready: usize,
+    error: Option<String>,
+}
+
+/// One call: two sessions, each announcing its namespace and subscribing
+/// to the other's `audio`.
+async fn setup_call(url: &url::Url, tag: &str, i: usize, recv: Arc<Recv>) -> anyhow::Result<(Vec<Session>, Vec<Tracks>)> {
+    let a = connect(url).await?;
+    let b = connect(url).await?;
+    let ns = |side: &str| TrackNamespace::from_utf8_path(&format!("bench/{tag}/{i}/{side}"));
+    let ha = a.publish_namespace(&ns("a")).await?;
+    let hb = b.publish_namespace(&ns("b")).await?;
+    std::mem::forget((ha, hb));
+    let mut parties = Vec::new();
+    for (publ, sub, side) in [(&a, &b, "a"), (&b, &a, "b")] {
+        let out: Tracks = Arc::default();
+        serve(publ.clone(), out.clone());
+        let s = sub.subscribe(&ns(side), "audio", SubscribeParams::new()).await?;
+        drain(s, recv.clone());
+        anyhow::ensure!(wait_tracks(&out, 1, Duration::from_secs(10)).await == 1, "the publisher never saw the SUBSCRIBE");
+        parties.push(out);
     }
     Ok((vec![a, b], parties))
 }
 
-pub async fn run(url: &url::Url, relay_pid: u32, calls: usize, secs: u64, mapping: Mapping) -> anyhow::Result<LoadResult> {
-    let received = Arc::new(AtomicU64::new(0));
-    let mut sessions = Vec::new();
-    let mut parties = Vec::new();
-    for i in 0..calls {
-        let (s, p) = setup_call(url, i, received.clone()).await?;
-        sessions.extend(s);
-        parties.extend(p);
+/// Sets up `n` calls, 8 at a time.
+async fn setup_calls(url: &url::Url, tag: &str, n: usize, recv: &Arc<Recv>) -> Setup {
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (url, tag, recv, sem) = (url.clone(), tag.to_string(), recv.clone(), sem.clone());
+        set.spawn(async move {
+            let _p = sem.acquire().await;
+            setup_call(&url, &tag, i, recv).await
+        });
     }
-    let payload = Bytes::from(vec![0x5a; 80]);
-    // Warm-up second, then measure.
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    let mut frame = 0u64;
-    let send_round = |frame: u64| {
-        let parties = &parties;
-        let payload = payload.clone();
-        async move {
-            for p in parties {
-                match mapping {
-                    Mapping::Datagram => {
-                        let _ = p.publisher.send_datagram(&DatagramSpec::new(frame / 50, frame % 50, payload.clone()));
+    let mut s = Setup { sessions: Vec::new(), parties: Vec::new(), ready: 0, error: None };
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok((ss, ps))) => {
+                s.sessions.extend(ss);
+                s.parties.extend(ps);
+                s.ready += 1;
+            }
+            Ok(Err(e)) => {
+                s.error.get_or_insert(format!("{e:#}"));
+            }
+            Err(e) => {
+                s.error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    s
+}
+
+/// Sends one frame per party every 20 ms, from 16 staggered sender tasks
+/// (phones are not in step). Runs `warm + rounds` frames; returns how many
+/// (party, frame) pairs of the window went out.
+async fn pump(parties: &[Tracks], mapping: Mapping, warm: u64, rounds: u64) -> u64 {
+    let tasks = 16.min(parties.len().max(1));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        // Tracks are all accepted by now: snapshot them, no lock per object.
+        let mine: Vec<(usize, Vec<Arc<TrackPublisher>>)> =
+            parties.iter().enumerate().filter(|(i, _)| i % tasks == t).map(|(i, p)| (i, p.lock().unwrap().clone())).collect();
+        let sent = sent.clone();
+        set.spawn(async move {
+            tokio::time::sleep(Duration::from_micros(20_000 * t as u64 / tasks as u64)).await;
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            for frame in 0..warm + rounds {
+                tick.tick().await;
+                for (i, tracks) in &mine {
+                    let mut ok = false;
+                    for track in tracks {
+                        let data = payload(frame, *i);
+                        ok |= match mapping {
+                            Mapping::Datagram => track.send_datagram(&DatagramSpec::new(frame / 50, frame % 50, data)).is_ok(),
+                            Mapping::DatagramGroup => track.send_datagram(&DatagramSpec::new(frame, 0, data)).is_ok(),
+                            Mapping::Stream => send_stream(track, frame, data).await,
+                        };
                     }
-                    Mapping::Stream => {
-                        let _ = p.publisher.send_group(frame, std::slice::from_ref(&payload)).await;
+                    if ok && frame >= warm {
+                        sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    sent.load(Ordering::Relaxed)
+}
+
+/// One object on its own SUBGROUP stream (group per frame).
+async fn send_stream(track: &TrackPublisher, frame: u64, data: Bytes) -> bool {
+    let spec = moq_interop::SubgroupSpec { end_of_group: true, ..moq_interop::SubgroupSpec::new(frame, 0) };
+    match track.open_subgroup(spec).await {
+        Ok(mut w) => {
+            let ok = w.write(0, &data).await.is_ok();
+            w.finish();
+            ok
+        }
+        Err(_) => false,
+    }
+}
+
+/// Measures `warm` s of warm-up then `secs` s of traffic; `wanted`/`ready`
+/// count calls or subscribers, `fan` how many receivers each object has.
+async fn measure(
+    relay: &crate::relays::Relay,
+    s: Setup,
+    recv: Arc<Recv>,
+    wanted: usize,
+    fan: u64,
+    secs: u64,
+    mapping: Mapping,
+) -> LoadResult {
+    let (warm, rounds) = (50, secs * 50);
+    recv.from.store(warm, Ordering::Relaxed);
+    recv.to.store(warm + rounds, Ordering::Relaxed);
+    let marks: Arc<Mutex<Option<Marks>>> = Arc::default();
+    let m2 = marks.clone();
+    let pid = relay.pid;
+    let port = relay.url.port().unwrap_or(0);
+    let d0 = udp_drops(port);
+    // The CPU window starts with the first measured frame (after warm-up).
+    let mark = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(warm * 20)).await;
+        *m2.lock().unwrap() = Some((cpu_secs(pid), cpu_secs(std::process::id()), machine_busy_secs(), Instant::now()));
+    });
+    let sent = pump(&s.parties, mapping, warm, rounds).await;
+    let _ = mark.await;
+    let (c0, g0, m0, t0) = marks.lock().unwrap().unwrap_or((0.0, 0.0, 0.0, Instant::now()));
+    let (c1, g1, m1, t1) = (relay.cpu_secs(), cpu_secs(std::process::id()), machine_busy_secs(), Instant::now());
+    let rss = relay.rss();
+    // Objects still in flight count if they arrive within 300 ms.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let d1 = udp_drops(port);
+    let drops_relay = d1.0.saturating_sub(d0.0);
+    let r = LoadResult {
+        drops_relay,
+        drops_other: d1.1.saturating_sub(d0.1).saturating_sub(drops_relay),
+        ready: s.ready,
+        wanted,
+        sent,
+        expected: sent * fan,
+        received: recv.received.load(Ordering::Relaxed),
+        p50_ms: recv.pct(0.5),
+        p99_ms: recv.pct(0.99),
+        p999_ms: recv.pct(0.999),
+        relay_cpu_s: c1 - c0,
+        gen_cpu_s: g1 - g0,
+        other_cpu_s: ((m1 - m0) - (c1 - c0) - (g1 - g0)).max(0.0),
+        secs: (t1 - t0).as_secs_f64(),
+        rss_growth: rss.saturating_sub(relay.rss0),
+        setup_error: s.error,
+    };
+    for sess in s.sessions {
+        drop(sess);
+    }
+    r
+}
+
+/// N concurrent 1:1 calls for `secs` s (after 1 s of warm-up).
+pub async fn calls(relay: &crate::relays::Relay, n: usize, secs: u64, mapping: Mapping) -> LoadResult {
+    let recv = Recv::new();
+    let tag = format!("{}-calls-{n}", std::process::id());
+    let s = setup_calls(&relay.url, &tag, n, &recv).await;
+    measure(relay, s, recv, n, 1, secs, mapping).await
+}
+
+/// One publisher, `k` subscribers of its one track.
+pub async fn fanout(relay: &crate::relays::Relay, k: usize, secs: u64, mapping: Mapping) -> LoadResult {
+    let recv = Recv::new();
+    let ns = TrackNamespace::from_utf8_path(&format!("bench/{}-fan-{k}/room", std::process::id()));
+    let mut s = Setup { sessions: Vec::new(), parties: Vec::new(), ready: 0, error: None };
+    let publ = match connect(&relay.url).await {
+        Ok(p) => p,
+        Err(e) => {
+            s.error = Some(format!("{e:#}"));
+            return measure(relay, s, recv, k, 0, 0, mapping).await;
         }
     };
-    for _ in 0..50 {
-        tick.tick().await;
-        send_round(frame).await;
-        frame += 1;
+    match publ.publish_namespace(&ns).await {
+        Ok(h) => std::mem::forget(h),
+        Err(e) => s.error = Some(format!("PUBLISH_NAMESPACE: {e}")),
     }
-    let (r0, c0, g0, t0) = (received.load(Ordering::Relaxed), cpu_secs(relay_pid), cpu_secs(std::process::id()), Instant::now());
-    let rounds = secs * 50;
-    for _ in 0..rounds {
-        tick.tick().await;
-        send_round(frame).await;
-        frame += 1;
+    let out: Tracks = Arc::default();
+    serve(publ.clone(), out.clone());
+    s.sessions.push(publ);
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..k {
+        let (url, ns, recv, sem) = (relay.url.clone(), ns.clone(), recv.clone(), sem.clone());
+        set.spawn(async move {
+            let _p = sem.acquire().await;
+            let sess = connect(&url).await?;
+            let sub = sess.subscribe(&ns, "audio", SubscribeParams::new()).await?;
+            drain(sub, recv);
+            anyhow::Ok(sess)
+        });
     }
-    // Let the last objects arrive.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let result = LoadResult {
-        sent: rounds * parties.len() as u64,
-        received: received.load(Ordering::Relaxed) - r0,
-        relay_cpu_s: cpu_secs(relay_pid) - c0,
-        gen_cpu_s: cpu_secs(std::process::id()) - g0,
-        secs: t0.elapsed().as_secs_f64(),
-        rss_bytes: rss_bytes(relay_pid),
-    };
-    drop(sessions);
-    Ok(result)
+    while let Some(r) = set.join_next().await {
+        match r.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(sess) => {
+                s.sessions.push(sess);
+                s.ready += 1;
+            }
+            Err(e) => {
+                s.error.get_or_insert(format!("{e:#}"));
+            }
+        }
+    }
+    wait_tracks(&out, 1, Duration::from_secs(5)).await;
+    s.parties.push(out);
+    let fan = s.ready as u64;
+    measure(relay, s, recv, k, fan, secs, mapping).await
+}
+
+/// CPU-seconds marks (relay, generator, rest of machine) and when they were taken.
+type Marks = (f64, f64, f64, Instant);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_opus_sized_and_carry_stamp_and_frame() {
+        for frame in 0..200 {
+            let p = payload(frame, 3);
+            assert!((60..=120).contains(&p.len()), "{}", p.len());
+            assert_eq!(u64::from_le_bytes(p[8..16].try_into().unwrap()), frame);
+        }
+    }
+
+    #[test]
+    fn only_window_frames_count_and_percentiles_follow_the_histogram() {
+        let r = Recv::new();
+        r.from.store(10, Ordering::Relaxed);
+        r.to.store(20, Ordering::Relaxed);
+        r.note(&payload(5, 0));
+        r.note(&payload(20, 0));
+        assert_eq!(r.received.load(Ordering::Relaxed), 0);
+        // Fill the histogram directly: 90 objects at 1 ms, 10 at 40 ms.
+        r.hist[(1_000_000 / BUCKET_NS) as usize].fetch_add(90, Ordering::Relaxed);
+        r.hist[(40_000_000 / BUCKET_NS) as usize].fetch_add(10, Ordering::Relaxed);
+        assert!((r.pct(0.5) - 1.005).abs() < 1e-9);
+        assert!((r.pct(0.99) - 40.005).abs() < 1e-9);
+        r.note(&payload(15, 0));
+        assert_eq!(r.received.load(Ordering::Relaxed), 1);
+    }
 }

@@ -1,14 +1,22 @@
-//! moq-bench: measurements for moq-phone. Results go to bench/results/.
+//! moq-bench: measurements for moq-phone. Results go to bench/results/
+//! and bench/RESULTS.md. Figures are reported, never asserted.
 //!
+//!   moq-bench compare ...     ours vs moq-relay-ietf vs moq-dev (bench/run)
 //!   moq-bench call-loss --loss 2 --jitter-ms 20 --secs 30
 //!
-//! runs a real call (two phones, our relay as a process) through a UDP
-//! impairment proxy and reports concealment, underruns per minute and
-//! mouth-to-ear latency. Figures are reported, never asserted.
+//! call-loss runs a real call (two phones, our relay as a process) through a
+//! UDP impairment proxy and reports concealment, underruns per minute and
+//! mouth-to-ear latency.
 
+mod compare;
 mod impair;
 mod load;
 mod pbx;
+mod plot;
+mod probe;
+mod relays;
+mod report;
+mod storm;
 
 use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::FRAME;
@@ -29,6 +37,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Three relays side by side: calls, fan-out, call-setup storm; writes
+    /// RESULTS.md and PNG plots (run through bench/run).
+    Compare(compare::CompareArgs),
     /// Calls-shaped load on relays, side by side; writes bench/results/relay-load.md.
     RelayLoad {
         /// Concurrent calls per step (two parties each), e.g. 10,25,50.
@@ -84,7 +95,7 @@ enum Cmd {
     },
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     s.local_addr().unwrap().port()
 }
@@ -93,7 +104,7 @@ fn tone(freq: f32, secs: u64) -> Vec<i16> {
     (0..48_000 * secs as usize).map(|i| ((i as f32 * freq * 2.0 * std::f32::consts::PI / 48_000.0).sin() * 12_000.0) as i16).collect()
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
+pub fn pct(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -118,6 +129,19 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::CallLoss { loss, delay_ms, jitter_ms, secs, seed, out } => call_loss(loss, delay_ms, jitter_ms, secs, seed, &out).await,
         Cmd::RelayLoad { calls, secs, mapping, ietf, out } => relay_load(&calls, secs, mapping, ietf, &out).await,
+        Cmd::Compare(a) => {
+            let o = compare::run(a.clone()).await?;
+            std::fs::create_dir_all(&a.out)?;
+            let mut md = report::write(&o, &a)?;
+            match plot::write(&o, &a.out) {
+                Ok(files) => eprintln!("plots: {}", files.join(", ")),
+                Err(e) => md += &format!("\n(Plots not written: {e}.)\n"),
+            }
+            let path = a.out.join("RESULTS.md");
+            std::fs::write(&path, &md)?;
+            eprintln!("wrote {}", path.display());
+            Ok(())
+        }
         Cmd::PbxLegs { relay, asterisk_pid, codec, calls, secs, to } => {
             for n in calls {
                 eprintln!("== {codec}: {n} calls for {secs} s");
@@ -279,75 +303,38 @@ async fn relay_load(
     anyhow::ensure!(ours.exists(), "{} not found: build moq-relay in the same profile first", ours.display());
     let dir = std::env::temp_dir().join(format!("relay-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut relays: Vec<(&str, std::path::PathBuf)> = vec![("moq-phone moq-relay", ours)];
+    let mut bins = vec![relays::RelayBin::new(relays::Kind::Ours, ours)];
     if let Some(i) = ietf {
-        relays.push(("moq-relay-ietf 0.8.0", i));
+        bins.push(relays::RelayBin::new(relays::Kind::Ietf, i));
     }
     let mut rows = String::new();
     for &n in steps {
-        for (name, bin) in &relays {
-            let port = free_port();
-            let mut cmd = Command::new(bin);
-            cmd.args(["--bind", &format!("127.0.0.1:{port}")]);
-            if name.contains("ietf") {
-                let f = moq_certs::write_dev_files(dir.join(format!("c{port}")), &[] as &[&str], Duration::from_secs(86_400))?;
-                cmd.arg("--tls-cert")
-                    .arg(&f.leaf_pem)
-                    .arg("--tls-key")
-                    .arg(&f.leaf_key)
-                    .arg("--coordinator-file")
-                    .arg(dir.join(format!("coord{port}.json")));
-            }
-            // Relay and generator on different cores when taskset exists.
-            let has_taskset = Command::new("taskset").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-            let mut child = match has_taskset {
-                true => {
-                    let mut c = Command::new("taskset");
-                    c.arg("-c").arg("0").arg(bin).args(cmd.get_args());
-                    c.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?
-                }
-                false => cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?,
-            };
-            let url: url::Url = format!("moqt://127.0.0.1:{port}").parse()?;
-            let mut attempt = 0;
-            let res = loop {
-                match load::run(&url, child.id(), n, secs, mapping).await {
-                    Ok(r) => break r,
-                    Err(e) if attempt < 30 => {
-                        attempt += 1;
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => {
-                        let _ = child.kill();
-                        anyhow::bail!("{name} at {n} calls: {e}");
-                    }
-                }
-            };
-            let _ = child.kill();
-            let _ = child.wait();
-            let us_per_obj = res.relay_cpu_s * 1e6 / res.received.max(1) as f64;
-            let loss = 1.0 - res.received as f64 / res.sent.max(1) as f64;
-            eprintln!("{name}: {n} calls, {:.1} µs/object, loss {:.2}%", us_per_obj, loss * 100.0);
+        for r in &bins {
+            let relay = relays::Relay::start(r, &dir, Some(0)).await?;
+            let res = load::calls(&relay, n, secs, mapping).await;
+            drop(relay);
+            eprintln!("{}: {n} calls: {}", r.name, report::load_line(&res));
             rows += &format!(
-                "| {name} | {n} | {} | {} | {:.2}% | {:.1} | {:.0}% | {:.1} | {:.0} |\n",
+                "| {} | {n} | {} | {} | {:.2}% | {:.1} | {:.2} | {:.0}% | {:.1} | {:.0} |\n",
+                r.name,
                 res.sent,
                 res.received,
-                loss * 100.0,
-                us_per_obj,
+                res.loss() * 100.0,
+                res.us_per_obj(),
+                res.p99_ms,
                 res.relay_cpu_s / res.secs * 100.0,
                 res.gen_cpu_s / res.secs * 100.0,
-                res.rss_bytes as f64 / 1024.0 / (2 * n) as f64,
+                res.rss_growth as f64 / 1024.0 / (2 * n) as f64,
             );
         }
     }
     let table = format!(
         "# Relay load, calls-shaped\n\n`moq-bench relay-load --calls {} --secs {secs} --mapping {mapping:?}`\n\n\
-         Each call: two sessions, each publishing one 80-byte object every 20 ms and subscribed to the other's \
+         Each call: two sessions, each publishing one 60–120-byte object every 20 ms and subscribed to the other's \
          track (PUBLISH_NAMESPACE flow, raw QUIC). Relay pinned to core 0 when taskset exists. CPU from /proc; \
-         generator CPU is the bench process (all calls). First figures, debug-free release builds recommended.\n\n\
-         | relay | calls | objects sent | forwarded | loss | relay CPU µs/object | relay CPU | generator CPU (% of a core) | relay RSS per session (KiB) |\n\
-         |---|---|---|---|---|---|---|---|---|\n{rows}",
+         generator CPU is the bench process (all calls). See bench/RESULTS.md for the full comparison.\n\n\
+         | relay | calls | objects sent | received | loss | relay CPU µs/object | p99 (ms) | relay CPU | generator CPU (% of a core) | relay RSS per session (KiB) |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n{rows}",
         steps.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")
     );
     if let Some(d) = out.parent() {
@@ -355,5 +342,6 @@ async fn relay_load(
     }
     std::fs::write(out, &table)?;
     println!("{table}");
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

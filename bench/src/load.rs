@@ -128,7 +128,8 @@ impl Recv {
         self.received.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Latency percentile in ms (bucket upper edge).
+    /// Latency percentile in ms (bucket upper edge); infinite when it fell
+    /// in the overflow bucket (at or above [`LAT_CAP_MS`]).
     fn pct(&self, p: f64) -> f64 {
         let total: u64 = self.hist.iter().map(|h| h.load(Ordering::Relaxed)).sum();
         if total == 0 {
@@ -139,6 +140,9 @@ impl Recv {
         for (i, h) in self.hist.iter().enumerate() {
             acc += h.load(Ordering::Relaxed);
             if acc >= want {
+                if i == BUCKETS {
+                    return f64::INFINITY;
+                }
                 return ((i as u64 + 1) * BUCKET_NS) as f64 / 1e6;
             }
         }

@@ -60,7 +60,7 @@ where
                 .y_labels(12)
                 .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_label_formatter(&|v| {
-                    if *v >= 10.0 {
+                    if *v == 0.0 || *v >= 10.0 {
                         format!("{v:.0}")
                     } else if *v >= 1.0 {
                         format!("{v:.1}")
@@ -109,8 +109,10 @@ pub fn write(o: &Outcome, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut cores: Vec<Series> = Vec::new();
     for (i, r) in o.relays.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        lat.push((format!("{} p99 (thin: p50)", r.short()), c, calls(&|r| r.p99_ms, i), false));
-        lat.push((String::new(), c, calls(&|r| r.p50_ms, i), true));
+        // Overflowing percentiles are drawn at the histogram's cap.
+        let cap = |v: f64| v.min(crate::load::LAT_CAP_MS);
+        lat.push((format!("{} p99 (thin: p50)", r.short()), c, calls(&|r| cap(r.p99_ms), i), false));
+        lat.push((String::new(), c, calls(&|r| cap(r.p50_ms), i), true));
         per_obj.push((r.short().to_string(), c, calls(&|r| r.us_per_obj(), i), false));
         cores.push((format!("{} relay (thin: generator)", r.short()), c, calls(&|r| 100.0 * r.relay_cpu_s / r.secs.max(1e-9), i), false));
         cores.push((String::new(), c, calls(&|r| 100.0 * r.gen_cpu_s / r.secs.max(1e-9), i), true));

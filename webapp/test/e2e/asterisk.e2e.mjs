@@ -63,27 +63,6 @@ async function ok(args, env) {
 
 const cli = (cmd) => ok(["cli", cmd]);
 
-/** An 8 kHz mono 16-bit WAV (what Asterisk's format_wav plays) of `freq` Hz. */
-function writeTone8k(path, freq, seconds) {
-  const rate = 8000;
-  const n = rate * seconds;
-  const b = Buffer.alloc(44 + n * 2);
-  b.write("RIFF", 0);
-  b.writeUInt32LE(36 + n * 2, 4);
-  b.write("WAVEfmt ", 8);
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write("data", 36);
-  b.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * freq * i) / rate)), 44 + i * 2);
-  writeFileSync(path, b);
-}
-
 /** moq-relay serving the web phone on 127.0.0.1:4443 inside the namespace. */
 function startRelay() {
   if (!existsSync(L.relayBin)) throw new Error(`${L.relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
@@ -134,7 +113,8 @@ describe("browser → Asterisk (chan_moq)", () => {
       mkdirSync(confDir, { recursive: true });
       writeFileSync(join(confDir, "moq.conf"), MOQ_CONF);
       await ok(["conf", confDir], { MOQ_DIALPLAN: DIALPLAN });
-      writeTone8k(join(info.ROOT, "opt", INSTANCE, "tone440.wav"), PLAYBACK_HZ, PLAYBACK_S);
+      // 8 kHz: what Asterisk's format_wav plays.
+      L.writeToneWav("tone440.wav", PLAYBACK_HZ, { toneS: PLAYBACK_S, amplitude: 8000 / 32767, rate: 8000, path: join(info.ROOT, "opt", INSTANCE, "tone440.wav") });
       await ok(["install-module", moduleSo]);
       await ok(["start"]);
       relay = startRelay();

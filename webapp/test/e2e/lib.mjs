@@ -91,9 +91,12 @@ export async function startRelay(port) {
   };
 }
 
-/** A 48 kHz mono 16-bit WAV: `silenceS` of silence, then a sine of `freq` Hz for `toneS`. */
-export function writeToneWav(name, freq, { toneS = 20, silenceS = 0, amplitude = 0.5 } = {}) {
-  const rate = 48000;
+/**
+ * A mono 16-bit WAV (48 kHz unless `rate` says otherwise): `silenceS` of
+ * silence, then a sine of `freq` Hz for `toneS`. Written to `path`, else to
+ * `name` in the tests' temp dir; returns the path.
+ */
+export function writeToneWav(name, freq, { toneS = 20, silenceS = 0, amplitude = 0.5, rate = 48000, path = undefined } = {}) {
   const n = Math.round((silenceS + toneS) * rate);
   const data = Buffer.alloc(n * 2);
   const start = Math.round(silenceS * rate);
@@ -111,9 +114,9 @@ export function writeToneWav(name, freq, { toneS = 20, silenceS = 0, amplitude =
   h.writeUInt16LE(16, 34);
   h.write("data", 36);
   h.writeUInt32LE(data.length, 40);
-  const path = join(tmp, name);
-  writeFileSync(path, Buffer.concat([h, data]));
-  return path;
+  const out = path ?? join(tmp, name);
+  writeFileSync(out, Buffer.concat([h, data]));
+  return out;
 }
 
 /** Samples (float, -1..1) and rate of a 16-bit PCM WAV file (as moq-phone --record writes). */

@@ -81,7 +81,7 @@ impl MoqLeg {
 
 impl Leg for MoqLeg {
     fn call(&self, chan: &Channel, dest: &str) -> Result<(), String> {
-        let addr = Address::parse(dest.split('/').take(2).collect::<Vec<_>>().join("/").as_str()).map_err(|e| e.to_string())?;
+        let addr = dial_address(dest).map_err(|e| e.to_string())?;
         let phone = self.gw.phone().ok_or("not registered with the relay")?;
         let (user_rx, audio_rx) = self.start.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or("call already started")?;
         let (chan_tx, chan_rx) = tokio::sync::oneshot::channel();
@@ -126,6 +126,17 @@ impl Leg for MoqLeg {
         let action = if causes::rejects_as_busy(cause) { UserAction::Decline } else { UserAction::Hangup };
         let _ = self.user.send(action);
         self.gw.untrack(self.id);
+    }
+}
+
+/// The MoQ address in a dial string `MOQ/<user>[/<ext>[/…]]` (the text
+/// after `MOQ/`): its first two fields; anything after is reserved for options.
+fn dial_address(dest: &str) -> Result<Address, pub_sub_audio::call::AddressError> {
+    let mut fields = dest.splitn(3, '/');
+    let user = fields.next().unwrap_or_default();
+    match fields.next() {
+        Some(ext) => Address::parse(&format!("{user}/{ext}")),
+        None => Address::parse(user),
     }
 }
 
@@ -246,7 +257,7 @@ pub fn inbound(gw: &Arc<Gateway>, phone: Phone, inc: Incoming) {
 
 impl Requester for Gateway {
     fn request(&self, dest: &str) -> Result<Arc<dyn Leg>, i32> {
-        if Address::parse(dest.split('/').take(2).collect::<Vec<_>>().join("/").as_str()).is_err() {
+        if dial_address(dest).is_err() {
             ast::log(Level::Warning, &format!("MOQ/{dest}: not a MoQ address (user or user/ext)"));
             return Err(causes::q850::NO_ROUTE_DESTINATION);
         }

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use moq_transport::coding::Location;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedObject {
@@ -25,8 +25,16 @@ impl CachedObject {
     }
 }
 
+/// One ring of `(group, object)` entries in ascending location order, rather
+/// than a map of groups: objects nearly always arrive in order, so an insert
+/// is a push at the back and eviction a pop at the front, and once the ring
+/// has grown to the track's bound no insert allocates — an audio track sends
+/// 50 single-object groups a second, and a map node plus a vector per group
+/// was an allocation per forwarded object (bench/results/profile-relay.md).
 pub struct Cache {
-    groups: BTreeMap<u64, Vec<CachedObject>>,
+    entries: VecDeque<(u64, CachedObject)>,
+    /// Distinct groups in `entries`.
+    groups: usize,
     bytes: usize,
     max_groups: usize,
     max_bytes: usize,
@@ -34,61 +42,73 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(max_groups: usize, max_bytes: usize) -> Self {
-        Self { groups: BTreeMap::new(), bytes: 0, max_groups: max_groups.max(1), max_bytes }
+        Self { entries: VecDeque::new(), groups: 0, bytes: 0, max_groups: max_groups.max(1), max_bytes }
     }
 
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
-    /// Inserts an object, keeping each group sorted by Object ID and evicting
-    /// the oldest groups past the limits. Objects older than every cached
-    /// group when the cache is full are not stored.
+    /// Inserts an object, keeping entries sorted by (group, object) and
+    /// evicting the oldest groups past the limits. Objects older than every
+    /// cached group when the cache is full are not stored.
     pub fn insert(&mut self, group: u64, obj: CachedObject) {
-        if self.groups.len() >= self.max_groups && self.groups.keys().next().is_some_and(|g| group < *g) {
+        let oldest = self.entries.front().map(|(g, _)| *g);
+        if self.groups >= self.max_groups && oldest.is_some_and(|g| group < g) {
             return;
         }
+        let key = (group, obj.object_id);
+        let at = match self.entries.back() {
+            Some((g, o)) if (*g, o.object_id) < key => self.entries.len(),
+            None => 0,
+            _ => match self.entries.binary_search_by(|(g, o)| (*g, o.object_id).cmp(&key)) {
+                Ok(i) => {
+                    self.bytes = self.bytes - self.entries[i].1.size() + obj.size();
+                    self.entries[i].1 = obj;
+                    return;
+                }
+                Err(i) => i,
+            },
+        };
+        let same = |i: usize| self.entries.get(i).is_some_and(|(g, _)| *g == group);
+        if !(at > 0 && same(at - 1)) && !same(at) {
+            self.groups += 1;
+        }
         self.bytes += obj.size();
-        let objects = self.groups.entry(group).or_default();
-        match objects.binary_search_by_key(&obj.object_id, |o| o.object_id) {
-            Ok(i) => {
-                self.bytes -= objects[i].size();
-                objects[i] = obj;
-            }
-            Err(i) => objects.insert(i, obj),
+        self.entries.insert(at, (group, obj));
+        while self.groups > self.max_groups || (self.bytes > self.max_bytes && self.groups > 1) {
+            self.evict_oldest_group();
         }
-        while self.groups.len() > self.max_groups || (self.bytes > self.max_bytes && self.groups.len() > 1) {
-            if let Some((_, old)) = self.groups.pop_first() {
-                self.bytes -= old.iter().map(CachedObject::size).sum::<usize>();
+    }
+
+    fn evict_oldest_group(&mut self) {
+        let Some(first) = self.entries.front().map(|(g, _)| *g) else { return };
+        while self.entries.front().is_some_and(|(g, _)| *g == first) {
+            if let Some((_, o)) = self.entries.pop_front() {
+                self.bytes -= o.size();
             }
         }
+        self.groups -= 1;
     }
 
     /// Largest cached location.
     pub fn largest(&self) -> Option<Location> {
-        let (g, objs) = self.groups.last_key_value()?;
-        Some(Location::new(*g, objs.last()?.object_id))
+        self.entries.back().map(|(g, o)| Location::new(*g, o.object_id))
     }
 
     /// Objects with `start <= location <= end` in ascending order. An
     /// `end.object_id` of 0 in FETCH means "whole end group" (§10.12.1): the
     /// caller passes `u64::MAX` for that.
     pub fn range(&self, start: Location, end: Location) -> Vec<(u64, CachedObject)> {
-        let mut out = Vec::new();
-        for (g, objs) in self.groups.range(start.group_id..=end.group_id) {
-            for o in objs {
-                let loc = (*g, o.object_id);
-                if loc >= (start.group_id, start.object_id) && loc <= (end.group_id, end.object_id) {
-                    out.push((*g, o.clone()));
-                }
-            }
-        }
-        out
+        let (lo, hi) = ((start.group_id, start.object_id), (end.group_id, end.object_id));
+        let first = self.entries.partition_point(|(g, o)| (*g, o.object_id) < lo);
+        self.entries.range(first..).take_while(|(g, o)| (*g, o.object_id) <= hi).cloned().collect()
     }
 
     /// Group IDs cached, ascending.
     pub fn group_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.groups.keys().copied()
+        let mut last = None;
+        self.entries.iter().filter_map(move |(g, _)| (last.replace(*g) != Some(*g)).then_some(*g))
     }
 }
 
@@ -133,5 +153,21 @@ mod tests {
         let r = c.range(Location::new(0, 2), Location::new(2, 0));
         let locs: Vec<_> = r.iter().map(|(g, o)| (*g, o.object_id)).collect();
         assert_eq!(locs, vec![(0, 2), (1, 0), (1, 1), (1, 2), (2, 0)]);
+    }
+
+    #[test]
+    fn replaces_duplicates_and_counts_groups_inserted_out_of_order() {
+        let mut c = Cache::new(2, 1 << 20);
+        c.insert(5, obj(1, 10));
+        c.insert(3, obj(0, 10));
+        c.insert(5, obj(0, 10));
+        c.insert(5, obj(1, 20));
+        assert_eq!(c.group_ids().collect::<Vec<_>>(), vec![3, 5]);
+        assert_eq!(c.bytes(), 10 + 10 + 20 + 3 * 32, "the duplicate replaced, not added");
+        c.insert(4, obj(0, 10));
+        assert_eq!(c.group_ids().collect::<Vec<_>>(), vec![4, 5], "a third group evicts the oldest");
+        c.insert(1, obj(0, 10));
+        assert_eq!(c.group_ids().collect::<Vec<_>>(), vec![4, 5], "older than everything in a full cache: not stored");
+        assert_eq!(c.range(Location::new(5, 0), Location::new(5, u64::MAX)).len(), 2);
     }
 }

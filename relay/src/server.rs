@@ -33,8 +33,9 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_idle_timeout(Some(Duration::from_secs(30).try_into()?))
-        .max_concurrent_bidi_streams(1024u32.into())
-        .max_concurrent_uni_streams(4096u32.into())
+        // Grown per session as it is used (session::credit).
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u64(crate::session::credit::BIDI.0)?)
+        .max_concurrent_uni_streams(quinn::VarInt::from_u64(crate::session::credit::UNI.0)?)
         .datagram_receive_buffer_size(Some(1 << 20));
     config.transport_config(Arc::new(transport));
     let runtime = quinn::default_runtime().context("no async runtime")?;

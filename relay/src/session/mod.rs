@@ -9,6 +9,7 @@
 //!   session's [`Outbound`] queue ([`data`]);
 //! - datagrams handled inline.
 
+pub mod credit;
 pub mod data;
 pub mod fetch;
 pub mod io;
@@ -61,6 +62,27 @@ pub struct SessionHandle {
     control: tokio::sync::Mutex<Option<SendStream>>,
     setup_done: AtomicBool,
     setup_seen: Notify,
+    /// Stream credit granted to the peer: [request (bidi), data (uni)].
+    credit: Mutex<[credit::StreamCredit; 2]>,
+}
+
+/// Which kind of peer-opened stream a [`StreamSlot`] accounts for.
+#[derive(Clone, Copy)]
+enum Dir {
+    Bi = 0,
+    Uni = 1,
+}
+
+/// Holds one unit of stream credit while a peer-opened stream is served.
+struct StreamSlot {
+    session: Arc<SessionHandle>,
+    dir: Dir,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.session.credit.lock().unwrap_or_else(|e| e.into_inner())[self.dir as usize].closed();
+    }
 }
 
 impl DatagramSink for web_transport_quinn::Session {
@@ -85,7 +107,24 @@ impl SessionHandle {
             control: tokio::sync::Mutex::new(None),
             setup_done: AtomicBool::new(false),
             setup_seen: Notify::new(),
+            credit: Mutex::new([
+                credit::StreamCredit::new(credit::BIDI.0, credit::BIDI.1),
+                credit::StreamCredit::new(credit::UNI.0, credit::UNI.1),
+            ]),
         }
+    }
+
+    /// Accounts for a peer-opened stream and grants more when it is due.
+    fn stream_slot(self: &Arc<Self>, dir: Dir) -> StreamSlot {
+        let grant = self.credit.lock().unwrap_or_else(|e| e.into_inner())[dir as usize].opened();
+        if let Some(n) = grant.and_then(|n| quinn::VarInt::from_u64(n).ok()) {
+            tracing::debug!(session = self.id, streams = u64::from(n), bidi = matches!(dir, Dir::Bi), "granting more streams");
+            match dir {
+                Dir::Bi => self.wt.set_max_concurrent_bi_streams(n),
+                Dir::Uni => self.wt.set_max_concurrent_uni_streams(n),
+            }
+        }
+        StreamSlot { session: self.clone(), dir }
     }
 
     pub fn next_alias(&self) -> u64 {
@@ -218,12 +257,24 @@ async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
             res = wt.accept_uni() => match res {
                 Ok(recv) => {
                     tracing::trace!(session = session.id, "accepted uni stream");
-                    tokio::spawn(uni(relay.clone(), session.clone(), recv));
+                    let slot = session.stream_slot(Dir::Uni);
+                    let (relay, session) = (relay.clone(), session.clone());
+                    tokio::spawn(async move {
+                        uni(relay, session, recv).await;
+                        drop(slot);
+                    });
                 }
                 Err(_) => return,
             },
             res = wt.accept_bi() => match res {
-                Ok((send, recv)) => { tokio::spawn(request::run(relay.clone(), session.clone(), send, recv)); }
+                Ok((send, recv)) => {
+                    let slot = session.stream_slot(Dir::Bi);
+                    let (relay, session) = (relay.clone(), session.clone());
+                    tokio::spawn(async move {
+                        request::run(relay, session, send, recv).await;
+                        drop(slot);
+                    });
+                }
                 Err(_) => return,
             },
             res = wt.read_datagram() => match res {

@@ -70,8 +70,9 @@ impl Cache {
                 Err(i) => i,
             },
         };
-        let same = |i: usize| self.entries.get(i).is_some_and(|(g, _)| *g == group);
-        if !(at > 0 && same(at - 1)) && !same(at) {
+        let same = |i: Option<usize>| i.and_then(|i| self.entries.get(i)).is_some_and(|(g, _)| *g == group);
+        let new_group = !same(at.checked_sub(1)) && !same(Some(at));
+        if new_group {
             self.groups += 1;
         }
         self.bytes += obj.size();

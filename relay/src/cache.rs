@@ -1,7 +1,7 @@
 //! Bounded per-track object cache, the source for FETCH and joining FETCH
 //! (draft-ietf-moq-transport-18 §9.1 "Caching Relays", §10.12).
 //!
-//! Bounded by group count and bytes: the oldest groups go first, so a track's
+//! Bounded by group count and bytes: the oldest objects go first, so a track's
 //! memory never exceeds `max_bytes` plus one object whatever the publisher does.
 
 use bytes::Bytes;
@@ -31,6 +31,13 @@ impl CachedObject {
 /// has grown to the track's bound no insert allocates — an audio track sends
 /// 50 single-object groups a second, and a map node plus a vector per group
 /// was an allocation per forwarded object (bench/results/profile-relay.md).
+/// Byte bound for a track whose objects come as datagrams: about half a
+/// second of Opus frames. Datagram tracks are real-time media that nobody
+/// FETCHes far back (docs/CALLS.md §6 fetches only events and the catalog);
+/// at moq-phone's 50 frames a group the general bound would otherwise keep
+/// ~230 KiB of past audio per track, most of a call's memory.
+pub const DATAGRAM_BYTES: usize = 4 << 10;
+
 pub struct Cache {
     entries: VecDeque<(u64, CachedObject)>,
     /// Distinct groups in `entries`.
@@ -47,6 +54,11 @@ impl Cache {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Lowers the byte bound (never raises it); takes effect at the next insert.
+    pub fn limit_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = self.max_bytes.min(max_bytes);
     }
 
     /// Inserts an object, keeping entries sorted by (group, object) and
@@ -77,19 +89,25 @@ impl Cache {
         }
         self.bytes += obj.size();
         self.entries.insert(at, (group, obj));
-        while self.groups > self.max_groups || (self.bytes > self.max_bytes && self.groups > 1) {
-            self.evict_oldest_group();
+        while self.groups > self.max_groups {
+            let first = self.entries.front().map(|(g, _)| *g);
+            while self.entries.front().is_some_and(|(g, _)| Some(*g) == first) {
+                self.evict_oldest_object();
+            }
+        }
+        // Over the byte bound the oldest objects go, even from the newest
+        // group: a long group (50 audio frames) must not hold the bound open.
+        while self.bytes > self.max_bytes && self.entries.len() > 1 {
+            self.evict_oldest_object();
         }
     }
 
-    fn evict_oldest_group(&mut self) {
-        let Some(first) = self.entries.front().map(|(g, _)| *g) else { return };
-        while self.entries.front().is_some_and(|(g, _)| *g == first) {
-            if let Some((_, o)) = self.entries.pop_front() {
-                self.bytes -= o.size();
-            }
+    fn evict_oldest_object(&mut self) {
+        let Some((g, o)) = self.entries.pop_front() else { return };
+        self.bytes -= o.size();
+        if self.entries.front().is_none_or(|(next, _)| *next != g) {
+            self.groups -= 1;
         }
-        self.groups -= 1;
     }
 
     /// Largest cached location.
@@ -170,5 +188,22 @@ mod tests {
         c.insert(1, obj(0, 10));
         assert_eq!(c.group_ids().collect::<Vec<_>>(), vec![4, 5], "older than everything in a full cache: not stored");
         assert_eq!(c.range(Location::new(5, 0), Location::new(5, u64::MAX)).len(), 2);
+    }
+
+    #[test]
+    fn a_long_group_is_trimmed_from_its_oldest_object() {
+        let mut c = Cache::new(32, 1 << 20);
+        c.limit_bytes(10 * (100 + 32));
+        for o in 0..50 {
+            c.insert(7, obj(o, 100));
+        }
+        assert_eq!(c.bytes(), 10 * 132);
+        let kept: Vec<u64> = c.range(Location::new(0, 0), Location::new(u64::MAX, u64::MAX)).iter().map(|(_, o)| o.object_id).collect();
+        assert_eq!(kept, (40..50).collect::<Vec<_>>());
+        c.insert(8, obj(0, 100));
+        assert_eq!(c.group_ids().collect::<Vec<_>>(), vec![7, 8]);
+        c.limit_bytes(1);
+        c.insert(9, obj(0, 100));
+        assert_eq!(c.group_ids().collect::<Vec<_>>(), vec![9], "one object always stays");
     }
 }

@@ -5,6 +5,7 @@
 //! [`http`] are the async shell around them.
 
 pub mod cache;
+pub mod catchup;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -7,10 +7,10 @@
 //! buffering — into each subscriber session's bounded [`Outbound`] queue.
 
 use crate::cache::{Cache, CachedObject};
+use crate::catchup;
 use crate::outbound::{Item, Outbound};
 use crate::wire::datagram::Datagram;
 use crate::wire::subgroup::{Object, SubgroupHeader};
-use crate::wire::varint;
 use bytes::Bytes;
 use moq_transport::coding::{Location, TrackName, TrackNamespace};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,6 +104,17 @@ struct State {
     largest: Option<Location>,
     /// Serials of catch-up streams, counted down from u64::MAX.
     catchup_serial: u64,
+    /// Upstream subgroup streams still open, so a catch-up of their cached
+    /// objects can continue as the live downstream stream.
+    live: Vec<LiveStream>,
+}
+
+struct LiveStream {
+    serial: u64,
+    group: u64,
+    subgroup: u64,
+    header: SubgroupHeader,
+    priority: u8,
 }
 
 pub struct Track {
@@ -146,6 +157,7 @@ impl Track {
                 cache: Cache::new(cache_groups, cache_bytes),
                 largest: None,
                 catchup_serial: 0,
+                live: Vec::new(),
             }),
             phase: watch::channel(phase).0,
             origin: Mutex::new(None),
@@ -219,43 +231,38 @@ impl Track {
             let objects = s.cache.range(sub.start, Location::new(u64::MAX, u64::MAX));
             let mut i = 0;
             while i < objects.len() {
-                let (group, first) = (&objects[i].0, &objects[i].1);
-                if sub.end_group.is_some_and(|g| *group > g) {
+                let (group, first) = (objects[i].0, &objects[i].1);
+                if sub.end_group.is_some_and(|g| group > g) {
                     break;
                 }
                 let Some(subgroup) = first.subgroup_id else {
-                    sub.datagrams.send(catchup_datagram(sub.alias, *group, first));
+                    sub.datagrams.send(catchup::datagram(sub.alias, group, first));
                     i += 1;
                     continue;
                 };
-                s.catchup_serial += 1;
-                let key = (sub.id, u64::MAX - s.catchup_serial);
-                let mut header = Vec::with_capacity(16);
-                // SUBGROUP_HEADER 0x15: explicit Subgroup ID, properties, priority (§11.4.2).
-                varint::write(&mut header, 0x15);
-                for v in [sub.alias, *group, subgroup] {
-                    varint::write(&mut header, v);
+                let run = objects[i..].iter().take_while(|(g, o)| *g == group && o.subgroup_id == Some(subgroup)).count();
+                let batch = objects[i..i + run].iter().map(|(_, o)| o);
+                i += run;
+                if let Some(live) = s.live.iter().find(|l| l.group == group && l.subgroup == subgroup) {
+                    // The upstream stream is still open: this downstream stream
+                    // carries on with its later objects, so the subgroup stays
+                    // on one stream (§11.4.2) and is finished with it.
+                    let key = (sub.id, live.serial);
+                    let mut header = Vec::with_capacity(24);
+                    live.header.encode_for(sub.alias, subgroup, true, &mut header);
+                    let body = catchup::subgroup_objects(batch, live.header.has_properties());
+                    sub.outbound.push(Item::Open { key, header: header.into(), priority: live.priority });
+                    sub.outbound.push(Item::Data { key, bytes: body });
+                    sub.open.push(live.serial);
+                } else {
+                    s.catchup_serial += 1;
+                    let key = (sub.id, u64::MAX - s.catchup_serial);
+                    let header = catchup::subgroup_header(sub.alias, group, subgroup, first.priority);
+                    sub.outbound.push(Item::Open { key, header, priority: first.priority });
+                    sub.outbound.push(Item::Data { key, bytes: catchup::subgroup_objects(batch, true) });
+                    sub.outbound.push(Item::Fin { key });
                 }
-                header.push(first.priority);
-                sub.outbound.push(Item::Open { key, header: header.into(), priority: first.priority });
                 sub.opened += 1;
-                let mut body = Vec::new();
-                let mut prev: Option<u64> = None;
-                while i < objects.len() && objects[i].0 == *group && objects[i].1.subgroup_id == Some(subgroup) {
-                    let o = &objects[i].1;
-                    varint::write(&mut body, prev.map_or(o.object_id, |p| o.object_id - p - 1));
-                    varint::write(&mut body, o.properties.len() as u64);
-                    body.extend_from_slice(&o.properties);
-                    varint::write(&mut body, o.payload.len() as u64);
-                    if o.payload.is_empty() {
-                        varint::write(&mut body, o.status);
-                    }
-                    body.extend_from_slice(&o.payload);
-                    prev = Some(o.object_id);
-                    i += 1;
-                }
-                sub.outbound.push(Item::Data { key, bytes: body.into() });
-                sub.outbound.push(Item::Fin { key });
             }
         }
         s.subscribers.push(sub);
@@ -306,6 +313,10 @@ impl Track {
             s.largest = Some(loc);
         }
         let is_first = stream.first_object == Some(obj.object_id);
+        if is_first && !s.live.iter().any(|l| l.serial == stream.serial) {
+            let priority = stream.header.publisher_priority.unwrap_or(default_priority);
+            s.live.push(LiveStream { serial: stream.serial, group, subgroup, header: stream.header.clone(), priority });
+        }
         for sub in s.subscribers.iter_mut() {
             if !sub.wants(loc) {
                 continue;
@@ -361,6 +372,7 @@ impl Track {
         self.streams_open.fetch_sub(1, Ordering::Relaxed);
         self.stream_ended.notify_waiters();
         let mut s = self.lock();
+        s.live.retain(|l| l.serial != serial);
         for sub in s.subscribers.iter_mut() {
             if let Some(i) = sub.open.iter().position(|x| *x == serial) {
                 sub.open.swap_remove(i);
@@ -379,6 +391,7 @@ impl Track {
         self.bytes_in.fetch_add(d.raw.len() as u64, Ordering::Relaxed);
         let loc = Location::new(d.group_id, d.object_id);
         let mut s = self.lock();
+        s.cache.limit_bytes(crate::cache::DATAGRAM_BYTES);
         s.cache.insert(
             d.group_id,
             CachedObject {
@@ -409,29 +422,6 @@ impl Track {
     }
 }
 
-/// A cached datagram object re-encoded for one subscriber (type 0x01:
-/// properties, Object ID and priority present; or 0x21 for a status).
-fn catchup_datagram(alias: u64, group: u64, o: &CachedObject) -> Bytes {
-    let mut d = Vec::with_capacity(o.payload.len() + 24);
-    let status = o.payload.is_empty();
-    let props = !o.properties.is_empty();
-    varint::write(&mut d, if status { 0x20 } else { 0 } | u64::from(props));
-    for v in [alias, group, o.object_id] {
-        varint::write(&mut d, v);
-    }
-    d.push(o.priority);
-    if props {
-        varint::write(&mut d, o.properties.len() as u64);
-        d.extend_from_slice(&o.properties);
-    }
-    if status {
-        varint::write(&mut d, o.status);
-    } else {
-        d.extend_from_slice(&o.payload);
-    }
-    d.into()
-}
-
 /// The Location a new subscriber starts at for a given filter (§5.1.2):
 /// Largest Object → the object after the largest; Next Group Start → the next group.
 pub fn start_for_filter(largest: Option<Location>, next_group: bool) -> Location {
@@ -443,126 +433,4 @@ pub fn start_for_filter(largest: Option<Location>, next_group: bool) -> Location
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::outbound::Action;
-    use crate::wire::subgroup::{Event, SubgroupParser};
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    struct NoDatagrams;
-    impl DatagramSink for NoDatagrams {
-        fn send(&self, _: Bytes) {}
-    }
-
-    /// Polls a future exactly once: no timers, no scheduling, no sleeps.
-    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-        f.poll(&mut Context::from_waker(Waker::noop()))
-    }
-
-    fn subscriber(id: u64, outbound: &Arc<Outbound>) -> Subscriber {
-        Subscriber::new(id, id, Location::new(0, 0), None, outbound.clone(), Arc::new(NoDatagrams))
-    }
-
-    /// Feeds one upstream subgroup stream (group `group`, `n` objects) through
-    /// the track the way `session::data::subgroup` does, FIN included.
-    fn upstream_group(track: &Track, serial: u64, group: u64, n: u64) {
-        let mut d = vec![0x14];
-        for v in [42, group, 0] {
-            varint::write(&mut d, v);
-        }
-        d.push(0x80);
-        for o in 0..n {
-            let payload = format!("g{group}o{o}");
-            varint::write(&mut d, 0);
-            varint::write(&mut d, payload.len() as u64);
-            d.extend_from_slice(payload.as_bytes());
-        }
-        let mut parser = SubgroupParser::new(1 << 20);
-        parser.push(&d);
-        let mut stream = None;
-        while let Some(ev) = parser.next().unwrap() {
-            match ev {
-                Event::Header(header) => {
-                    track.on_stream_start();
-                    stream = Some(UpstreamStream { serial, header, first_object: None });
-                }
-                Event::Object(o) => {
-                    let up = stream.as_mut().unwrap();
-                    if up.first_object.is_none() {
-                        up.first_object = Some(o.object_id);
-                        up.header.subgroup_id = parser.subgroup_id();
-                    }
-                    track.on_object(up, &o, 128);
-                }
-            }
-        }
-        parser.finish().unwrap();
-        track.on_stream_end(serial, None);
-    }
-
-    fn drain(q: &Outbound) -> Vec<Item> {
-        let mut out = Vec::new();
-        assert!(poll_once(pin!(q.drain(&mut out))).is_ready(), "nothing queued");
-        out.into_iter()
-            .map(|a| match a {
-                Action::Item(i) => i,
-                Action::Broken(k) => panic!("stream {k:?} broken"),
-            })
-            .collect()
-    }
-
-    /// The interleaving behind the flaky routing test: subscriber B's
-    /// SUBSCRIBE_OK is on the wire, the publisher sends a group and
-    /// PUBLISH_DONE, and the relay ends the track — all before B's handler
-    /// resumes to attach. B must still get the group (catch-up) and learn
-    /// that the track ended, so it can send PUBLISH_DONE with Stream Count 1.
-    #[tokio::test]
-    async fn subscriber_attached_after_the_track_ended_still_sees_the_end() {
-        let name = FullName { namespace: TrackNamespace::from_utf8_path("route/shared"), name: "t".into() };
-        let track = Track::new(name, Phase::Active { properties: Bytes::new(), default_priority: 128 }, 32, 1 << 20);
-        let (qa, qb) = (Arc::new(Outbound::new(1 << 20, Default::default())), Arc::new(Outbound::new(1 << 20, Default::default())));
-
-        // A is attached and already waiting for the end.
-        track.attach_with_catchup(subscriber(1, &qa));
-        let mut a_ended = pin!(track.ended());
-        assert!(poll_once(a_ended.as_mut()).is_pending());
-
-        // The group, then PUBLISH_DONE {status 2, stream_count 1}: the stream
-        // it counts is already finished, so draining does not wait.
-        upstream_group(&track, 7, 5, 3);
-        assert!(poll_once(pin!(track.drained(1, std::time::Duration::from_secs(2)))).is_ready());
-        track.set_phase(Phase::Done { status: 2, reason: "done".into() });
-        assert_eq!(poll_once(a_ended.as_mut()), Poll::Ready(Phase::Done { status: 2, reason: "done".into() }));
-        assert_eq!(track.detach(1, false), 1);
-
-        // Only now does B's handler attach. A receiver made at this point has
-        // already seen `Done`: waiting for a change on it would hang forever
-        // (the bug); `ended` sees the end that came first.
-        track.attach_with_catchup(subscriber(2, &qb));
-        assert!(poll_once(pin!(track.phase().changed())).is_pending());
-        assert_eq!(poll_once(pin!(track.ended())), Poll::Ready(Phase::Done { status: 2, reason: "done".into() }));
-        assert_eq!(track.detach(2, false), 1, "PUBLISH_DONE Stream Count for B");
-
-        // Both got the whole group on one finished stream.
-        for q in [&qa, &qb] {
-            let items = drain(q);
-            assert!(matches!(items.first(), Some(Item::Open { .. })), "{items:?}");
-            assert!(matches!(items.last(), Some(Item::Fin { .. })), "{items:?}");
-            assert_eq!(items.iter().filter(|i| matches!(i, Item::Open { .. })).count(), 1);
-        }
-    }
-
-    #[tokio::test]
-    async fn ended_reports_failure_and_ignores_non_terminal_changes() {
-        let name = FullName { namespace: TrackNamespace::from_utf8_path("a"), name: "t".into() };
-        let track = Track::new(name, Phase::Pending, 4, 1 << 16);
-        let mut ended = pin!(track.ended());
-        assert!(poll_once(ended.as_mut()).is_pending());
-        track.set_phase(Phase::Active { properties: Bytes::new(), default_priority: 128 });
-        assert!(poll_once(ended.as_mut()).is_pending());
-        track.set_phase(Phase::Failed { code: 4, reason: "gone".into() });
-        assert_eq!(poll_once(ended.as_mut()), Poll::Ready(Phase::Failed { code: 4, reason: "gone".into() }));
-    }
-}
+mod tests;

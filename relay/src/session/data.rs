@@ -10,8 +10,10 @@ use crate::wire::subgroup::{Event, SubgroupParser};
 use crate::wire::{session_error, stream_error, WireError};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use web_transport_quinn::{RecvStream, SendStream};
 
@@ -102,14 +104,47 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
     }
 }
 
+/// Reads the session's datagrams (§11.3) in a loop of its own, so a datagram
+/// wakes only this task, and forwards every datagram already received per
+/// wake-up.
+pub async fn datagrams(relay: Arc<Relay>, session: Arc<SessionHandle>) {
+    let mut route = Route::default();
+    loop {
+        let Ok(d) = session.wt.read_datagram().await else { return };
+        datagram(&relay, &session, d, &mut route);
+        loop {
+            let next = std::pin::pin!(session.wt.read_datagram());
+            match next.poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Ok(d)) => datagram(&relay, &session, d, &mut route),
+                Poll::Ready(Err(_)) => return,
+                Poll::Pending => break,
+            }
+        }
+    }
+}
+
+/// The last alias a session's datagrams used and its track: a party in a
+/// call publishes one audio track, so the alias table is consulted only when
+/// the alias or the table changes.
+#[derive(Default)]
+pub struct Route {
+    generation: u64,
+    alias: u64,
+    target: Option<(Arc<crate::track::Track>, u8)>,
+}
+
 /// One incoming datagram (§11.3): forwarded at once under each subscriber's alias.
-pub fn datagram(relay: &Relay, session: &SessionHandle, d: Bytes) {
+pub fn datagram(relay: &Relay, session: &SessionHandle, d: Bytes, route: &mut Route) {
     match Datagram::parse(d) {
         Ok(d) => {
-            if let Some((track, prio)) = session.alias(d.track_alias) {
+            let generation = session.alias_generation();
+            if route.target.is_none() || route.alias != d.track_alias || route.generation != generation {
+                *route = Route { generation, alias: d.track_alias, target: session.alias(d.track_alias) };
+            }
+            if let Some((track, prio)) = &route.target {
                 relay.metrics.objects_in.fetch_add(1, Ordering::Relaxed);
                 relay.metrics.bytes_in.fetch_add(d.raw.len() as u64, Ordering::Relaxed);
-                track.on_datagram(&d, prio);
+                track.on_datagram(&d, *prio);
             }
         }
         Err(e) => {

@@ -7,7 +7,7 @@
 //! - one task per bidi request stream ([`request`]);
 //! - one task per incoming data stream and one writer task draining the
 //!   session's [`Outbound`] queue ([`data`]);
-//! - datagrams handled inline.
+//! - one task reading datagrams ([`data::datagrams`]).
 
 pub mod credit;
 pub mod data;
@@ -51,6 +51,8 @@ pub struct SessionHandle {
     pub outbound: Arc<Outbound>,
     /// Track Aliases this peer uses for what it publishes to us (§11.1).
     aliases: Mutex<HashMap<u64, (Arc<Track>, u8)>>,
+    /// Bumped whenever `aliases` changes, so readers may keep a lookup.
+    alias_generation: AtomicU64,
     alias_added: Notify,
     /// Aliases we assign to tracks we send to this peer.
     next_alias: AtomicU64,
@@ -99,6 +101,7 @@ impl SessionHandle {
             wt,
             outbound: Arc::new(Outbound::new(queue_bytes, evicted)),
             aliases: Mutex::new(HashMap::new()),
+            alias_generation: AtomicU64::new(0),
             alias_added: Notify::new(),
             next_alias: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
@@ -143,13 +146,20 @@ impl SessionHandle {
             return false;
         }
         a.insert(alias, (track, default_priority));
+        self.alias_generation.fetch_add(1, Ordering::Release);
         drop(a);
         self.alias_added.notify_waiters();
         true
     }
 
     pub fn remove_alias(&self, alias: u64) {
-        self.aliases.lock().unwrap_or_else(|e| e.into_inner()).remove(&alias);
+        let mut a = self.aliases.lock().unwrap_or_else(|e| e.into_inner());
+        a.remove(&alias);
+        self.alias_generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn alias_generation(&self) -> u64 {
+        self.alias_generation.load(Ordering::Acquire)
     }
 
     pub fn alias(&self, alias: u64) -> Option<(Arc<Track>, u8)> {
@@ -222,6 +232,7 @@ pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session) {
     tracing::debug!(session = id, "session started");
 
     let writer = tokio::spawn(data::writer(relay.clone(), session.clone()));
+    let datagrams = tokio::spawn(data::datagrams(relay.clone(), session.clone()));
     if let Err(e) = open_control(&session).await {
         tracing::debug!(session = id, error = %e, "could not open control stream");
     } else {
@@ -230,6 +241,7 @@ pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session) {
 
     session.outbound.close();
     writer.abort();
+    datagrams.abort();
     relay.remove_session(id);
     relay.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
     tracing::debug!(session = id, "session ended");
@@ -275,10 +287,6 @@ async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
                         drop(slot);
                     });
                 }
-                Err(_) => return,
-            },
-            res = wt.read_datagram() => match res {
-                Ok(d) => data::datagram(relay, session, d),
                 Err(_) => return,
             },
             _ = &mut setup_deadline, if !setup_checked => {

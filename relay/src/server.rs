@@ -24,6 +24,7 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn
         // Dual-stack regardless of the host's net.ipv6.bindv6only default.
         socket.set_only_v6(false).context("enabling dual-stack (IPV6_V6ONLY=0)")?;
     }
+    size_buffers(&socket);
     socket
         .bind(&bind.into())
         .with_context(|| format!("cannot bind UDP {bind}: is another relay running? pick another port with --bind"))?;
@@ -40,6 +41,26 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn
     config.transport_config(Arc::new(transport));
     let runtime = quinn::default_runtime().context("no async runtime")?;
     quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(config), socket.into(), runtime).context("creating QUIC endpoint")
+}
+
+/// Socket buffers for bursts: every party of every call shares this one UDP
+/// socket, and the kernel's default 208 KiB receive buffer overflowed from
+/// 150 calls while the relay still had CPU to spare (bench/RESULTS.md, "UDP
+/// drops"). The kernel caps the request at net.core.rmem_max / wmem_max.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn size_buffers(socket: &socket2::Socket) {
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    // Linux reports twice what it grants (bookkeeping overhead).
+    let got = socket.recv_buffer_size().unwrap_or(0) / 2;
+    if got < SOCKET_BUFFER / 2 {
+        tracing::warn!(
+            granted_kib = got >> 10,
+            wanted_kib = SOCKET_BUFFER >> 10,
+            "small UDP receive buffer: packets may drop under load; raise it with `sysctl -w net.core.rmem_max={SOCKET_BUFFER} net.core.wmem_max={SOCKET_BUFFER}`"
+        );
+    }
 }
 
 /// Accepts connections until the endpoint closes.

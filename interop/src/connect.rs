@@ -38,6 +38,12 @@ pub struct Options {
     pub response_timeout: Duration,
     /// Sent as MOQT_IMPLEMENTATION (§10.3.1.5).
     pub implementation: String,
+    /// QUIC idle timeout (RFC 9000 §10.1): the session ends after this long
+    /// without a packet from the peer. The smaller of both ends' values applies.
+    pub idle_timeout: Duration,
+    /// Send a PING after this long without sending anything, so an idle but
+    /// healthy session outlives `idle_timeout`.
+    pub keep_alive: Duration,
 }
 
 impl Default for Options {
@@ -49,6 +55,8 @@ impl Default for Options {
             setup_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
             implementation: format!("moq-phone-interop/{}", env!("CARGO_PKG_VERSION")),
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(4),
         }
     }
 }
@@ -92,8 +100,8 @@ impl Client {
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         let mut transport_config = quinn::TransportConfig::default();
         transport_config
-            .max_idle_timeout(Some(Duration::from_secs(30).try_into().map_err(|_| Error::Connect("idle timeout".into()))?))
-            .keep_alive_interval(Some(Duration::from_secs(4)))
+            .max_idle_timeout(Some(opts.idle_timeout.try_into().map_err(|_| Error::Connect("idle timeout out of range".into()))?))
+            .keep_alive_interval(Some(opts.keep_alive))
             .max_concurrent_bidi_streams(256u32.into())
             .max_concurrent_uni_streams(1024u32.into())
             .datagram_receive_buffer_size(Some(1 << 20));

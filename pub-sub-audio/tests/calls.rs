@@ -281,6 +281,54 @@ async fn party_killed_mid_call() {
     assert_eq!(a.reason, EndReason::LostPeer);
 }
 
+/// A device process killed outright (no clean close) goes offline once the
+/// relay's QUIC idle timer drops its session: devices ask for 1 s
+/// (docs/CALLS.md §3, §7), not the generic 30 s, so presence shows it gone
+/// long before the generous 10 s this waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_device_goes_offline() {
+    let r = relay();
+    // Registering a phone first waits until the relay is up.
+    let _carol = phone(&r, "carol", "c1", timers()).await;
+    let session = moq_interop::Client::connect(&r.url, &moq_interop::Tls::DisableVerify).await.unwrap();
+    let fields = pub_sub_audio::call::Namespaces::presence();
+    let prefix = moq_transport::coding::TrackNamespacePrefix {
+        fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect(),
+    };
+    let mut presence = session.subscribe_namespace(&prefix).await.unwrap();
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
+    let mut bob = Command::new(bin)
+        .args(["-r", r.url.as_str(), "-k", "--as", "bob", "--device", "b1", "answer"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(bob.stdout.take().unwrap()));
+    assert!(lines.next().unwrap().unwrap().starts_with("registered"));
+    let bob_path = |e: &moq_interop::NamespaceEvent| match e {
+        moq_interop::NamespaceEvent::Namespace(p) => {
+            ("online", p.fields.iter().map(|f| String::from_utf8_lossy(&f.value).into_owned()).collect::<Vec<_>>())
+        }
+        moq_interop::NamespaceEvent::Done(p) => {
+            ("offline", p.fields.iter().map(|f| String::from_utf8_lossy(&f.value).into_owned()).collect())
+        }
+    };
+    loop {
+        let e = presence.next(Duration::from_secs(10)).await.expect("bob online");
+        if bob_path(&e) == ("online", vec!["bob".to_string(), "b1".to_string()]) {
+            break;
+        }
+    }
+    bob.kill().unwrap();
+    bob.wait().unwrap();
+    loop {
+        let e = presence.next(Duration::from_secs(10)).await.expect("bob goes offline within 10 s");
+        if bob_path(&e) == ("offline", vec!["bob".to_string(), "b1".to_string()]) {
+            break;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_callee() {
     let (a, b) = outcome_pair(Script { on: vec![] }, true, None).await;

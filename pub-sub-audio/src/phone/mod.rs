@@ -72,13 +72,26 @@ pub struct Phone {
     multi_line: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// A device's session settings: a 1 s QUIC idle timeout with 300 ms
+/// keep-alives (docs/CALLS.md §3, §7), so the relay drops a device that
+/// vanished within about a second — ending its registration, its presence and
+/// any call still ringing it — instead of after the generic 30 s.
+pub fn device_options() -> moq_interop::Options {
+    moq_interop::Options {
+        idle_timeout: std::time::Duration::from_secs(1),
+        keep_alive: std::time::Duration::from_millis(300),
+        implementation: format!("moq-phone/{}", env!("CARGO_PKG_VERSION")),
+        ..Default::default()
+    }
+}
+
 impl Phone {
     /// Connects, registers `…/users/<user>/<device>` and starts answering the
     /// relay's SUBSCRIBEs for our tracks.
     pub async fn register(cfg: PhoneConfig) -> Result<(Phone, mpsc::UnboundedReceiver<Incoming>), PhoneError> {
         crate::call::address::check_name(&cfg.user)?;
         crate::call::address::check_name(&cfg.device)?;
-        let session = moq_interop::Client::connect(&cfg.url, &cfg.tls)
+        let session = moq_interop::Client::connect_with(&cfg.url, &cfg.tls, &device_options())
             .await
             .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
         let phone =

@@ -39,7 +39,10 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
     }
     relay.metrics.request(msg.name());
     tracing::debug!(session = session.id, request = ?msg, "request");
-    if *relay.going_away.borrow() && !matches!(msg, Message::PublishNamespace(_)) {
+    // Draining (§10.4): every new request is refused alike. Accepting a
+    // device's PUBLISH_NAMESPACE but refusing its SUBSCRIBE_NAMESPACE left it
+    // half registered — reachable for presence, deaf to calls — until it moved.
+    if *relay.going_away.borrow() {
         let _ = reply(&mut send, Response::error(RequestErrorCode::GoingAway, 0, "relay is shutting down")).await;
         let _ = send.finish();
         return;

@@ -31,12 +31,13 @@ impl CachedObject {
 /// has grown to the track's bound no insert allocates — an audio track sends
 /// 50 single-object groups a second, and a map node plus a vector per group
 /// was an allocation per forwarded object (bench/results/profile-relay.md).
-/// Byte bound for a track whose objects come as datagrams: about half a
-/// second of Opus frames. Datagram tracks are real-time media that nobody
-/// FETCHes far back (docs/CALLS.md §6 fetches only events and the catalog);
-/// at moq-phone's 50 frames a group the general bound would otherwise keep
-/// ~230 KiB of past audio per track, most of a call's memory.
-pub const DATAGRAM_BYTES: usize = 4 << 10;
+/// Byte bound for a track whose objects come as datagrams: about 140 ms of
+/// Opus frames, enough to catch a new subscriber up over the SUBSCRIBE →
+/// SUBSCRIBE_OK gap. Datagram tracks are real-time media that nobody FETCHes
+/// far back (docs/CALLS.md §6 fetches only events and the catalog); at
+/// moq-phone's 50 frames a group the general bound would keep ~230 KiB of
+/// past audio per track, and each cached frame also pins its received packet.
+pub const DATAGRAM_BYTES: usize = 1 << 10;
 
 pub struct Cache {
     entries: VecDeque<(u64, CachedObject)>,

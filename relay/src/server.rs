@@ -68,8 +68,9 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
         let relay = relay.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(relay.limits.handshake_timeout, handshake(incoming)).await {
-                Ok(Ok(session)) => crate::session::run(relay, session).await,
+            // Boxed apart: the handshake's state is gone once the session runs.
+            match tokio::time::timeout(relay.limits.handshake_timeout, Box::pin(handshake(incoming))).await {
+                Ok(Ok(session)) => Box::pin(crate::session::run(relay, session)).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
                 Err(_) => tracing::debug!("handshake timed out"),
             }

@@ -328,9 +328,10 @@ async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStrea
     };
     tracing::trace!(session = session.id, stream_type = t, "uni stream");
     match t {
-        SETUP => control(relay, session, recv, buf).await,
+        // Boxed so the task is sized for the stream it turned out to be.
+        SETUP => Box::pin(control(relay, session, recv, buf)).await,
         PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {},
-        t if crate::wire::subgroup::is_subgroup_type(t) => data::subgroup(relay, session, recv, buf).await,
+        t if crate::wire::subgroup::is_subgroup_type(t) => Box::pin(data::subgroup(relay, session, recv, buf)).await,
         crate::wire::fetch::FETCH_HEADER => {
             // We never send FETCH upstream, so no FETCH stream is expected.
             let _ = recv.stop(crate::wire::stream_error::CANCELLED);

@@ -47,14 +47,18 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         let _ = send.finish();
         return;
     }
+    // Each kind of request runs boxed: a task's future is as large as its
+    // largest branch, and a session keeps its requests open for its life
+    // (registration, subscriptions), so unboxed every one would be sized
+    // like the biggest handler.
     let res = match msg {
-        Message::Subscribe(m) => super::subscribe::downstream(&relay, &session, m, send, reader).await,
-        Message::PublishNamespace(m) => super::publish::namespace(&relay, &session, m, send, reader).await,
-        Message::Publish(m) => super::publish::track(&relay, &session, m, send, reader).await,
-        Message::SubscribeNamespace(m) => super::namespace::watch(&relay, &session, m, send, reader).await,
-        Message::Fetch(m) => super::fetch::fetch(&relay, &session, m, send, reader).await,
-        Message::TrackStatus(m) => super::fetch::track_status(&relay, &session, m, send).await,
-        Message::SubscribeTracks(m) => super::tracks::watch(&relay, &session, m, send, reader).await,
+        Message::Subscribe(m) => Box::pin(super::subscribe::downstream(&relay, &session, m, send, reader)).await,
+        Message::PublishNamespace(m) => Box::pin(super::publish::namespace(&relay, &session, m, send, reader)).await,
+        Message::Publish(m) => Box::pin(super::publish::track(&relay, &session, m, send, reader)).await,
+        Message::SubscribeNamespace(m) => Box::pin(super::namespace::watch(&relay, &session, m, send, reader)).await,
+        Message::Fetch(m) => Box::pin(super::fetch::fetch(&relay, &session, m, send, reader)).await,
+        Message::TrackStatus(m) => Box::pin(super::fetch::track_status(&relay, &session, m, send)).await,
+        Message::SubscribeTracks(m) => Box::pin(super::tracks::watch(&relay, &session, m, send, reader)).await,
         _ => Ok(()),
     };
     match res {

@@ -53,5 +53,5 @@ pub use object::{Carrier, DatagramSpec, Object, SubgroupSpec, SubgroupWriter};
 pub use publisher::{IncomingFetch, IncomingSubscribe, PublisherRequest, RequestHandle, TrackPublisher};
 pub use session::{GoAway, IncomingRequest, Session, Transport};
 pub use stream::RequestStream;
-pub use subscriber::{NamespaceEvent, NamespaceSubscription, SubscribeParams, Subscription};
+pub use subscriber::{Delivery, NamespaceEvent, NamespaceSubscription, SubscribeParams, Subscription};
 pub use tls::Tls;

@@ -63,6 +63,18 @@ impl SubscribeParams {
     }
 }
 
+/// What [`Subscription::next_delivery`] yields.
+#[derive(Debug)]
+pub enum Delivery {
+    Object(Object),
+    /// PUBLISH_DONE (§10.11): the publisher ended the track.
+    Done {
+        status: u64,
+        stream_count: u64,
+        reason: String,
+    },
+}
+
 /// An established subscription (§5.1): the SUBSCRIBE_OK fields and the
 /// objects arriving for its Track Alias.
 pub struct Subscription {
@@ -89,6 +101,27 @@ impl Subscription {
             Ok(Some(o)) => Ok(o),
             Ok(None) => Err(Error::Closed("session ended".into())),
             Err(_) => Err(Error::Timeout("an object".into())),
+        }
+    }
+
+    /// The next object, or the end of the subscription (PUBLISH_DONE,
+    /// §10.11), whichever comes first; objects that already arrived go
+    /// first. PUBLISH_DONE travels on the request stream and can overtake the
+    /// last objects on their data streams, so a caller that cares about them
+    /// keeps calling [`Self::next_object`] for a while after `Done`.
+    pub async fn next_delivery(&mut self, timeout: Duration) -> Result<Delivery> {
+        if let Ok(o) = self.objects.try_recv() {
+            return Ok(Delivery::Object(o));
+        }
+        // Both branches are cancel-safe: the request stream keeps partial
+        // frames in its own buffer.
+        tokio::select! {
+            biased;
+            o = self.objects.recv() => o.map(Delivery::Object).ok_or_else(|| Error::Closed("session ended".into())),
+            r = self.stream.next_response(timeout, "an object or PUBLISH_DONE") => match r? {
+                Response::PublishDone { status, stream_count, reason } => Ok(Delivery::Done { status, stream_count, reason }),
+                other => Err(unexpected("PUBLISH_DONE", other)),
+            },
         }
     }
 

@@ -329,6 +329,44 @@ async fn killed_device_goes_offline() {
     }
 }
 
+/// A caller process killed while the callee rings: the relay ends the
+/// caller's tracks (PUBLISH_DONE) once its session is gone, and the callee
+/// stops ringing with "cancelled" (CALLS.md §4) instead of ringing on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_killed_while_ringing() {
+    let r = relay();
+    let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
+    let mut alice = Command::new(bin)
+        .args(["-r", r.url.as_str(), "-k", "--as", "alice", "--device", "a1", "call", "bob"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let inc = incoming(&mut bob_rings).await;
+    assert_eq!(inc.from, "alice");
+    let (b_act, b_rep, _) = run_party(Script { on: vec![] });
+    let (ringing_tx, mut ringing) = mpsc::unbounded_channel();
+    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Progress>();
+    tokio::spawn(async move {
+        while let Some(p) = rep_rx.recv().await {
+            if p.to_string().starts_with("ringing") {
+                let _ = ringing_tx.send(());
+            }
+            let _ = b_rep.send(p);
+        }
+    });
+    let callee = tokio::spawn({
+        let bob = bob.clone();
+        async move { bob.take(&inc, media(880.0), b_act, rep_tx).await }
+    });
+    ringing.recv().await.expect("bob rings");
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(30), callee).await.expect("bob stops ringing").unwrap();
+    assert_eq!(b.reason, EndReason::Cancelled);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_callee() {
     let (a, b) = outcome_pair(Script { on: vec![] }, true, None).await;

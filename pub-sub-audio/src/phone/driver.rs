@@ -7,7 +7,7 @@ use super::progress::Progress;
 use super::tracks::{self, Shared};
 use super::Phone;
 use crate::call::{Call, EndReason, Event, Input, Output, UserAction};
-use moq_interop::{NamespaceEvent, SubscribeParams};
+use moq_interop::{Delivery, NamespaceEvent, SubscribeParams};
 use moq_transport::coding::TrackNamespace;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -364,15 +364,27 @@ async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, 
             }
         };
         tokio::select! {
-            got = sub.next_object(Duration::from_secs(24 * 3600)) => match got {
-                Ok(o) if o.object_id == 0 && o.group_id >= next_group => {
+            got = sub.next_delivery(Duration::from_secs(24 * 3600)) => match got {
+                Ok(Delivery::Object(o)) if o.object_id == 0 && o.group_id >= next_group => {
                     known_end = known_end.max(o.group_id);
                     pending.entry(o.group_id).or_insert(o.payload);
                 }
-                Ok(o) if o.object_id == 0 => tracing::debug!(group = o.group_id, "event already delivered or skipped"),
-                Ok(_) => {}
+                Ok(Delivery::Object(o)) if o.object_id == 0 => tracing::debug!(group = o.group_id, "event already delivered or skipped"),
+                Ok(Delivery::Object(_)) => {}
+                Ok(Delivery::Done { status, reason, .. }) => {
+                    // The peer's events ended (CALLS.md §4: PUBLISH_DONE ends
+                    // the call) — also how a relay reports a peer whose session
+                    // vanished. PUBLISH_DONE can overtake the last events on
+                    // their streams (§10.11): take what still comes.
+                    while let Ok(o) = sub.next_object(GAP_WAIT).await {
+                        if o.object_id == 0 && o.group_id >= next_group {
+                            pending.entry(o.group_id).or_insert(o.payload);
+                        }
+                    }
+                    break format!("PUBLISH_DONE (status {status}: {reason})");
+                }
                 Err(moq_interop::Error::Timeout(_)) => {}
-                Err(e) => break e,
+                Err(e) => break e.to_string(),
             },
             Some(f) = fetched_rx.recv() => {
                 in_flight = None;
@@ -403,11 +415,12 @@ async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, 
     for f in fetches {
         f.abort();
     }
-    while let Some(p) = pending.remove(&next_group) {
+    // The track is over: nothing will fill a hole now, so what is left goes
+    // out in group order.
+    for p in std::mem::take(&mut pending).into_values() {
         deliver(&tx, &device, &p);
-        next_group += 1;
     }
-    tracing::debug!(error = %end, namespace = %n, "peer events ended");
+    tracing::debug!(why = %end, namespace = %n, "peer events ended");
     let _ = tx.send(Msg::Input(Input::PeerGone { device }));
 }
 

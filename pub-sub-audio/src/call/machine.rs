@@ -139,6 +139,9 @@ pub struct Timers {
     pub lost_peer: Millis,
 }
 
+/// Digits a callee may key between answer and connect (CALLS.md §5).
+pub const MAX_QUEUED_DTMF: usize = 32;
+
 impl Default for Timers {
     fn default() -> Self {
         Self { devices_appear: 3_000, no_answer: 60_000, keepalive: 500, lost_peer: 2_000 }
@@ -177,6 +180,10 @@ pub struct Call {
     peer: Option<String>,
     busy: bool,
     on_hold: bool,
+    /// Callee: digits keyed between answering and the caller's `connect`,
+    /// sent once established (an IVR's first prompt often follows Answer()
+    /// at once); at most [`MAX_QUEUED_DTMF`].
+    queued_dtmf: Vec<char>,
     deadline_devices: Option<Millis>,
     deadline_answer: Option<Millis>,
     next_keepalive: Option<Millis>,
@@ -195,6 +202,7 @@ impl Call {
             peer: None,
             busy: false,
             on_hold: false,
+            queued_dtmf: Vec::new(),
             deadline_devices: None,
             deadline_answer: None,
             next_keepalive: None,
@@ -332,6 +340,9 @@ impl Call {
         out.push(Output::SubscribeAudio { device: device.clone() });
         out.push(Output::Media { on: true });
         out.push(Output::Established { device: device.clone() });
+        for digit in self.queued_dtmf.drain(..) {
+            out.push(Output::Send { event: Event::Dtmf { digit, duration_ms: 100 } });
+        }
         self.peer = device;
         self.state = State::Established;
         self.deadline_devices = None;
@@ -475,6 +486,12 @@ impl Call {
                 self.end(EndReason::Hangup { by_peer: false }, true, out)
             }
             (_, State::Established, UserAction::Dtmf { digit }) => vec![Output::Send { event: Event::Dtmf { digit, duration_ms: 100 } }],
+            (Role::Callee, State::Answered, UserAction::Dtmf { digit }) => {
+                if self.queued_dtmf.len() < MAX_QUEUED_DTMF {
+                    self.queued_dtmf.push(digit);
+                }
+                Vec::new()
+            }
             (_, State::Established, UserAction::Hold) if !self.on_hold => {
                 self.on_hold = true;
                 vec![Output::Send { event: Event::Hold }, Output::Media { on: false }]

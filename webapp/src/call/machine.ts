@@ -95,6 +95,9 @@ export interface Timers {
   lost_peer: Millis;
 }
 
+/** Digits a callee may key between answer and connect (CALLS.md §5). */
+export const MAX_QUEUED_DTMF = 32;
+
 export const DEFAULT_TIMERS: Readonly<Timers> = { devices_appear: 3_000, no_answer: 60_000, keepalive: 500, lost_peer: 2_000 };
 
 export type CallState =
@@ -142,6 +145,8 @@ export class Call {
   private peer: string | null = null;
   private busy = false;
   private onHold = false;
+  /** Callee: digits keyed between answer and `connect`, sent once established (at most MAX_QUEUED_DTMF). */
+  private queuedDtmf: string[] = [];
   private deadlineDevices: Millis | null = null;
   private deadlineAnswer: Millis | null = null;
   private nextKeepalive: Millis | null = null;
@@ -272,6 +277,7 @@ export class Call {
   private establish(device: string | null, now: Millis, out: Output[]): Output[] {
     if (this.st === "ringing" || this.st === "answered") out.push({ out: "ring", on: false });
     out.push({ out: "subscribe-audio", device }, { out: "media", on: true }, { out: "established", device });
+    for (const digit of this.queuedDtmf.splice(0)) out.push(send({ t: "dtmf", digit, duration_ms: 100 }));
     this.peer = device;
     this.st = "established";
     this.deadlineDevices = null;
@@ -403,6 +409,7 @@ export class Call {
         break;
       case "dtmf":
         if (st === "established") return [send({ t: "dtmf", digit: a.digit, duration_ms: 100 })];
+        if (role === "callee" && st === "answered" && this.queuedDtmf.length < MAX_QUEUED_DTMF) this.queuedDtmf.push(a.digit);
         break;
       case "hold":
         if (st === "established" && !this.onHold) {

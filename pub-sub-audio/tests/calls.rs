@@ -137,6 +137,22 @@ fn media(freq: f32) -> MediaConfig {
     MediaConfig { play: tone(freq, 6.0), record: true, ..Default::default() }
 }
 
+/// The moq-phone CLI as a separate process (so it can be killed outright).
+fn cli(r: &Relay, args: &[&str]) -> Child {
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
+    Command::new(bin).args(["-r", r.url.as_str(), "-k"]).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+/// `moq-phone answer` as `user`/`device`, returned once it is registered
+/// (its first line); the rest of its output is drained so it never blocks.
+fn cli_answerer(r: &Relay, user: &str, device: &str) -> Child {
+    let mut child = cli(r, &["--as", user, "--device", device, "answer"]);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert!(lines.next().unwrap().unwrap().starts_with("registered"));
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
 /// Longest run of exact-zero samples after the first 100 ms: a gap.
 fn longest_gap(s: &[i16]) -> usize {
     let (mut run, mut best) = (0, 0);
@@ -249,16 +265,7 @@ async fn hangup_by_caller_ends_both() {
 async fn party_killed_mid_call() {
     let r = relay();
     let (alice, _) = phone(&r, "alice", "a1", timers()).await;
-    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
-    let mut bob = Command::new(bin)
-        .args(["-r", r.url.as_str(), "-k", "--as", "bob", "--device", "b1", "answer"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until bob is registered (first line), then call.
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(bob.stdout.take().unwrap()));
-    assert!(lines.next().unwrap().unwrap().starts_with("registered"));
+    let mut bob = cli_answerer(&r, "bob", "b1");
     let (a_act, a_rep, _) = run_party(Script { on: vec![] });
     let (est_tx, mut est_rx) = mpsc::unbounded_channel();
     let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Progress>();
@@ -296,15 +303,7 @@ async fn killed_device_goes_offline() {
         fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect(),
     };
     let mut presence = session.subscribe_namespace(&prefix).await.unwrap();
-    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
-    let mut bob = Command::new(bin)
-        .args(["-r", r.url.as_str(), "-k", "--as", "bob", "--device", "b1", "answer"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(bob.stdout.take().unwrap()));
-    assert!(lines.next().unwrap().unwrap().starts_with("registered"));
+    let mut bob = cli_answerer(&r, "bob", "b1");
     let bob_path = |e: &moq_interop::NamespaceEvent| match e {
         moq_interop::NamespaceEvent::Namespace(p) => {
             ("online", p.fields.iter().map(|f| String::from_utf8_lossy(&f.value).into_owned()).collect::<Vec<_>>())
@@ -336,13 +335,7 @@ async fn killed_device_goes_offline() {
 async fn caller_killed_while_ringing() {
     let r = relay();
     let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
-    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
-    let mut alice = Command::new(bin)
-        .args(["-r", r.url.as_str(), "-k", "--as", "alice", "--device", "a1", "call", "bob"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut alice = cli(&r, &["--as", "alice", "--device", "a1", "call", "bob"]);
     let inc = incoming(&mut bob_rings).await;
     assert_eq!(inc.from, "alice");
     let (b_act, b_rep, _) = run_party(Script { on: vec![] });

@@ -63,31 +63,6 @@ async function ok(args, env) {
 
 const cli = (cmd) => ok(["cli", cmd]);
 
-/** moq-relay serving the web phone on 127.0.0.1:4443 inside the namespace. */
-function startRelay() {
-  if (!existsSync(L.relayBin)) throw new Error(`${L.relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
-  const proc = spawn("ip", ["netns", "exec", INSTANCE, L.relayBin, "--bind", "127.0.0.1:4443", "--webapp", join(L.webappDir, "dist"), "--drain-secs", "1"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
-  });
-  const log = [];
-  proc.stdout.on("data", (d) => log.push(String(d)));
-  proc.stderr.on("data", (d) => log.push(String(d)));
-  const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
-  return {
-    proc,
-    log,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-      const r = await exited;
-      clearTimeout(timer);
-      return r;
-    },
-  };
-}
-
 /** Labels each WIN-second window of `x`: "-" (silence), a frequency, or "?" (no tone dominates). */
 function windows(x, rate) {
   const n = Math.round(WIN * rate);
@@ -117,7 +92,8 @@ describe("browser → Asterisk (chan_moq)", () => {
       L.writeToneWav("tone440.wav", PLAYBACK_HZ, { toneS: PLAYBACK_S, amplitude: 8000 / 32767, rate: 8000, path: join(info.ROOT, "opt", INSTANCE, "tone440.wav") });
       await ok(["install-module", moduleSo]);
       await ok(["start"]);
-      relay = startRelay();
+      // moq-relay serving the web phone on 127.0.0.1:4443 inside the namespace.
+      relay = L.spawnRelay("127.0.0.1:4443", ["ip", "netns", "exec", INSTANCE]);
       await L.until("chan_moq registered with the relay", async () => {
         if (relay.proc.exitCode !== null) throw new Error(`relay exited: ${relay.log.join("")}`);
         return (await cli("moq show status")).includes("Registered:   yes");

@@ -62,10 +62,15 @@ export async function freePort() {
   throw new Error("no free port");
 }
 
-/** Starts moq-relay on `port` serving webapp/dist; resolves once it answers HTTP. */
-export async function startRelay(port) {
+/**
+ * Spawns moq-relay on `bind` serving webapp/dist, optionally behind a command
+ * `prefix` (e.g. `ip netns exec NS`). `stop(signal)` sends the signal and
+ * waits for the exit; a relay that ignores SIGTERM is killed after 5 s.
+ */
+export function spawnRelay(bind, prefix = []) {
   if (!existsSync(relayBin)) throw new Error(`${relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
-  const proc = spawn(relayBin, ["--bind", `[::]:${port}`, "--webapp", join(webappDir, "dist"), "--drain-secs", "1"], {
+  const argv = [...prefix, relayBin, "--bind", bind, "--webapp", join(webappDir, "dist"), "--drain-secs", "1"];
+  const proc = spawn(argv[0], argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
@@ -73,22 +78,30 @@ export async function startRelay(port) {
   proc.stdout.on("data", (d) => log.push(String(d)));
   proc.stderr.on("data", (d) => log.push(String(d)));
   const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
+  return {
+    proc,
+    log,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+  };
+}
+
+/** Starts moq-relay on `port` serving webapp/dist; resolves once it answers HTTP. */
+export async function startRelay(port) {
+  const relay = spawnRelay(`[::]:${port}`);
   const base = `http://127.0.0.1:${port}/`;
   await until(`moq-relay on port ${port}`, async () => {
-    if (proc.exitCode !== null) throw new Error(`relay exited: ${log.join("")}`);
+    if (relay.proc.exitCode !== null) throw new Error(`relay exited: ${relay.log.join("")}`);
     const r = await fetch(base + "certificate.sha256");
     return r.ok;
   }, 15000, 100);
-  return {
-    port,
-    base,
-    log,
-    proc,
-    async stop(signal = "SIGTERM") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
+  return { ...relay, port, base };
 }
 
 /**

@@ -27,6 +27,25 @@ function refused(what: string, r: ResponseMessage | undefined): RequestRefused {
   return new RequestRefused(what, undefined, r ? `unexpected ${r.type}` : "the relay closed the request");
 }
 
+/**
+ * Waits for the answer of type `ok` to a request; on anything else (an
+ * error, a timeout, the stream closing) closes the request and throws.
+ */
+async function answer<T extends ResponseMessage["type"]>(s: RequestStream, timeoutMs: number, ok: T, awaited: string, what: string): Promise<Extract<ResponseMessage, { type: T }>> {
+  let r: ResponseMessage | undefined;
+  try {
+    r = await s.next(timeoutMs, awaited);
+  } catch (e) {
+    s.close();
+    throw e;
+  }
+  if (r?.type !== ok) {
+    s.close();
+    throw refused(what, r);
+  }
+  return r as Extract<ResponseMessage, { type: T }>;
+}
+
 /** How a subscription ended. */
 export interface SubscriptionEnd {
   /** PUBLISH_DONE status (§10.11), or `undefined` if the stream just ended. */
@@ -71,17 +90,7 @@ export class Subscription {
 export async function subscribe(session: MoqSession, namespace: readonly string[], name: string, sink: ObjectSink, timeoutMs = 5000): Promise<Subscription> {
   const what = `SUBSCRIBE ${namespace.join("/")} ${name}`;
   const s = await session.request((requestId) => ({ type: "SUBSCRIBE", requestId, namespace: [...namespace], name, params: [] }));
-  let r: ResponseMessage | undefined;
-  try {
-    r = await s.next(timeoutMs, "SUBSCRIBE_OK");
-  } catch (e) {
-    s.close();
-    throw e;
-  }
-  if (r?.type !== "SUBSCRIBE_OK") {
-    s.close();
-    throw refused(what, r);
-  }
+  const r = await answer(s, timeoutMs, "SUBSCRIBE_OK", "SUBSCRIBE_OK", what);
   session.bindAlias(r.trackAlias, sink);
   const largest = getParameter(r.params, ParameterType.LARGEST_OBJECT) as Location | undefined;
   return new Subscription(session, Number(s.requestId), Number(r.trackAlias), largest, s);
@@ -121,17 +130,7 @@ export class NamespaceWatch {
 /** SUBSCRIBE_NAMESPACE `prefix`; resolves at REQUEST_OK. */
 export async function subscribeNamespace(session: MoqSession, prefix: readonly string[], listener: NamespaceListener, timeoutMs = 5000): Promise<NamespaceWatch> {
   const s = await session.request((requestId) => ({ type: "SUBSCRIBE_NAMESPACE", requestId, prefix: [...prefix], params: [] }));
-  let r: ResponseMessage | undefined;
-  try {
-    r = await s.next(timeoutMs, "SUBSCRIBE_NAMESPACE answer");
-  } catch (e) {
-    s.close();
-    throw e;
-  }
-  if (r?.type !== "REQUEST_OK") {
-    s.close();
-    throw refused(`SUBSCRIBE_NAMESPACE ${prefix.join("/")}`, r);
-  }
+  await answer(s, timeoutMs, "REQUEST_OK", "SUBSCRIBE_NAMESPACE answer", `SUBSCRIBE_NAMESPACE ${prefix.join("/")}`);
   return new NamespaceWatch(s, listener);
 }
 

@@ -1,8 +1,10 @@
 // Ordering a peer's events (src/phone/sequencer.ts): joining FETCH, holes
-// filled by FETCH or skipped, the quiet-start FETCH.
+// filled by FETCH or skipped, the quiet-start FETCH; then the shared vectors.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EVERYTHING, EventSequencer, GAP_WAIT_MS, MAX_HOLE_MS, QUIET_WAIT_MS } from "../src/phone/sequencer.js";
+import { readVectors } from "./helpers.js";
+import { arr, obj, str } from "./wire_json.js";
 
 const b = (s: string) => new TextEncoder().encode(s);
 const text = (p: Uint8Array) => new TextDecoder().decode(p);
@@ -85,4 +87,70 @@ describe("EventSequencer", () => {
     assert.equal(seq.step(QUIET_WAIT_MS * 10), undefined);
     assert.equal(log.fetches.length, 1);
   });
+});
+
+// The shared vectors (docs/vectors/sequencer.json), the same file
+// pub-sub-audio's Rust sequencer is tested against
+// (pub-sub-audio/tests/sequencer_vectors.rs): same deliveries, FETCHes and
+// wake times after every step.
+describe("sequencer vectors (docs/vectors/sequencer.json)", () => {
+  const file = obj(readVectors("sequencer.json"));
+  const scenarios = arr(file["scenarios"]).map(obj);
+  const pair = (v: unknown): [number, string] => {
+    const [g, p] = arr(v);
+    return [Number(g), str(p)];
+  };
+
+  it("has the scenarios and the same timers", () => {
+    assert.ok(scenarios.length >= 20);
+    const names = scenarios.map((s) => str(s["name"]));
+    assert.equal(new Set(names).size, names.length, "scenario names are unique");
+    assert.deepEqual(file["timers"], { gap_wait: GAP_WAIT_MS, max_hole: MAX_HOLE_MS, quiet_wait: QUIET_WAIT_MS });
+    assert.equal(file["everything"], EVERYTHING);
+  });
+
+  for (const s of scenarios) {
+    const name = str(s["name"]);
+    it(name, () => {
+      const log = { delivered: [] as Array<[number, string]>, fetches: [] as unknown[] };
+      const take = () => {
+        const out = { delivered: log.delivered, fetches: log.fetches };
+        log.delivered = [];
+        log.fetches = [];
+        return out;
+      };
+      const start = obj(s["start"]);
+      const seq = new EventSequencer(
+        {
+          deliver: (g, p) => log.delivered.push([g, text(p)]),
+          fetchJoining: () => log.fetches.push("joining"),
+          fetchRange: (from, to) => log.fetches.push([from, to]),
+        },
+        start["joining"] === null ? undefined : Number(start["joining"]),
+        Number(start["at"]),
+      );
+      assert.deepEqual(take(), { delivered: [], fetches: obj(s["expect"])["fetches"] }, "start");
+      arr(s["steps"]).forEach((v, i) => {
+        const step = obj(v);
+        const at = Number(step["at"]);
+        let wake: number | undefined;
+        if (step["object"] !== undefined) {
+          const [g, p] = pair(step["object"]);
+          wake = seq.object(g, b(p), at);
+        } else if (step["fetched"] !== undefined) {
+          const f = obj(step["fetched"]);
+          const objects = arr(f["objects"]).map(pair).map(([g, p]): [number, Uint8Array] => [g, b(p)]);
+          wake = seq.fetched(Number(f["from"]), Number(f["to"]), objects, at);
+        } else {
+          assert.equal(step["step"], true, `step ${i}: one of object / fetched / step`);
+          wake = seq.step(at);
+        }
+        const want = obj(step["expect"]);
+        const what = `step ${i} at ${at} ms`;
+        assert.deepEqual(take(), { delivered: arr(want["delivered"]).map(pair), fetches: want["fetches"] }, what);
+        assert.equal(wake ?? null, want["wake"], `${what}: wake`);
+        assert.equal(seq.expected, want["next"], `${what}: next`);
+      });
+    });
+  }
 });

@@ -3,7 +3,9 @@
 pub mod address;
 pub mod event;
 pub mod machine;
+pub mod sequencer;
 
 pub use address::{Address, AddressError, Namespaces};
 pub use event::{Event, RejectReason};
 pub use machine::{Call, EndReason, Input, Output, Role, State, Timers, UserAction};
+pub use sequencer::EventSequencer;

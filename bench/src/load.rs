@@ -11,8 +11,8 @@
 //! from /proc of the relay process; the generator's own CPU from ours.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use moq_interop::{Client, DatagramSpec, Options, Session, SubscribeParams, Subscription, Tls, TrackPublisher};
-use moq_transport::coding::TrackNamespace;
+use moq_client::{Client, DatagramSpec, Options, Session, SubscribeParams, Subscription, Tls, TrackPublisher};
+use moq_wire::coding::TrackNamespace;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -347,7 +347,7 @@ async fn pump(parties: &[Tracks], mapping: Mapping, warm: u64, rounds: u64) -> u
 
 /// One object on its own SUBGROUP stream (group per frame).
 async fn send_stream(track: &TrackPublisher, frame: u64, data: Bytes) -> bool {
-    let spec = moq_interop::SubgroupSpec { end_of_group: true, ..moq_interop::SubgroupSpec::new(frame, 0) };
+    let spec = moq_client::SubgroupSpec { end_of_group: true, ..moq_client::SubgroupSpec::new(frame, 0) };
     match track.open_subgroup(spec).await {
         Ok(mut w) => {
             let ok = w.write(0, &data).await.is_ok();

@@ -220,7 +220,7 @@ async fn one_call(
     let url: url::Url = format!("moqt://{proxy}").parse()?;
     let cfg = |user: &str, dev: &str| PhoneConfig {
         url: url.clone(),
-        tls: moq_interop::Tls::DisableVerify,
+        tls: moq_client::Tls::DisableVerify,
         user: user.into(),
         device: dev.into(),
         display: user.into(),

@@ -27,7 +27,7 @@ pub async fn run(url: &url::Url, to: &str, n: usize, secs: u64, asterisk: u32) -
     for i in 0..n {
         let cfg = PhoneConfig {
             url: url.clone(),
-            tls: moq_interop::Tls::DisableVerify,
+            tls: moq_client::Tls::DisableVerify,
             user: format!("load{i}"),
             device: "d".into(),
             display: format!("load {i}"),

@@ -5,8 +5,8 @@
 use crate::load::connect;
 use crate::relays::Relay;
 use bytes::Bytes;
-use moq_interop::{DatagramSpec, NamespaceEvent, Session, SubscribeParams, Subscription};
-use moq_transport::coding::{TrackNamespace, TrackNamespacePrefix};
+use moq_client::{DatagramSpec, NamespaceEvent, Session, SubscribeParams, Subscription};
+use moq_wire::coding::{TrackNamespace, TrackNamespacePrefix};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(3);
@@ -30,7 +30,7 @@ async fn routed(
     sub: &Session,
     ns: &TrackNamespace,
     track: &str,
-) -> Result<(Subscription, moq_interop::TrackPublisher), String> {
+) -> Result<(Subscription, moq_client::TrackPublisher), String> {
     let (s, p) = tokio::join!(sub.subscribe(ns, track, SubscribeParams::new()), async {
         let inc = publ.accept_subscribe(T).await?;
         inc.accept(1).await

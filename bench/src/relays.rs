@@ -112,7 +112,7 @@ impl Relay {
             if let Ok(Some(st)) = relay.child.try_wait() {
                 anyhow::bail!("{} exited at start ({st}); see {}", r.name, dir.display());
             }
-            match moq_interop::Client::connect(&relay.url, &moq_interop::Tls::DisableVerify).await {
+            match moq_client::Client::connect(&relay.url, &moq_client::Tls::DisableVerify).await {
                 Ok(s) => {
                     drop(s);
                     relay.rss0 = crate::load::rss_bytes(pid);

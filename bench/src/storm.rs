@@ -63,7 +63,7 @@ fn live_port() -> (LivePort, mpsc::Receiver<AudioFrame>) {
 fn config(relay: &Relay, user: String) -> PhoneConfig {
     PhoneConfig {
         url: relay.url.clone(),
-        tls: moq_interop::Tls::DisableVerify,
+        tls: moq_client::Tls::DisableVerify,
         display: user.clone(),
         user,
         device: "d".into(),

@@ -14,7 +14,7 @@ mod tap;
 use cases::{Ctx, Diag, Failure};
 use clap::builder::FalseyValueParser;
 use clap::Parser;
-use moq_interop::Tls;
+use moq_client::Tls;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,7 +59,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = if args.verbose { "warn,moq_interop=debug,moq_interop_client=debug" } else { "error" };
+    let filter = if args.verbose { "warn,moq_client=debug,moq_interop_client=debug" } else { "error" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
 
 /// Runs the tests, printing TAP as it goes; true if all passed.
 async fn run(args: &Args, tls: Tls, selected: Vec<cases::Case>) -> bool {
-    let run_id = hex::encode(moq_interop::tls::random_bytes::<4>());
+    let run_id = hex::encode(moq_client::tls::random_bytes::<4>());
     let transport = match args.relay.scheme() {
         "moqt" => "native QUIC (ALPN moqt-18)",
         "https" => "WebTransport (h3, subprotocol moqt-18)",

@@ -82,7 +82,7 @@ fn timers() -> Timers {
 async fn phone(r: &Relay, user: &str, device: &str, timers: Timers) -> (Phone, mpsc::UnboundedReceiver<Incoming>) {
     let cfg = PhoneConfig {
         url: r.url.clone(),
-        tls: moq_interop::Tls::DisableVerify,
+        tls: moq_client::Tls::DisableVerify,
         user: user.into(),
         device: device.into(),
         display: user.into(),
@@ -297,18 +297,17 @@ async fn killed_device_goes_offline() {
     let r = relay();
     // Registering a phone first waits until the relay is up.
     let _carol = phone(&r, "carol", "c1", timers()).await;
-    let session = moq_interop::Client::connect(&r.url, &moq_interop::Tls::DisableVerify).await.unwrap();
+    let session = moq_client::Client::connect(&r.url, &moq_client::Tls::DisableVerify).await.unwrap();
     let fields = pub_sub_audio::call::Namespaces::presence();
-    let prefix = moq_transport::coding::TrackNamespacePrefix {
-        fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect(),
-    };
+    let prefix =
+        moq_wire::coding::TrackNamespacePrefix { fields: fields.iter().map(|f| moq_wire::coding::TupleField::from_utf8(f)).collect() };
     let mut presence = session.subscribe_namespace(&prefix).await.unwrap();
     let mut bob = cli_answerer(&r, "bob", "b1");
-    let bob_path = |e: &moq_interop::NamespaceEvent| match e {
-        moq_interop::NamespaceEvent::Namespace(p) => {
+    let bob_path = |e: &moq_client::NamespaceEvent| match e {
+        moq_client::NamespaceEvent::Namespace(p) => {
             ("online", p.fields.iter().map(|f| String::from_utf8_lossy(&f.value).into_owned()).collect::<Vec<_>>())
         }
-        moq_interop::NamespaceEvent::Done(p) => {
+        moq_client::NamespaceEvent::Done(p) => {
             ("offline", p.fields.iter().map(|f| String::from_utf8_lossy(&f.value).into_owned()).collect())
         }
     };
@@ -426,12 +425,12 @@ async fn two_devices_first_answer_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_dropped_and_the_call_goes_on() {
     use bytes::Bytes;
-    use moq_interop::{DatagramSpec, SubscribeParams};
+    use moq_client::{DatagramSpec, SubscribeParams};
     use pub_sub_audio::call::Namespaces;
     use pub_sub_audio::phone::ns;
     let r = relay();
     let (bob, mut rings) = phone(&r, "bob", "b1", timers()).await;
-    let mallory = moq_interop::Client::connect(&r.url, &moq_interop::Tls::DisableVerify).await.unwrap();
+    let mallory = moq_client::Client::connect(&r.url, &moq_client::Tls::DisableVerify).await.unwrap();
     let sid = "00112233445566778899aabbccddeeff";
     let own = ns(Namespaces::caller("bob", sid, "mallory"));
     let _announce = mallory.publish_namespace(&own).await.unwrap();

@@ -1,21 +1,18 @@
 //! moq-relay: a draft-ietf-moq-transport-18 relay for moq-phone.
 //!
-//! The routing core ([`router`], [`track`], [`cache`], [`outbound`]) and the
-//! wire formats ([`wire`]) are free of I/O; [`session`], [`server`] and
-//! [`http`] are the async shell around them.
+//! The routing core ([`routing`]) decides; it holds no sockets, no tokio
+//! types and reads no clock (time is an input). [`session`], [`server`],
+//! [`state`] and [`http`] are the async shell that moves bytes and time into
+//! it and carries out what it decides. Wire formats come from `moq-wire`.
 
-pub mod cache;
-pub mod catchup;
 pub mod config;
 pub mod http;
 pub mod metrics;
-pub mod outbound;
-pub mod router;
+pub mod routing;
 pub mod server;
 pub mod session;
 pub mod state;
-pub mod track;
-pub use moq_wire as wire;
+use moq_wire as wire;
 
 use anyhow::Context;
 use config::Config;

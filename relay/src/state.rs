@@ -2,7 +2,8 @@
 //! sessions, namespace watchers, limits and metrics.
 
 use crate::metrics::Metrics;
-use crate::router::{Notice, Router, SessionId};
+use crate::routing::router::{Notice, Router, SessionId};
+use crate::routing::signal::Signal;
 use crate::session::SessionHandle;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +48,8 @@ impl Default for Limits {
 
 pub struct Relay {
     router: Mutex<Router>,
-    /// Bumped whenever a namespace or track appears, to wake rendezvous waiters.
-    changed: watch::Sender<u64>,
+    /// Notified whenever a namespace or track appears, to wake rendezvous waiters.
+    pub changed: Signal,
     sessions: Mutex<HashMap<SessionId, Arc<SessionHandle>>>,
     watchers: Mutex<HashMap<u64, mpsc::Sender<Notice>>>,
     next_id: AtomicU64,
@@ -62,7 +63,7 @@ impl Relay {
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             router: Mutex::new(Router::new()),
-            changed: watch::channel(0).0,
+            changed: Signal::new(),
             sessions: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -81,12 +82,8 @@ impl Relay {
         self.router.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn changed(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
     pub fn bump(&self) {
-        self.changed.send_modify(|g| *g += 1);
+        self.changed.notify();
     }
 
     pub fn add_session(&self, s: Arc<SessionHandle>) {

@@ -3,10 +3,10 @@
 //! and never unbounded buffering. Seeds are fixed, so a failure reproduces.
 
 use bytes::{Bytes, BytesMut};
-use moq_relay::wire::control::{encode_request, take_frame, Response};
-use moq_relay::wire::datagram::Datagram;
-use moq_relay::wire::subgroup::SubgroupParser;
-use moq_relay::wire::varint;
+use moq_wire::control::{encode_request, take_frame, Response};
+use moq_wire::datagram::Datagram;
+use moq_wire::subgroup::SubgroupParser;
+use moq_wire::varint;
 
 struct Rng(u64);
 impl Rng {
@@ -28,8 +28,8 @@ impl Rng {
 
 /// Valid inputs to mutate: control frames, subgroup streams, datagrams.
 fn corpus() -> Vec<Vec<u8>> {
-    use moq_transport::coding::{KeyValuePairs, TrackNamespace};
-    use moq_transport::message::{Message, Subscribe};
+    use moq_wire::coding::{KeyValuePairs, TrackNamespace};
+    use moq_wire::message::{Message, Subscribe};
     let sub = Message::Subscribe(Subscribe {
         id: 2,
         track_namespace: TrackNamespace::from_utf8_path("a/b"),
@@ -50,7 +50,7 @@ fn corpus() -> Vec<Vec<u8>> {
     }
     vec![
         encode_request(&sub).unwrap().to_vec(),
-        Response::error(moq_transport::message::RequestErrorCode::DoesNotExist, 0, "x").encode().to_vec(),
+        Response::error(moq_wire::message::RequestErrorCode::DoesNotExist, 0, "x").encode().to_vec(),
         Response::SubscribeOk { alias: 1, params: KeyValuePairs::new(), properties: Bytes::new() }.encode().to_vec(),
         subgroup,
         vec![0x01, 0x05, 0x02, 0x03, 0x80, 0x02, 0x0a, 0x01, b'h', b'i'],

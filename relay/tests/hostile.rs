@@ -4,8 +4,8 @@
 
 mod common;
 use common::{probe, read_frame, session, setup_bytes, Relay};
-use moq_relay::wire::control::Response;
-use moq_relay::wire::varint;
+use moq_wire::control::Response;
+use moq_wire::varint;
 
 const PROTOCOL_VIOLATION: u32 = 0x3;
 
@@ -108,19 +108,19 @@ async fn streams_opened_and_never_written_are_stopped_and_session_survives() {
 
 #[tokio::test]
 async fn oversize_object_stops_the_stream_not_the_session() {
-    use moq_transport::message::{Message, Publish};
+    use moq_wire::message::{Message, Publish};
     let relay = Relay::start(&["--max-object-size", "1000"]);
     let (conn, _ctl, _r) = session(&relay).await;
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let publish = Message::Publish(Publish {
         id: 0,
-        track_namespace: moq_transport::coding::TrackNamespace::from_utf8_path("hostile/big"),
+        track_namespace: moq_wire::coding::TrackNamespace::from_utf8_path("hostile/big"),
         track_name: "t".into(),
         track_alias: 5,
         params: Default::default(),
         track_extensions: Default::default(),
     });
-    send.write_all(&moq_relay::wire::control::encode_request(&publish).unwrap()).await.unwrap();
+    send.write_all(&moq_wire::control::encode_request(&publish).unwrap()).await.unwrap();
     let ok = read_frame(&mut recv).await.unwrap().response().unwrap();
     assert!(matches!(ok, Response::PublishOk(_)), "{ok:?}");
     let mut data = vec![0x30]; // subgroup, zero id, default priority
@@ -139,11 +139,11 @@ async fn oversize_object_stops_the_stream_not_the_session() {
 /// unaffected, and the relay's queues and memory stay bounded.
 #[tokio::test]
 async fn subscriber_that_never_reads_is_bounded() {
-    use moq_transport::message::{Message, Publish, Subscribe};
+    use moq_wire::message::{Message, Publish, Subscribe};
     let relay = Relay::start(&["--session-queue-bytes", "262144"]);
     let (pubc, _c, _r) = session(&relay).await;
     let (mut psend, mut precv) = pubc.open_bi().await.unwrap();
-    let ns = moq_transport::coding::TrackNamespace::from_utf8_path("hostile/slow");
+    let ns = moq_wire::coding::TrackNamespace::from_utf8_path("hostile/slow");
     let publish = Message::Publish(Publish {
         id: 0,
         track_namespace: ns.clone(),
@@ -152,7 +152,7 @@ async fn subscriber_that_never_reads_is_bounded() {
         params: Default::default(),
         track_extensions: Default::default(),
     });
-    psend.write_all(&moq_relay::wire::control::encode_request(&publish).unwrap()).await.unwrap();
+    psend.write_all(&moq_wire::control::encode_request(&publish).unwrap()).await.unwrap();
     assert!(matches!(read_frame(&mut precv).await.unwrap().response().unwrap(), Response::PublishOk(_)));
 
     // Two subscribers: one never touches its data streams, one reads everything.
@@ -161,7 +161,7 @@ async fn subscriber_that_never_reads_is_bounded() {
         let (c, ctl, r) = session(&relay).await;
         let (mut s, mut rcv) = c.open_bi().await.unwrap();
         let sub = Message::Subscribe(Subscribe { id: 0, track_namespace: ns.clone(), track_name: "t".into(), params: Default::default() });
-        s.write_all(&moq_relay::wire::control::encode_request(&sub).unwrap()).await.unwrap();
+        s.write_all(&moq_wire::control::encode_request(&sub).unwrap()).await.unwrap();
         let r0 = read_frame(&mut rcv).await.unwrap().response().unwrap();
         assert!(matches!(r0, Response::SubscribeOk { .. }), "{r0:?}");
         subs.push((c, ctl, r, s, rcv));

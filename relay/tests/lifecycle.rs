@@ -13,19 +13,19 @@ async fn sigterm_sends_goaway_then_exits_when_sessions_leave() {
     assert_eq!(f.kind, 0x10, "expected GOAWAY (§10.4)");
     // New requests are refused with GOING_AWAY while draining.
     match common::probe(&conn, 0).await {
-        moq_relay::wire::control::Response::RequestError { code, .. } => assert_eq!(code, 0x6),
+        moq_wire::control::Response::RequestError { code, .. } => assert_eq!(code, 0x6),
         other => panic!("{other:?}"),
     }
     // Registration too: a device must not end up half registered.
     let (mut s, mut r) = conn.open_bi().await.unwrap();
-    let m = moq_transport::message::Message::PublishNamespace(moq_transport::message::PublishNamespace {
+    let m = moq_wire::message::Message::PublishNamespace(moq_wire::message::PublishNamespace {
         id: 2,
-        track_namespace: moq_transport::coding::TrackNamespace::from_utf8_path("late/device"),
-        params: moq_transport::coding::KeyValuePairs::new(),
+        track_namespace: moq_wire::coding::TrackNamespace::from_utf8_path("late/device"),
+        params: moq_wire::coding::KeyValuePairs::new(),
     });
-    s.write_all(&moq_relay::wire::control::encode_request(&m).unwrap()).await.unwrap();
+    s.write_all(&moq_wire::control::encode_request(&m).unwrap()).await.unwrap();
     match read_frame(&mut r).await.unwrap().response().unwrap() {
-        moq_relay::wire::control::Response::RequestError { code, .. } => assert_eq!(code, 0x6),
+        moq_wire::control::Response::RequestError { code, .. } => assert_eq!(code, 0x6),
         other => panic!("PUBLISH_NAMESPACE while draining: {other:?}"),
     }
     conn.close(0u32.into(), b"bye");

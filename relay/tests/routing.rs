@@ -3,10 +3,10 @@
 
 mod common;
 use common::{read_frame, session, Relay};
-use moq_relay::wire::control::{encode_request, Response};
-use moq_relay::wire::varint;
-use moq_transport::coding::{KeyValuePairs, TrackNamespace};
-use moq_transport::message::{Message, PublishNamespace, Subscribe};
+use moq_wire::coding::{KeyValuePairs, TrackNamespace};
+use moq_wire::control::{encode_request, Response};
+use moq_wire::message::{Message, PublishNamespace, Subscribe};
+use moq_wire::varint;
 
 fn ns(p: &str) -> TrackNamespace {
     TrackNamespace::from_utf8_path(p)
@@ -64,14 +64,14 @@ async fn send_group(conn: &quinn::Connection, alias: u64, group: u64, n: u64) {
 async fn recv_group(conn: &quinn::Connection) -> (u64, u64, Vec<String>) {
     let mut uni = conn.accept_uni().await.unwrap();
     let data = uni.read_to_end(1 << 20).await.unwrap();
-    let mut p = moq_relay::wire::subgroup::SubgroupParser::new(1 << 20);
+    let mut p = moq_wire::subgroup::SubgroupParser::new(1 << 20);
     p.push(&data);
     let mut header = None;
     let mut payloads = Vec::new();
     while let Some(e) = p.next().unwrap() {
         match e {
-            moq_relay::wire::subgroup::Event::Header(h) => header = Some(h),
-            moq_relay::wire::subgroup::Event::Object(o) => payloads.push(String::from_utf8(o.payload().to_vec()).unwrap()),
+            moq_wire::subgroup::Event::Header(h) => header = Some(h),
+            moq_wire::subgroup::Event::Object(o) => payloads.push(String::from_utf8(o.payload().to_vec()).unwrap()),
         }
     }
     p.finish().unwrap();
@@ -174,7 +174,7 @@ async fn datagrams_are_forwarded_with_the_subscribers_alias_and_properties() {
     let d = bytes::Bytes::from_static(&[0x01, 0x09, 0x03, 0x04, 0x80, 0x02, 0x0a, 0x01, b'h', b'i']);
     publ.send_datagram(d).unwrap();
     let got = s.read_datagram().await.unwrap();
-    let parsed = moq_relay::wire::datagram::Datagram::parse(got).unwrap();
+    let parsed = moq_wire::datagram::Datagram::parse(got).unwrap();
     assert_eq!((parsed.track_alias, parsed.group_id, parsed.object_id), (alias, 3, 4));
     assert_eq!(&parsed.properties()[..], &[0x0a, 0x01]);
     assert_eq!(&parsed.payload()[..], b"hi");

@@ -8,11 +8,22 @@
 //! by [`subgroup`], [`datagram`] and [`fetch`], built for zero-copy forwarding.
 
 pub mod control;
+/// Names and parameter values (§1.4, §2.4, §9.3): Track Namespace, Track Name,
+/// Location, Key-Value-Pairs — moq-transport's field codecs, re-exported so
+/// that no other crate depends on moq-transport directly.
+pub use moq_transport::coding;
+/// Request-initiating control messages (§10): moq-transport's message codecs.
+pub use moq_transport::message;
+/// CLIENT_SETUP / SERVER_SETUP (§10.3).
+pub use moq_transport::setup;
 pub mod datagram;
 pub mod fetch;
 pub mod properties;
 pub mod subgroup;
 pub mod varint;
+
+/// Publisher priority when neither the stream nor the track names one (§7).
+pub const DEFAULT_PUBLISHER_PRIORITY: u8 = moq_transport::data::DEFAULT_PUBLISHER_PRIORITY;
 
 /// Uni stream type of the control stream: the SETUP message type (§3.3, §10.3).
 pub const SETUP: u64 = 0x2F00;

@@ -146,11 +146,11 @@ impl Config {
         Ok(c)
     }
 
-    pub fn tls(&self) -> moq_interop::Tls {
+    pub fn tls(&self) -> moq_client::Tls {
         match &self.trust {
-            Trust::System => moq_interop::Tls::System,
-            Trust::Ca(p) => moq_interop::Tls::Ca(p.clone()),
-            Trust::Insecure => moq_interop::Tls::DisableVerify,
+            Trust::System => moq_client::Tls::System,
+            Trust::Ca(p) => moq_client::Tls::Ca(p.clone()),
+            Trust::Insecure => moq_client::Tls::DisableVerify,
         }
     }
 

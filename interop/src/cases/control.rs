@@ -2,8 +2,8 @@
 //! session setup, namespace publishing and subscription handshakes.
 
 use super::{check, close_all, Ctx, Expecting, Failure, TRACK};
-use moq_interop::{Error, SubscribeParams, TrackPublisher};
-use moq_transport::coding::TrackNamespace;
+use moq_client::{Error, SubscribeParams, TrackPublisher};
+use moq_wire::coding::TrackNamespace;
 use std::time::Duration;
 
 /// `setup-only` (§3.3, §10.3): connect, exchange SETUP, close gracefully.
@@ -63,7 +63,7 @@ pub async fn subscribe_error(ctx: Ctx) -> Result<(), Failure> {
 /// SUBSCRIBE_OK with `alias`.
 pub async fn serve_subscribe(
     ctx: &Ctx,
-    publisher: &moq_interop::Session,
+    publisher: &moq_client::Session,
     ns: &TrackNamespace,
     alias: u64,
     properties: bytes::Bytes,
@@ -82,12 +82,12 @@ pub async fn serve_subscribe(
 /// reported as such instead of as the publisher's wait timing out.
 pub async fn subscribe_served(
     ctx: &Ctx,
-    publisher: &moq_interop::Session,
-    subscriber: &moq_interop::Session,
+    publisher: &moq_client::Session,
+    subscriber: &moq_client::Session,
     params: SubscribeParams,
     alias: u64,
     properties: bytes::Bytes,
-) -> Result<(TrackPublisher, moq_interop::Subscription), Failure> {
+) -> Result<(TrackPublisher, moq_client::Subscription), Failure> {
     let ns = ctx.namespace();
     let serve = serve_subscribe(ctx, publisher, &ns, alias, properties, Duration::from_secs(3));
     let subscribe = subscriber.subscribe(&ns, TRACK, params);

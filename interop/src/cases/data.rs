@@ -4,10 +4,10 @@
 use super::control::subscribe_served;
 use super::{app_int_property, app_properties, check, close_all, Ctx, Expecting, Failure, APP_INT_PROPERTY, TRACK};
 use bytes::Bytes;
-use moq_interop::{
+use moq_client::{
     Carrier, DatagramSpec, FetchedObject, Object, RequestHandle, Session, SubgroupSpec, SubscribeParams, Subscription, TrackPublisher,
 };
-use moq_transport::coding::Location;
+use moq_wire::coding::Location;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -127,7 +127,7 @@ pub async fn multiple_groups(ctx: Ctx) -> Result<(), Failure> {
     }
     // The publisher ends the track; the relay passes PUBLISH_DONE on with the
     // number of streams it opened for this subscriber (§10.11).
-    p.track.done(moq_interop::publisher::done_status::TRACK_ENDED, "done").await.expecting("to send PUBLISH_DONE")?;
+    p.track.done(moq_client::publisher::done_status::TRACK_ENDED, "done").await.expecting("to send PUBLISH_DONE")?;
     let (status, streams, _) = p.sub.done(Duration::from_secs(3)).await.expecting("PUBLISH_DONE")?;
     ctx.field("publish_done", format!("status {status:#x}, {streams} streams"));
     check(streams == 3, "PUBLISH_DONE Stream Count 3", format!("Stream Count {streams}"))?;

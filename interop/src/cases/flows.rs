@@ -3,8 +3,8 @@
 //! (§5.1, §10.10).
 
 use super::{check, close_all, Ctx, Expecting, Failure, TRACK};
-use moq_interop::{NamespaceEvent, SubgroupSpec, SubscribeParams};
-use moq_transport::coding::{Location, TrackNamespacePrefix, TupleField};
+use moq_client::{NamespaceEvent, SubgroupSpec, SubscribeParams};
+use moq_wire::coding::{Location, TrackNamespacePrefix, TupleField};
 use std::time::Duration;
 
 fn show(e: &NamespaceEvent) -> String {
@@ -90,7 +90,7 @@ pub async fn publish_direct(ctx: Ctx) -> Result<(), Failure> {
         check(obj.payload == ctx.payload(1, o, 500), format!("payload of 1/{o}"), "different bytes")?;
     }
 
-    track.done(moq_interop::publisher::done_status::TRACK_ENDED, "test over").await.expecting("to send PUBLISH_DONE")?;
+    track.done(moq_client::publisher::done_status::TRACK_ENDED, "test over").await.expecting("to send PUBLISH_DONE")?;
     let (status, streams, reason) = sub.done(Duration::from_secs(3)).await.expecting("PUBLISH_DONE")?;
     ctx.field("publish_done", format!("status {status:#x}, {streams} streams, {reason:?}"));
     check(streams == 1, "PUBLISH_DONE Stream Count 1", format!("Stream Count {streams}"))?;

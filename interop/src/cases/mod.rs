@@ -10,8 +10,8 @@ mod control;
 mod data;
 mod flows;
 
-use moq_interop::{Client, Error, Session, Tls};
-use moq_transport::coding::{TrackNamespace, TrackNamespacePrefix};
+use moq_client::{Client, Error, Session, Tls};
+use moq_wire::coding::{TrackNamespace, TrackNamespacePrefix};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -28,20 +28,20 @@ pub const APP_BYTES_PROPERTY: u64 = 0x3A01;
 
 /// Key-Value-Pairs (§1.4.3) with our two application properties.
 pub fn app_properties(int: u64, bytes: &[u8]) -> bytes::Bytes {
-    let mut p = moq_transport::message::TrackExtensions::new();
+    let mut p = moq_wire::message::TrackExtensions::new();
     p.set_int_extension(APP_INT_PROPERTY, int);
     p.set_bytes_extension(APP_BYTES_PROPERTY, bytes.to_vec());
     let mut out = Vec::new();
-    moq_transport::coding::Encode::encode(&p, &mut out).expect("properties encode");
+    moq_wire::coding::Encode::encode(&p, &mut out).expect("properties encode");
     out.into()
 }
 
 /// The value of [`APP_INT_PROPERTY`] among raw Track Properties, if present.
 pub fn app_int_property(raw: &[u8]) -> Option<u64> {
     let mut b = raw;
-    let p: moq_transport::message::TrackExtensions = moq_transport::coding::Decode::decode(&mut b).ok()?;
+    let p: moq_wire::message::TrackExtensions = moq_wire::coding::Decode::decode(&mut b).ok()?;
     p.0.iter().find(|kvp| kvp.key == APP_INT_PROPERTY).and_then(|kvp| match kvp.value {
-        moq_transport::coding::Value::IntValue(v) => Some(v),
+        moq_wire::coding::Value::IntValue(v) => Some(v),
         _ => None,
     })
 }

@@ -141,9 +141,9 @@ fn printer() -> (mpsc::UnboundedSender<Progress>, tokio::sync::watch::Receiver<(
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let tls = match (&cli.ca, cli.insecure) {
-        (_, true) => moq_interop::Tls::DisableVerify,
-        (Some(p), false) => moq_interop::Tls::Ca(p.clone()),
-        (None, false) => moq_interop::Tls::System,
+        (_, true) => moq_client::Tls::DisableVerify,
+        (Some(p), false) => moq_client::Tls::Ca(p.clone()),
+        (None, false) => moq_client::Tls::System,
     };
     let device = cli.device.clone().unwrap_or_else(|| pub_sub_audio::phone::new_sid()[..8].to_string());
     let timers = Timers { no_answer: cli.no_answer_secs * 1000, ..Timers::default() };
@@ -248,32 +248,30 @@ fn save(m: &MediaArgs, out: &pub_sub_audio::phone::driver::Outcome) -> anyhow::R
 }
 
 async fn presence(cfg: PhoneConfig) -> anyhow::Result<std::process::ExitCode> {
-    let session = moq_interop::Client::connect(&cfg.url, &cfg.tls)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))?;
+    let session =
+        moq_client::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))?;
     let fields = pub_sub_audio::call::Namespaces::presence();
-    let prefix = moq_transport::coding::TrackNamespacePrefix {
-        fields: fields.iter().map(|f| moq_transport::coding::TupleField::from_utf8(f)).collect(),
-    };
+    let prefix =
+        moq_wire::coding::TrackNamespacePrefix { fields: fields.iter().map(|f| moq_wire::coding::TupleField::from_utf8(f)).collect() };
     let mut w = session.subscribe_namespace(&prefix).await.map_err(|e| anyhow::anyhow!("presence refused: {e}"))?;
     loop {
         match w.next(Duration::from_secs(3600)).await {
-            Ok(moq_interop::NamespaceEvent::Namespace(s)) => println!("online {}", s.to_utf8_path().trim_start_matches('/')),
-            Ok(moq_interop::NamespaceEvent::Done(s)) => println!("offline {}", s.to_utf8_path().trim_start_matches('/')),
-            Err(moq_interop::Error::Timeout(_)) => {}
+            Ok(moq_client::NamespaceEvent::Namespace(s)) => println!("online {}", s.to_utf8_path().trim_start_matches('/')),
+            Ok(moq_client::NamespaceEvent::Done(s)) => println!("offline {}", s.to_utf8_path().trim_start_matches('/')),
+            Err(moq_client::Error::Timeout(_)) => {}
             Err(e) => anyhow::bail!("presence ended: {e}"),
         }
     }
 }
 
-async fn connect(cfg: &PhoneConfig) -> anyhow::Result<moq_interop::Session> {
-    moq_interop::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))
+async fn connect(cfg: &PhoneConfig) -> anyhow::Result<moq_client::Session> {
+    moq_client::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))
 }
 
 async fn raw_publish(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::Result<std::process::ExitCode> {
     use tokio::io::AsyncBufReadExt;
     let session = connect(&cfg).await?;
-    let ns = moq_transport::coding::TrackNamespace::from_utf8_path(namespace);
+    let ns = moq_wire::coding::TrackNamespace::from_utf8_path(namespace);
     let _announce = session.publish_namespace(&ns).await.map_err(|e| anyhow::anyhow!("the relay refused the namespace: {e}"))?;
     eprintln!("announced {namespace}; waiting for a subscriber to {track}");
     let publisher = loop {
@@ -282,7 +280,7 @@ async fn raw_publish(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::
             Ok(req) => {
                 let _ = req.reject(0x10, "no such track").await;
             }
-            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(moq_client::Error::Timeout(_)) => {}
             Err(e) => anyhow::bail!("session ended: {e}"),
         }
     };
@@ -298,13 +296,13 @@ async fn raw_publish(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::
 
 async fn raw_subscribe(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::Result<std::process::ExitCode> {
     let session = connect(&cfg).await?;
-    let ns = moq_transport::coding::TrackNamespace::from_utf8_path(namespace);
-    let params = moq_interop::SubscribeParams::new().rendezvous(Duration::from_secs(30));
+    let ns = moq_wire::coding::TrackNamespace::from_utf8_path(namespace);
+    let params = moq_client::SubscribeParams::new().rendezvous(Duration::from_secs(30));
     let mut sub = session.subscribe(&ns, track, params).await.map_err(|e| anyhow::anyhow!("subscribe refused: {e}"))?;
     loop {
         match sub.next_object(Duration::from_secs(3600)).await {
             Ok(o) => println!("{}", String::from_utf8_lossy(&o.payload)),
-            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(moq_client::Error::Timeout(_)) => {}
             Err(_) => return Ok(std::process::ExitCode::SUCCESS),
         }
     }

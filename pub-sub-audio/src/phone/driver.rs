@@ -7,8 +7,8 @@ use super::progress::Progress;
 use super::tracks::{self, Shared};
 use super::Phone;
 use crate::call::{Call, EndReason, Event, Input, Output, UserAction};
-use moq_interop::{Delivery, NamespaceEvent, SubscribeParams};
-use moq_transport::coding::TrackNamespace;
+use moq_client::{Delivery, NamespaceEvent, SubscribeParams};
+use moq_wire::coding::TrackNamespace;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -47,7 +47,7 @@ pub struct Driver<'a> {
 fn peer_ns(base: &TrackNamespace, device: &Option<String>) -> TrackNamespace {
     let mut n = base.clone();
     if let Some(d) = device {
-        n.add(moq_transport::coding::TupleField::from_utf8(d));
+        n.add(moq_wire::coding::TupleField::from_utf8(d));
     }
     n
 }
@@ -200,7 +200,7 @@ pub fn describe(r: &EndReason) -> String {
 
 /// Caller: NAMESPACE / NAMESPACE_DONE of callee devices under `…/call/<sid>/<callee>`.
 async fn watch_devices(phone: Phone, base: TrackNamespace, tx: mpsc::UnboundedSender<Msg>) {
-    let prefix = moq_transport::coding::TrackNamespacePrefix { fields: base.fields[..base.fields.len() - 1].to_vec() };
+    let prefix = moq_wire::coding::TrackNamespacePrefix { fields: base.fields[..base.fields.len() - 1].to_vec() };
     let Ok(mut w) = phone.session.subscribe_namespace(&prefix).await else { return };
     loop {
         let ev = match w.next(Duration::from_secs(3600)).await {
@@ -220,22 +220,6 @@ async fn watch_devices(phone: Phone, base: TrackNamespace, tx: mpsc::UnboundedSe
     }
 }
 
-/// How long a hole in the event sequence may last before it is asked for
-/// with a FETCH. Every event is its own group on its own stream (CALLS.md
-/// §5), and "Groups can always be received out of order" (draft-18
-/// §2.3.1): a later group arriving first is normally just reordering.
-const GAP_WAIT: Duration = Duration::from_millis(300);
-
-/// The longest a hole holds up the events behind it when no FETCH answers
-/// (a FETCH may travel to the publisher, which need not answer quickly, or
-/// at all): well within the lost-peer timer (CALLS.md §7), so a `hangup`
-/// behind a hole still ends the call as a hangup.
-const MAX_HOLE: Duration = Duration::from_secs(1);
-
-/// With nothing at all arriving for this long, and no Joining Location,
-/// ask once for anything published before we subscribed.
-const QUIET_WAIT: Duration = Duration::from_millis(500);
-
 /// What a background FETCH of events returned: the groups it covered
 /// (`from..to`) and the objects found there (group, payload).
 struct Fetched {
@@ -247,7 +231,7 @@ struct Fetched {
 /// Runs a FETCH of events in the background and reports what it found.
 fn spawn_fetch(
     (from, to): (u64, u64),
-    fetch: impl std::future::Future<Output = moq_interop::Result<moq_interop::Fetched>> + Send + 'static,
+    fetch: impl std::future::Future<Output = moq_client::Result<moq_client::Fetched>> + Send + 'static,
     done: mpsc::UnboundedSender<Fetched>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -266,30 +250,20 @@ fn spawn_fetch(
 /// before; delivers each event once, in group order; the end of the
 /// session (or a refused SUBSCRIBE) becomes `PeerGone`.
 ///
-/// Events are one object per group, groups numbered from 0 (CALLS.md §5),
-/// so what is missing is visible. Nothing here depends on a relay's cache:
-///
-/// - Events published before our SUBSCRIBE are not sent on it ("Subscribe
-///   only requests newly published or received Objects. Objects from the
-///   past are retrieved using FETCH", draft-18 §10.7). SUBSCRIBE_OK carries
-///   the Joining Location (LARGEST_OBJECT, §10.2.11) when anything was
-///   published; an Absolute Joining FETCH from group 0 (§5.1.3, §10.12.2)
-///   returns everything up to it. A relay may answer it from its cache or
-///   forward it to the publisher (§9.1: caching is optional). (A Relative
-///   Joining FETCH with a huge Joining Start does not mean "everything":
-///   the start is "Joining Location.Group - Joining Start", §10.12.2.1,
-///   and moq-relay-ietf refuses the underflow with INVALID_RANGE.)
-/// - A relay that aggregates subscriptions attaches us to its upstream one,
-///   and objects it had already forwarded do not reach us (§9.4); they are
-///   at or below the Joining Location, so the Joining FETCH covers them.
-/// - Groups arrive in any order (above): a hole is waited for
-///   ([`GAP_WAIT`]), then asked for with a Standalone FETCH (§10.12.1),
-///   running beside the live subscription so nothing live is held up by a
-///   slow or silent publisher. A hole that a FETCH covering it did not
-///   fill, or that outlives [`MAX_HOLE`], is skipped.
+/// The rules — Joining FETCH, holes waited for, fetched or skipped, the
+/// quiet-start FETCH (CALLS.md §5; draft-18 §10.7, §10.12, §2.3.1) — are
+/// the sans-IO [`EventSequencer`](crate::call::EventSequencer), tested by
+/// the shared vectors (docs/vectors/sequencer.json). This only feeds it
+/// what arrives (subscription objects, FETCH answers, its wake time) and
+/// carries out what it asks for. The Joining FETCH is Absolute, from group
+/// 0 (§10.12.2), which a relay may answer from its cache or forward to the
+/// publisher (§9.1: caching is optional). (A Relative Joining FETCH with a
+/// huge Joining Start does not mean "everything": the start is "Joining
+/// Location.Group - Joining Start", §10.12.2.1, and moq-relay-ietf refuses
+/// the underflow with INVALID_RANGE.)
 async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, tx: mpsc::UnboundedSender<Msg>) {
-    use moq_transport::coding::Location;
-    use std::collections::BTreeMap;
+    use crate::call::sequencer::{self, EventSequencer};
+    use moq_wire::coding::Location;
     use tokio::time::Instant;
     let mut sub = match phone.session.subscribe(&n, "events", SubscribeParams::new()).await {
         Ok(s) => s,
@@ -301,124 +275,76 @@ async fn follow_events(phone: Phone, n: TrackNamespace, device: Option<String>, 
     };
     let (fetched_tx, mut fetched_rx) = mpsc::unbounded_channel::<Fetched>();
     let mut fetches: Vec<JoinHandle<()>> = Vec::new();
-    // Groups below `known_end` exist: up to the Joining Location, and below
-    // any group that arrived.
-    let joining = sub.largest();
-    let mut known_end = joining.map_or(0, |l| l.group_id + 1);
-    // The groups a FETCH in flight covers (one at a time), and whether it is
-    // the Joining FETCH.
-    let mut in_flight: Option<(u64, u64, bool)> = None;
-    if let Some(jl) = joining {
-        let session = phone.session.clone();
-        let id = sub.request_id;
-        in_flight = Some((0, jl.group_id + 1, true));
-        let f = async move { session.joining_fetch(id, 0, false).await };
-        fetches.push(spawn_fetch((0, jl.group_id + 1), f, fetched_tx.clone()));
-    }
-    let mut next_group = 0u64;
-    let mut pending: BTreeMap<u64, bytes::Bytes> = BTreeMap::new();
+    let joining = sub.largest().map(|l| l.group_id);
+    // The sequencer's clock: milliseconds since `started`.
     let started = Instant::now();
-    // When the hole at `next_group` was first seen; whether a FETCH that
-    // covered it has come back without it.
-    let mut hole_since: Option<Instant> = None;
-    let mut hole_fetched = false;
-    let mut quiet_fetched = false;
-    let end = loop {
-        while let Some(p) = pending.remove(&next_group) {
-            deliver(&tx, &device, &p);
-            next_group += 1;
-            hole_since = None;
-            hole_fetched = false;
+    let ms = |t: Instant| t.duration_since(started).as_millis() as u64;
+    let mut seq = EventSequencer::new(joining, 0);
+    let mut wake = seq.step(0);
+    let (end, late) = loop {
+        while let Some(o) = seq.poll_output() {
+            match o {
+                sequencer::Output::Deliver { payload, .. } => deliver(&tx, &device, &payload),
+                sequencer::Output::FetchJoining => {
+                    let (session, id) = (phone.session.clone(), sub.request_id);
+                    let f = async move { session.joining_fetch(id, 0, false).await };
+                    fetches.push(spawn_fetch((0, joining.map_or(0, |g| g + 1)), f, fetched_tx.clone()));
+                }
+                sequencer::Output::FetchRange { from, to } => {
+                    // End Location is "last + 1" (§10.12.1); object 0 of
+                    // group EVERYTHING asks for all of it.
+                    let end = if to >= sequencer::EVERYTHING { Location::new(to, 0) } else { Location::new(to - 1, 1) };
+                    let (session, n2) = (phone.session.clone(), n.clone());
+                    let f = async move { session.fetch(&n2, "events", Location::new(from, 0), end).await };
+                    fetches.push(spawn_fetch((from, to), f, fetched_tx.clone()));
+                }
+                sequencer::Output::Skipped { from, to } => tracing::debug!(from, to, namespace = %n, "events missing; skipped"),
+            }
         }
-        let first_pending = pending.keys().next().copied();
-        let hole_end = first_pending.unwrap_or(0).max(known_end);
-        let hole = hole_end > next_group;
-        let now = Instant::now();
-        if hole && hole_since.is_none() {
-            hole_since = Some(now);
-        }
-        // The Joining FETCH is the only source of what it covers: wait for it.
-        let joining_pending = in_flight.is_some_and(|(_, to, joining)| joining && next_group < to);
-        let too_long = hole_since.is_some_and(|t| now >= t + MAX_HOLE) && !joining_pending;
-        if hole && (hole_fetched || too_long) {
-            tracing::debug!(from = next_group, to = hole_end, namespace = %n, "events missing; skipped");
-            next_group = first_pending.unwrap_or(hole_end);
-            hole_since = None;
-            hole_fetched = false;
-            continue;
-        }
-        // When to act next: ask for the hole after GAP_WAIT (or for anything
-        // published before us after QUIET_WAIT), give up on it at MAX_HOLE.
-        let quiet = !hole && next_group == 0 && joining.is_none() && !quiet_fetched;
-        let ask = in_flight.is_none() && (hole || quiet);
-        let wake = match hole_since {
-            Some(t) if hole && ask => Some(t + GAP_WAIT),
-            Some(t) if hole && !joining_pending => Some(t + MAX_HOLE),
-            _ if quiet && ask => Some(started + QUIET_WAIT),
-            _ => None,
-        };
         let timer = async {
             match wake {
-                Some(t) => tokio::time::sleep_until(t).await,
+                Some(t) => tokio::time::sleep_until(started + Duration::from_millis(t)).await,
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        wake = tokio::select! {
             got = sub.next_delivery(Duration::from_secs(24 * 3600)) => match got {
-                Ok(Delivery::Object(o)) if o.object_id == 0 && o.group_id >= next_group => {
-                    known_end = known_end.max(o.group_id);
-                    pending.entry(o.group_id).or_insert(o.payload);
+                Ok(Delivery::Object(o)) if o.object_id == 0 => {
+                    if o.group_id < seq.expected() {
+                        tracing::debug!(group = o.group_id, "event already delivered or skipped");
+                    }
+                    seq.object(o.group_id, o.payload, ms(Instant::now()))
                 }
-                Ok(Delivery::Object(o)) if o.object_id == 0 => tracing::debug!(group = o.group_id, "event already delivered or skipped"),
-                Ok(Delivery::Object(_)) => {}
+                Ok(Delivery::Object(_)) | Err(moq_client::Error::Timeout(_)) => seq.step(ms(Instant::now())),
                 Ok(Delivery::Done { status, reason, .. }) => {
                     // The peer's events ended (CALLS.md §4: PUBLISH_DONE ends
                     // the call) — also how a relay reports a peer whose session
                     // vanished. PUBLISH_DONE can overtake the last events on
                     // their streams (§10.11): take what still comes.
-                    while let Ok(o) = sub.next_object(GAP_WAIT).await {
-                        if o.object_id == 0 && o.group_id >= next_group {
-                            pending.entry(o.group_id).or_insert(o.payload);
+                    let mut late = Vec::new();
+                    while let Ok(o) = sub.next_object(Duration::from_millis(sequencer::GAP_WAIT_MS)).await {
+                        if o.object_id == 0 {
+                            late.push((o.group_id, o.payload));
                         }
                     }
-                    break format!("PUBLISH_DONE (status {status}: {reason})");
+                    break (format!("PUBLISH_DONE (status {status}: {reason})"), late);
                 }
-                Err(moq_interop::Error::Timeout(_)) => {}
-                Err(e) => break e.to_string(),
+                Err(e) => break (e.to_string(), Vec::new()),
             },
-            Some(f) = fetched_rx.recv() => {
-                in_flight = None;
-                for (g, p) in f.objects {
-                    if g >= next_group {
-                        pending.entry(g).or_insert(p);
-                    }
-                }
-                if hole_since.is_some() && (f.from..f.to).contains(&next_group) {
-                    hole_fetched = true;
-                }
-            }
-            _ = timer => if ask {
-                let (start, end, covers) = if hole {
-                    // Groups [next_group, hole_end); End Location is "last + 1".
-                    (Location::new(next_group, 0), Location::new(hole_end - 1, 1), (next_group, hole_end))
-                } else {
-                    quiet_fetched = true;
-                    (Location::new(0, 0), Location::new(1 << 32, 0), (0, 1 << 32))
-                };
-                in_flight = Some((covers.0, covers.1, false));
-                let (session, n2) = (phone.session.clone(), n.clone());
-                let f = async move { session.fetch(&n2, "events", start, end).await };
-                fetches.push(spawn_fetch(covers, f, fetched_tx.clone()));
-            },
-        }
+            Some(f) = fetched_rx.recv() => seq.fetched(f.from, f.to, f.objects, ms(Instant::now())),
+            _ = timer => seq.step(ms(Instant::now())),
+        };
     };
     for f in fetches {
         f.abort();
     }
     // The track is over: nothing will fill a hole now, so what is left goes
     // out in group order.
-    for p in std::mem::take(&mut pending).into_values() {
-        deliver(&tx, &device, &p);
+    seq.finish(late);
+    while let Some(o) = seq.poll_output() {
+        if let sequencer::Output::Deliver { payload, .. } = o {
+            deliver(&tx, &device, &payload);
+        }
     }
     tracing::debug!(why = %end, namespace = %n, "peer events ended");
     let _ = tx.send(Msg::Input(Input::PeerGone { device }));

@@ -10,8 +10,8 @@ pub mod tracks;
 use crate::call::{Address, Call, Namespaces, Timers, UserAction};
 use driver::{Driver, Outcome};
 use media::MediaConfig;
-use moq_interop::{NamespaceEvent, Session, Tls};
-use moq_transport::coding::{TrackNamespace, TrackNamespacePrefix, TupleField};
+use moq_client::{NamespaceEvent, Session, Tls};
+use moq_wire::coding::{TrackNamespace, TrackNamespacePrefix, TupleField};
 pub use progress::Progress;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,9 +34,9 @@ fn path(n: &TrackNamespace) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum PhoneError {
     #[error("cannot reach the relay at {url}: {source}")]
-    Connect { url: String, source: moq_interop::Error },
+    Connect { url: String, source: moq_client::Error },
     #[error("the relay refused {what}: {source}")]
-    Refused { what: String, source: moq_interop::Error },
+    Refused { what: String, source: moq_client::Error },
     #[error("{0}")]
     Address(#[from] crate::call::AddressError),
     #[error("no incoming call within {0:?}")]
@@ -76,8 +76,8 @@ pub struct Phone {
 /// keep-alives (docs/CALLS.md §3, §7), so the relay drops a device that
 /// vanished within about a second — ending its registration, its presence and
 /// any call still ringing it — instead of after the generic 30 s.
-pub fn device_options() -> moq_interop::Options {
-    moq_interop::Options {
+pub fn device_options() -> moq_client::Options {
+    moq_client::Options {
         idle_timeout: std::time::Duration::from_secs(1),
         keep_alive: std::time::Duration::from_millis(300),
         implementation: format!("moq-phone/{}", env!("CARGO_PKG_VERSION")),
@@ -91,7 +91,7 @@ impl Phone {
     pub async fn register(cfg: PhoneConfig) -> Result<(Phone, mpsc::UnboundedReceiver<Incoming>), PhoneError> {
         crate::call::address::check_name(&cfg.user)?;
         crate::call::address::check_name(&cfg.device)?;
-        let session = moq_interop::Client::connect_with(&cfg.url, &cfg.tls, &device_options())
+        let session = moq_client::Client::connect_with(&cfg.url, &cfg.tls, &device_options())
             .await
             .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
         let phone =
@@ -214,7 +214,7 @@ pub fn new_sid() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-async fn watch_ring(mut ring: moq_interop::NamespaceSubscription, tx: mpsc::UnboundedSender<Incoming>) {
+async fn watch_ring(mut ring: moq_client::NamespaceSubscription, tx: mpsc::UnboundedSender<Incoming>) {
     loop {
         match ring.next(Duration::from_secs(24 * 3600)).await {
             Ok(NamespaceEvent::Namespace(s)) if s.fields.len() == 2 => {
@@ -224,7 +224,7 @@ async fn watch_ring(mut ring: moq_interop::NamespaceSubscription, tx: mpsc::Unbo
                 }
             }
             Ok(_) => {}
-            Err(moq_interop::Error::Timeout(_)) => {}
+            Err(moq_client::Error::Timeout(_)) => {}
             Err(_) => return,
         }
     }
@@ -233,11 +233,11 @@ async fn watch_ring(mut ring: moq_interop::NamespaceSubscription, tx: mpsc::Unbo
 /// Answers the relay's SUBSCRIBEs and FETCHes for tracks in our call
 /// namespaces.
 async fn serve_subscribes(phone: Phone) {
-    use moq_interop::PublisherRequest;
+    use moq_client::PublisherRequest;
     loop {
         let req = match phone.session.accept_publisher_request(Duration::from_secs(24 * 3600)).await {
             Ok(r) => r,
-            Err(moq_interop::Error::Timeout(_)) => continue,
+            Err(moq_client::Error::Timeout(_)) => continue,
             Err(_) => return,
         };
         match req {
@@ -264,8 +264,8 @@ async fn serve_subscribes(phone: Phone) {
 
 /// A FETCH the relay forwarded to us, the original publisher (draft-18
 /// §10.12): Standalone by track name, Joining by the subscription it names.
-async fn serve_fetch(phone: Phone, f: moq_interop::IncomingFetch) {
-    use moq_transport::message::RequestErrorCode;
+async fn serve_fetch(phone: Phone, f: moq_client::IncomingFetch) {
+    use moq_wire::message::RequestErrorCode;
     let found = {
         let published = phone.published.lock().unwrap_or_else(|e| e.into_inner());
         match (f.track(), f.joining()) {

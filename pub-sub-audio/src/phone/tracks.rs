@@ -5,9 +5,9 @@
 use super::media::AudioMapping;
 use crate::call::Event;
 use bytes::Bytes;
-use moq_interop::{DatagramSpec, FetchedObject, IncomingFetch, IncomingSubscribe, SubgroupSpec, TrackPublisher};
-use moq_transport::coding::{KeyValuePairs, Location};
-use moq_transport::message::RequestErrorCode;
+use moq_client::{DatagramSpec, FetchedObject, IncomingFetch, IncomingSubscribe, SubgroupSpec, TrackPublisher};
+use moq_wire::coding::{KeyValuePairs, Location};
+use moq_wire::message::RequestErrorCode;
 use std::sync::{Arc, Mutex};
 
 /// Publisher priority of the `events` subgroup streams
@@ -31,9 +31,9 @@ pub struct Published {
     /// Location we sent in SUBSCRIBE_OK, to answer a Joining FETCH.
     joining: std::collections::HashMap<u64, (String, Option<Location>)>,
     /// Our PUBLISH_NAMESPACE for the call, withdrawn by [`linger_then_end`].
-    pub announce: Option<moq_interop::RequestHandle>,
+    pub announce: Option<moq_client::RequestHandle>,
     /// Open audio subgroup streams (stream mappings), by publisher.
-    writers: std::collections::HashMap<usize, (u64, moq_interop::SubgroupWriter)>,
+    writers: std::collections::HashMap<usize, (u64, moq_client::SubgroupWriter)>,
 }
 
 impl Published {

@@ -2,9 +2,9 @@
 //! and datagrams in, the per-session writer out.
 
 use super::SessionHandle;
-use crate::outbound::{Action, Item, StreamKey};
+use crate::routing::outbound::{Action, Item, StreamKey};
+use crate::routing::track::UpstreamStream;
 use crate::state::Relay;
-use crate::track::UpstreamStream;
 use crate::wire::datagram::Datagram;
 use crate::wire::subgroup::{Event, SubgroupParser};
 use crate::wire::{session_error, stream_error, WireError};
@@ -26,7 +26,7 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
     let mut parser = SubgroupParser::new(relay.limits.max_object_size);
     parser.push(&first);
     let serial = relay.next_id();
-    let mut stream: Option<(UpstreamStream, Arc<crate::track::Track>, u8)> = None;
+    let mut stream: Option<(UpstreamStream, Arc<crate::routing::track::Track>, u8)> = None;
     let result: Result<(), WireError> = async {
         loop {
             while let Some(ev) = parser.next()? {
@@ -130,7 +130,7 @@ pub async fn datagrams(relay: Arc<Relay>, session: Arc<SessionHandle>) {
 pub struct Route {
     generation: u64,
     alias: u64,
-    target: Option<(Arc<crate::track::Track>, u8)>,
+    target: Option<(Arc<crate::routing::track::Track>, u8)>,
 }
 
 /// One incoming datagram (§11.3): forwarded at once under each subscriber's alias.

@@ -4,13 +4,13 @@
 use super::io::{FrameReader, StreamError};
 use super::request::reply;
 use super::SessionHandle;
+use crate::routing::track::{FullName, Phase, Track};
 use crate::state::Relay;
-use crate::track::{FullName, Phase, Track};
 use crate::wire::control::Response;
 use crate::wire::fetch::{header, FetchObject, FetchWriter};
 use crate::wire::RequestErrorCode;
-use moq_transport::coding::{KeyValuePairs, Location};
-use moq_transport::message::{self, FetchType};
+use moq_wire::coding::{KeyValuePairs, Location};
+use moq_wire::message::{self, FetchType};
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
 

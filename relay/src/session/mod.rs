@@ -19,13 +19,13 @@ pub mod request;
 pub mod subscribe;
 pub mod tracks;
 
-use crate::outbound::Outbound;
-use crate::router::SessionId;
+use crate::routing::outbound::Outbound;
+use crate::routing::router::SessionId;
+use crate::routing::track::{DatagramSink, Track};
 use crate::state::Relay;
-use crate::track::{DatagramSink, Track};
 use crate::wire::{session_error, varint, PADDING, SETUP};
 use bytes::{Bytes, BytesMut};
-use moq_transport::coding::{KeyValuePairs, Location};
+use moq_wire::coding::{KeyValuePairs, Location};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -251,7 +251,7 @@ async fn open_control(session: &SessionHandle) -> anyhow::Result<()> {
     let mut send = session.wt.open_uni().await?;
     let mut params = KeyValuePairs::new();
     params.set_bytesvalue(MOQT_IMPLEMENTATION, format!("moq-phone-relay/{}", env!("CARGO_PKG_VERSION")).into_bytes());
-    let setup = moq_transport::setup::Setup { params };
+    let setup = moq_wire::setup::Setup { params };
     let mut buf = BytesMut::new();
     setup.encode_full(&mut buf)?;
     send.write_all(&buf).await?;
@@ -354,7 +354,7 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     let mut reader = io::FrameReader::with_buffer(recv, std::mem::take(&mut buf));
     match reader.next_within(relay.limits.handshake_timeout).await {
         Ok(f) if f.kind == SETUP => {
-            if moq_transport::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()).is_err() {
+            if moq_wire::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()).is_err() {
                 relay.metrics.error("malformed_setup");
                 session.close(session_error::KEY_VALUE_FORMATTING_ERROR, "malformed SETUP options");
                 return;

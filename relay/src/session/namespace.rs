@@ -9,12 +9,12 @@
 use super::io::{FrameReader, StreamError};
 use super::request::reply;
 use super::SessionHandle;
-use crate::router::{Existing, NamespaceWatch, Notice, RouteError};
+use crate::routing::router::{Existing, NamespaceWatch, Notice, RouteError};
 use crate::state::Relay;
 use crate::wire::control::Response;
 use crate::wire::RequestErrorCode;
-use moq_transport::coding::{KeyValuePairs, TrackNamespacePrefix};
-use moq_transport::message;
+use moq_wire::coding::{KeyValuePairs, TrackNamespacePrefix};
+use moq_wire::message;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use web_transport_quinn::SendStream;

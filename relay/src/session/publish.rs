@@ -4,14 +4,14 @@
 use super::io::{FrameReader, StreamError};
 use super::request::reply;
 use super::SessionHandle;
-use crate::router::Announcement;
+use crate::routing::router::Announcement;
+use crate::routing::track::{FullName, Phase, Track};
 use crate::state::Relay;
-use crate::track::{FullName, Phase, Track};
 use crate::wire::control::Response;
 use crate::wire::{session_error, PublishDoneCode};
 use bytes::{Bytes, BytesMut};
-use moq_transport::coding::{Encode, KeyValuePairs};
-use moq_transport::message;
+use moq_wire::coding::{Encode, KeyValuePairs};
+use moq_wire::message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
@@ -106,14 +106,12 @@ pub async fn track(
     params.set_forward(true);
     let res = async {
         reply(&mut send, Response::PublishOk(params)).await?;
-        let mut phase = track.phase();
         loop {
             tokio::select! {
                 f = reader.next() => match f {
                     Ok(f) => match f.response()? {
                         Response::PublishDone { status, reason, stream_count } => {
-                            track.drained(stream_count, super::subscribe::DRAIN_TIMEOUT).await;
-                            track.set_phase(Phase::Done { status, reason });
+                            drain(&track, status, reason, stream_count).await;
                             return Ok(());
                         }
                         _ => continue,
@@ -125,7 +123,7 @@ pub async fn track(
                     Err(e) => return Err(e),
                 },
                 // Replaced by another publisher of the same track.
-                _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. })).await.map(|_| ()) } => return Ok(()),
+                _ = track.phase_where(|p| matches!(p, Phase::Done { .. })) => return Ok(()),
             }
         }
     }
@@ -139,4 +137,15 @@ pub async fn track(
     relay.metrics.tracks.fetch_sub(1, Ordering::Relaxed);
     let _ = send.finish();
     res
+}
+
+/// Passes a PUBLISH_DONE on once the routing core says the streams it counts
+/// were forwarded, or its drain deadline came (§10.11): this shell only
+/// sleeps until the deadline the core asked for and tells it the time.
+pub async fn drain(track: &Track, status: u64, reason: String, stream_count: u64) {
+    let Some(deadline) = track.publish_done(status, reason, stream_count, std::time::Instant::now()) else { return };
+    tokio::select! {
+        _ = track.ended() => {}
+        _ = tokio::time::sleep_until(deadline.into()) => track.handle_timeout(std::time::Instant::now()),
+    }
 }

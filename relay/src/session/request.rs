@@ -6,7 +6,7 @@ use super::SessionHandle;
 use crate::state::Relay;
 use crate::wire::control::{kind, Response};
 use crate::wire::{session_error, RequestErrorCode};
-use moq_transport::message::Message;
+use moq_wire::message::Message;
 use std::sync::Arc;
 use web_transport_quinn::{RecvStream, SendStream};
 

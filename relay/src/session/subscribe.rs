@@ -6,20 +6,18 @@
 use super::io::{FrameReader, StreamError};
 use super::request::reply;
 use super::{Established, SessionHandle};
+use crate::routing::router::Rendezvous;
+use crate::routing::track::{start_for_filter, FullName, Phase, Subscriber, Track};
 use crate::state::Relay;
-use crate::track::{start_for_filter, FullName, Phase, Subscriber, Track};
 use crate::wire::control::{encode_request, Response};
 use crate::wire::{PublishDoneCode, RequestErrorCode};
 use bytes::Bytes;
-use moq_transport::coding::{Decode, KeyValuePairs};
-use moq_transport::message::{self, FilterType, Message};
+use moq_wire::coding::{Decode, KeyValuePairs};
+use moq_wire::message::{self, FilterType, Message};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use web_transport_quinn::SendStream;
-
-/// How long PUBLISH_DONE waits for the data streams it counts (§10.11).
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads the default publisher priority out of raw Track Properties.
 pub fn default_priority(properties: &Bytes) -> u8 {
@@ -27,21 +25,21 @@ pub fn default_priority(properties: &Bytes) -> u8 {
     message::TrackExtensions::decode(&mut b)
         .ok()
         .and_then(|p| p.default_publisher_priority().ok().flatten())
-        .unwrap_or(moq_transport::data::DEFAULT_PUBLISHER_PRIORITY)
+        .unwrap_or(moq_wire::DEFAULT_PUBLISHER_PRIORITY)
 }
 
 /// Finds the track, creating it (and its upstream subscription) when a
 /// publisher serves its namespace, or waits up to `rendezvous` for it to
 /// appear (§10.2.6 RENDEZVOUS TIMEOUT). Takes one unit of interest.
 async fn obtain(relay: &Arc<Relay>, name: &FullName, rendezvous: Option<Duration>) -> Result<Arc<Track>, Response> {
-    let deadline = tokio::time::Instant::now() + rendezvous.unwrap_or_default();
-    let mut changed = relay.changed();
+    let deadline = Instant::now() + rendezvous.unwrap_or_default();
     loop {
-        changed.borrow_and_update();
+        // Read the generation before the router, so a change in between wakes us.
+        let seen = relay.changed.generation();
         {
             let mut router = relay.router();
             if let Some(t) = router.track(name) {
-                if !matches!(t.current_phase(), Phase::Done { .. } | Phase::Failed { .. }) {
+                if !t.current_phase().is_terminal() {
                     t.interest.fetch_add(1, Ordering::Relaxed);
                     return Ok(t);
                 }
@@ -58,13 +56,17 @@ async fn obtain(relay: &Arc<Relay>, name: &FullName, rendezvous: Option<Duration
                     return Ok(t);
                 }
             }
+            if rendezvous.is_none() {
+                return Err(Response::error(RequestErrorCode::DoesNotExist, 0, "no publisher for this track"));
+            }
+            // The routing core decides; this shell only waits for a change or the deadline.
+            if router.rendezvous(name, deadline, Instant::now()) == Rendezvous::Expired {
+                return Err(Response::error(RequestErrorCode::Timeout, 0, "track not published within the rendezvous timeout"));
+            }
         }
-        if rendezvous.is_none() {
-            return Err(Response::error(RequestErrorCode::DoesNotExist, 0, "no publisher for this track"));
-        }
-        match tokio::time::timeout_at(deadline, changed.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return Err(Response::error(RequestErrorCode::Timeout, 0, "track not published within the rendezvous timeout")),
+        tokio::select! {
+            _ = relay.changed.changed_since(seen) => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
 }
@@ -83,11 +85,9 @@ fn release(relay: &Relay, track: &Arc<Track>) {
 
 /// Waits until the track leaves `Pending`.
 async fn settled(relay: &Relay, track: &Track) -> Phase {
-    let mut rx = track.phase();
-    let wait = async move { rx.wait_for(|p| *p != Phase::Pending).await.map(|p| p.clone()) };
-    match tokio::time::timeout(relay.limits.upstream_timeout, wait).await {
-        Ok(Ok(p)) => p,
-        _ => Phase::Failed { code: RequestErrorCode::Timeout as u64, reason: "publisher did not answer".into() },
+    match tokio::time::timeout(relay.limits.upstream_timeout, track.phase_where(|p| *p != Phase::Pending)).await {
+        Ok(p) => p,
+        Err(_) => Phase::Failed { code: RequestErrorCode::Timeout as u64, reason: "publisher did not answer".into() },
     }
 }
 
@@ -124,7 +124,7 @@ async fn serve(
     session: &Arc<SessionHandle>,
     request_id: u64,
     track: &Arc<Track>,
-    largest_at_request: Option<moq_transport::coding::Location>,
+    largest_at_request: Option<moq_wire::coding::Location>,
     forward: bool,
     filter: Option<message::SubscriptionFilter>,
     send: &mut SendStream,
@@ -152,7 +152,10 @@ async fn serve(
             FilterType::AbsoluteStart => (f.start_location.unwrap_or_default(), None),
             FilterType::AbsoluteRange => (f.start_location.unwrap_or_default(), f.end_group_id),
         },
-        None => (start_for_filter(largest, false), None),
+        // §9.3 SUBSCRIPTION_FILTER: "If omitted from SUBSCRIBE or PUBLISH_OK,
+        // the subscription is unfiltered" — everything from {0, 0} (§5.1.2),
+        // so objects the relay already cached are sent, not only later ones.
+        None => (moq_wire::coding::Location::new(0, 0), None),
     };
     let alias = session.next_alias();
     let mut params = KeyValuePairs::new();
@@ -285,26 +288,25 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
         }
         other => return Err(StreamError::Wire(crate::wire::WireError::Malformed("SUBSCRIBE response", format!("{other:?}")))),
     };
-    let mut phase = track.phase();
     let end = loop {
         tokio::select! {
             f = reader.next() => match f {
                 Ok(f) => match f.response()? {
                     Response::PublishDone { status, reason, stream_count } => {
-                        track.drained(stream_count, DRAIN_TIMEOUT).await;
-                        break Phase::Done { status, reason };
+                        super::publish::drain(track, status, reason, stream_count).await;
+                        break None;
                     }
                     _ => continue,
                 },
                 Err(StreamError::Closed) | Err(StreamError::Reset(_)) => {
-                    break Phase::Done { status: PublishDoneCode::TrackEnded as u64, reason: "publisher closed the subscription".into() }
+                    break Some(Phase::Done { status: PublishDoneCode::TrackEnded as u64, reason: "publisher closed the subscription".into() })
                 }
                 Err(e) => {
                     publisher.remove_alias(alias);
                     return Err(e);
                 }
             },
-            _ = async { phase.wait_for(|p| matches!(p, Phase::Done { .. } | Phase::Failed { .. })).await.map(|_| ()) } => {
+            _ = track.ended() => {
                 // Our last subscriber left: unsubscribe by closing the stream (§3.3.2).
                 let _ = send.finish();
                 reader.stop(crate::wire::stream_error::CANCELLED);
@@ -315,6 +317,8 @@ async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Tr
     };
     publisher.remove_alias(alias);
     let _ = send.finish();
-    track.set_phase(end);
+    if let Some(end) = end {
+        track.set_phase(end);
+    }
     Ok(())
 }

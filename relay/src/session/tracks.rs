@@ -7,12 +7,12 @@ use super::io::{FrameReader, StreamError};
 use super::namespace::Watch;
 use super::request::reply;
 use super::SessionHandle;
-use crate::router::{Existing, Notice};
+use crate::routing::router::{Existing, Notice};
+use crate::routing::track::{start_for_filter, Phase, Subscriber, Track};
 use crate::state::Relay;
-use crate::track::{start_for_filter, Phase, Subscriber, Track};
 use crate::wire::control::{encode_request, Response};
-use moq_transport::coding::{Decode, KeyValuePairs};
-use moq_transport::message::{self, Message};
+use moq_wire::coding::{Decode, KeyValuePairs};
+use moq_wire::message::{self, Message};
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
 

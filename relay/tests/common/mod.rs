@@ -2,7 +2,7 @@
 //! process on free loopback ports, and a raw draft-18 QUIC client.
 #![allow(dead_code)]
 
-use moq_relay::wire::control::{take_frame, Frame};
+use moq_wire::control::{take_frame, Frame};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -160,7 +160,7 @@ pub async fn connect(relay: &Relay) -> quinn::Connection {
 /// Encodes a SETUP with no options (§10.3).
 pub fn setup_bytes() -> Vec<u8> {
     let mut b = bytes::BytesMut::new();
-    moq_transport::setup::Setup { params: Default::default() }.encode_full(&mut b).unwrap();
+    moq_wire::setup::Setup { params: Default::default() }.encode_full(&mut b).unwrap();
     b.to_vec()
 }
 
@@ -172,7 +172,7 @@ pub async fn session(relay: &Relay) -> (quinn::Connection, quinn::SendStream, qu
     ctl.write_all(&setup_bytes()).await.unwrap();
     let mut theirs = conn.accept_uni().await.unwrap();
     let f = read_frame(&mut theirs).await.expect("relay SETUP");
-    assert_eq!(f.kind, moq_relay::wire::SETUP);
+    assert_eq!(f.kind, moq_wire::SETUP);
     (conn, ctl, theirs)
 }
 
@@ -190,16 +190,16 @@ pub async fn read_frame(recv: &mut quinn::RecvStream) -> Option<Frame> {
 
 /// Sends a SUBSCRIBE for a track nobody publishes and returns the response:
 /// proves the session is alive and served.
-pub async fn probe(conn: &quinn::Connection, request_id: u64) -> moq_relay::wire::control::Response {
-    use moq_transport::message::{Message, Subscribe};
+pub async fn probe(conn: &quinn::Connection, request_id: u64) -> moq_wire::control::Response {
+    use moq_wire::message::{Message, Subscribe};
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let msg = Message::Subscribe(Subscribe {
         id: request_id,
-        track_namespace: moq_transport::coding::TrackNamespace::from_utf8_path("probe/none"),
+        track_namespace: moq_wire::coding::TrackNamespace::from_utf8_path("probe/none"),
         track_name: "t".into(),
         params: Default::default(),
     });
-    send.write_all(&moq_relay::wire::control::encode_request(&msg).unwrap()).await.unwrap();
+    send.write_all(&moq_wire::control::encode_request(&msg).unwrap()).await.unwrap();
     read_frame(&mut recv).await.expect("probe response").response().unwrap()
 }
 

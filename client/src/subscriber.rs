@@ -8,9 +8,9 @@ use crate::object::Object;
 use crate::session::{FetchEvent, Session};
 use crate::stream::{describe, unexpected, RequestStream};
 use bytes::Bytes;
-use moq_relay::wire::control::Response;
-use moq_transport::coding::{KeyValuePairs, Location, TrackNamespace, TrackNamespacePrefix};
-use moq_transport::message::{self, FetchType, FilterType, Message, SubscriptionFilter};
+use moq_wire::coding::{KeyValuePairs, Location, TrackNamespace, TrackNamespacePrefix};
+use moq_wire::control::Response;
+use moq_wire::message::{self, FetchType, FilterType, Message, SubscriptionFilter};
 use std::time::Duration;
 use tokio::sync::mpsc;
 

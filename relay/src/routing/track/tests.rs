@@ -1,12 +1,13 @@
 //! Track interleavings, driven step by step without I/O or timers.
 
 use super::*;
-use crate::outbound::Action;
+use crate::routing::outbound::Action;
 use crate::wire::subgroup::{Event, SubgroupParser};
 use crate::wire::varint;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 struct NoDatagrams;
 impl DatagramSink for NoDatagrams {
@@ -61,7 +62,7 @@ fn upstream_group(track: &Track, serial: u64, group: u64, n: u64) {
 
 fn drain(q: &Outbound) -> Vec<Item> {
     let mut out = Vec::new();
-    assert!(poll_once(pin!(q.drain(&mut out))).is_ready(), "nothing queued");
+    assert_eq!(q.try_drain(&mut out), Some(true), "nothing queued");
     out.into_iter()
         .map(|a| match a {
             Action::Item(i) => i,
@@ -75,8 +76,8 @@ fn drain(q: &Outbound) -> Vec<Item> {
 /// PUBLISH_DONE, and the relay ends the track — all before B's handler
 /// resumes to attach. B must still get the group (catch-up) and learn
 /// that the track ended, so it can send PUBLISH_DONE with Stream Count 1.
-#[tokio::test]
-async fn subscriber_attached_after_the_track_ended_still_sees_the_end() {
+#[test]
+fn subscriber_attached_after_the_track_ended_still_sees_the_end() {
     let name = FullName { namespace: TrackNamespace::from_utf8_path("route/shared"), name: "t".into() };
     let track = Track::new(name, Phase::Active { properties: Bytes::new(), default_priority: 128 }, 32, 1 << 20);
     let (qa, qb) = (Arc::new(Outbound::new(1 << 20, Default::default())), Arc::new(Outbound::new(1 << 20, Default::default())));
@@ -89,8 +90,7 @@ async fn subscriber_attached_after_the_track_ended_still_sees_the_end() {
     // The group, then PUBLISH_DONE {status 2, stream_count 1}: the stream
     // it counts is already finished, so draining does not wait.
     upstream_group(&track, 7, 5, 3);
-    assert!(poll_once(pin!(track.drained(1, std::time::Duration::from_secs(2)))).is_ready());
-    track.set_phase(Phase::Done { status: 2, reason: "done".into() });
+    assert_eq!(track.publish_done(2, "done".into(), 1, Instant::now()), None, "drained at once");
     assert_eq!(poll_once(a_ended.as_mut()), Poll::Ready(Phase::Done { status: 2, reason: "done".into() }));
     assert_eq!(track.detach(1, false), 1);
 
@@ -98,7 +98,6 @@ async fn subscriber_attached_after_the_track_ended_still_sees_the_end() {
     // already seen `Done`: waiting for a change on it would hang forever
     // (the bug); `ended` sees the end that came first.
     track.attach_with_catchup(subscriber(2, &qb));
-    assert!(poll_once(pin!(track.phase().changed())).is_pending());
     assert_eq!(poll_once(pin!(track.ended())), Poll::Ready(Phase::Done { status: 2, reason: "done".into() }));
     assert_eq!(track.detach(2, false), 1, "PUBLISH_DONE Stream Count for B");
 
@@ -174,8 +173,8 @@ fn subscriber_attached_mid_stream_gets_the_subgroup_on_one_stream() {
     assert_eq!(track.detach(1, false), 1);
 }
 
-#[tokio::test]
-async fn ended_reports_failure_and_ignores_non_terminal_changes() {
+#[test]
+fn ended_reports_failure_and_ignores_non_terminal_changes() {
     let name = FullName { namespace: TrackNamespace::from_utf8_path("a"), name: "t".into() };
     let track = Track::new(name, Phase::Pending, 4, 1 << 16);
     let mut ended = pin!(track.ended());
@@ -184,4 +183,50 @@ async fn ended_reports_failure_and_ignores_non_terminal_changes() {
     assert!(poll_once(ended.as_mut()).is_pending());
     track.set_phase(Phase::Failed { code: 4, reason: "gone".into() });
     assert_eq!(poll_once(ended.as_mut()), Poll::Ready(Phase::Failed { code: 4, reason: "gone".into() }));
+}
+
+fn active(path: &str) -> Arc<Track> {
+    let name = FullName { namespace: TrackNamespace::from_utf8_path(path), name: "t".into() };
+    Track::new(name, Phase::Active { properties: Bytes::new(), default_priority: 128 }, 32, 1 << 20)
+}
+
+/// PUBLISH_DONE overtook its last stream (§10.11): the track stays active
+/// until that stream has been forwarded and finished, then ends at once —
+/// no timer involved.
+#[test]
+fn publish_done_waits_for_the_streams_it_counts() {
+    let track = active("drain/late");
+    let q = Arc::new(Outbound::new(1 << 20, Default::default()));
+    track.attach_with_catchup(subscriber(1, &q));
+    let t0 = Instant::now();
+    upstream_group(&track, 1, 0, 2);
+    // Counts two streams; only one has been seen.
+    let deadline = track.publish_done(0, "bye".into(), 2, t0).expect("must wait for the second stream");
+    assert_eq!(deadline, t0 + DRAIN_TIMEOUT);
+    assert_eq!(track.poll_timeout(), Some(deadline));
+    let mut ended = pin!(track.ended());
+    assert!(poll_once(ended.as_mut()).is_pending());
+    // Before the deadline, time alone changes nothing.
+    track.handle_timeout(deadline - Duration::from_millis(1));
+    assert!(poll_once(ended.as_mut()).is_pending());
+    // The second stream arrives, is forwarded, and ends: the track ends now.
+    upstream_group(&track, 2, 1, 1);
+    assert_eq!(poll_once(ended.as_mut()), Poll::Ready(Phase::Done { status: 0, reason: "bye".into() }));
+    assert_eq!(track.poll_timeout(), None);
+    assert_eq!(track.detach(1, false), 2, "both streams reached the subscriber");
+}
+
+/// A stream that PUBLISH_DONE counts but that never arrives does not hold
+/// the track open: it ends when the routing core is told the deadline passed.
+#[test]
+fn publish_done_gives_up_on_missing_streams_at_its_deadline() {
+    let track = active("drain/lost");
+    let t0 = Instant::now();
+    track.on_stream_start(); // open, never finished
+    let deadline = track.publish_done(3, "end".into(), 1, t0).expect("a stream is still open");
+    let mut ended = pin!(track.ended());
+    track.handle_timeout(t0 + Duration::from_millis(1999));
+    assert!(poll_once(ended.as_mut()).is_pending());
+    track.handle_timeout(deadline);
+    assert_eq!(poll_once(ended.as_mut()), Poll::Ready(Phase::Done { status: 3, reason: "end".into() }));
 }

@@ -7,8 +7,8 @@ use crate::error::{Error, Result};
 use crate::fetch::FetchItem;
 use crate::object::{Object, SubgroupSpec, SubgroupWriter};
 use crate::stream::RequestStream;
-use moq_transport::coding::KeyValuePairs;
-use moq_transport::message::Message;
+use moq_wire::coding::KeyValuePairs;
+use moq_wire::message::Message;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -218,8 +218,8 @@ impl Session {
     /// The peer's MOQT_IMPLEMENTATION option (§10.3.1.5), if it sent one.
     pub fn peer_implementation(&self) -> Option<String> {
         match &self.inner.peer_setup.get(0x7)?.value {
-            moq_transport::coding::Value::BytesValue(b) => Some(String::from_utf8_lossy(b).into_owned()),
-            moq_transport::coding::Value::IntValue(v) => Some(v.to_string()),
+            moq_wire::coding::Value::BytesValue(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            moq_wire::coding::Value::IntValue(v) => Some(v.to_string()),
         }
     }
 
@@ -293,7 +293,7 @@ impl Session {
     /// Sends GOAWAY on our control stream (§10.4); a client's New Session
     /// URI is always empty.
     pub async fn go_away(&self) -> Result<()> {
-        let msg = moq_relay::wire::control::Response::GoAway { uri: String::new(), timeout_ms: 0 }.encode();
+        let msg = moq_wire::control::Response::GoAway { uri: String::new(), timeout_ms: 0 }.encode();
         match self.inner.control.lock().await.as_mut() {
             Some(ctl) => ctl.write_all(&msg).await?,
             None => return Err(Error::Closed("session closed".into())),

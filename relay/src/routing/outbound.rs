@@ -10,11 +10,11 @@
 //! session drains the queue in batches — no task or allocation per object
 //! beyond the shared `Bytes` handles.
 
+use crate::routing::signal::Signal;
 use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
 
 /// Identifies one downstream subgroup stream: (subscription, upstream stream).
 pub type StreamKey = (u64, u64);
@@ -56,7 +56,8 @@ struct State {
 
 pub struct Outbound {
     state: Mutex<State>,
-    notify: Notify,
+    /// Wakes the session's writer.
+    notify: Signal,
     limit: usize,
     /// Objects evicted, shared with the relay's metrics.
     dropped_items: Arc<AtomicU64>,
@@ -71,7 +72,7 @@ pub enum Action {
 
 impl Outbound {
     pub fn new(limit_bytes: usize, dropped_items: Arc<AtomicU64>) -> Self {
-        Self { state: Mutex::new(State::default()), notify: Notify::new(), limit: limit_bytes, dropped_items }
+        Self { state: Mutex::new(State::default()), notify: Signal::new(), limit: limit_bytes, dropped_items }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -104,7 +105,7 @@ impl Outbound {
             self.dropped_items.fetch_add(dropped, Ordering::Relaxed);
         }
         drop(s);
-        self.notify.notify_one();
+        self.notify.notify();
         true
     }
 
@@ -120,27 +121,34 @@ impl Outbound {
         s.items.clear();
         s.bytes = 0;
         drop(s);
-        self.notify.notify_one();
+        self.notify.notify();
     }
 
-    /// Waits for items and takes all of them (batching), translating evicted
-    /// streams into [`Action::Broken`]. Returns `None` once closed.
+    /// Takes every queued item (batching), translating evicted streams into
+    /// [`Action::Broken`]. `None` once closed; `Some(false)` when empty.
+    pub fn try_drain(&self, out: &mut Vec<Action>) -> Option<bool> {
+        let mut s = self.lock();
+        if s.closed {
+            return None;
+        }
+        if s.items.is_empty() && s.broken.is_empty() {
+            return Some(false);
+        }
+        let broken: Vec<StreamKey> = s.broken.drain().collect();
+        out.extend(broken.into_iter().map(Action::Broken));
+        s.bytes = 0;
+        out.extend(s.items.drain(..).map(Action::Item));
+        Some(true)
+    }
+
+    /// Waits for items and takes all of them; `None` once closed.
     pub async fn drain(&self, out: &mut Vec<Action>) -> Option<()> {
         loop {
-            {
-                let mut s = self.lock();
-                if s.closed {
-                    return None;
-                }
-                if !s.items.is_empty() || !s.broken.is_empty() {
-                    let broken: Vec<StreamKey> = s.broken.drain().collect();
-                    out.extend(broken.into_iter().map(Action::Broken));
-                    s.bytes = 0;
-                    out.extend(s.items.drain(..).map(Action::Item));
-                    return Some(());
-                }
+            let seen = self.notify.generation();
+            if self.try_drain(out)? {
+                return Some(());
             }
-            self.notify.notified().await;
+            self.notify.changed_since(seen).await;
         }
     }
 }
@@ -153,27 +161,27 @@ mod tests {
         Item::Data { key, bytes: Bytes::from(vec![0; n]) }
     }
 
-    #[tokio::test]
-    async fn overflow_evicts_oldest_and_marks_streams_broken() {
+    #[test]
+    fn overflow_evicts_oldest_and_marks_streams_broken() {
         let q = Outbound::new(1_000, Default::default());
         for i in 0..20 {
             q.push(data((1, i), 100));
         }
         assert!(q.queued_bytes() <= 1_000);
         let mut out = Vec::new();
-        q.drain(&mut out).await.unwrap();
+        assert_eq!(q.try_drain(&mut out), Some(true));
         let broken: Vec<_> = out.iter().filter_map(|a| if let Action::Broken(k) = a { Some(k.1) } else { None }).collect();
         assert!(broken.contains(&0), "oldest stream not broken: {broken:?}");
         assert!(!broken.contains(&19), "newest stream must survive");
         assert!(q.dropped_items.load(Ordering::Relaxed) > 0);
     }
 
-    #[tokio::test]
-    async fn closed_queue_rejects_and_ends_drain() {
+    #[test]
+    fn closed_queue_rejects_and_ends_drain() {
         let q = Outbound::new(1_000, Default::default());
         q.close();
         assert!(!q.push(data((0, 0), 1)));
         let mut out = Vec::new();
-        assert!(q.drain(&mut out).await.is_none());
+        assert!(q.try_drain(&mut out).is_none());
     }
 }

@@ -7,11 +7,11 @@
 
 use crate::error::{Error, Result};
 use bytes::{Buf, Bytes, BytesMut};
-use moq_relay::wire::varint;
-use moq_transport::coding::{KeyValuePairs, Location};
+use moq_wire::coding::{KeyValuePairs, Location};
+use moq_wire::varint;
 
 /// FETCH_HEADER stream type (§3.4, §11.4.4).
-pub const FETCH_HEADER: u64 = moq_relay::wire::fetch::FETCH_HEADER;
+pub const FETCH_HEADER: u64 = moq_wire::fetch::FETCH_HEADER;
 
 /// Serialization Flags for End of Range markers (§11.4.4.2).
 pub const END_OF_NON_EXISTENT_RANGE: u64 = 0x8C;
@@ -251,7 +251,7 @@ impl FetchParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moq_relay::wire::fetch::{header, FetchObject, FetchWriter};
+    use moq_wire::fetch::{header, FetchObject, FetchWriter};
 
     /// Group, object, subgroup, properties, payload.
     type Spec = (u64, u64, Option<u64>, &'static [u8], &'static [u8]);

@@ -6,9 +6,9 @@
 
 use crate::error::{Error, Result};
 use bytes::BytesMut;
-use moq_relay::wire::control::{encode_request, take_frame, Frame, Response};
-use moq_relay::wire::stream_error;
-use moq_transport::message::Message;
+use moq_wire::control::{encode_request, take_frame, Frame, Response};
+use moq_wire::message::Message;
+use moq_wire::stream_error;
 use std::time::Duration;
 use web_transport_quinn::{RecvStream, SendStream};
 

@@ -9,10 +9,10 @@ use crate::object::{DatagramSpec, SubgroupSpec, SubgroupWriter};
 use crate::session::{IncomingRequest, Session};
 use crate::stream::{unexpected, RequestStream};
 use bytes::Bytes;
-use moq_relay::wire::control::Response;
-use moq_relay::wire::fetch;
-use moq_transport::coding::{KeyValuePairs, Location, TrackNamespace};
-use moq_transport::message::{self, Message};
+use moq_wire::coding::{KeyValuePairs, Location, TrackNamespace};
+use moq_wire::control::Response;
+use moq_wire::fetch;
+use moq_wire::message::{self, Message};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,7 @@ impl RequestHandle {
     /// half is left to the peer to close: moq-relay-ietf 0.8.0 ends the whole
     /// session when it also gets STOP_SENDING here (seen 2026-11-23).
     pub fn cancel(mut self) {
-        self.stream.reset_send(moq_relay::wire::stream_error::CANCELLED);
+        self.stream.reset_send(moq_wire::stream_error::CANCELLED);
     }
 
     /// Withdraws by closing our half of the stream with FIN.
@@ -255,7 +255,7 @@ impl Session {
 
     /// [`Self::publish`] with raw Track Properties (Key-Value-Pairs, §2.5).
     pub async fn publish_with(&self, namespace: &TrackNamespace, track: &str, alias: u64, properties: Bytes) -> Result<TrackPublisher> {
-        let track_extensions = moq_transport::coding::Decode::decode(&mut &properties[..])
+        let track_extensions = moq_wire::coding::Decode::decode(&mut &properties[..])
             .map_err(|e| Error::Transport(format!("Track Properties do not decode: {e}")))?;
         let id = self.next_request_id();
         let msg = Message::Publish(message::Publish {

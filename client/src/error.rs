@@ -127,8 +127,8 @@ impl Error {
     }
 }
 
-impl From<moq_relay::wire::WireError> for Error {
-    fn from(e: moq_relay::wire::WireError) -> Self {
+impl From<moq_wire::WireError> for Error {
+    fn from(e: moq_wire::WireError) -> Self {
         Error::Protocol(e.to_string())
     }
 }
@@ -157,8 +157,8 @@ impl From<web_transport_quinn::ReadError> for Error {
     }
 }
 
-impl From<moq_transport::coding::EncodeError> for Error {
-    fn from(e: moq_transport::coding::EncodeError) -> Self {
+impl From<moq_wire::coding::EncodeError> for Error {
+    fn from(e: moq_wire::coding::EncodeError) -> Self {
         Error::Transport(format!("encoding: {e}"))
     }
 }

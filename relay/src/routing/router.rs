@@ -5,10 +5,11 @@
 //! behind any draft's session code (the draft-18 shell in `session/` today; a
 //! draft-22 shell can share it). References are to draft-ietf-moq-transport-18.
 
-use crate::track::{FullName, Track};
-use moq_transport::coding::{TrackNamespace, TrackNamespacePrefix};
+use crate::routing::track::{FullName, Track};
+use moq_wire::coding::{TrackNamespace, TrackNamespacePrefix};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub type SessionId = u64;
 
@@ -72,6 +73,17 @@ impl PartialEq for Notice {
 pub enum Existing {
     Namespaces(Vec<TrackNamespacePrefix>),
     Tracks(Vec<Arc<Track>>),
+}
+
+/// Where a SUBSCRIBE with RENDEZVOUS_TIMEOUT stands (§10.2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendezvous {
+    /// Its track exists, or a publisher serves its namespace: route it now.
+    Ready,
+    /// Nothing yet: ask again when the router changes, or at this deadline.
+    Waiting(Instant),
+    /// The rendezvous timeout passed: answer REQUEST_ERROR TIMEOUT.
+    Expired,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -149,6 +161,21 @@ impl Router {
             }
         }
         None
+    }
+
+    /// A SUBSCRIBE that may wait for its track (§10.2.6 RENDEZVOUS TIMEOUT):
+    /// ready once a live track of that name exists or a publisher serves its
+    /// namespace, expired at `deadline`. Whoever waits asks again whenever
+    /// the router changed and at the deadline, with the time it is then.
+    pub fn rendezvous(&self, name: &FullName, deadline: Instant, now: Instant) -> Rendezvous {
+        let live = self.tracks.get(name).is_some_and(|t| !t.current_phase().is_terminal());
+        if live || self.route(&name.namespace).is_some() {
+            Rendezvous::Ready
+        } else if now >= deadline {
+            Rendezvous::Expired
+        } else {
+            Rendezvous::Waiting(deadline)
+        }
     }
 
     pub fn track(&self, name: &FullName) -> Option<Arc<Track>> {
@@ -234,7 +261,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::Phase;
+    use crate::routing::track::Phase;
 
     fn ns(p: &str) -> TrackNamespace {
         TrackNamespace::from_utf8_path(p)
@@ -310,6 +337,36 @@ mod tests {
         assert!(r.remove_track(&t1, true).is_empty());
         assert_eq!(r.remove_track(&t2, true).len(), 1);
         assert!(r.track(&name("a")).is_none());
+    }
+
+    #[test]
+    fn rendezvous_waits_for_a_publisher_until_its_deadline() {
+        let mut r = Router::new();
+        let t0 = Instant::now();
+        let deadline = t0 + std::time::Duration::from_secs(1);
+        let name = FullName { namespace: ns("users/bob/call"), name: "events".into() };
+        assert_eq!(r.rendezvous(&name, deadline, t0), Rendezvous::Waiting(deadline));
+        // Another namespace appearing does not satisfy it.
+        r.publish_namespace(ns("users/carol"), a(1));
+        let almost = deadline - std::time::Duration::from_millis(1);
+        assert_eq!(r.rendezvous(&name, deadline, almost), Rendezvous::Waiting(deadline));
+        assert_eq!(r.rendezvous(&name, deadline, deadline), Rendezvous::Expired);
+        // A publisher of a prefix of its namespace, before the deadline: ready.
+        r.publish_namespace(ns("users/bob"), a(2));
+        assert_eq!(r.rendezvous(&name, deadline, almost), Rendezvous::Ready);
+    }
+
+    #[test]
+    fn rendezvous_is_ready_for_a_published_track_but_not_an_ended_one() {
+        let mut r = Router::new();
+        let t0 = Instant::now();
+        let deadline = t0 + std::time::Duration::from_millis(500);
+        let name = FullName { namespace: ns("live"), name: "cam".into() };
+        let t = Track::new(name.clone(), Phase::Active { properties: Default::default(), default_priority: 128 }, 4, 1024);
+        r.insert_track(t.clone(), true);
+        assert_eq!(r.rendezvous(&name, deadline, t0), Rendezvous::Ready);
+        t.set_phase(Phase::Done { status: 0, reason: String::new() });
+        assert_eq!(r.rendezvous(&name, deadline, t0), Rendezvous::Waiting(deadline));
     }
 
     #[test]

@@ -1,14 +1,15 @@
-//! moq-interop: a small async MoQT client for draft-ietf-moq-transport-18,
-//! built for conformance testing of relays.
+//! moq-client: an async MoQT client for draft-ietf-moq-transport-18 — connect
+//! over raw QUIC or WebTransport, publish, subscribe, fetch, datagrams.
 //!
-//! It reuses the relay's wire codec (`moq_relay::wire`: vi64 varints, control
-//! framing, SUBGROUP and OBJECT_DATAGRAM parsers) and moq-transport's request
-//! message codecs, so what it sends is what the relay parses, and vice versa.
+//! Every byte it reads or writes goes through [`moq_wire`], the one protocol
+//! vocabulary the relay uses too, so what it sends is what the relay parses,
+//! and vice versa. It links no server code: the phone library, the Asterisk
+//! module, the conformance client and the bench build on it.
 //!
 //! ```no_run
-//! # async fn demo() -> moq_interop::Result<()> {
-//! use moq_interop::{Client, SubscribeParams, Tls};
-//! use moq_transport::coding::TrackNamespace;
+//! # async fn demo() -> moq_client::Result<()> {
+//! use moq_client::{Client, SubscribeParams, Tls};
+//! use moq_wire::coding::TrackNamespace;
 //! let url = "moqt://127.0.0.1:4443".parse().unwrap();
 //! let publisher = Client::connect(&url, &Tls::DisableVerify).await?;
 //! let subscriber = Client::connect(&url, &Tls::DisableVerify).await?;

@@ -4,8 +4,8 @@
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
-use moq_relay::wire::varint;
-use moq_transport::coding::Location;
+use moq_wire::coding::Location;
+use moq_wire::varint;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
@@ -266,8 +266,8 @@ impl DatagramSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moq_relay::wire::datagram::Datagram;
-    use moq_relay::wire::subgroup::{Event, SubgroupParser};
+    use moq_wire::datagram::Datagram;
+    use moq_wire::subgroup::{Event, SubgroupParser};
 
     #[test]
     fn subgroup_header_round_trips_through_the_relay_parser() {

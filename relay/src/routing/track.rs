@@ -6,16 +6,20 @@
 //! Objects are forwarded as they arrive, one at a time — never whole-group
 //! buffering — into each subscriber session's bounded [`Outbound`] queue.
 
-use crate::cache::{Cache, CachedObject};
-use crate::catchup;
-use crate::outbound::{Item, Outbound};
+use crate::routing::cache::{Cache, CachedObject};
+use crate::routing::catchup;
+use crate::routing::outbound::{Item, Outbound};
+use crate::routing::signal::Signal;
 use crate::wire::datagram::Datagram;
 use crate::wire::subgroup::{Object, SubgroupHeader};
 use bytes::Bytes;
-use moq_transport::coding::{Location, TrackName, TrackNamespace};
+use moq_wire::coding::{Location, TrackName, TrackNamespace};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
+
+/// How long a PUBLISH_DONE waits for the data streams it counts (§10.11).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Namespace and name (§2.4.1 "Track Naming").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +111,33 @@ struct State {
     /// Upstream subgroup streams still open, so a catch-up of their cached
     /// objects can continue as the live downstream stream.
     live: Vec<LiveStream>,
+    /// Upstream data streams seen / still open, so PUBLISH_DONE is passed on
+    /// only after the streams it counts have been forwarded (§10.11).
+    streams_seen: u64,
+    streams_open: u64,
+    draining: Option<Draining>,
+}
+
+/// A PUBLISH_DONE held back until the streams it counts have ended.
+struct Draining {
+    status: u64,
+    reason: String,
+    stream_count: u64,
+    deadline: Instant,
+}
+
+impl State {
+    /// The held-back PUBLISH_DONE, once every stream it counts was seen and
+    /// none is open any more, or once its deadline passed.
+    fn take_drained(&mut self, now: Option<Instant>) -> Option<Phase> {
+        let d = self.draining.as_ref()?;
+        let drained = self.streams_seen >= d.stream_count && self.streams_open == 0;
+        if drained || now.is_some_and(|n| n >= d.deadline) {
+            let d = self.draining.take()?;
+            return Some(Phase::Done { status: d.status, reason: d.reason });
+        }
+        None
+    }
 }
 
 struct LiveStream {
@@ -120,7 +151,9 @@ struct LiveStream {
 pub struct Track {
     pub name: FullName,
     state: Mutex<State>,
-    phase: watch::Sender<Phase>,
+    phase: Mutex<Phase>,
+    /// Notified on every phase change, for the shell's request handlers.
+    changed: Signal,
     /// Upstream origin of this track: the publisher session's id.
     pub origin: Mutex<Option<u64>>,
     pub objects_in: AtomicU64,
@@ -130,11 +163,6 @@ pub struct Track {
     pub interest: std::sync::atomic::AtomicUsize,
     /// True for tracks created by a direct PUBLISH (they outlive subscribers).
     pub published: bool,
-    /// Upstream data streams seen / still open, so PUBLISH_DONE is passed on
-    /// only after the streams it counts have been forwarded (§10.11).
-    streams_seen: AtomicU64,
-    streams_open: AtomicU64,
-    stream_ended: tokio::sync::Notify,
 }
 
 /// A subgroup stream as the track sees it: header plus a relay-unique serial.
@@ -158,16 +186,17 @@ impl Track {
                 largest: None,
                 catchup_serial: 0,
                 live: Vec::new(),
+                streams_seen: 0,
+                streams_open: 0,
+                draining: None,
             }),
-            phase: watch::channel(phase).0,
+            phase: Mutex::new(phase),
+            changed: Signal::new(),
             origin: Mutex::new(None),
             objects_in: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             interest: std::sync::atomic::AtomicUsize::new(0),
             published,
-            streams_seen: AtomicU64::new(0),
-            streams_open: AtomicU64::new(0),
-            stream_ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -175,33 +204,34 @@ impl Track {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A receiver that has already seen the current phase: its `changed()`
-    /// reports only later changes. To wait for the track to end, use
-    /// [`Self::ended`], which also sees an end that came first.
-    pub fn phase(&self) -> watch::Receiver<Phase> {
-        self.phase.subscribe()
+    /// Resolves with the first phase that satisfies `pred` — at once if the
+    /// current one does. Downstream handlers attach after awaiting their
+    /// SUBSCRIBE_OK / PUBLISH_OK write, and the publisher can end the track in
+    /// that gap (PUBLISH_DONE right behind the last objects), so waiting for a
+    /// *change* would miss an end that came first.
+    pub async fn phase_where(&self, pred: impl Fn(&Phase) -> bool) -> Phase {
+        loop {
+            let seen = self.changed.generation();
+            let phase = self.current_phase();
+            if pred(&phase) {
+                return phase;
+            }
+            self.changed.changed_since(seen).await;
+        }
     }
 
-    /// Resolves with the terminal phase (`Done` or `Failed`) — at once if the
-    /// track has already ended. Downstream handlers attach after awaiting
-    /// their SUBSCRIBE_OK / PUBLISH_OK write, and the publisher can end the
-    /// track in that gap (PUBLISH_DONE right behind the last objects), so
-    /// waiting for a *change* from a receiver made after attaching would miss
-    /// the end and never send PUBLISH_DONE downstream.
+    /// Resolves with the terminal phase (`Done` or `Failed`).
     pub async fn ended(&self) -> Phase {
-        let mut rx = self.phase.subscribe();
-        let phase = match rx.wait_for(Phase::is_terminal).await {
-            Ok(p) => p.clone(),
-            // Unreachable: `self` owns the sender.
-            Err(_) => Phase::Failed { code: 0, reason: "track dropped".into() },
-        };
-        phase
+        self.phase_where(Phase::is_terminal).await
     }
+
     pub fn current_phase(&self) -> Phase {
-        self.phase.borrow().clone()
+        self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
     pub fn set_phase(&self, phase: Phase) {
-        self.phase.send_replace(phase);
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        self.changed.notify();
     }
 
     pub fn largest(&self) -> Option<Location> {
@@ -347,41 +377,67 @@ impl Track {
 
     /// An upstream data stream for this track began.
     pub fn on_stream_start(&self) {
-        self.streams_seen.fetch_add(1, Ordering::Relaxed);
-        self.streams_open.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.lock();
+        s.streams_seen += 1;
+        s.streams_open += 1;
     }
 
-    /// Waits until `stream_count` upstream streams have been seen and none is
-    /// still open, or `timeout` passes: PUBLISH_DONE travels on the request
-    /// stream and can overtake the last objects on the data streams.
-    pub async fn drained(&self, stream_count: u64, timeout: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.stream_ended.notified();
-            if self.streams_seen.load(Ordering::Relaxed) >= stream_count && self.streams_open.load(Ordering::Relaxed) == 0 {
-                return;
+    /// PUBLISH_DONE from upstream (§10.11). It travels on the request stream
+    /// and can overtake the last objects on the data streams, so the track
+    /// ends only once `stream_count` upstream streams were seen and none is
+    /// still open — or at `now + DRAIN_TIMEOUT`, for streams that never come.
+    /// Returns the deadline at which to call [`Self::handle_timeout`], or
+    /// `None` when the track ended at once.
+    pub fn publish_done(&self, status: u64, reason: String, stream_count: u64, now: Instant) -> Option<Instant> {
+        let deadline = now + DRAIN_TIMEOUT;
+        let ended = {
+            let mut s = self.lock();
+            s.draining = Some(Draining { status, reason, stream_count, deadline });
+            s.take_drained(None)
+        };
+        match ended {
+            Some(phase) => {
+                self.set_phase(phase);
+                None
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
-            }
+            None => Some(deadline),
         }
     }
 
-    /// The upstream stream ended: FIN (or reset) the matching downstream streams.
+    /// The time passed `now`: ends a drain whose deadline has come.
+    pub fn handle_timeout(&self, now: Instant) {
+        let ended = self.lock().take_drained(Some(now));
+        if let Some(phase) = ended {
+            self.set_phase(phase);
+        }
+    }
+
+    /// When [`Self::handle_timeout`] wants to be called, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.lock().draining.as_ref().map(|d| d.deadline)
+    }
+
+    /// The upstream stream ended: FIN (or reset) the matching downstream
+    /// streams, and end a drained PUBLISH_DONE.
     pub fn on_stream_end(&self, serial: u64, reset: Option<u32>) {
-        self.streams_open.fetch_sub(1, Ordering::Relaxed);
-        self.stream_ended.notify_waiters();
-        let mut s = self.lock();
-        s.live.retain(|l| l.serial != serial);
-        for sub in s.subscribers.iter_mut() {
-            if let Some(i) = sub.open.iter().position(|x| *x == serial) {
-                sub.open.swap_remove(i);
-                let key = (sub.id, serial);
-                sub.outbound.push(match reset {
-                    None => Item::Fin { key },
-                    Some(code) => Item::Reset { key, code },
-                });
+        let ended = {
+            let mut s = self.lock();
+            s.streams_open = s.streams_open.saturating_sub(1);
+            s.live.retain(|l| l.serial != serial);
+            for sub in s.subscribers.iter_mut() {
+                if let Some(i) = sub.open.iter().position(|x| *x == serial) {
+                    sub.open.swap_remove(i);
+                    let key = (sub.id, serial);
+                    sub.outbound.push(match reset {
+                        None => Item::Fin { key },
+                        Some(code) => Item::Reset { key, code },
+                    });
+                }
             }
+            s.take_drained(None)
+        };
+        if let Some(phase) = ended {
+            self.set_phase(phase);
         }
     }
 
@@ -391,7 +447,7 @@ impl Track {
         self.bytes_in.fetch_add(d.raw.len() as u64, Ordering::Relaxed);
         let loc = Location::new(d.group_id, d.object_id);
         let mut s = self.lock();
-        s.cache.limit_bytes(crate::cache::DATAGRAM_BYTES);
+        s.cache.limit_bytes(crate::routing::cache::DATAGRAM_BYTES);
         s.cache.insert(
             d.group_id,
             CachedObject {

@@ -4,7 +4,7 @@
 //! §5.1.2) but would otherwise fall in the gap; the track sends them from its
 //! cache under its lock, so each object goes out exactly once.
 
-use crate::cache::CachedObject;
+use crate::routing::cache::CachedObject;
 use crate::wire::varint;
 use bytes::Bytes;
 

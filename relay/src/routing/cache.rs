@@ -5,7 +5,7 @@
 //! memory never exceeds `max_bytes` plus one object whatever the publisher does.
 
 use bytes::Bytes;
-use moq_transport::coding::Location;
+use moq_wire::coding::Location;
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

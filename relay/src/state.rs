@@ -4,7 +4,7 @@
 use crate::metrics::Metrics;
 use crate::routing::router::{Notice, Router, SessionId};
 use crate::routing::signal::Signal;
-use crate::session::SessionHandle;
+use crate::session::handle::SessionHandle;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,7 +1,7 @@
 //! The data path (draft-ietf-moq-transport-18 §11): upstream subgroup streams
 //! and datagrams in, the per-session writer out.
 
-use super::SessionHandle;
+use super::handle::SessionHandle;
 use crate::routing::outbound::{Action, Item, StreamKey};
 use crate::routing::track::UpstreamStream;
 use crate::state::Relay;

@@ -1,9 +1,8 @@
 //! FETCH (draft-ietf-moq-transport-18 §10.12) answered from the relay's
 //! per-track cache, and TRACK_STATUS (§10.14).
 
-use super::io::{FrameReader, StreamError};
-use super::request::reply;
-use super::SessionHandle;
+use super::handle::SessionHandle;
+use super::io::{reply, FrameReader, StreamError};
 use crate::routing::track::{FullName, Phase, Track};
 use crate::state::Relay;
 use crate::wire::control::Response;

@@ -1,7 +1,7 @@
 //! Thin async helpers over web-transport-quinn streams: read framed control
 //! messages (§10) and write whole frames.
 
-use crate::wire::control::{take_frame, Frame};
+use crate::wire::control::{take_frame, Frame, Response};
 use crate::wire::WireError;
 use bytes::BytesMut;
 use std::time::Duration;
@@ -84,4 +84,9 @@ pub fn read_error(e: web_transport_quinn::ReadError) -> StreamError {
 /// Writes one encoded message.
 pub async fn write(send: &mut SendStream, bytes: &[u8]) -> Result<(), StreamError> {
     send.write_all(bytes).await.map_err(|e| StreamError::Transport(e.to_string()))
+}
+
+/// Writes one response message.
+pub async fn reply(send: &mut SendStream, r: Response) -> Result<(), StreamError> {
+    write(send, &r.encode()).await
 }

@@ -6,9 +6,8 @@
 //! with the router, answer PREFIX_OVERLAP, then hand each notice on until the
 //! subscriber closes the request stream.
 
-use super::io::{FrameReader, StreamError};
-use super::request::reply;
-use super::SessionHandle;
+use super::handle::SessionHandle;
+use super::io::{reply, FrameReader, StreamError};
 use crate::routing::router::{Existing, NamespaceWatch, Notice, RouteError};
 use crate::state::Relay;
 use crate::wire::control::Response;

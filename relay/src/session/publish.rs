@@ -1,9 +1,8 @@
 //! PUBLISH_NAMESPACE (§6.2, §10.15) and direct PUBLISH (§10.10) at the relay,
 //! draft-ietf-moq-transport-18.
 
-use super::io::{FrameReader, StreamError};
-use super::request::reply;
-use super::SessionHandle;
+use super::handle::SessionHandle;
+use super::io::{reply, FrameReader, StreamError};
 use crate::routing::router::Announcement;
 use crate::routing::track::{FullName, Phase, Track};
 use crate::state::Relay;
@@ -79,7 +78,7 @@ pub async fn track(
     let mut props = BytesMut::new();
     let _ = m.track_extensions.encode(&mut props);
     let properties: Bytes = props.freeze();
-    let prio = super::subscribe::default_priority(&properties);
+    let prio = super::upstream::default_priority(&properties);
     let track = Track::with_origin(
         name.clone(),
         Phase::Active { properties, default_priority: prio },
@@ -111,7 +110,7 @@ pub async fn track(
                 f = reader.next() => match f {
                     Ok(f) => match f.response()? {
                         Response::PublishDone { status, reason, stream_count } => {
-                            drain(&track, status, reason, stream_count).await;
+                            super::upstream::drain(&track, status, reason, stream_count).await;
                             return Ok(());
                         }
                         _ => continue,
@@ -137,15 +136,4 @@ pub async fn track(
     relay.metrics.tracks.fetch_sub(1, Ordering::Relaxed);
     let _ = send.finish();
     res
-}
-
-/// Passes a PUBLISH_DONE on once the routing core says the streams it counts
-/// were forwarded, or its drain deadline came (§10.11): this shell only
-/// sleeps until the deadline the core asked for and tells it the time.
-pub async fn drain(track: &Track, status: u64, reason: String, stream_count: u64) {
-    let Some(deadline) = track.publish_done(status, reason, stream_count, std::time::Instant::now()) else { return };
-    tokio::select! {
-        _ = track.ended() => {}
-        _ = tokio::time::sleep_until(deadline.into()) => track.handle_timeout(std::time::Instant::now()),
-    }
 }

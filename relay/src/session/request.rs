@@ -1,8 +1,8 @@
 //! Bidirectional request streams (draft-ietf-moq-transport-18 §3.3): each
 //! starts with one request message and lives as long as the request.
 
-use super::io::{self, FrameReader, StreamError};
-use super::SessionHandle;
+use super::handle::SessionHandle;
+use super::io::{reply, FrameReader, StreamError};
 use crate::state::Relay;
 use crate::wire::control::{kind, Response};
 use crate::wire::{session_error, RequestErrorCode};
@@ -71,9 +71,4 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
 fn violation(relay: &Relay, session: &SessionHandle, why: &str) {
     relay.metrics.error("protocol_violation");
     session.close(session_error::PROTOCOL_VIOLATION, why);
-}
-
-/// Writes one response message.
-pub async fn reply(send: &mut SendStream, r: Response) -> Result<(), StreamError> {
-    io::write(send, &r.encode()).await
 }

@@ -3,30 +3,20 @@
 //! one for a track opens the upstream SUBSCRIBE to the publisher of the
 //! longest matching namespace.
 
-use super::io::{FrameReader, StreamError};
-use super::request::reply;
-use super::{Established, SessionHandle};
+use super::handle::{Established, SessionHandle};
+use super::io::{reply, FrameReader, StreamError};
+use super::upstream;
 use crate::routing::router::Rendezvous;
 use crate::routing::track::{start_for_filter, FullName, Phase, Subscriber, Track};
 use crate::state::Relay;
-use crate::wire::control::{encode_request, Response};
+use crate::wire::control::Response;
 use crate::wire::{PublishDoneCode, RequestErrorCode};
-use bytes::Bytes;
-use moq_wire::coding::{Decode, KeyValuePairs};
-use moq_wire::message::{self, FilterType, Message};
+use moq_wire::coding::KeyValuePairs;
+use moq_wire::message::{self, FilterType};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use web_transport_quinn::SendStream;
-
-/// Reads the default publisher priority out of raw Track Properties.
-pub fn default_priority(properties: &Bytes) -> u8 {
-    let mut b = &properties[..];
-    message::TrackExtensions::decode(&mut b)
-        .ok()
-        .and_then(|p| p.default_publisher_priority().ok().flatten())
-        .unwrap_or(moq_wire::DEFAULT_PUBLISHER_PRIORITY)
-}
 
 /// Finds the track, creating it (and its upstream subscription) when a
 /// publisher serves its namespace, or waits up to `rendezvous` for it to
@@ -52,7 +42,7 @@ async fn obtain(relay: &Arc<Relay>, name: &FullName, rendezvous: Option<Duration
                     router.insert_track(t.clone(), false);
                     drop(router);
                     relay.metrics.tracks.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(upstream(relay.clone(), publisher, t.clone()));
+                    tokio::spawn(upstream::run(relay.clone(), publisher, t.clone()));
                     return Ok(t);
                 }
             }
@@ -234,91 +224,4 @@ pub async fn serve_attached(
             Err(e)
         }
     }
-}
-
-/// The relay's own SUBSCRIBE to the publisher of `track` (§9.4): shared by all
-/// downstream subscribers, ended when the last one leaves or the publisher ends it.
-async fn upstream(relay: Arc<Relay>, publisher: Arc<SessionHandle>, track: Arc<Track>) {
-    let result = upstream_inner(&relay, &publisher, &track).await;
-    if let Err(e) = &result {
-        tracing::debug!(track = %track.name, error = %e, "upstream subscription ended");
-        if track.current_phase() == Phase::Pending {
-            track.set_phase(Phase::Failed { code: RequestErrorCode::InternalError as u64, reason: e.to_string() });
-        } else if matches!(track.current_phase(), Phase::Active { .. }) {
-            track.set_phase(Phase::Done { status: PublishDoneCode::InternalError as u64, reason: "publisher went away".into() });
-        }
-    }
-    relay.router().remove_track(&track, false);
-    relay.metrics.tracks.fetch_sub(1, Ordering::Relaxed);
-}
-
-async fn upstream_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Track>) -> Result<(), StreamError> {
-    let (mut send, recv) = publisher.wt.open_bi().await.map_err(|e| StreamError::Transport(e.to_string()))?;
-    let id = publisher.next_request_id();
-    let mut params = KeyValuePairs::new();
-    params.set_forward(true);
-    let _ = params.set_subscription_filter(&message::SubscriptionFilter {
-        filter_type: FilterType::LargestObject,
-        start_location: None,
-        end_group_id: None,
-    });
-    let msg = Message::Subscribe(message::Subscribe {
-        id,
-        track_namespace: track.name.namespace.clone(),
-        track_name: track.name.name.clone(),
-        params,
-    });
-    super::io::write(&mut send, &encode_request(&msg)?).await?;
-    let mut reader = FrameReader::new(recv);
-    let first = reader.next_within(relay.limits.upstream_timeout).await?;
-    let alias = match first.response()? {
-        Response::SubscribeOk { alias, properties, .. } => {
-            let prio = default_priority(&properties);
-            if !publisher.add_alias(alias, track.clone(), prio) {
-                publisher.close(crate::wire::session_error::DUPLICATE_TRACK_ALIAS, "track alias already in use");
-                return Err(StreamError::Transport("duplicate track alias".into()));
-            }
-            track.set_phase(Phase::Active { properties, default_priority: prio });
-            alias
-        }
-        Response::RequestError { code, reason, .. } => {
-            track.set_phase(Phase::Failed { code, reason });
-            let _ = send.finish();
-            return Ok(());
-        }
-        other => return Err(StreamError::Wire(crate::wire::WireError::Malformed("SUBSCRIBE response", format!("{other:?}")))),
-    };
-    let end = loop {
-        tokio::select! {
-            f = reader.next() => match f {
-                Ok(f) => match f.response()? {
-                    Response::PublishDone { status, reason, stream_count } => {
-                        super::publish::drain(track, status, reason, stream_count).await;
-                        break None;
-                    }
-                    _ => continue,
-                },
-                Err(StreamError::Closed) | Err(StreamError::Reset(_)) => {
-                    break Some(Phase::Done { status: PublishDoneCode::TrackEnded as u64, reason: "publisher closed the subscription".into() })
-                }
-                Err(e) => {
-                    publisher.remove_alias(alias);
-                    return Err(e);
-                }
-            },
-            _ = track.ended() => {
-                // Our last subscriber left: unsubscribe by closing the stream (§3.3.2).
-                let _ = send.finish();
-                reader.stop(crate::wire::stream_error::CANCELLED);
-                publisher.remove_alias(alias);
-                return Ok(());
-            }
-        }
-    };
-    publisher.remove_alias(alias);
-    let _ = send.finish();
-    if let Some(end) = end {
-        track.set_phase(end);
-    }
-    Ok(())
 }

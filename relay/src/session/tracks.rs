@@ -3,10 +3,9 @@
 //! published track under the prefix, now and later. Each accepted PUBLISH is
 //! an ordinary downstream subscription of the shared [`Track`].
 
-use super::io::{FrameReader, StreamError};
+use super::handle::SessionHandle;
+use super::io::{reply, FrameReader, StreamError};
 use super::namespace::Watch;
-use super::request::reply;
-use super::SessionHandle;
 use crate::routing::router::{Existing, Notice};
 use crate::routing::track::{start_for_filter, Phase, Subscriber, Track};
 use crate::state::Relay;

@@ -1,0 +1,205 @@
+//! One session's shared handle (draft-ietf-moq-transport-18 §3): what request
+//! handlers, the data path and the relay need of a connection — its
+//! outbound queue, Track Aliases in both directions (§11.1), Request IDs
+//! (§10.1), established subscriptions for joining FETCH (§10.12.2) and the
+//! stream credit it grants (§3.3).
+
+use super::credit;
+use super::io;
+use crate::routing::outbound::Outbound;
+use crate::routing::router::SessionId;
+use crate::routing::track::{DatagramSink, Track};
+use bytes::Bytes;
+use moq_wire::coding::Location;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use web_transport_quinn::SendStream;
+
+/// A downstream subscription of this session, for joining FETCH (§10.12.2).
+#[derive(Clone)]
+pub struct Established {
+    pub track: Arc<Track>,
+    /// The Largest Object when the subscription began: the Joining Location (§5.1).
+    pub joining: Option<Location>,
+    pub forward: bool,
+}
+
+pub struct SessionHandle {
+    pub id: SessionId,
+    pub wt: web_transport_quinn::Session,
+    pub outbound: Arc<Outbound>,
+    /// Track Aliases this peer uses for what it publishes to us (§11.1).
+    aliases: Mutex<HashMap<u64, (Arc<Track>, u8)>>,
+    /// Bumped whenever `aliases` changes, so readers may keep a lookup.
+    alias_generation: AtomicU64,
+    alias_added: Notify,
+    /// Aliases we assign to tracks we send to this peer.
+    next_alias: AtomicU64,
+    /// Request IDs for requests we send: the server uses odd IDs (§10.1).
+    next_request: AtomicU64,
+    /// Established downstream subscriptions by the peer's Request ID.
+    established: Mutex<HashMap<u64, Established>>,
+    established_added: Notify,
+    pub(super) control: tokio::sync::Mutex<Option<SendStream>>,
+    pub(super) setup_done: AtomicBool,
+    pub(super) setup_seen: Notify,
+    /// Stream credit granted to the peer: [request (bidi), data (uni)].
+    credit: Mutex<[credit::StreamCredit; 2]>,
+}
+
+/// Which kind of peer-opened stream a [`StreamSlot`] accounts for.
+#[derive(Clone, Copy)]
+pub(super) enum Dir {
+    Bi = 0,
+    Uni = 1,
+}
+
+/// Holds one unit of stream credit while a peer-opened stream is served.
+pub(super) struct StreamSlot {
+    session: Arc<SessionHandle>,
+    dir: Dir,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.session.credit.lock().unwrap_or_else(|e| e.into_inner())[self.dir as usize].closed();
+    }
+}
+
+impl DatagramSink for web_transport_quinn::Session {
+    fn send(&self, datagram: Bytes) {
+        // Datagrams larger than the path allows are dropped (§11.3).
+        let _ = self.send_datagram(datagram);
+    }
+}
+
+impl SessionHandle {
+    pub(super) fn new(id: SessionId, wt: web_transport_quinn::Session, queue_bytes: usize, evicted: Arc<AtomicU64>) -> Self {
+        Self {
+            id,
+            wt,
+            outbound: Arc::new(Outbound::new(queue_bytes, evicted)),
+            aliases: Mutex::new(HashMap::new()),
+            alias_generation: AtomicU64::new(0),
+            alias_added: Notify::new(),
+            next_alias: AtomicU64::new(1),
+            next_request: AtomicU64::new(1),
+            established: Mutex::new(HashMap::new()),
+            established_added: Notify::new(),
+            control: tokio::sync::Mutex::new(None),
+            setup_done: AtomicBool::new(false),
+            setup_seen: Notify::new(),
+            credit: Mutex::new([
+                credit::StreamCredit::new(credit::BIDI.0, credit::BIDI.1),
+                credit::StreamCredit::new(credit::UNI.0, credit::UNI.1),
+            ]),
+        }
+    }
+
+    /// Accounts for a peer-opened stream and grants more when it is due.
+    pub(super) fn stream_slot(self: &Arc<Self>, dir: Dir) -> StreamSlot {
+        let grant = self.credit.lock().unwrap_or_else(|e| e.into_inner())[dir as usize].opened();
+        if let Some(n) = grant.and_then(|n| quinn::VarInt::from_u64(n).ok()) {
+            tracing::debug!(session = self.id, streams = u64::from(n), bidi = matches!(dir, Dir::Bi), "granting more streams");
+            match dir {
+                Dir::Bi => self.wt.set_max_concurrent_bi_streams(n),
+                Dir::Uni => self.wt.set_max_concurrent_uni_streams(n),
+            }
+        }
+        StreamSlot { session: self.clone(), dir }
+    }
+
+    pub fn next_alias(&self) -> u64 {
+        self.next_alias.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn next_request_id(&self) -> u64 {
+        self.next_request.fetch_add(2, Ordering::Relaxed)
+    }
+
+    /// Registers an upstream alias; false if the peer already uses it for
+    /// another track (DUPLICATE_TRACK_ALIAS, §11.1).
+    pub fn add_alias(&self, alias: u64, track: Arc<Track>, default_priority: u8) -> bool {
+        let mut a = self.aliases.lock().unwrap_or_else(|e| e.into_inner());
+        if a.get(&alias).is_some_and(|(t, _)| !Arc::ptr_eq(t, &track)) {
+            return false;
+        }
+        a.insert(alias, (track, default_priority));
+        self.alias_generation.fetch_add(1, Ordering::Release);
+        drop(a);
+        self.alias_added.notify_waiters();
+        true
+    }
+
+    pub fn remove_alias(&self, alias: u64) {
+        let mut a = self.aliases.lock().unwrap_or_else(|e| e.into_inner());
+        a.remove(&alias);
+        self.alias_generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn alias_generation(&self) -> u64 {
+        self.alias_generation.load(Ordering::Acquire)
+    }
+
+    pub fn alias(&self, alias: u64) -> Option<(Arc<Track>, u8)> {
+        self.aliases.lock().unwrap_or_else(|e| e.into_inner()).get(&alias).cloned()
+    }
+
+    /// Waits briefly for an alias whose SUBSCRIBE_OK / PUBLISH may still be in
+    /// flight (§11.4.2 allows buffering a stream with an unknown alias).
+    pub async fn wait_alias(&self, alias: u64, t: Duration) -> Option<(Arc<Track>, u8)> {
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            let notified = self.alias_added.notified();
+            if let Some(x) = self.alias(alias) {
+                return Some(x);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    pub fn establish(&self, request_id: u64, e: Established) {
+        self.established.lock().unwrap_or_else(|e| e.into_inner()).insert(request_id, e);
+        self.established_added.notify_waiters();
+    }
+
+    /// A Joining FETCH may arrive before the SUBSCRIBE it joins is
+    /// established; the publisher buffers it until then or a timeout (§10.12.2).
+    pub async fn wait_established(&self, request_id: u64, t: Duration) -> Option<Established> {
+        let deadline = tokio::time::Instant::now() + t;
+        loop {
+            let notified = self.established_added.notified();
+            if let Some(e) = self.established(request_id) {
+                return Some(e);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+    pub fn unestablish(&self, request_id: u64) {
+        self.established.lock().unwrap_or_else(|e| e.into_inner()).remove(&request_id);
+    }
+    pub fn established(&self, request_id: u64) -> Option<Established> {
+        self.established.lock().unwrap_or_else(|e| e.into_inner()).get(&request_id).cloned()
+    }
+
+    /// Closes the whole session with a §3.5 code.
+    pub fn close(&self, code: u32, reason: &str) {
+        tracing::info!(session = self.id, code, reason, "closing session");
+        self.wt.close(code, reason.as_bytes());
+    }
+
+    /// Sends GOAWAY on our control stream (§10.4).
+    pub async fn go_away(&self, timeout: Duration) {
+        let msg = crate::wire::control::Response::GoAway { uri: String::new(), timeout_ms: timeout.as_millis() as u64 }.encode();
+        if let Some(ctl) = self.control.lock().await.as_mut() {
+            let _ = io::write(ctl, &msg).await;
+        }
+    }
+}

@@ -6,6 +6,7 @@
 use crate::load::{self, LoadResult, Mapping};
 use crate::relays::{Relay, RelayBin};
 use crate::storm::{self, StormResult};
+use crate::verdict::saturated;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -52,17 +53,6 @@ pub struct CompareArgs {
     /// What else the machine was doing (bench/run fills this in).
     #[arg(long, default_value = "")]
     pub machine: String,
-}
-
-/// A relay stops stepping up once it saturates: loss above 1 %, p99 above
-/// 100 ms, or its CPU at 90 % of a core — or when the generator's own CPU
-/// reaches 95 % (beyond that the generator, not the relay, is measured).
-pub fn saturated(r: &LoadResult) -> bool {
-    r.loss() > 0.01 || r.p99_ms > 100.0 || r.relay_cpu_s / r.secs.max(1e-9) > 0.9 || r.ready < r.wanted || generator_bound(r)
-}
-
-pub fn generator_bound(r: &LoadResult) -> bool {
-    r.gen_cpu_s / r.secs.max(1e-9) > 0.95
 }
 
 #[derive(Default)]
@@ -144,13 +134,13 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
             let relay = Relay::start(r, &dir, cpu).await?;
             let res = load::calls(&relay, n, a.secs, a.mapping).await;
             drop(relay);
-            eprintln!("        {}", crate::report::load_line(&res));
+            eprintln!("        {}", crate::verdict::load_line(&res));
             if res.ready == 0 {
                 stop[i] = true;
                 o.stopped[i].push(format!("calls: no call could be set up at N={n}: {}", res.setup_error.clone().unwrap_or_default()));
             } else if saturated(&res) {
                 stop[i] = true;
-                o.stopped[i].push(format!("calls: saturated at N={n} ({})", crate::report::why_saturated(&res)));
+                o.stopped[i].push(format!("calls: saturated at N={n} ({})", crate::verdict::why_saturated(&res)));
             }
             o.calls[i].push((n, res));
             // Let the kernel drop the closed sockets' state between steps.
@@ -170,10 +160,10 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
             let relay = Relay::start(r, &dir, cpu).await?;
             let res = load::fanout(&relay, k, a.secs, a.mapping).await;
             drop(relay);
-            eprintln!("        {}", crate::report::load_line(&res));
+            eprintln!("        {}", crate::verdict::load_line(&res));
             if res.ready == 0 || saturated(&res) {
                 stop[i] = true;
-                o.stopped[i].push(format!("fan-out: stopped at K={k} ({})", crate::report::why_saturated(&res)));
+                o.stopped[i].push(format!("fan-out: stopped at K={k} ({})", crate::verdict::why_saturated(&res)));
             }
             o.fanout[i].push((k, res));
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -195,7 +185,7 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
                 let relay = Relay::start(r, &dir, cpu).await?;
                 let res = storm::run(&relay, rate, a.storm_secs, Duration::from_secs(a.hold_secs), streams).await;
                 drop(relay);
-                eprintln!("        {}", crate::report::storm_line(&res));
+                eprintln!("        {}", crate::verdict::storm_line(&res));
                 if res.ok * 10 < res.attempted * 9 {
                     stop[i] = true;
                     o.stopped[i].push(format!("storm ({m} audio): under 90 % of calls worked at {rate}/s"));

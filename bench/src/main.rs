@@ -14,9 +14,11 @@ mod load;
 mod pbx;
 mod plot;
 mod probe;
+mod procstat;
 mod relays;
 mod report;
 mod storm;
+mod verdict;
 
 use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::FRAME;
@@ -313,7 +315,7 @@ async fn relay_load(
             let relay = relays::Relay::start(r, &dir, Some(0)).await?;
             let res = load::calls(&relay, n, secs, mapping).await;
             drop(relay);
-            eprintln!("{}: {n} calls: {}", r.name, report::load_line(&res));
+            eprintln!("{}: {n} calls: {}", r.name, verdict::load_line(&res));
             rows += &format!(
                 "| {} | {n} | {} | {} | {:.2}% | {:.1} | {:.2} | {:.0}% | {:.1} | {:.0} |\n",
                 r.name,

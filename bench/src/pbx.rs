@@ -4,7 +4,7 @@
 //! once with `codecs = slin48` (chan_moq transcodes Opus itself) and once
 //! with `codecs = opus` (Opus passes through chan_moq and Echo() untouched).
 
-use crate::load::{cpu_secs, rss_bytes};
+use crate::procstat::{cpu_secs, rss_bytes};
 use pub_sub_audio::call::{Address, Timers, UserAction};
 use pub_sub_audio::phone::media::MediaConfig;
 use pub_sub_audio::phone::{Phone, PhoneConfig, Progress};

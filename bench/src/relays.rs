@@ -115,7 +115,7 @@ impl Relay {
             match moq_client::Client::connect(&relay.url, &moq_client::Tls::DisableVerify).await {
                 Ok(s) => {
                     drop(s);
-                    relay.rss0 = crate::load::rss_bytes(pid);
+                    relay.rss0 = crate::procstat::rss_bytes(pid);
                     return Ok(relay);
                 }
                 Err(e) => last = Some(e),
@@ -126,11 +126,11 @@ impl Relay {
     }
 
     pub fn cpu_secs(&self) -> f64 {
-        crate::load::cpu_secs(self.pid)
+        crate::procstat::cpu_secs(self.pid)
     }
 
     pub fn rss(&self) -> u64 {
-        crate::load::rss_bytes(self.pid)
+        crate::procstat::rss_bytes(self.pid)
     }
 }
 

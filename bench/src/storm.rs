@@ -203,7 +203,8 @@ pub async fn run(relay: &Relay, rate: f64, secs: u64, hold: Duration, streams: b
         }
     }
     let results: Arc<Mutex<Vec<Result<Setup, String>>>> = Arc::default();
-    let (c0, g0, m0, t0) = (relay.cpu_secs(), crate::load::cpu_secs(std::process::id()), crate::load::machine_busy_secs(), Instant::now());
+    let (c0, g0, m0, t0) =
+        (relay.cpu_secs(), crate::procstat::cpu_secs(std::process::id()), crate::procstat::machine_busy_secs(), Instant::now());
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let mut calls = tokio::task::JoinSet::new();
     for k in 0..total {
@@ -218,8 +219,8 @@ pub async fn run(relay: &Relay, rate: f64, secs: u64, hold: Duration, streams: b
     }
     while calls.join_next().await.is_some() {}
     out.relay_cpu_s = relay.cpu_secs() - c0;
-    out.gen_cpu_s = crate::load::cpu_secs(std::process::id()) - g0;
-    out.other_cpu_s = (crate::load::machine_busy_secs() - m0 - out.relay_cpu_s - out.gen_cpu_s).max(0.0);
+    out.gen_cpu_s = crate::procstat::cpu_secs(std::process::id()) - g0;
+    out.other_cpu_s = (crate::procstat::machine_busy_secs() - m0 - out.relay_cpu_s - out.gen_cpu_s).max(0.0);
     out.secs = t0.elapsed().as_secs_f64();
     out.attempted = total;
     for r in results.lock().unwrap().drain(..) {

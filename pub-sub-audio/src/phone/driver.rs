@@ -3,6 +3,8 @@
 //! arrives (peer events, devices, audio, the user, time).
 
 use super::media::{Media, MediaConfig, Recording};
+/// How an ended call is described to people (CLI lines, Asterisk variables).
+pub use super::progress::describe;
 use super::progress::Progress;
 use super::tracks::{self, Shared};
 use super::Phone;
@@ -180,21 +182,6 @@ impl Driver<'_> {
             crate::call::Role::Callee => None,
             crate::call::Role::Caller => self.call.peer_device(),
         }
-    }
-}
-
-pub fn describe(r: &EndReason) -> String {
-    match r {
-        EndReason::Hangup { by_peer: true } => "hangup by peer".into(),
-        EndReason::Hangup { by_peer: false } => "hangup".into(),
-        EndReason::Busy => "busy".into(),
-        EndReason::Declined => "declined".into(),
-        EndReason::NoAnswer => "no answer".into(),
-        EndReason::Offline => "offline (no device of the callee is online)".into(),
-        EndReason::Cancelled => "cancelled".into(),
-        EndReason::AnsweredElsewhere => "answered elsewhere".into(),
-        EndReason::LostPeer => "lost peer".into(),
-        EndReason::Glare => "glare".into(),
     }
 }
 

@@ -51,7 +51,22 @@ impl fmt::Display for Progress {
             Progress::PeerHold { on: false } => f.write_str("peer unhold"),
             Progress::Error(e) => write!(f, "error: {e}"),
             Progress::Info(s) => f.write_str(s),
-            Progress::Ended(r) => write!(f, "ended: {}", super::driver::describe(r)),
+            Progress::Ended(r) => write!(f, "ended: {}", describe(r)),
         }
+    }
+}
+
+pub fn describe(r: &EndReason) -> String {
+    match r {
+        EndReason::Hangup { by_peer: true } => "hangup by peer".into(),
+        EndReason::Hangup { by_peer: false } => "hangup".into(),
+        EndReason::Busy => "busy".into(),
+        EndReason::Declined => "declined".into(),
+        EndReason::NoAnswer => "no answer".into(),
+        EndReason::Offline => "offline (no device of the callee is online)".into(),
+        EndReason::Cancelled => "cancelled".into(),
+        EndReason::AnsweredElsewhere => "answered elsewhere".into(),
+        EndReason::LostPeer => "lost peer".into(),
+        EndReason::Glare => "glare".into(),
     }
 }

@@ -10,12 +10,14 @@
 //! - [`cache`]: the bounded per-track object cache behind FETCH (§10.12);
 //! - [`outbound`]: each session's bounded outbound queue (§11.4.3);
 //! - [`catchup`]: cached objects re-sent to a late subscriber (§5.1.2);
+//! - [`filter`]: which Locations a subscription's filter lets through (§5.1.2);
 //! - [`signal`]: how the async shell learns that something changed.
 //!
 //! References are to draft-ietf-moq-transport-18.
 
 pub mod cache;
 pub mod catchup;
+pub mod filter;
 pub mod outbound;
 pub mod router;
 pub mod signal;

@@ -8,6 +8,7 @@
 
 use crate::routing::cache::{Cache, CachedObject};
 use crate::routing::catchup;
+pub use crate::routing::filter::Window;
 use crate::routing::outbound::{Item, Outbound};
 use crate::routing::signal::Signal;
 use crate::wire::datagram::Datagram;
@@ -67,10 +68,8 @@ pub struct Subscriber {
     pub id: u64,
     pub alias: u64,
     pub forward: bool,
-    /// First location to deliver (subscription filter, §5.1.2).
-    pub start: Location,
-    /// Last group to deliver, inclusive.
-    pub end_group: Option<u64>,
+    /// What its Subscription Filter lets through (§5.1.2).
+    pub window: Window,
     pub outbound: Arc<Outbound>,
     pub datagrams: Arc<dyn DatagramSink>,
     /// Upstream stream serials whose header was already sent downstream.
@@ -85,20 +84,11 @@ pub trait DatagramSink: Send + Sync {
 }
 
 impl Subscriber {
-    pub fn new(
-        id: u64,
-        alias: u64,
-        start: Location,
-        end_group: Option<u64>,
-        outbound: Arc<Outbound>,
-        datagrams: Arc<dyn DatagramSink>,
-    ) -> Self {
-        Self { id, alias, forward: true, start, end_group, outbound, datagrams, open: Vec::new(), opened: 0 }
+    pub fn new(id: u64, alias: u64, window: Window, outbound: Arc<Outbound>, datagrams: Arc<dyn DatagramSink>) -> Self {
+        Self { id, alias, forward: true, window, outbound, datagrams, open: Vec::new(), opened: 0 }
     }
     fn wants(&self, loc: Location) -> bool {
-        self.forward
-            && (loc.group_id, loc.object_id) >= (self.start.group_id, self.start.object_id)
-            && self.end_group.is_none_or(|g| loc.group_id <= g)
+        self.forward && self.window.contains(loc)
     }
 }
 
@@ -258,11 +248,11 @@ impl Track {
     pub fn attach_with_catchup(&self, mut sub: Subscriber) {
         let mut s = self.lock();
         if sub.forward {
-            let objects = s.cache.range(sub.start, Location::new(u64::MAX, u64::MAX));
+            let objects = s.cache.range(sub.window.start, Location::new(u64::MAX, u64::MAX));
             let mut i = 0;
             while i < objects.len() {
                 let (group, first) = (objects[i].0, &objects[i].1);
-                if sub.end_group.is_some_and(|g| group > g) {
+                if sub.window.end_group.is_some_and(|g| group > g) {
                     break;
                 }
                 let Some(subgroup) = first.subgroup_id else {
@@ -475,16 +465,6 @@ impl Track {
     /// Start group for a relative joining FETCH: `offset` groups before the largest.
     pub fn cached_groups(&self) -> Vec<u64> {
         self.lock().cache.group_ids().collect()
-    }
-}
-
-/// The Location a new subscriber starts at for a given filter (§5.1.2):
-/// Largest Object → the object after the largest; Next Group Start → the next group.
-pub fn start_for_filter(largest: Option<Location>, next_group: bool) -> Location {
-    match (largest, next_group) {
-        (None, _) => Location::new(0, 0),
-        (Some(l), false) => Location::new(l.group_id, l.object_id + 1),
-        (Some(l), true) => Location::new(l.group_id + 1, 0),
     }
 }
 

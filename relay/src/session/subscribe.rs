@@ -7,12 +7,12 @@ use super::handle::{Established, SessionHandle};
 use super::io::{reply, FrameReader, StreamError};
 use super::upstream;
 use crate::routing::router::Rendezvous;
-use crate::routing::track::{start_for_filter, FullName, Phase, Subscriber, Track};
+use crate::routing::track::{FullName, Phase, Subscriber, Track, Window};
 use crate::state::Relay;
 use crate::wire::control::Response;
 use crate::wire::{PublishDoneCode, RequestErrorCode};
 use moq_wire::coding::KeyValuePairs;
-use moq_wire::message::{self, FilterType};
+use moq_wire::message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,18 +134,9 @@ async fn serve(
         }
     };
     let _ = prio;
-    let largest = largest_at_request;
-    let (start, end_group) = match filter {
-        Some(f) => match f.filter_type {
-            FilterType::NextGroupStart => (start_for_filter(largest, true), None),
-            FilterType::LargestObject => (start_for_filter(largest, false), None),
-            FilterType::AbsoluteStart => (f.start_location.unwrap_or_default(), None),
-            FilterType::AbsoluteRange => (f.start_location.unwrap_or_default(), f.end_group_id),
-        },
-        // §9.3 SUBSCRIPTION_FILTER: "If omitted from SUBSCRIBE or PUBLISH_OK,
-        // the subscription is unfiltered" — everything from {0, 0} (§5.1.2),
-        // so objects the relay already cached are sent, not only later ones.
-        None => (moq_wire::coding::Location::new(0, 0), None),
+    let window = match Window::new(filter.as_ref(), largest_at_request) {
+        Ok(w) => w,
+        Err(e) => return Err(StreamError::Wire(crate::wire::WireError::Malformed("SUBSCRIPTION_FILTER", e.to_string()))),
     };
     let alias = session.next_alias();
     let mut params = KeyValuePairs::new();
@@ -157,10 +148,10 @@ async fn serve(
     tracing::debug!(session = session.id, request_id, alias, track = %track.name, "SUBSCRIBE_OK");
 
     let sub_id = relay.next_id();
-    let mut sub = Subscriber::new(sub_id, alias, start, end_group, session.outbound.clone(), Arc::new(session.wt.clone()));
+    let mut sub = Subscriber::new(sub_id, alias, window, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
     track.attach_with_catchup(sub);
-    session.establish(request_id, Established { track: track.clone(), joining: largest, forward });
+    session.establish(request_id, Established { track: track.clone(), joining: largest_at_request, forward });
 
     let res = serve_attached(relay, track, sub_id, send, reader).await;
     session.unestablish(request_id);

@@ -7,7 +7,7 @@ use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
 use super::namespace::Watch;
 use crate::routing::router::{Existing, Notice};
-use crate::routing::track::{start_for_filter, Phase, Subscriber, Track};
+use crate::routing::track::{Phase, Subscriber, Track, Window};
 use crate::state::Relay;
 use crate::wire::control::{encode_request, Response};
 use moq_wire::coding::{Decode, KeyValuePairs};
@@ -72,8 +72,13 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
     });
     super::io::write(&mut send, &encode_request(&msg)?).await?;
     let mut reader = FrameReader::new(recv);
-    let forward = match reader.next_within(relay.limits.upstream_timeout).await?.response()? {
-        Response::PublishOk(p) | Response::RequestOk(p) => p.forward().ok().flatten().unwrap_or(forward),
+    let (forward, window) = match reader.next_within(relay.limits.upstream_timeout).await?.response()? {
+        Response::PublishOk(p) | Response::RequestOk(p) => {
+            let filter = p.subscription_filter().ok().flatten();
+            let window = Window::new(filter.as_ref(), largest)
+                .map_err(|e| StreamError::Wire(crate::wire::WireError::Malformed("PUBLISH_OK", e.to_string())))?;
+            (p.forward().ok().flatten().unwrap_or(forward), window)
+        }
         Response::RequestError { .. } => {
             let _ = send.finish();
             return Ok(());
@@ -81,8 +86,7 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
         other => return Err(StreamError::Wire(crate::wire::WireError::Malformed("PUBLISH response", format!("{other:?}")))),
     };
     let sub_id = relay.next_id();
-    let mut sub =
-        Subscriber::new(sub_id, alias, start_for_filter(largest, false), None, session.outbound.clone(), Arc::new(session.wt.clone()));
+    let mut sub = Subscriber::new(sub_id, alias, window, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
     track.attach_with_catchup(sub);
     super::subscribe::serve_attached(relay, track, sub_id, &mut send, &mut reader).await

@@ -122,7 +122,7 @@ export const FilterType = {
  * A Subscription Filter (§5.1.2), the value of the SUBSCRIPTION_FILTER
  * parameter (§10.2.9). For AbsoluteRange draft-18 calls the last field "End
  * Group Delta" (relative to the Start Location's group); moq-transport names
- * it `end_group_id` and the moq-phone relay treats it as an absolute group.
+ * it `end_group_id`; the moq-phone relay adds it to the start group.
  */
 export type SubscriptionFilter =
   | { type: typeof FilterType.NEXT_GROUP_START }

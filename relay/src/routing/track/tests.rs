@@ -20,7 +20,7 @@ fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 }
 
 fn subscriber(id: u64, outbound: &Arc<Outbound>) -> Subscriber {
-    Subscriber::new(id, id, Location::new(0, 0), None, outbound.clone(), Arc::new(NoDatagrams))
+    Subscriber::new(id, id, Window::UNFILTERED, outbound.clone(), Arc::new(NoDatagrams))
 }
 
 /// Feeds one upstream subgroup stream (group `group`, `n` objects) through

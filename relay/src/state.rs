@@ -62,7 +62,7 @@ pub struct Relay {
 impl Relay {
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
-            router: Mutex::new(Router::new()),
+            router: Mutex::new(Router::with_cache(limits.cache_groups, limits.cache_bytes)),
             changed: Signal::new(),
             sessions: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),

@@ -5,9 +5,10 @@
 //! behind any draft's session code (the draft-18 shell in `session/` today; a
 //! draft-22 shell can share it). References are to draft-ietf-moq-transport-18.
 
-use crate::routing::track::{FullName, Track};
+use crate::routing::track::{FullName, Phase, Track};
 use moq_wire::coding::{TrackNamespace, TrackNamespacePrefix};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,15 +76,34 @@ pub enum Existing {
     Tracks(Vec<Arc<Track>>),
 }
 
-/// Where a SUBSCRIBE with RENDEZVOUS_TIMEOUT stands (§10.2.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rendezvous {
-    /// Its track exists, or a publisher serves its namespace: route it now.
-    Ready,
-    /// Nothing yet: ask again when the router changes, or at this deadline.
+/// What a SUBSCRIBE finds (§9.4, §10.2.6). `Existing` and `Upstream` take
+/// one unit of the track's interest, given back with [`Router::release`].
+#[derive(Clone)]
+pub enum Subscribed {
+    /// A live track of that name: attach to it.
+    Existing(Arc<Track>),
+    /// A new track in `Pending`: the shell sends the relay's own SUBSCRIBE
+    /// to `publisher`, shared by every later subscriber of the track.
+    Upstream { track: Arc<Track>, publisher: SessionId },
+    /// No publisher serves it and the SUBSCRIBE may not wait: DOES_NOT_EXIST.
+    NotFound,
+    /// RENDEZVOUS_TIMEOUT: nothing yet; ask again when the router changed,
+    /// or at this deadline.
     Waiting(Instant),
-    /// The rendezvous timeout passed: answer REQUEST_ERROR TIMEOUT.
+    /// The rendezvous timeout passed: REQUEST_ERROR TIMEOUT.
     Expired,
+}
+
+impl std::fmt::Debug for Subscribed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subscribed::Existing(t) => write!(f, "Existing({})", t.name),
+            Subscribed::Upstream { track, publisher } => write!(f, "Upstream({}, session {publisher})", track.name),
+            Subscribed::NotFound => write!(f, "NotFound"),
+            Subscribed::Waiting(d) => write!(f, "Waiting({d:?})"),
+            Subscribed::Expired => write!(f, "Expired"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,9 +112,11 @@ pub enum RouteError {
     PrefixOverlap,
 }
 
-#[derive(Default)]
 pub struct Router {
     namespaces: HashMap<TrackNamespace, Vec<Announcement>>,
+    /// Per-track cache bounds for tracks the router creates.
+    cache_groups: usize,
+    cache_bytes: usize,
     /// Namespaces of directly PUBLISHed tracks, counted so NAMESPACE_DONE goes
     /// out when the last one ends.
     published_ns: HashMap<TrackNamespace, usize>,
@@ -102,9 +124,27 @@ pub struct Router {
     watches: HashMap<u64, NamespaceWatch>,
 }
 
+impl Default for Router {
+    fn default() -> Self {
+        Self::with_cache(32, 256 << 10)
+    }
+}
+
 impl Router {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A router whose tracks cache at most `groups` groups and `bytes` bytes.
+    pub fn with_cache(groups: usize, bytes: usize) -> Self {
+        Self {
+            namespaces: HashMap::new(),
+            cache_groups: groups,
+            cache_bytes: bytes,
+            published_ns: HashMap::new(),
+            tracks: HashMap::new(),
+            watches: HashMap::new(),
+        }
     }
 
     fn visible(&self, ns: &TrackNamespace) -> bool {
@@ -163,18 +203,44 @@ impl Router {
         None
     }
 
-    /// A SUBSCRIBE that may wait for its track (§10.2.6 RENDEZVOUS TIMEOUT):
-    /// ready once a live track of that name exists or a publisher serves its
-    /// namespace, expired at `deadline`. Whoever waits asks again whenever
-    /// the router changed and at the deadline, with the time it is then.
-    pub fn rendezvous(&self, name: &FullName, deadline: Instant, now: Instant) -> Rendezvous {
-        let live = self.tracks.get(name).is_some_and(|t| !t.current_phase().is_terminal());
-        if live || self.route(&name.namespace).is_some() {
-            Rendezvous::Ready
-        } else if now >= deadline {
-            Rendezvous::Expired
-        } else {
-            Rendezvous::Waiting(deadline)
+    /// A downstream SUBSCRIBE for `name` (§9.4): the live track of that
+    /// name if there is one, else a new track routed to the publisher of the
+    /// longest matching namespace whose session is `live`. With a rendezvous
+    /// `deadline` (§10.2.6 RENDEZVOUS TIMEOUT) a SUBSCRIBE that finds neither
+    /// waits until then; the caller asks again whenever the router changed
+    /// and at the deadline, with the time it is then.
+    pub fn subscribe(&mut self, name: &FullName, deadline: Option<Instant>, now: Instant, live: impl Fn(SessionId) -> bool) -> Subscribed {
+        if let Some(t) = self.tracks.get(name) {
+            if !t.current_phase().is_terminal() {
+                t.interest.fetch_add(1, Ordering::Relaxed);
+                return Subscribed::Existing(t.clone());
+            }
+        }
+        if let Some(a) = self.route(&name.namespace).filter(|a| live(a.session)) {
+            let track = Track::new(name.clone(), Phase::Pending, self.cache_groups, self.cache_bytes);
+            *track.origin.lock().unwrap_or_else(|e| e.into_inner()) = Some(a.session);
+            track.interest.fetch_add(1, Ordering::Relaxed);
+            self.insert_track(track.clone(), false);
+            return Subscribed::Upstream { track, publisher: a.session };
+        }
+        match deadline {
+            None => Subscribed::NotFound,
+            Some(d) if now >= d => Subscribed::Expired,
+            Some(d) => Subscribed::Waiting(d),
+        }
+    }
+
+    /// Gives back one unit of interest. When the last subscriber of a track
+    /// the relay subscribed to upstream leaves, the track is removed and
+    /// ends, which ends the upstream subscription (§9.4); a directly
+    /// PUBLISHed track outlives its subscribers.
+    pub fn release(&mut self, track: &Arc<Track>) {
+        if track.interest.fetch_sub(1, Ordering::Relaxed) == 1 && !track.published {
+            self.remove_track(track, false);
+            if matches!(track.current_phase(), Phase::Pending | Phase::Active { .. }) {
+                let status = moq_wire::PublishDoneCode::SubscriptionEnded as u64;
+                track.set_phase(Phase::Done { status, reason: "no subscribers".into() });
+            }
         }
     }
 
@@ -261,7 +327,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::track::Phase;
 
     fn ns(p: &str) -> TrackNamespace {
         TrackNamespace::from_utf8_path(p)
@@ -339,34 +404,82 @@ mod tests {
         assert!(r.track(&name("a")).is_none());
     }
 
+    fn kind(s: &Subscribed) -> &'static str {
+        match s {
+            Subscribed::Existing(_) => "existing",
+            Subscribed::Upstream { .. } => "upstream",
+            Subscribed::NotFound => "not found",
+            Subscribed::Waiting(_) => "waiting",
+            Subscribed::Expired => "expired",
+        }
+    }
+
     #[test]
     fn rendezvous_waits_for_a_publisher_until_its_deadline() {
         let mut r = Router::new();
         let t0 = Instant::now();
         let deadline = t0 + std::time::Duration::from_secs(1);
         let name = FullName { namespace: ns("users/bob/call"), name: "events".into() };
-        assert_eq!(r.rendezvous(&name, deadline, t0), Rendezvous::Waiting(deadline));
+        let live = |_| true;
+        assert_eq!(kind(&r.subscribe(&name, None, t0, live)), "not found");
+        assert!(matches!(r.subscribe(&name, Some(deadline), t0, live), Subscribed::Waiting(d) if d == deadline));
         // Another namespace appearing does not satisfy it.
         r.publish_namespace(ns("users/carol"), a(1));
         let almost = deadline - std::time::Duration::from_millis(1);
-        assert_eq!(r.rendezvous(&name, deadline, almost), Rendezvous::Waiting(deadline));
-        assert_eq!(r.rendezvous(&name, deadline, deadline), Rendezvous::Expired);
-        // A publisher of a prefix of its namespace, before the deadline: ready.
+        assert_eq!(kind(&r.subscribe(&name, Some(deadline), almost, live)), "waiting");
+        assert_eq!(kind(&r.subscribe(&name, Some(deadline), deadline, live)), "expired");
+        // A publisher of a prefix of its namespace, before the deadline: routed upstream.
         r.publish_namespace(ns("users/bob"), a(2));
-        assert_eq!(r.rendezvous(&name, deadline, almost), Rendezvous::Ready);
+        match r.subscribe(&name, Some(deadline), almost, live) {
+            Subscribed::Upstream { publisher, track } => {
+                assert_eq!(publisher, 2);
+                assert_eq!(track.current_phase(), Phase::Pending);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn rendezvous_is_ready_for_a_published_track_but_not_an_ended_one() {
+    fn a_publisher_whose_session_is_gone_is_not_routed_to() {
+        let mut r = Router::new();
+        let t0 = Instant::now();
+        let name = FullName { namespace: ns("a"), name: "t".into() };
+        r.publish_namespace(ns("a"), a(7));
+        assert_eq!(kind(&r.subscribe(&name, None, t0, |s| s != 7)), "not found");
+        assert_eq!(kind(&r.subscribe(&name, None, t0, |_| true)), "upstream");
+    }
+
+    #[test]
+    fn subscribers_share_one_upstream_track_until_the_last_leaves() {
+        let mut r = Router::new();
+        let t0 = Instant::now();
+        let name = FullName { namespace: ns("live"), name: "cam".into() };
+        r.publish_namespace(ns("live"), a(1));
+        let Subscribed::Upstream { track, .. } = r.subscribe(&name, None, t0, |_| true) else { panic!("no upstream") };
+        let Subscribed::Existing(same) = r.subscribe(&name, None, t0, |_| true) else { panic!("not shared") };
+        assert!(Arc::ptr_eq(&track, &same));
+        r.release(&track);
+        assert!(r.track(&name).is_some() && !track.current_phase().is_terminal());
+        r.release(&track);
+        assert!(r.track(&name).is_none());
+        assert!(matches!(track.current_phase(), Phase::Done { .. }), "the upstream subscription ends with the last subscriber");
+        // An ended track is not reused: the next SUBSCRIBE opens a new upstream one.
+        assert_eq!(kind(&r.subscribe(&name, None, t0, |_| true)), "upstream");
+    }
+
+    #[test]
+    fn a_published_track_is_existing_until_it_ends_and_outlives_its_subscribers() {
         let mut r = Router::new();
         let t0 = Instant::now();
         let deadline = t0 + std::time::Duration::from_millis(500);
         let name = FullName { namespace: ns("live"), name: "cam".into() };
-        let t = Track::new(name.clone(), Phase::Active { properties: Default::default(), default_priority: 128 }, 4, 1024);
+        let t = Track::with_origin(name.clone(), Phase::Active { properties: Default::default(), default_priority: 128 }, 4, 1024, true);
         r.insert_track(t.clone(), true);
-        assert_eq!(r.rendezvous(&name, deadline, t0), Rendezvous::Ready);
+        assert_eq!(kind(&r.subscribe(&name, Some(deadline), t0, |_| true)), "existing");
+        r.release(&t);
+        assert!(r.track(&name).is_some(), "PUBLISHed tracks outlive subscribers");
         t.set_phase(Phase::Done { status: 0, reason: String::new() });
-        assert_eq!(r.rendezvous(&name, deadline, t0), Rendezvous::Waiting(deadline));
+        assert_eq!(kind(&r.subscribe(&name, Some(deadline), t0, |_| true)), "waiting");
     }
 
     #[test]

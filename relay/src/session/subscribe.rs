@@ -6,7 +6,7 @@
 use super::handle::{Established, SessionHandle};
 use super::io::{reply, FrameReader, StreamError};
 use super::upstream;
-use crate::routing::router::Rendezvous;
+use crate::routing::router::Subscribed;
 use crate::routing::track::{FullName, Phase, Subscriber, Track, Window};
 use crate::state::Relay;
 use crate::wire::control::Response;
@@ -20,57 +20,40 @@ use web_transport_quinn::SendStream;
 
 /// Finds the track, creating it (and its upstream subscription) when a
 /// publisher serves its namespace, or waits up to `rendezvous` for it to
-/// appear (§10.2.6 RENDEZVOUS TIMEOUT). Takes one unit of interest.
+/// appear (§10.2.6 RENDEZVOUS TIMEOUT). Takes one unit of interest. The
+/// routing core decides; this shell only waits for a change or the deadline.
 async fn obtain(relay: &Arc<Relay>, name: &FullName, rendezvous: Option<Duration>) -> Result<Arc<Track>, Response> {
-    let deadline = Instant::now() + rendezvous.unwrap_or_default();
+    let deadline = rendezvous.map(|r| Instant::now() + r);
     loop {
         // Read the generation before the router, so a change in between wakes us.
         let seen = relay.changed.generation();
-        {
-            let mut router = relay.router();
-            if let Some(t) = router.track(name) {
-                if !t.current_phase().is_terminal() {
-                    t.interest.fetch_add(1, Ordering::Relaxed);
-                    return Ok(t);
+        let found = relay.router().subscribe(name, deadline, Instant::now(), |s| relay.session(s).is_some());
+        match found {
+            Subscribed::Existing(t) => return Ok(t),
+            Subscribed::Upstream { track, publisher } => {
+                relay.metrics.tracks.fetch_add(1, Ordering::Relaxed);
+                match relay.session(publisher) {
+                    Some(p) => drop(tokio::spawn(upstream::run(relay.clone(), p, track.clone()))),
+                    // Gone since the router asked: the track fails like any refused upstream one.
+                    None => upstream::fail(relay, &track, "publisher went away"),
                 }
+                return Ok(track);
             }
-            if let Some(a) = router.route(&name.namespace) {
-                if let Some(publisher) = relay.session(a.session) {
-                    let t = Track::new(name.clone(), Phase::Pending, relay.limits.cache_groups, relay.limits.cache_bytes);
-                    *t.origin.lock().unwrap_or_else(|e| e.into_inner()) = Some(a.session);
-                    t.interest.fetch_add(1, Ordering::Relaxed);
-                    router.insert_track(t.clone(), false);
-                    drop(router);
-                    relay.metrics.tracks.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(upstream::run(relay.clone(), publisher, t.clone()));
-                    return Ok(t);
-                }
+            Subscribed::NotFound => return Err(Response::error(RequestErrorCode::DoesNotExist, 0, "no publisher for this track")),
+            Subscribed::Expired => {
+                return Err(Response::error(RequestErrorCode::Timeout, 0, "track not published within the rendezvous timeout"))
             }
-            if rendezvous.is_none() {
-                return Err(Response::error(RequestErrorCode::DoesNotExist, 0, "no publisher for this track"));
-            }
-            // The routing core decides; this shell only waits for a change or the deadline.
-            if router.rendezvous(name, deadline, Instant::now()) == Rendezvous::Expired {
-                return Err(Response::error(RequestErrorCode::Timeout, 0, "track not published within the rendezvous timeout"));
-            }
-        }
-        tokio::select! {
-            _ = relay.changed.changed_since(seen) => {}
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            Subscribed::Waiting(d) => tokio::select! {
+                _ = relay.changed.changed_since(seen) => {}
+                _ = tokio::time::sleep_until(d.into()) => {}
+            },
         }
     }
 }
 
 /// Gives back one unit of interest; the last one ends an upstream SUBSCRIBE.
 fn release(relay: &Relay, track: &Arc<Track>) {
-    let mut router = relay.router();
-    if track.interest.fetch_sub(1, Ordering::Relaxed) == 1 && !track.published {
-        router.remove_track(track, false);
-        drop(router);
-        if matches!(track.current_phase(), Phase::Pending | Phase::Active { .. }) {
-            track.set_phase(Phase::Done { status: PublishDoneCode::SubscriptionEnded as u64, reason: "no subscribers".into() });
-        }
-    }
+    relay.router().release(track);
 }
 
 /// Waits until the track leaves `Pending`.

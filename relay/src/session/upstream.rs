@@ -26,16 +26,26 @@ pub fn default_priority(properties: &Bytes) -> u8 {
 /// The relay's own SUBSCRIBE to the publisher of `track` (§9.4): shared by all
 /// downstream subscribers, ended when the last one leaves or the publisher ends it.
 pub async fn run(relay: Arc<Relay>, publisher: Arc<SessionHandle>, track: Arc<Track>) {
-    let result = run_inner(&relay, &publisher, &track).await;
-    if let Err(e) = &result {
-        tracing::debug!(track = %track.name, error = %e, "upstream subscription ended");
-        if track.current_phase() == Phase::Pending {
-            track.set_phase(Phase::Failed { code: RequestErrorCode::InternalError as u64, reason: e.to_string() });
-        } else if matches!(track.current_phase(), Phase::Active { .. }) {
-            track.set_phase(Phase::Done { status: PublishDoneCode::InternalError as u64, reason: "publisher went away".into() });
-        }
+    match run_inner(&relay, &publisher, &track).await {
+        Ok(()) => end(&relay, &track),
+        Err(e) => fail(&relay, &track, &e.to_string()),
     }
-    relay.router().remove_track(&track, false);
+}
+
+/// The upstream subscription broke (or never started): a track still
+/// waiting fails, an active one ends; either way it leaves the router.
+pub fn fail(relay: &Relay, track: &Arc<Track>, why: &str) {
+    tracing::debug!(track = %track.name, error = why, "upstream subscription ended");
+    if track.current_phase() == Phase::Pending {
+        track.set_phase(Phase::Failed { code: RequestErrorCode::InternalError as u64, reason: why.to_string() });
+    } else if matches!(track.current_phase(), Phase::Active { .. }) {
+        track.set_phase(Phase::Done { status: PublishDoneCode::InternalError as u64, reason: "publisher went away".into() });
+    }
+    end(relay, track);
+}
+
+fn end(relay: &Relay, track: &Arc<Track>) {
+    relay.router().remove_track(track, false);
     relay.metrics.tracks.fetch_sub(1, Ordering::Relaxed);
 }
 

@@ -24,7 +24,7 @@ export const LocProperty = {
 /** Opus frames per group on the `audio` track (a group per second). */
 export const FRAMES_PER_GROUP = 50;
 
-/** Publisher priority of audio datagrams (moq-interop's default, as the Rust phone sends). */
+/** Publisher priority of audio datagrams (moq-client's default, as the Rust phone sends). */
 export const AUDIO_PRIORITY = 128;
 
 /** A decoded LOC audio object. */

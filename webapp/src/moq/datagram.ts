@@ -1,7 +1,7 @@
 /**
  * OBJECT_DATAGRAM (draft-ietf-moq-transport-18 §11.3.1): one object in one
  * QUIC/WebTransport datagram. The parser mirrors moq-wire's `datagram.rs`;
- * the encoder chooses the type bits as moq-interop's `DatagramSpec` does,
+ * the encoder chooses the type bits as moq-client's `DatagramSpec` does,
  * so the web phone sends the same bytes as the Rust phone.
  */
 
@@ -100,7 +100,7 @@ export interface DatagramSpec {
   payload?: Uint8Array;
 }
 
-/** The datagram type for `d` (as moq-interop's `DatagramSpec::datagram_type`). */
+/** The datagram type for `d` (as moq-client's `DatagramSpec::datagram_type`). */
 export function datagramType(d: DatagramSpec): number {
   let t = 0;
   if (d.properties && d.properties.length > 0) t |= DatagramBits.PROPERTIES;

@@ -1,7 +1,7 @@
 /**
  * FETCH_HEADER data streams (draft-ietf-moq-transport-18 §11.4.4): the
  * answer to a FETCH, one stream of objects, each serialized relative to the
- * prior one. {@link FetchParser} mirrors moq-interop's `FetchParser` (the
+ * prior one. {@link FetchParser} mirrors moq-wire's `FetchParser` (the
  * Rust client); {@link FetchWriter} mirrors moq-wire's `fetch.rs` (what the
  * relay writes when it answers from its cache).
  */

@@ -5,7 +5,7 @@
  * {@link SubgroupParser} mirrors moq-wire's `subgroup.rs`: sans-IO, bytes go
  * in with `push`, the header and objects come out of `next`, `undefined`
  * meaning "need more bytes". {@link SubgroupWriter} serializes objects as
- * moq-interop's `SubgroupWriter` does.
+ * moq-client's `SubgroupWriter` does.
  */
 
 import { ByteQueue, Writer } from "./bytes.js";
@@ -273,7 +273,7 @@ export interface SubgroupSpec {
 /**
  * Serializes one SUBGROUP stream: header first, then objects in ascending
  * Object ID order with delta encoding (§11.4.2 "Subgroup Object Fields").
- * {@link SubgroupWriter.open} makes the header the way moq-interop does:
+ * {@link SubgroupWriter.open} makes the header the way moq-client does:
  * explicit Subgroup ID mode and FIRST_OBJECT (the original publisher starts
  * at the first object).
  */

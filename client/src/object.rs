@@ -1,21 +1,19 @@
 //! Objects on the wire (draft-ietf-moq-transport-18 §11): what a subscriber
 //! receives, and the writers a publisher uses to send SUBGROUP streams
-//! (§11.4.2) and OBJECT_DATAGRAMs (§11.3.1).
+//! (§11.4.2) and OBJECT_DATAGRAMs (§11.3.1). The bytes are moq-wire's: its
+//! [`SubgroupHeader::encode`], [`ObjectWriter`] and [`datagram::encode`] are
+//! the one encoder of each format; this module adds the stream handling.
+//! Object Status values are [`moq_wire::status`].
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use moq_wire::coding::Location;
-use moq_wire::varint;
+use moq_wire::datagram;
+use moq_wire::status;
+use moq_wire::subgroup::{bits, ObjectWriter, SubgroupHeader};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use web_transport_quinn::SendStream;
-
-/// Object Status values (§11.2.1.1).
-pub mod status {
-    pub const NORMAL: u64 = 0x0;
-    pub const END_OF_GROUP: u64 = 0x3;
-    pub const END_OF_TRACK: u64 = 0x4;
-}
 
 /// How an object reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,33 +67,23 @@ impl SubgroupSpec {
         Self { group_id, subgroup_id, priority: Some(128), properties: false, end_of_group: false }
     }
 
-    /// The stream type: explicit Subgroup ID (mode 0b10) and FIRST_OBJECT,
-    /// since we are the original publisher and start at the first object.
-    pub fn stream_type(&self) -> u64 {
-        let mut t = 0x10 | 0x04 | 0x40;
+    /// The SUBGROUP_HEADER for `alias`: explicit Subgroup ID (mode 0b10) and
+    /// FIRST_OBJECT, since we are the original publisher and start at the
+    /// first object.
+    pub fn header(&self, alias: u64) -> SubgroupHeader {
+        let mut flags = bits::FIRST_OBJECT;
         if self.properties {
-            t |= 0x01;
+            flags |= bits::PROPERTIES;
         }
         if self.end_of_group {
-            t |= 0x08;
+            flags |= bits::END_OF_GROUP;
         }
-        if self.priority.is_none() {
-            t |= 0x20;
-        }
-        t
+        SubgroupHeader::new(alias, self.group_id, self.subgroup_id, self.priority, flags)
     }
 
-    /// Serializes the SUBGROUP_HEADER for `alias`.
-    pub fn encode(&self, alias: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16);
-        varint::write(&mut out, self.stream_type());
-        varint::write(&mut out, alias);
-        varint::write(&mut out, self.group_id);
-        varint::write(&mut out, self.subgroup_id);
-        if let Some(p) = self.priority {
-            out.push(p);
-        }
-        out
+    /// The stream type of [`Self::header`].
+    pub fn stream_type(&self) -> u64 {
+        self.header(0).stream_type
     }
 }
 
@@ -104,7 +92,7 @@ impl SubgroupSpec {
 pub struct SubgroupWriter {
     stream: SendStream,
     spec: SubgroupSpec,
-    prev: Option<u64>,
+    objects: ObjectWriter,
 }
 
 impl SubgroupWriter {
@@ -114,42 +102,22 @@ impl SubgroupWriter {
             // Lower publisher priority values are more urgent (§7).
             let _ = stream.set_priority(255 - i32::from(p));
         }
-        stream.write_all(&spec.encode(alias)).await?;
+        let mut header = Vec::with_capacity(16);
+        spec.header(alias).encode(&mut header);
+        stream.write_all(&header).await?;
         opened.fetch_add(1, Ordering::Relaxed);
-        Ok(Self { stream, spec, prev: None })
+        Ok(Self { stream, spec, objects: ObjectWriter::new(spec.properties) })
     }
 
     pub fn spec(&self) -> &SubgroupSpec {
         &self.spec
     }
 
-    fn delta(&mut self, object_id: u64) -> Result<u64> {
-        let d = match self.prev {
-            None => object_id,
-            Some(p) if object_id > p => object_id - p - 1,
-            Some(p) => return Err(Error::Transport(format!("object {object_id} after object {p}: IDs must ascend in a subgroup"))),
-        };
-        self.prev = Some(object_id);
-        Ok(d)
-    }
-
-    /// Serializes one Normal object (without writing it).
-    pub fn encode(&mut self, object_id: u64, properties: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
-        if !properties.is_empty() && !self.spec.properties {
-            return Err(Error::Transport("object properties on a subgroup without the PROPERTIES bit".into()));
-        }
-        let mut out = Vec::with_capacity(payload.len() + 16);
-        varint::write(&mut out, self.delta(object_id)?);
-        if self.spec.properties {
-            varint::write(&mut out, properties.len() as u64);
-            out.extend_from_slice(properties);
-        }
-        varint::write(&mut out, payload.len() as u64);
-        if payload.is_empty() {
-            // Zero-length objects carry an explicit Normal status.
-            varint::write(&mut out, status::NORMAL);
-        }
-        out.extend_from_slice(payload);
+    /// Serializes one object (without writing it); fails, writing nothing,
+    /// when IDs do not ascend or the object cannot be sent on this stream.
+    fn object(&mut self, object_id: u64, properties: &[u8], status: u64, payload: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(payload.len() + properties.len() + 16);
+        self.objects.write(object_id, properties, status, payload, &mut out).map_err(|e| Error::Transport(e.to_string()))?;
         Ok(out)
     }
 
@@ -160,21 +128,15 @@ impl SubgroupWriter {
 
     /// Sends a Normal object with raw Object Properties (Key-Value-Pairs).
     pub async fn write_with_properties(&mut self, object_id: u64, properties: &[u8], payload: &[u8]) -> Result<()> {
-        let bytes = self.encode(object_id, properties, payload)?;
+        let bytes = self.object(object_id, properties, status::NORMAL, payload)?;
         self.stream.write_all(&bytes).await?;
         Ok(())
     }
 
     /// Sends a status-only object (End of Group, End of Track; §11.2.1.1).
     pub async fn write_status(&mut self, object_id: u64, status: u64) -> Result<()> {
-        let mut out = Vec::with_capacity(8);
-        varint::write(&mut out, self.delta(object_id)?);
-        if self.spec.properties {
-            varint::write(&mut out, 0);
-        }
-        varint::write(&mut out, 0);
-        varint::write(&mut out, status);
-        self.stream.write_all(&out).await?;
+        let bytes = self.object(object_id, &[], status, &[])?;
+        self.stream.write_all(&bytes).await?;
         Ok(())
     }
 
@@ -217,48 +179,30 @@ impl DatagramSpec {
         }
     }
 
+    /// The fields moq-wire's encoder takes, for `alias`.
+    pub fn fields(&self, alias: u64) -> datagram::Fields<'_> {
+        datagram::Fields {
+            track_alias: alias,
+            group_id: self.group_id,
+            object_id: self.object_id,
+            publisher_priority: self.priority,
+            end_of_group: self.end_of_group,
+            properties: &self.properties,
+            status: self.status,
+            payload: &self.payload,
+        }
+    }
+
     /// The datagram type: PROPERTIES 0x01, END_OF_GROUP 0x02,
     /// ZERO_OBJECT_ID 0x04, DEFAULT_PRIORITY 0x08, STATUS 0x20.
     pub fn datagram_type(&self) -> u64 {
-        let mut t = 0;
-        if !self.properties.is_empty() {
-            t |= 0x01;
-        }
-        if self.end_of_group && self.status.is_none() {
-            t |= 0x02;
-        }
-        if self.object_id == 0 {
-            t |= 0x04;
-        }
-        if self.priority.is_none() {
-            t |= 0x08;
-        }
-        if self.status.is_some() {
-            t |= 0x20;
-        }
-        t
+        self.fields(0).datagram_type()
     }
 
-    /// Serializes the datagram for `alias`.
+    /// The datagram for `alias`, serialized by [`datagram::encode`].
     pub fn encode(&self, alias: u64) -> Bytes {
-        let mut out = Vec::with_capacity(self.payload.len() + 24);
-        varint::write(&mut out, self.datagram_type());
-        varint::write(&mut out, alias);
-        varint::write(&mut out, self.group_id);
-        if self.object_id != 0 {
-            varint::write(&mut out, self.object_id);
-        }
-        if let Some(p) = self.priority {
-            out.push(p);
-        }
-        if !self.properties.is_empty() {
-            varint::write(&mut out, self.properties.len() as u64);
-            out.extend_from_slice(&self.properties);
-        }
-        match self.status {
-            Some(s) => varint::write(&mut out, s),
-            None => out.extend_from_slice(&self.payload),
-        }
+        let mut out = Vec::with_capacity(self.payload.len() + self.properties.len() + 24);
+        datagram::encode(&self.fields(alias), &mut out);
         Bytes::from(out)
     }
 }
@@ -270,40 +214,25 @@ mod tests {
     use moq_wire::subgroup::{Event, SubgroupParser};
 
     #[test]
-    fn subgroup_header_round_trips_through_the_relay_parser() {
-        let spec = SubgroupSpec { group_id: 7, subgroup_id: 3, priority: Some(9), properties: true, end_of_group: true };
-        let mut wire = spec.encode(42);
-        let mut objects = Vec::new();
-        let mut prev = None;
-        for (id, payload) in [(0u64, &b"a"[..]), (2, b""), (3, b"xyz")] {
-            let d = match prev {
-                None => id,
-                Some(p) => id - p - 1,
-            };
-            prev = Some(id);
-            let mut o = Vec::new();
-            varint::write(&mut o, d);
-            varint::write(&mut o, 0);
-            varint::write(&mut o, payload.len() as u64);
-            if payload.is_empty() {
-                varint::write(&mut o, 0);
-            }
-            o.extend_from_slice(payload);
-            objects.push(o);
+    fn subgroup_spec_maps_to_the_header_it_always_sent() {
+        // Explicit Subgroup ID and FIRST_OBJECT (0x54), plus PROPERTIES,
+        // END_OF_GROUP and DEFAULT_PRIORITY as asked.
+        for (properties, end_of_group, priority, t) in
+            [(false, false, Some(128), 0x54), (true, true, Some(9), 0x5d), (false, true, None, 0x7c), (true, false, None, 0x75)]
+        {
+            let spec = SubgroupSpec { group_id: 7, subgroup_id: 3, priority, properties, end_of_group };
+            assert_eq!(spec.stream_type(), t);
+            let mut wire = Vec::new();
+            spec.header(42).encode(&mut wire);
+            let mut want = vec![t as u8, 42, 7, 3];
+            want.extend(priority);
+            assert_eq!(wire, want);
+            let mut p = SubgroupParser::new(1 << 20);
+            p.push(&wire);
+            let Some(Event::Header(h)) = p.next().unwrap() else { panic!("no header") };
+            assert_eq!((h.track_alias, h.group_id, h.subgroup_id, h.publisher_priority), (42, 7, Some(3), priority));
+            assert_eq!((h.end_of_group(), h.has_properties()), (end_of_group, properties));
         }
-        for o in &objects {
-            wire.extend_from_slice(o);
-        }
-        let mut p = SubgroupParser::new(1 << 20);
-        p.push(&wire);
-        let Some(Event::Header(h)) = p.next().unwrap() else { panic!("no header") };
-        assert_eq!((h.track_alias, h.group_id, h.subgroup_id, h.publisher_priority), (42, 7, Some(3), Some(9)));
-        assert!(h.end_of_group() && h.has_properties());
-        let mut ids = Vec::new();
-        while let Some(Event::Object(o)) = p.next().unwrap() {
-            ids.push((o.object_id, o.payload()));
-        }
-        assert_eq!(ids, vec![(0, Bytes::from_static(b"a")), (2, Bytes::new()), (3, Bytes::from_static(b"xyz"))]);
     }
 
     #[test]
@@ -313,6 +242,13 @@ mod tests {
             DatagramSpec { priority: None, properties: Bytes::from_static(&[0x02, 0x07]), ..DatagramSpec::new(5, 9, &b"x"[..]) },
             DatagramSpec { status: Some(status::END_OF_GROUP), ..DatagramSpec::new(6, 4, Bytes::new()) },
         ] {
+            // The type the client always computed for these fields.
+            let mut t = u64::from(!spec.properties.is_empty());
+            t |= if spec.end_of_group && spec.status.is_none() { 0x02 } else { 0 };
+            t |= if spec.object_id == 0 { 0x04 } else { 0 };
+            t |= if spec.priority.is_none() { 0x08 } else { 0 };
+            t |= if spec.status.is_some() { 0x20 } else { 0 };
+            assert_eq!(spec.datagram_type(), t);
             let d = Datagram::parse(spec.encode(77)).unwrap();
             assert_eq!((d.track_alias, d.group_id, d.object_id), (77, spec.group_id, spec.object_id));
             assert_eq!(d.publisher_priority, spec.priority);

@@ -5,7 +5,9 @@
 //! streams (§10: they carry no Request ID in draft-18) are only encoded inside
 //! moq-transport's private session code, so [`control`] frames them here from
 //! moq-transport's public field codecs. Data streams and datagrams are parsed
-//! by [`subgroup`], [`datagram`] and [`fetch`], built for zero-copy forwarding.
+//! and written by [`subgroup`], [`datagram`] and [`fetch`], built for
+//! zero-copy forwarding: each of these formats has exactly one encoder and one
+//! parser, here, used by the relay and the client alike.
 
 pub mod control;
 /// Names and parameter values (§1.4, §2.4, §9.3): Track Namespace, Track Name,
@@ -47,6 +49,22 @@ pub enum WireError {
     ObjectIdOverflow,
     #[error("malformed {0}: {1}")]
     Malformed(&'static str, String),
+}
+
+/// Object Status values (§11.2.1.1), shared by SUBGROUP objects and
+/// OBJECT_DATAGRAMs. Objects delivered via FETCH carry no status.
+pub mod status {
+    /// A normal object; the only status an object with properties may have.
+    pub const NORMAL: u64 = 0x0;
+    /// No objects with this Group ID and a larger Object ID exist.
+    pub const END_OF_GROUP: u64 = 0x3;
+    /// No objects with a larger Location exist in the track.
+    pub const END_OF_TRACK: u64 = 0x4;
+
+    /// True for the values §11.2.1.1 defines.
+    pub fn is_valid(status: u64) -> bool {
+        matches!(status, NORMAL | END_OF_GROUP | END_OF_TRACK)
+    }
 }
 
 /// Session termination codes (§3.5).

@@ -1,5 +1,7 @@
-//! Incremental parser for SUBGROUP_HEADER data streams
-//! (draft-ietf-moq-transport-18 §11.4.2 "Subgroup Header" and §11.2 "Objects").
+//! SUBGROUP_HEADER data streams (draft-ietf-moq-transport-18 §11.4.2
+//! "Subgroup Header" and §11.2 "Objects"): the incremental parser and the one
+//! encoder of the header ([`SubgroupHeader::encode`]) and of the object fields
+//! ([`ObjectWriter`]).
 //!
 //! Sans-IO: bytes go in with [`SubgroupParser::push`], header and objects come
 //! out of [`SubgroupParser::next`]. Each object is handed out as the exact
@@ -14,23 +16,25 @@
 //! of thousands of objects per second and only needs boundaries, so this is
 //! written for that job.
 
-use super::{varint, WireError};
+use super::{status, varint, WireError};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Subgroup header type bits (§11.4.2).
 pub mod bits {
+    /// Every object carries a Properties field.
     pub const PROPERTIES: u64 = 0x01;
+    /// Mask of the two-bit SUBGROUP_ID_MODE field.
     pub const SUBGROUP_ID_MODE: u64 = 0x06;
+    /// SUBGROUP_ID_MODE 0b10: the Subgroup ID field is present.
+    pub const EXPLICIT_SUBGROUP_ID: u64 = 0x04;
+    /// This subgroup holds the group's largest object.
     pub const END_OF_GROUP: u64 = 0x08;
+    /// Bit 4, set in every SUBGROUP_HEADER type.
+    pub const SUBGROUP: u64 = 0x10;
+    /// The Priority field is absent: the subscription's priority applies.
     pub const DEFAULT_PRIORITY: u64 = 0x20;
+    /// The stream starts at the subgroup's first object as published.
     pub const FIRST_OBJECT: u64 = 0x40;
-}
-
-/// Object Status values (§11.2.1.1).
-pub mod status {
-    pub const NORMAL: u64 = 0x0;
-    pub const END_OF_GROUP: u64 = 0x3;
-    pub const END_OF_TRACK: u64 = 0x4;
 }
 
 /// How the Subgroup ID is carried (§11.4.2 SUBGROUP_ID_MODE).
@@ -43,7 +47,7 @@ pub enum SubgroupIdMode {
 
 /// True for every valid SUBGROUP_HEADER type: 0b0XX1XXXX without mode 0b11.
 pub fn is_subgroup_type(t: u64) -> bool {
-    t < 0x80 && t & 0x10 != 0 && t & bits::SUBGROUP_ID_MODE != bits::SUBGROUP_ID_MODE
+    t < 0x80 && t & bits::SUBGROUP != 0 && t & bits::SUBGROUP_ID_MODE != bits::SUBGROUP_ID_MODE
 }
 
 /// A decoded SUBGROUP_HEADER.
@@ -60,6 +64,19 @@ pub struct SubgroupHeader {
 }
 
 impl SubgroupHeader {
+    /// A header with an explicit Subgroup ID (SUBGROUP_ID_MODE 0b10), as an
+    /// original publisher or a relay's catch-up writes it. `flags` is any of
+    /// [`bits::PROPERTIES`], [`bits::END_OF_GROUP`], [`bits::FIRST_OBJECT`];
+    /// DEFAULT_PRIORITY is set when `publisher_priority` is `None`.
+    pub fn new(track_alias: u64, group_id: u64, subgroup_id: u64, publisher_priority: Option<u8>, flags: u64) -> Self {
+        let mut stream_type = bits::SUBGROUP | bits::EXPLICIT_SUBGROUP_ID;
+        stream_type |= flags & (bits::PROPERTIES | bits::END_OF_GROUP | bits::FIRST_OBJECT);
+        if publisher_priority.is_none() {
+            stream_type |= bits::DEFAULT_PRIORITY;
+        }
+        Self { stream_type, track_alias, group_id, subgroup_id: Some(subgroup_id), publisher_priority }
+    }
+
     pub fn mode(&self) -> SubgroupIdMode {
         match (self.stream_type & bits::SUBGROUP_ID_MODE) >> 1 {
             0 => SubgroupIdMode::Zero,
@@ -74,31 +91,113 @@ impl SubgroupHeader {
         self.stream_type & bits::END_OF_GROUP != 0
     }
 
-    /// Encodes this header with another Track Alias, as a relay does for each
+    /// Serializes the header (§11.4.2 SUBGROUP_HEADER): Type, Track Alias,
+    /// Group ID, then the Subgroup ID if the mode is explicit and the
+    /// Publisher Priority unless DEFAULT_PRIORITY is set. The one encoder of
+    /// this header.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let t = self.stream_type;
+        debug_assert!(is_subgroup_type(t), "invalid SUBGROUP_HEADER type {t:#x}");
+        debug_assert_eq!(t & bits::DEFAULT_PRIORITY != 0, self.publisher_priority.is_none(), "priority and DEFAULT_PRIORITY disagree");
+        varint::write(out, t);
+        varint::write(out, self.track_alias);
+        varint::write(out, self.group_id);
+        if self.mode() == SubgroupIdMode::Explicit {
+            varint::write(out, self.subgroup_id.unwrap_or(0));
+        }
+        if t & bits::DEFAULT_PRIORITY == 0 {
+            out.push(self.publisher_priority.unwrap_or(crate::DEFAULT_PUBLISHER_PRIORITY));
+        }
+    }
+
+    /// This header with another Track Alias, as a relay sends it on each
     /// downstream subscription (§11.1: aliases are per session).
     ///
     /// With `joined_mid_stream` the copy starts after the upstream stream's
     /// first object, so FIRST_OBJECT is cleared and a FirstObject-mode Subgroup
     /// ID (which would now be derived from the wrong object) is made explicit.
-    pub fn encode_for(&self, alias: u64, subgroup_id: u64, joined_mid_stream: bool, out: &mut Vec<u8>) {
-        let mut t = self.stream_type;
-        let mut explicit = self.mode() == SubgroupIdMode::Explicit;
+    pub fn forwarded(&self, alias: u64, subgroup_id: u64, joined_mid_stream: bool) -> Self {
+        let mut h = Self { track_alias: alias, subgroup_id: Some(subgroup_id), ..self.clone() };
         if joined_mid_stream {
-            t &= !bits::FIRST_OBJECT;
+            h.stream_type &= !bits::FIRST_OBJECT;
             if self.mode() == SubgroupIdMode::FirstObject {
-                t = (t & !bits::SUBGROUP_ID_MODE) | 0x04;
-                explicit = true;
+                h.stream_type = (h.stream_type & !bits::SUBGROUP_ID_MODE) | bits::EXPLICIT_SUBGROUP_ID;
             }
         }
-        varint::write(out, t);
-        varint::write(out, alias);
-        varint::write(out, self.group_id);
-        if explicit {
-            varint::write(out, subgroup_id);
+        h
+    }
+
+    /// [`Self::forwarded`], encoded.
+    pub fn encode_for(&self, alias: u64, subgroup_id: u64, joined_mid_stream: bool, out: &mut Vec<u8>) {
+        self.forwarded(alias, subgroup_id, joined_mid_stream).encode(out);
+    }
+}
+
+/// Writes the objects of one subgroup stream (§11.4.2 "Subgroup Object
+/// Fields"): the first with its absolute Object ID, each later one with the
+/// delta from its predecessor. The one encoder of these fields.
+#[derive(Debug, Clone)]
+pub struct ObjectWriter {
+    properties: bool,
+    prev: Option<u64>,
+}
+
+impl ObjectWriter {
+    /// For a stream whose header has the PROPERTIES bit set (`properties`) or not.
+    pub fn new(properties: bool) -> Self {
+        Self { properties, prev: None }
+    }
+
+    /// The Object ID last written.
+    pub fn prev(&self) -> Option<u64> {
+        self.prev
+    }
+
+    /// Appends one object to `out`:
+    ///
+    /// ```text
+    /// Object ID Delta (vi64), [Properties (..),] Object Payload Length (vi64),
+    /// [Object Status (vi64),] [Object Payload (..)]
+    /// ```
+    ///
+    /// Properties are written (possibly with length 0) exactly when the
+    /// stream has the PROPERTIES bit; the status only when the payload is
+    /// empty. Writes nothing and fails when Object IDs do not ascend, when
+    /// properties come on a stream without the bit, for an unknown status, or
+    /// for properties or a payload on an object whose status is not Normal
+    /// (§11.2.1.1, §11.2.1.2).
+    pub fn write(&mut self, object_id: u64, properties: &[u8], status: u64, payload: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
+        let delta = match self.prev {
+            None => object_id,
+            Some(p) if object_id > p => object_id - p - 1,
+            Some(p) => {
+                return Err(WireError::Malformed("subgroup object", format!("object {object_id} after object {p}: IDs must ascend")))
+            }
+        };
+        if !properties.is_empty() && !self.properties {
+            return Err(WireError::Malformed("subgroup object", "properties on a stream without the PROPERTIES bit".into()));
         }
-        if let Some(p) = self.publisher_priority {
-            out.push(p);
+        if !status::is_valid(status) {
+            return Err(WireError::InvalidStatus(status));
         }
+        if status != status::NORMAL && !properties.is_empty() {
+            return Err(WireError::PropertiesOnStatus);
+        }
+        if status != status::NORMAL && !payload.is_empty() {
+            return Err(WireError::Malformed("subgroup object", format!("payload on an object with status {status:#x}")));
+        }
+        varint::write(out, delta);
+        if self.properties {
+            varint::write(out, properties.len() as u64);
+            out.extend_from_slice(properties);
+        }
+        varint::write(out, payload.len() as u64);
+        if payload.is_empty() {
+            varint::write(out, status);
+        }
+        out.extend_from_slice(payload);
+        self.prev = Some(object_id);
+        Ok(())
     }
 }
 
@@ -124,7 +223,8 @@ impl Object {
         self.raw.slice(self.properties.clone())
     }
     /// Writes this object as the first one on a new stream: Object ID Delta
-    /// becomes the absolute Object ID (§11.4.2).
+    /// becomes the absolute Object ID (§11.4.2) and the fields after it are
+    /// copied as received: the forwarding fast path beside [`ObjectWriter`].
     pub fn encode_as_first(&self, out: &mut Vec<u8>) {
         varint::write(out, self.object_id);
         out.extend_from_slice(&self.raw[self.after_delta..]);
@@ -251,7 +351,7 @@ impl SubgroupParser {
         if len == 0 {
             let Some((s, l)) = varint::read(&b[n..]) else { return Ok(None) };
             n += l;
-            if !matches!(s, status::NORMAL | status::END_OF_GROUP | status::END_OF_TRACK) {
+            if !status::is_valid(s) {
                 return Err(WireError::InvalidStatus(s));
             }
             // §11.2.1.2: only Normal objects may carry properties.
@@ -387,5 +487,56 @@ mod tests {
         let mut out = Vec::new();
         h.encode_for(42, 0, false, &mut out);
         assert_eq!(out, vec![0x52, 42, 3, 9]);
+    }
+
+    #[test]
+    fn header_encoder_writes_what_publishers_and_catch_up_send() {
+        // Catch-up: explicit Subgroup ID, properties, priority (0x15).
+        let mut out = Vec::new();
+        SubgroupHeader::new(5, 1, 2, Some(3), bits::PROPERTIES).encode(&mut out);
+        assert_eq!(out, vec![0x15, 5, 1, 2, 3]);
+        // An original publisher: FIRST_OBJECT, END_OF_GROUP, default priority (0x7c).
+        let h = SubgroupHeader::new(300, 7, 0, None, bits::FIRST_OBJECT | bits::END_OF_GROUP);
+        out.clear();
+        h.encode(&mut out);
+        assert_eq!(out, vec![0x7c, 0x81, 0x2c, 7, 0]);
+        let mut p = SubgroupParser::new(64);
+        p.push(&out);
+        assert_eq!(p.next().unwrap(), Some(Event::Header(h)));
+    }
+
+    #[test]
+    fn object_writer_round_trips_and_refuses_what_cannot_be_sent() {
+        let mut wire = Vec::new();
+        SubgroupHeader::new(1, 0, 0, Some(0), bits::PROPERTIES).encode(&mut wire);
+        let mut w = ObjectWriter::new(true);
+        w.write(2, &[0x02, 0x05], status::NORMAL, b"a", &mut wire).unwrap();
+        w.write(3, &[], status::NORMAL, b"", &mut wire).unwrap();
+        w.write(7, &[], status::END_OF_GROUP, b"", &mut wire).unwrap();
+        let len = wire.len();
+        assert!(w.write(7, &[], status::NORMAL, b"x", &mut wire).is_err(), "IDs must ascend");
+        assert!(w.write(8, &[0x02, 0x05], status::END_OF_TRACK, b"", &mut wire).is_err());
+        assert!(w.write(8, &[], 2, b"", &mut wire).is_err());
+        assert!(w.write(8, &[], status::END_OF_TRACK, b"x", &mut wire).is_err());
+        assert!(ObjectWriter::new(false).write(0, &[0x02, 0x05], status::NORMAL, b"a", &mut wire).is_err());
+        assert_eq!(wire.len(), len, "failed writes wrote nothing");
+        let mut p = SubgroupParser::new(64);
+        p.push(&wire);
+        let got: Vec<_> = drain(&mut p)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Object(o) => Some((o.object_id, o.properties().to_vec(), o.status, o.payload().to_vec())),
+                Event::Header(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, vec![0x02, 0x05], status::NORMAL, b"a".to_vec()),
+                (3, vec![], status::NORMAL, vec![]),
+                (7, vec![], status::END_OF_GROUP, vec![])
+            ]
+        );
+        p.finish().unwrap();
     }
 }

@@ -10,21 +10,24 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
-#[derive(Default)]
-struct Inner {
-    generation: u64,
-    /// One waker per waiting task: `will_wake` duplicates are not stored, so
-    /// the list is bounded by the number of distinct waiting tasks and is
-    /// emptied by every [`Signal::notify`].
-    wakers: Vec<Waker>,
-}
-
+/// A generation counter and the tasks waiting for it to move.
+///
+/// `notify` is on the forwarding path (every object queued for a session), so
+/// with nobody waiting it is two atomic operations: no lock, no allocation.
+/// The waker list keeps its capacity across notifications.
 #[derive(Default)]
 pub struct Signal {
-    inner: Mutex<Inner>,
+    generation: AtomicU64,
+    /// Length of `wakers`, readable without the lock.
+    waiting: AtomicUsize,
+    /// One waker per waiting task: `will_wake` duplicates are not stored, so
+    /// the list is bounded by the number of distinct waiting tasks and is
+    /// emptied by every [`Signal::notify`] that finds it non-empty.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl Signal {
@@ -32,24 +35,28 @@ impl Signal {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The current generation; read it *before* reading the state it guards.
     pub fn generation(&self) -> u64 {
-        self.lock().generation
+        self.generation.load(SeqCst)
     }
 
     /// Something changed: wakes every waiter.
     pub fn notify(&self) {
-        let wakers = {
-            let mut s = self.lock();
-            s.generation += 1;
-            std::mem::take(&mut s.wakers)
-        };
-        for w in wakers {
-            w.wake();
+        // Paired with `Changed::poll`, which publishes its waker before it
+        // reads the generation: one of the two sees the other's write.
+        self.generation.fetch_add(1, SeqCst);
+        if self.waiting.load(SeqCst) == 0 {
+            return;
+        }
+        let mut w = self.lock();
+        self.waiting.store(0, SeqCst);
+        // Waking only schedules the task; it does not run it under our lock.
+        for waker in w.drain(..) {
+            waker.wake();
         }
     }
 
@@ -68,12 +75,20 @@ pub struct Changed<'a> {
 impl Future for Changed<'_> {
     type Output = u64;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
-        let mut s = self.signal.lock();
-        if s.generation != self.seen {
-            return Poll::Ready(s.generation);
+        let g = self.signal.generation();
+        if g != self.seen {
+            return Poll::Ready(g);
         }
-        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            s.wakers.push(cx.waker().clone());
+        let mut w = self.signal.lock();
+        if !w.iter().any(|x| x.will_wake(cx.waker())) {
+            w.push(cx.waker().clone());
+        }
+        self.signal.waiting.store(w.len(), SeqCst);
+        drop(w);
+        // A notify between the first read and the store above saw no waiter.
+        let g = self.signal.generation();
+        if g != self.seen {
+            return Poll::Ready(g);
         }
         Poll::Pending
     }
@@ -106,8 +121,52 @@ mod tests {
             let mut f = pin!(s.changed_since(0));
             assert!(f.as_mut().poll(&mut cx).is_pending());
         }
-        assert_eq!(s.lock().wakers.len(), 1);
+        assert_eq!(s.lock().len(), 1);
         s.notify();
-        assert!(s.lock().wakers.is_empty());
+        assert!(s.lock().is_empty());
+    }
+
+    /// Runs a future to completion on this thread, parking between polls.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut f = pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// The lock-free fast path of `notify` must not lose a wake-up to a
+    /// waiter that is registering at the same moment: each round waits for a
+    /// notify made from another thread, and a lost one would hang the test.
+    #[test]
+    fn no_wake_up_is_lost_across_threads() {
+        let s = std::sync::Arc::new(Signal::new());
+        let (go, rounds) = (std::sync::mpsc::channel::<()>(), 2_000);
+        let notifier = {
+            let s = s.clone();
+            let rx = go.1;
+            std::thread::spawn(move || {
+                while rx.recv().is_ok() {
+                    s.notify();
+                }
+            })
+        };
+        for _ in 0..rounds {
+            let seen = s.generation();
+            go.0.send(()).unwrap();
+            assert!(block_on(s.changed_since(seen)) > seen);
+        }
+        drop(go.0);
+        notifier.join().unwrap();
     }
 }

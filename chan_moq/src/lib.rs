@@ -5,21 +5,31 @@
 //!
 //! Layers, bottom up:
 //! - [`sys`]: raw FFI bindings (generated, committed) plus hand-written constants;
-//! - `module`: the `AST_MODULE_INFO` equivalent (registration, load/unload/reload);
-//! - [`ast`]: the small safe wrapper (channel, frame, formats, technology, CLI);
+//! - [`ast`]: the small safe wrapper (module registration, channel, frame, formats,
+//!   technology, CLI);
 //! - [`driver`]: the gateway, written only against `ast` and pub-sub-audio.
 //!
-//! `unsafe` lives only in `sys`, `module` and `ast`.
+//! This file is the module itself, like a C module's `AST_MODULE_INFO(...)` with its
+//! `load_module`/`unload_module`/`reload_module`: [`MODULE`], which `ast::module`
+//! registers with Asterisk's loader.
+//!
+//! The FFI layer is `sys` and `ast`: the crate denies `unsafe_code` (Cargo.toml
+//! `[lints]`) and only those two modules allow it, below.
 //!
 //! Test harness: `chan_moq/harness/asterisk.sh` (real Asterisk in a chroot; see its header).
 
+// The FFI layer: `sys` declares Asterisk's C API (`extern` blocks), `ast` wraps it in
+// safe types and holds the exported module info, its ELF constructor and the C
+// callbacks. Each `unsafe` there says why it is sound; nothing outside may use it.
+#[allow(unsafe_code)]
 pub mod ast;
 pub mod driver;
+#[allow(unsafe_code)]
 pub mod sys;
 
-mod module;
-
-pub use module::{log, module_self};
+/// chan_moq as Asterisk's loader sees it (`AST_MODULE_INFO`); see [`ast::module`].
+pub const MODULE: ast::module::Module =
+    ast::module::Module { name: c"chan_moq", description: c"MoQ (Media over QUIC) channel driver", load, unload, reload };
 
 static COMMANDS: [ast::cli::Command; 2] = [
     ast::cli::Command {
@@ -66,12 +76,12 @@ fn unload() -> Result<(), String> {
 }
 
 fn reload() -> Result<(), String> {
-    let cfg = driver::read_config()?;
+    let cfg = driver::read_config().map_err(|e| format!("moq.conf not applied: {e}"))?;
     match driver::gateway() {
         Some(gw) => {
             gw.reload(cfg);
             Ok(())
         }
-        None => Err("chan_moq is not running".into()),
+        None => Err("not running; moq.conf not applied".into()),
     }
 }

@@ -55,15 +55,22 @@ fn chan_moq_loads_unloads_and_reloads_in_asterisk() {
     let messages = a.info("MESSAGES_LOG");
     let loaded_count = || std::fs::read_to_string(&messages).unwrap_or_default().matches("chan_moq loaded").count();
     wait_for("'chan_moq loaded' in messages.log", Duration::from_secs(10), || loaded_count() >= 1);
+    let out = a.cli("moq show status");
+    assert!(out.contains("Relay:"), "moq show status after boot: {out}");
 
     let out = a.cli("module unload chan_moq.so");
     assert!(out.contains("Unloaded chan_moq.so"), "unload: {out}");
     assert!(!module_running(&a), "chan_moq.so still listed after unload");
+    let out = a.cli("moq show status");
+    assert!(!out.contains("Relay:"), "moq show status still registered after unload: {out}");
 
     let out = a.cli("module load chan_moq.so");
     assert!(out.contains("Loaded chan_moq.so"), "load: {out}");
     assert!(module_running(&a), "chan_moq.so is not Running after reload");
     wait_for("a second 'chan_moq loaded'", Duration::from_secs(10), || loaded_count() >= 2);
+    // The CLI entries (kept for the library's lifetime) are registered again.
+    let out = a.cli("moq show status");
+    assert!(out.contains("Relay:"), "moq show status after reload: {out}");
 
     // Fails unless Asterisk exits 0 (a crash at shutdown would show as 139).
     a.ok(&["stop"]);

@@ -1,6 +1,7 @@
-//! The safe layer over Asterisk's C API: the only place besides `sys` and
-//! `module` with `unsafe`. The driver (`crate::driver`) is written against
-//! these types alone, like `redis-module` or `pgrx` wrap their hosts.
+//! The safe layer over Asterisk's C API: with `sys`, the only place allowed
+//! `unsafe` (lib.rs). The driver (`crate::driver`) and the module definition in
+//! lib.rs are written against these types alone, like `redis-module` or `pgrx`
+//! wrap their hosts.
 //!
 //! Rules every wrapper here keeps:
 //! - a [`Channel`] is a counted ao2 reference, so it may outlive the
@@ -8,16 +9,21 @@
 //!   themselves in every call used here);
 //! - callbacks from Asterisk run inside `catch_unwind`: a Rust panic becomes
 //!   an error return, never an unwind into C (which would abort the PBX);
-//! - strings cross as `CString` built here, with NULs replaced.
+//! - strings cross as `CString` built here, with NULs replaced;
+//! - every `unsafe` block says, in its `// SAFETY:` comment, which pointer is
+//!   valid for how long and why no other thread races with it.
 
 pub mod channel;
 pub mod cli;
 pub mod format;
+pub mod module;
 pub mod tech;
 
 pub use channel::{Channel, Control};
 pub use format::Format;
 
+use crate::sys;
+use core::ffi::{c_char, c_int, CStr};
 use std::ffi::CString;
 
 /// A C string from Rust text; interior NULs (never valid in Asterisk names)
@@ -29,13 +35,16 @@ pub(crate) fn cstring(s: &str) -> CString {
 /// Reads a C string Asterisk owns; `None` for NULL.
 ///
 /// # Safety
-/// `p` is NULL or a NUL-terminated string valid for the call.
-pub(crate) unsafe fn from_c(p: *const core::ffi::c_char) -> Option<String> {
+/// `p` is NULL or points to a NUL-terminated string that stays valid and
+/// unmodified for the duration of the call (it is copied before returning).
+pub(crate) unsafe fn from_c(p: *const c_char) -> Option<String> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: guaranteed by the caller.
-    Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    // SAFETY: `p` is non-NULL here, and the caller guarantees it points to a
+    // NUL-terminated string alive for this call; the borrow ends when the
+    // string is copied into the returned `String`.
+    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
 /// Log levels of `ast_log`.
@@ -47,16 +56,27 @@ pub enum Level {
     Error,
 }
 
-/// `ast_log` with this crate's file and line.
+/// `ast_log(level, ...)` with the caller's file and line. NUL bytes in `msg`
+/// are replaced. Only call this inside Asterisk.
 #[track_caller]
 pub fn log(level: Level, msg: &str) {
-    let l = match level {
-        Level::Debug => crate::sys::__LOG_DEBUG,
-        Level::Notice => crate::sys::__LOG_NOTICE,
-        Level::Warning => crate::sys::__LOG_WARNING,
-        Level::Error => crate::sys::__LOG_ERROR,
+    let level = match level {
+        Level::Debug => sys::__LOG_DEBUG,
+        Level::Notice => sys::__LOG_NOTICE,
+        Level::Warning => sys::__LOG_WARNING,
+        Level::Error => sys::__LOG_ERROR,
     };
-    crate::module::log(l as core::ffi::c_int, msg);
+    let loc = core::panic::Location::caller();
+    let file = cstring(loc.file());
+    let msg = cstring(msg);
+    let line = c_int::try_from(loc.line()).unwrap_or(c_int::MAX);
+    // SAFETY: `file`, `msg` and the literals are NUL-terminated and outlive the
+    // call (ast_log formats synchronously and keeps no pointer); the format
+    // "%s\n" consumes exactly one vararg, a `char *`, which `msg.as_ptr()` is.
+    // ast_log is thread-safe (the logger queues the formatted line).
+    unsafe {
+        sys::ast_log(level as c_int, file.as_ptr(), line, c"chan_moq".as_ptr(), c"%s\n".as_ptr(), msg.as_ptr());
+    }
 }
 
 /// The module's use count, one per live channel: while it is above zero a
@@ -65,22 +85,32 @@ pub struct ModuleRef(());
 
 impl ModuleRef {
     pub fn take() -> Self {
-        // SAFETY: module_self() is this module's handle, set at registration.
-        unsafe { crate::sys::__ast_module_ref(crate::module_self(), c"chan_moq".as_ptr(), 0, c"ModuleRef".as_ptr()) };
+        // SAFETY: `module_self()` is the handle Asterisk set at registration; it
+        // stays valid until `ast_module_unregister` at `dlclose`, which comes only
+        // after `unload` has stopped every thread of ours that could call this.
+        // The file and function names are static C strings; the core updates the
+        // count atomically, so any thread may call this.
+        unsafe { sys::__ast_module_ref(module::module_self(), c"chan_moq".as_ptr(), 0, c"ModuleRef".as_ptr()) };
         ModuleRef(())
     }
 }
 
 impl Drop for ModuleRef {
     fn drop(&mut self) {
-        // SAFETY: balances the ref taken in `take`.
-        unsafe { crate::sys::__ast_module_unref(crate::module_self(), c"chan_moq".as_ptr(), 0, c"ModuleRef".as_ptr()) };
+        // SAFETY: balances the ref taken in `take`; the handle is valid because
+        // that ref, still held until this call, keeps the module from being
+        // unloaded and unregistered.
+        unsafe { sys::__ast_module_unref(module::module_self(), c"chan_moq".as_ptr(), 0, c"ModuleRef".as_ptr()) };
     }
 }
 
 /// The configuration directory (`astetcdir`), e.g. `/etc/asterisk`.
 pub fn config_dir() -> std::path::PathBuf {
-    // SAFETY: a global string the core sets before loading modules.
-    let dir = unsafe { from_c(crate::sys::ast_config_AST_CONFIG_DIR) };
+    // SAFETY: `ast_config_AST_CONFIG_DIR` is a `const char *` global the core
+    // sets while reading asterisk.conf, before it loads any module, and never
+    // changes afterwards; it is NULL or a NUL-terminated string owned by the
+    // core for its lifetime. Reading the global itself is a plain load of a
+    // value no thread writes any more.
+    let dir = unsafe { from_c(sys::ast_config_AST_CONFIG_DIR) };
     std::path::PathBuf::from(dir.unwrap_or_else(|| "/etc/asterisk".into()))
 }

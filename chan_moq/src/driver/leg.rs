@@ -89,8 +89,9 @@ impl Leg for MoqLeg {
         let media = self.media(audio_rx, chan_rx);
         let (report, progress) = mpsc::unbounded_channel();
         let (gw, id, chan) = (self.gw.clone(), self.id, chan.clone());
+        let name = chan.name();
         gw.update(id, |v| {
-            v.channel = chan.name();
+            v.channel = name;
             v.state = "calling".into();
         });
         self.gw.rt.spawn(follow(gw.clone(), id, chan, progress, Direction::Out));
@@ -223,8 +224,11 @@ pub fn inbound(gw: &Arc<Gateway>, phone: Phone, inc: Incoming) {
                     let id = l.id;
                     match tech::start_inbound(&n, l.clone(), &vars) {
                         Ok(chan) => {
+                            // Not inside `update`: `name` locks the channel, and tech
+                            // callbacks (channel locked) take the legs lock.
+                            let name = chan.name();
                             gw2.update(id, |v| {
-                                v.channel = chan.name();
+                                v.channel = name;
                                 v.state = format!("ringing {ext}@{}", cfg.context);
                             });
                             if let Some(tx) = chan_tx.take() {

@@ -18,6 +18,9 @@
 
 use core::ffi::{c_char, CStr};
 
+// Generated code: bindgen's names, its `unsafe fn` helpers without `# Safety`
+// sections, and whatever unsafe blocks a future bindgen emits are not ours to fix.
+// The crate's lints (Cargo.toml) apply to every hand-written line of `sys`.
 #[allow(
     non_upper_case_globals,
     non_camel_case_types,
@@ -29,6 +32,7 @@ use core::ffi::{c_char, CStr};
     clippy::all,
     clippy::pedantic,
     clippy::missing_safety_doc,
+    clippy::undocumented_unsafe_blocks,
     clippy::ptr_offset_with_cast,
     clippy::useless_transmute,
     rustdoc::all

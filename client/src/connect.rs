@@ -18,7 +18,7 @@ use url::Url;
 use web_transport_quinn::proto::ConnectRequest;
 
 /// ALPN for native QUIC and WebTransport subprotocol of draft-18 (§3.1).
-pub const MOQT_ALPN: &str = "moqt-18";
+pub const MOQT_ALPN: &str = moq_wire::Version::Draft18.protocol();
 
 /// Setup Option types (§10.3.1).
 pub mod setup_option {

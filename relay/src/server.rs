@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use web_transport_quinn::proto::ConnectResponse;
 
-/// ALPN of raw-QUIC MoQT, draft-18.
-pub const ALPN_MOQT: &[u8] = b"moqt-18";
+/// ALPN of raw-QUIC MoQT, draft-18 (moq-wire's version list names it).
+pub const ALPN_MOQT: &[u8] = moq_wire::Version::Draft18.protocol().as_bytes();
 /// The WebTransport subprotocol naming the same version.
-pub const WT_PROTOCOL: &str = "moqt-18";
+pub const WT_PROTOCOL: &str = moq_wire::Version::Draft18.protocol();
 
 /// Binds the UDP socket. `[::]` is dual-stack: IPv4 clients arrive as
 /// v4-mapped addresses on the same port.

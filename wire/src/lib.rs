@@ -1,4 +1,7 @@
-//! moq-wire: wire formats of draft-ietf-moq-transport-18 that the relay handles itself.
+//! moq-wire: the protocol vocabulary of moq-phone — every message, name type,
+//! error code and data-stream format of draft-ietf-moq-transport-18 that any
+//! crate uses, with the draft [`Version`]s and how they are negotiated. No
+//! other crate depends on moq-transport.
 //!
 //! Request-initiating control messages (SUBSCRIBE, PUBLISH, FETCH, …) are
 //! decoded with moq-transport's `message::Message`. Responses on request
@@ -23,6 +26,9 @@ pub mod fetch;
 pub mod properties;
 pub mod subgroup;
 pub mod varint;
+pub mod version;
+
+pub use version::Version;
 
 /// Publisher priority when neither the stream nor the track names one (§7).
 pub const DEFAULT_PUBLISHER_PRIORITY: u8 = moq_transport::data::DEFAULT_PUBLISHER_PRIORITY;

@@ -12,7 +12,9 @@ import {
   type Property,
   type SubscriptionFilter,
   type U64,
+  Writer,
 } from "../src/moq/index.js";
+import { writeName, writeTuple } from "../src/moq/control_fields.js";
 
 export type J = Record<string, unknown>;
 
@@ -81,7 +83,8 @@ function filter(v: unknown): SubscriptionFilter {
   const t = num(o["type"]);
   if (t === 1 || t === 2) return { type: t };
   if (t === 3) return { type: t, start: loc(o["start"]) };
-  if (t === 4) return { type: t, start: loc(o["start"]), endGroup: int(o["end_group"]) };
+  // The codec's `endGroup` holds the End Group Delta as sent.
+  if (t === 4) return { type: t, start: loc(o["start"]), endGroup: int(o["end_group_delta"]) };
   throw new TypeError(`bad filter ${JSON.stringify(v)}`);
 }
 
@@ -100,6 +103,19 @@ export function params(v: unknown): Parameter[] {
 
 function strings(v: unknown): string[] {
   return arr(v).map(str);
+}
+
+/**
+ * A Redirect (§10.6.1) as the bytes the codec keeps: Connect URI, Track
+ * Namespace (0 to 32 fields), Track Name.
+ */
+export function redirect(v: unknown): Uint8Array {
+  const o = obj(v);
+  const w = new Writer().lengthPrefixed(utf8(str(o["connect_uri"])));
+  const ns = strings(o["namespace"]);
+  writeTuple(w, ns, 0);
+  writeName(w, ns, str(o["name"]));
+  return w.finish();
 }
 
 /** The codec's message for a vector's "message" object. */
@@ -160,7 +176,7 @@ export function message(v: unknown): ControlMessage {
       return { type: t, params: p(), properties: props() };
     case "REQUEST_ERROR": {
       const m: ControlMessage = { type: t, code: int(o["code"]), retryInterval: int(o["retry_interval"]), reason: str(o["reason"]) };
-      if ("redirect_hex" in o) m.redirect = hex(o["redirect_hex"]);
+      if ("redirect" in o) m.redirect = redirect(o["redirect"]);
       return m;
     }
     case "SUBSCRIBE_OK":

@@ -22,6 +22,8 @@ import {
   FetchWriter,
   FrameReader,
   fromHex,
+  isDatagramType,
+  isSubgroupType,
   parseDatagram,
   readVarint,
   subgroupEvents,
@@ -157,6 +159,11 @@ describe("control messages (§10)", () => {
       (e: unknown) => e instanceof WireError && e.kind === "Truncated",
     );
   });
+  it("a REDIRECT given no Redirect is written with the empty one, as moq-wire writes it", () => {
+    const e = all.find((v) => str(v["name"]) === "REQUEST_ERROR REDIRECT with an empty Redirect (same URI, same name)");
+    assert.ok(e);
+    assert.equal(toHex(encodeMessage({ type: "REQUEST_ERROR", code: 0x34, retryInterval: 0, reason: "" })), str(e["hex"]));
+  });
   it("responses decode as responses, requests as requests", () => {
     for (const e of all) {
       const { frame } = takeFrame(hex(e["hex"]))!;
@@ -175,6 +182,11 @@ describe("control messages (§10)", () => {
 });
 
 describe("OBJECT_DATAGRAM (§11.3.1)", () => {
+  it("has a vector for every valid type", () => {
+    const types = new Set(section("datagrams").map((e) => num(obj(e["datagram"])["type"])));
+    const valid = [...Array(0x40).keys()].filter((t) => isDatagramType(t));
+    assert.deepEqual([...types].sort((a, b) => a - b), valid);
+  });
   for (const e of section("datagrams")) {
     it(str(e["name"]), () => {
       const bytes = hex(e["hex"]);
@@ -213,6 +225,11 @@ function drainSubgroup(p: SubgroupParser, out: SubgroupEvent[]): void {
 }
 
 describe("SUBGROUP streams (§11.4.2)", () => {
+  it("has a vector for every valid header type", () => {
+    const types = new Set(section("subgroups").map((e) => num(obj(e["header"])["stream_type"])));
+    const valid = [...Array(0x100).keys()].filter((t) => isSubgroupType(t));
+    assert.deepEqual([...types].sort((a, b) => a - b), valid);
+  });
   for (const e of section("subgroups")) {
     it(str(e["name"]), async () => {
       const bytes = hex(e["hex"]);

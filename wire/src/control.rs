@@ -7,7 +7,7 @@
 
 use super::WireError;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use moq_transport::coding::{Decode, Encode, KeyValuePairs, Location, ReasonPhrase, TrackNamespacePrefix};
+use moq_transport::coding::{Decode, Encode, KeyValuePairs, Location, ReasonPhrase, TrackName, TrackNamespacePrefix};
 use moq_transport::message::{self, Message, RequestErrorCode};
 
 use super::varint;
@@ -88,17 +88,10 @@ impl Frame {
                 r
             }
             kind::REQUEST_ERROR => {
-                let r = Response::RequestError {
-                    code: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
-                    retry_interval: u64::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?,
-                    reason: ReasonPhrase::decode(&mut b).map_err(malformed("REQUEST_ERROR"))?.0,
-                };
-                // A REDIRECT error carries a Redirect structure (§10.6.1); it
-                // is not followed, so it is skipped rather than parsed.
-                if matches!(&r, Response::RequestError { code, .. } if *code == RequestErrorCode::Redirect as u64) {
-                    b = &[];
-                }
-                r
+                // The Redirect of a REDIRECT error (§10.6.1) is parsed, then
+                // dropped: see [`Frame::request_error`] to keep it.
+                let RequestError { code, retry_interval, reason, .. } = RequestError::read(&mut b)?;
+                Response::RequestError { code, retry_interval, reason }
             }
             kind::SUBSCRIBE_OK => {
                 let alias = u64::decode(&mut b).map_err(malformed("SUBSCRIBE_OK"))?;
@@ -127,26 +120,50 @@ impl Frame {
                 Response::FetchOk { end_of_track, end_location, params, properties }
             }
             kind::GOAWAY => {
-                let len = u64::decode(&mut b).map_err(malformed("GOAWAY"))? as usize;
-                if len > 8192 || b.len() < len {
-                    return Err(WireError::Malformed("GOAWAY", "bad New Session URI length".into()));
-                }
-                let uri = String::from_utf8_lossy(&b[..len]).into_owned();
-                b = &b[len..];
-                let timeout_ms = u64::decode(&mut b).map_err(malformed("GOAWAY"))?;
-                // An optional Request ID may follow (request-stream GOAWAY).
-                if !b.is_empty() {
-                    u64::decode(&mut b).map_err(malformed("GOAWAY"))?;
-                }
+                // The Request ID of a control-stream GOAWAY is dropped: see
+                // [`Frame::goaway`] to keep it.
+                let GoAway { uri, timeout_ms, .. } = GoAway::read(&mut b)?;
                 Response::GoAway { uri, timeout_ms }
             }
             other => return Err(WireError::InvalidType(other)),
         };
         if !b.is_empty() {
-            return Err(WireError::Malformed("response", format!("{} trailing bytes", b.len())));
+            return Err(trailing(b));
         }
         Ok(r)
     }
+
+    /// Decodes a REQUEST_ERROR (§10.6.2) with the Redirect that follows
+    /// error code REDIRECT, which [`Self::response`] drops.
+    pub fn request_error(&self) -> Result<RequestError, WireError> {
+        if self.kind != kind::REQUEST_ERROR {
+            return Err(WireError::InvalidType(self.kind));
+        }
+        let mut b = &self.payload[..];
+        let e = RequestError::read(&mut b)?;
+        if !b.is_empty() {
+            return Err(trailing(b));
+        }
+        Ok(e)
+    }
+
+    /// Decodes a GOAWAY (§10.4) with the Request ID a control-stream GOAWAY
+    /// carries, which [`Self::response`] drops.
+    pub fn goaway(&self) -> Result<GoAway, WireError> {
+        if self.kind != kind::GOAWAY {
+            return Err(WireError::InvalidType(self.kind));
+        }
+        let mut b = &self.payload[..];
+        let g = GoAway::read(&mut b)?;
+        if !b.is_empty() {
+            return Err(trailing(b));
+        }
+        Ok(g)
+    }
+}
+
+fn trailing(b: &[u8]) -> WireError {
+    WireError::Malformed("response", format!("{} trailing bytes", b.len()))
 }
 
 fn params(b: &mut &[u8]) -> Result<KeyValuePairs, WireError> {
@@ -162,6 +179,8 @@ pub enum Response {
         params: KeyValuePairs,
         properties: Bytes,
     },
+    /// REQUEST_ERROR (§10.6.2) without the Redirect of a REDIRECT error:
+    /// see [`RequestError`] for the whole message.
     RequestError {
         code: u64,
         retry_interval: u64,
@@ -190,7 +209,9 @@ pub enum Response {
         params: KeyValuePairs,
         properties: Bytes,
     },
-    /// GOAWAY (§10.4): New Session URI and Timeout in milliseconds.
+    /// GOAWAY (§10.4): New Session URI and Timeout in milliseconds, without
+    /// the Request ID of a control-stream GOAWAY: see [`GoAway`] for the
+    /// whole message.
     GoAway {
         uri: String,
         timeout_ms: u64,
@@ -216,9 +237,7 @@ impl Response {
                 kind::REQUEST_OK
             }
             Response::RequestError { code, retry_interval, reason } => {
-                enc(code, &mut p);
-                enc(retry_interval, &mut p);
-                enc(&ReasonPhrase(truncate(reason)), &mut p);
+                RequestError { code: *code, retry_interval: *retry_interval, reason: reason.clone(), redirect: None }.write(&mut p);
                 kind::REQUEST_ERROR
             }
             Response::SubscribeOk { alias, params, properties } => {
@@ -258,14 +277,145 @@ impl Response {
                 kind::FETCH_OK
             }
             Response::GoAway { uri, timeout_ms } => {
-                // moq-transport's GoAway predates draft-18's Timeout field.
-                enc(&(uri.len() as u64), &mut p);
-                p.put_slice(uri.as_bytes());
-                enc(timeout_ms, &mut p);
+                GoAway { uri: uri.clone(), timeout_ms: *timeout_ms, request_id: None }.write(&mut p);
                 kind::GOAWAY
             }
         };
         frame(kind, &p)
+    }
+}
+
+/// Longest GOAWAY New Session URI (§10.4).
+pub const MAX_GOAWAY_URI: usize = 8192;
+
+/// The Redirect structure of a REQUEST_ERROR with error code REDIRECT
+/// (§10.6.1): where and under which Full Track Name to retry the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redirect {
+    /// Connect URI; empty: retry on the current session's URI.
+    pub connect_uri: String,
+    /// Track Namespace (0 to 32 fields) and Track Name for the retried
+    /// request; both empty: the original request's. The Track Name is empty
+    /// for namespace requests (SUBSCRIBE_NAMESPACE, PUBLISH_NAMESPACE).
+    pub namespace: TrackNamespacePrefix,
+    pub track_name: TrackName,
+}
+
+impl Redirect {
+    fn write(&self, p: &mut BytesMut) {
+        enc(&(self.connect_uri.len() as u64), p);
+        p.put_slice(self.connect_uri.as_bytes());
+        enc(&self.namespace, p);
+        enc(&self.track_name, p);
+    }
+
+    fn read(b: &mut &[u8]) -> Result<Self, WireError> {
+        let bad = malformed("Redirect");
+        let len = u64::decode(b).map_err(&bad)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= b.len())
+            .ok_or_else(|| WireError::Malformed("Redirect", "bad Connect URI length".into()))?;
+        let connect_uri = String::from_utf8_lossy(&b[..len]).into_owned();
+        *b = &b[len..];
+        let namespace = TrackNamespacePrefix::decode(b).map_err(&bad)?;
+        let track_name = TrackName::decode(b).map_err(&bad)?;
+        let full = namespace.fields.iter().map(|f| f.value.len()).sum::<usize>() + track_name.as_bytes().len();
+        if full > moq_transport::coding::MAX_FULL_TRACK_NAME_LEN {
+            return Err(WireError::Malformed("Redirect", "Full Track Name longer than 4096 bytes".into()));
+        }
+        Ok(Self { connect_uri, namespace, track_name })
+    }
+}
+
+/// REQUEST_ERROR (§10.6.2) in full: [`Response::RequestError`] plus the
+/// Redirect that follows error code REDIRECT. Read by
+/// [`Frame::request_error`], written by [`Self::encode`] (and by
+/// [`Response::encode`], which has no Redirect to give).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub code: u64,
+    pub retry_interval: u64,
+    pub reason: String,
+    /// Written exactly when `code` is REDIRECT, where `None` writes an empty
+    /// Redirect (retry here, same name) rather than a malformed message.
+    /// Always `Some` when read with code REDIRECT, `None` otherwise.
+    pub redirect: Option<Redirect>,
+}
+
+impl RequestError {
+    fn is_redirect(code: u64) -> bool {
+        code == RequestErrorCode::Redirect as u64
+    }
+
+    /// Serializes the message with its type and 16-bit length.
+    pub fn encode(&self) -> Bytes {
+        let mut p = BytesMut::new();
+        self.write(&mut p);
+        frame(kind::REQUEST_ERROR, &p)
+    }
+
+    fn write(&self, p: &mut BytesMut) {
+        enc(&self.code, p);
+        enc(&self.retry_interval, p);
+        enc(&ReasonPhrase(truncate(&self.reason)), p);
+        if Self::is_redirect(self.code) {
+            self.redirect.clone().unwrap_or_default().write(p);
+        }
+    }
+
+    fn read(b: &mut &[u8]) -> Result<Self, WireError> {
+        let code = u64::decode(b).map_err(malformed("REQUEST_ERROR"))?;
+        let retry_interval = u64::decode(b).map_err(malformed("REQUEST_ERROR"))?;
+        let reason = ReasonPhrase::decode(b).map_err(malformed("REQUEST_ERROR"))?.0;
+        // A Redirect is present only, and always, with error code REDIRECT.
+        let redirect = if Self::is_redirect(code) { Some(Redirect::read(b)?) } else { None };
+        Ok(Self { code, retry_interval, reason, redirect })
+    }
+}
+
+/// GOAWAY (§10.4) in full: [`Response::GoAway`] plus the Request ID that is
+/// present when it is sent on the control stream (the smallest peer Request
+/// ID not or maybe not processed) and absent on a request stream. Read by
+/// [`Frame::goaway`], written by [`Self::encode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoAway {
+    /// New Session URI; empty: reconnect to the current URI.
+    pub uri: String,
+    pub timeout_ms: u64,
+    pub request_id: Option<u64>,
+}
+
+impl GoAway {
+    /// Serializes the message with its type and 16-bit length.
+    pub fn encode(&self) -> Bytes {
+        let mut p = BytesMut::new();
+        self.write(&mut p);
+        frame(kind::GOAWAY, &p)
+    }
+
+    fn write(&self, p: &mut BytesMut) {
+        // moq-transport's GoAway predates draft-18's Timeout and Request ID.
+        debug_assert!(self.uri.len() <= MAX_GOAWAY_URI, "GOAWAY New Session URI longer than 8192 bytes");
+        enc(&(self.uri.len() as u64), p);
+        p.put_slice(self.uri.as_bytes());
+        enc(&self.timeout_ms, p);
+        if let Some(id) = self.request_id {
+            enc(&id, p);
+        }
+    }
+
+    fn read(b: &mut &[u8]) -> Result<Self, WireError> {
+        let len = u64::decode(b).map_err(malformed("GOAWAY"))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= MAX_GOAWAY_URI && *l <= b.len())
+            .ok_or_else(|| WireError::Malformed("GOAWAY", "bad New Session URI length".into()))?;
+        let uri = String::from_utf8_lossy(&b[..len]).into_owned();
+        *b = &b[len..];
+        let timeout_ms = u64::decode(b).map_err(malformed("GOAWAY"))?;
+        let request_id = if b.is_empty() { None } else { Some(u64::decode(b).map_err(malformed("GOAWAY"))?) };
+        Ok(Self { uri, timeout_ms, request_id })
     }
 }
 
@@ -378,11 +528,45 @@ mod tests {
     #[test]
     fn redirect_error_is_accepted() {
         let mut payload = vec![0x34, 0x00, 0x00];
-        payload.extend_from_slice(&[0x00, 0x00, 0x00]); // a Redirect structure, skipped
+        payload.extend_from_slice(&[0x00, 0x00, 0x00]); // an empty Redirect structure
         let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from(payload) };
         assert!(matches!(f.response().unwrap(), Response::RequestError { code: 0x34, .. }));
+        assert_eq!(f.request_error().unwrap().redirect, Some(Redirect::default()));
         let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x10, 0x00, 0x00, 0x01]) };
         assert!(f.response().is_err(), "trailing bytes after a non-REDIRECT error");
+        let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x34, 0x00, 0x00]) };
+        assert!(f.response().is_err(), "REDIRECT without its Redirect");
+    }
+
+    #[test]
+    fn redirect_round_trips() {
+        let e = RequestError {
+            code: RequestErrorCode::Redirect as u64,
+            retry_interval: 1,
+            reason: "moved".into(),
+            redirect: Some(Redirect {
+                connect_uri: "https://relay2.example/moq".into(),
+                namespace: TrackNamespacePrefix::from_utf8_path("a/b"),
+                track_name: "t".into(),
+            }),
+        };
+        let mut buf = BytesMut::from(&e.encode()[..]);
+        assert_eq!(take_frame(&mut buf).unwrap().unwrap().request_error().unwrap(), e);
+        // Response::RequestError has no Redirect: REDIRECT gets an empty one, never a malformed message.
+        let bytes = Response::error(RequestErrorCode::Redirect, 0, "").encode();
+        assert_eq!(&bytes[..], &[0x05, 0x00, 0x06, 0x34, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn goaway_request_id_round_trips() {
+        let g = GoAway { uri: String::new(), timeout_ms: 3000, request_id: Some(4) };
+        let b = g.encode();
+        assert_eq!(&b[..], &[0x10, 0x00, 0x04, 0x00, 0x8b, 0xb8, 0x04]);
+        let mut buf = BytesMut::from(&b[..]);
+        let f = take_frame(&mut buf).unwrap().unwrap();
+        assert_eq!(f.goaway().unwrap(), g);
+        assert!(matches!(f.response().unwrap(), Response::GoAway { timeout_ms: 3000, .. }));
+        assert!(matches!(f.request_error(), Err(WireError::InvalidType(kind::GOAWAY))));
     }
 
     #[test]

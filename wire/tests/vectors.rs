@@ -4,7 +4,9 @@
 //! Every entry moq-wire (or moq-transport, which moq-wire uses for requests
 //! and SETUP) can encode is encoded here and compared byte for byte with the
 //! file; every entry is decoded and compared with its stated meaning. On a
-//! mismatch the message shows the hex moq-wire produced.
+//! mismatch the message shows the hex moq-wire produced. FETCH_HEADER streams
+//! are read back in tests/fetch_vectors.rs; here only `FetchWriter` output is
+//! checked (the entries with "writer": true).
 
 use bytes::{Bytes, BytesMut};
 use moq_transport::coding::{Decode, KeyValuePair, KeyValuePairs, Location, TrackNamespace, TrackNamespacePrefix, TupleField};
@@ -14,10 +16,10 @@ use moq_transport::message::{
 };
 use moq_transport::setup::Setup;
 use moq_wire::control::{self, take_frame, Response};
-use moq_wire::datagram::Datagram;
+use moq_wire::datagram::{self, Datagram};
 use moq_wire::fetch::{self, FetchObject, FetchWriter};
 use moq_wire::properties::{self, Value};
-use moq_wire::subgroup::{Event, SubgroupHeader, SubgroupParser};
+use moq_wire::subgroup::{Event, ObjectWriter, SubgroupHeader, SubgroupParser};
 use moq_wire::{varint, WireError};
 use serde_json::Value as J;
 use std::collections::BTreeSet;
@@ -115,8 +117,12 @@ fn params(v: &J) -> KeyValuePairs {
                 4 => FilterType::AbsoluteRange,
                 other => panic!("filter type {other}"),
             };
-            let filter =
-                SubscriptionFilter { filter_type, start_location: f.get("start").map(location), end_group_id: f.get("end_group").map(int) };
+            // moq-transport's `end_group_id` holds the End Group Delta as sent.
+            let filter = SubscriptionFilter {
+                filter_type,
+                start_location: f.get("start").map(location),
+                end_group_id: f.get("end_group_delta").map(int),
+            };
             KeyValuePair::new_bytes(t, encode(&filter))
         } else {
             to_pair(kvp(e))
@@ -224,8 +230,8 @@ fn response(m: &J) -> (Option<Response>, Response) {
         }
         "REQUEST_ERROR" => {
             let e = Response::RequestError { code: int(&m["code"]), retry_interval: int(&m["retry_interval"]), reason: text(&m["reason"]) };
-            if m.get("redirect_hex").is_some() {
-                // moq-wire cannot write a Redirect structure; it skips it when reading.
+            if m.get("redirect").is_some() {
+                // Response::RequestError has no Redirect: control::RequestError writes it (checked too).
                 return (None, e);
             }
             e
@@ -251,7 +257,7 @@ fn response(m: &J) -> (Option<Response>, Response) {
         "GOAWAY" => {
             let g = Response::GoAway { uri: text(&m["uri"]), timeout_ms: int(&m["timeout_ms"]) };
             if m.get("request_id").is_some() {
-                // moq-wire never writes the optional Request ID and ignores it when reading.
+                // Response::GoAway has no Request ID: control::GoAway writes it (checked too).
                 return (None, g);
             }
             g
@@ -259,6 +265,21 @@ fn response(m: &J) -> (Option<Response>, Response) {
         other => panic!("not a response: {other}"),
     };
     (Some(r.clone()), r)
+}
+
+/// REQUEST_ERROR with its Redirect as control::RequestError.
+fn request_error(m: &J) -> control::RequestError {
+    let redirect = m.get("redirect").map(|r| control::Redirect {
+        connect_uri: text(&r["connect_uri"]),
+        namespace: prefix(&r["namespace"]),
+        track_name: text(&r["name"]).into(),
+    });
+    control::RequestError { code: int(&m["code"]), retry_interval: int(&m["retry_interval"]), reason: text(&m["reason"]), redirect }
+}
+
+/// GOAWAY with its Request ID as control::GoAway.
+fn goaway(m: &J) -> control::GoAway {
+    control::GoAway { uri: text(&m["uri"]), timeout_ms: int(&m["timeout_ms"]), request_id: m.get("request_id").map(int) }
 }
 
 /// The one complete frame `bytes` must hold.
@@ -320,11 +341,23 @@ fn control_messages() {
     let v = vectors();
     let all = section(&v, "control");
     let mut types = BTreeSet::new();
+    let mut filters = BTreeSet::new();
     for e in all {
         let (n, bytes, m) = (name(e), hex(&e["hex"]), &e["message"]);
         let frame = only_frame(&bytes, &n);
         let t = m["type"].as_str().expect("type");
         types.insert(t.to_string());
+        for p in m["params"].as_array().map(|a| a.as_slice()).unwrap_or_default() {
+            if let Some(f) = p.get("filter") {
+                filters.insert((t.to_string(), int(&f["type"])));
+            }
+        }
+        if t == "REQUEST_ERROR" && m.get("redirect").is_some() {
+            types.insert("REQUEST_ERROR REDIRECT".into());
+        }
+        if t == "GOAWAY" && m.get("request_id").is_some() {
+            types.insert("GOAWAY with a Request ID".into());
+        }
         if t == "SETUP" {
             let setup = Setup { params: KeyValuePairs(kvps(&m["options"]).into_iter().map(to_pair).collect()) };
             let mut out = BytesMut::new();
@@ -346,6 +379,16 @@ fn control_messages() {
             }
             let decoded = frame.response().unwrap_or_else(|e| panic!("{n}: {e}"));
             assert_eq!(format!("{decoded:?}"), format!("{expect:?}"), "{n}: decode");
+            // The whole message, with what `Response` leaves out, both ways.
+            if t == "REQUEST_ERROR" {
+                let want = request_error(m);
+                assert_eq!(to_hex(&want.encode()), to_hex(&bytes), "{n}: encode with the Redirect");
+                assert_eq!(frame.request_error().unwrap_or_else(|e| panic!("{n}: {e}")), want, "{n}: decode with the Redirect");
+            } else if t == "GOAWAY" {
+                let want = goaway(m);
+                assert_eq!(to_hex(&want.encode()), to_hex(&bytes), "{n}: encode with the Request ID");
+                assert_eq!(frame.goaway().unwrap_or_else(|e| panic!("{n}: {e}")), want, "{n}: decode with the Request ID");
+            }
         }
     }
     // Every message the phone needs is covered.
@@ -368,15 +411,25 @@ fn control_messages() {
         "REQUEST_UPDATE",
         "TRACK_STATUS",
         "SUBSCRIBE_TRACKS",
+        "REQUEST_ERROR REDIRECT",
+        "GOAWAY with a Request ID",
     ] {
         assert!(types.contains(t), "no vector for {t}");
+    }
+    // Every Subscription Filter type (§5.1.2) where a filter can go.
+    for t in ["SUBSCRIBE", "PUBLISH_OK", "REQUEST_UPDATE"] {
+        for f in 1..=4 {
+            assert!(filters.contains(&(t.to_string(), f)), "no {t} vector with filter type {f}");
+        }
     }
 }
 
 #[test]
 fn datagrams() {
     let v = vectors();
+    let mut types = BTreeSet::new();
     for e in section(&v, "datagrams") {
+        types.insert(int(&e["datagram"]["type"]));
         let (n, bytes, d) = (name(e), hex(&e["hex"]), &e["datagram"]);
         let p = Datagram::parse(Bytes::from(bytes.clone())).unwrap_or_else(|err| panic!("{n}: {err}"));
         assert_eq!(p.datagram_type, int(&d["type"]), "{n}: type");
@@ -388,7 +441,26 @@ fn datagrams() {
         assert_eq!(to_hex(&p.payload()), to_hex(&hex(&d["payload"])), "{n}: payload");
         let w = &e["with_alias"];
         assert_eq!(to_hex(&p.with_alias(int(&w["alias"]))), to_hex(&hex(&w["hex"])), "{n}: with_alias");
+        // The one encoder writes the same bytes from the fields.
+        let (props, payload) = (props_bytes(&d["properties"]), hex(&d["payload"]));
+        let f = datagram::Fields {
+            track_alias: int(&d["track_alias"]),
+            group_id: int(&d["group_id"]),
+            object_id: int(&d["object_id"]),
+            publisher_priority: opt_int(&d["publisher_priority"]).map(|p| p as u8),
+            end_of_group: d["end_of_group"].as_bool().unwrap(),
+            properties: &props,
+            status: opt_int(&d["status"]),
+            payload: &payload,
+        };
+        assert_eq!(f.datagram_type(), int(&d["type"]), "{n}: type of the fields");
+        let mut out = Vec::new();
+        datagram::encode(&f, &mut out);
+        assert_eq!(to_hex(&out), to_hex(&bytes), "{n}: encode");
     }
+    // Every valid OBJECT_DATAGRAM type (§11.3.1) has a vector.
+    let valid: BTreeSet<u64> = (0..0x40).filter(|t| moq_wire::datagram::is_datagram_type(*t)).collect();
+    assert_eq!(types, valid);
 }
 
 fn payload_of(o: &J) -> Vec<u8> {
@@ -414,8 +486,10 @@ fn parse_subgroup(bytes: &[u8], byte_by_byte: bool) -> (Vec<Event>, SubgroupPars
 #[test]
 fn subgroups() {
     let v = vectors();
+    let mut types = BTreeSet::new();
     for e in section(&v, "subgroups") {
         let (n, bytes, h) = (name(e), hex(&e["hex"]), &e["header"]);
+        types.insert(int(&h["stream_type"]));
         for byte_by_byte in [false, true] {
             let (events, p) = parse_subgroup(&bytes, byte_by_byte);
             p.finish().unwrap_or_else(|err| panic!("{n}: {err}"));
@@ -446,7 +520,27 @@ fn subgroups() {
             hdr.encode_for(hdr.track_alias, p.subgroup_id().unwrap_or(0), false, &mut out);
             assert_eq!(to_hex(&out), to_hex(&bytes[..bytes.len() - object_bytes]), "{n}: header encoding");
         }
+        // The one encoder writes the whole stream from its meaning: header, then objects.
+        let want = SubgroupHeader {
+            stream_type: int(&h["stream_type"]),
+            track_alias: int(&h["track_alias"]),
+            group_id: int(&h["group_id"]),
+            subgroup_id: opt_int(&h["subgroup_id"]),
+            publisher_priority: opt_int(&h["publisher_priority"]).map(|p| p as u8),
+        };
+        let mut out = Vec::new();
+        want.encode(&mut out);
+        let mut w = ObjectWriter::new(want.has_properties());
+        for o in e["objects"].as_array().expect("objects") {
+            let status = opt_int(&o["status"]).unwrap_or(0);
+            w.write(int(&o["object_id"]), &props_bytes(&o["properties"]), status, &payload_of(o), &mut out)
+                .unwrap_or_else(|err| panic!("{n}: {err}"));
+        }
+        assert_eq!(to_hex(&out), to_hex(&bytes), "{n}: encode");
     }
+    // Every valid SUBGROUP_HEADER type (§11.4.2) has a vector.
+    let valid: BTreeSet<u64> = (0..0x100).filter(|t| moq_wire::subgroup::is_subgroup_type(*t)).collect();
+    assert_eq!(types, valid);
 }
 
 #[test]
@@ -455,8 +549,8 @@ fn fetch_streams() {
     let mut written = 0;
     for e in section(&v, "fetch") {
         if e["writer"].as_bool() != Some(true) {
-            // Elided fields / end-of-range markers: moq-wire only writes fetch
-            // streams (moq-interop's FetchParser and the web phone read them).
+            // Elided fields / End of Range markers, which FetchWriter never
+            // writes; fetch::FetchParser reads them in tests/fetch_vectors.rs.
             continue;
         }
         let n = name(e);
@@ -530,7 +624,7 @@ fn malformed_inputs() {
                 }
             }
             other => {
-                // Only the fetch stream reader lives outside moq-wire.
+                // FETCH_HEADER streams: tests/fetch_vectors.rs runs these.
                 skipped.insert(other.to_string());
                 continue;
             }

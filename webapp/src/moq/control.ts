@@ -205,7 +205,10 @@ export interface RequestOk {
 
 /**
  * REQUEST_ERROR (§10.6.2). For REDIRECT (0x34) the Redirect structure
- * (§10.6.1) is kept raw in `redirect` (moq-wire skips it too).
+ * (§10.6.1) is kept as its bytes in `redirect`: checked when decoded (it must
+ * be there and end the message), written as given; a REDIRECT without it is
+ * written with an empty Redirect (retry here, same name), as moq-wire's
+ * `control::RequestError` does.
  */
 export interface RequestError {
   type: "REQUEST_ERROR";
@@ -259,8 +262,9 @@ export interface FetchOk {
 }
 
 /**
- * GOAWAY (§10.4). `requestId` is present only on the control stream per
- * draft-18; moq-wire never writes it and ignores it when present.
+ * GOAWAY (§10.4). `requestId` is present when sent on the control stream and
+ * absent on a request stream (moq-wire's `control::GoAway` reads and writes
+ * it; its `Response::GoAway` drops it).
  */
 export interface GoAway {
   type: "GOAWAY";
@@ -356,6 +360,8 @@ export function encodeMessage(m: ControlMessage): Uint8Array {
       if (m.redirect) {
         if (m.code !== RequestErrorCode.REDIRECT) throw new RangeError("a Redirect only follows error code REDIRECT");
         w.bytes(m.redirect);
+      } else if (m.code === RequestErrorCode.REDIRECT) {
+        w.bytes(EMPTY_REDIRECT);
       }
       break;
     case "SUBSCRIBE_OK":
@@ -509,8 +515,8 @@ export function decodeResponse(f: Frame): ResponseMessage {
       const retryInterval = r.varint();
       const reason = readReason(r, name);
       m = { type: "REQUEST_ERROR", code, retryInterval, reason };
-      // A REDIRECT error carries a Redirect structure (§10.6.1), kept raw.
-      if (code === RequestErrorCode.REDIRECT) m.redirect = r.rest();
+      // A REDIRECT error carries a Redirect structure (§10.6.1), and only it.
+      if (code === RequestErrorCode.REDIRECT) m.redirect = readRedirect(r, name);
       break;
     }
     case MessageType.SUBSCRIBE_OK: {
@@ -562,6 +568,23 @@ export function decodeResponse(f: Frame): ResponseMessage {
   }
   if (r.remaining > 0) throw WireError.malformed("response", `${r.remaining} trailing bytes`);
   return m;
+}
+
+/** Connect URI, Track Namespace and Track Name all empty: retry here, same name. */
+const EMPTY_REDIRECT = Uint8Array.of(0, 0, 0);
+
+/**
+ * A Redirect (§10.6.1): Connect URI, Track Namespace (0 to 32 fields), Track
+ * Name. Checked, and returned as its bytes.
+ */
+function readRedirect(r: Reader, what: string): Uint8Array {
+  const start = r.pos;
+  const len = r.varint();
+  if (len > r.remaining) throw WireError.malformed(what, "bad Connect URI length");
+  r.bytes(len as number);
+  const namespace = readTuple(r, what, 0);
+  readName(r, what, namespace);
+  return r.buf.slice(start, r.pos);
 }
 
 // ---------------------------------------------------------------- helpers --

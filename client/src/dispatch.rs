@@ -266,6 +266,7 @@ async fn request(shared: Arc<Shared>, send: web_transport_quinn::SendStream, mut
     if id % 2 != 1 {
         return shared.violation(session_error::INVALID_REQUEST_ID, format!("server sent even Request ID {id}"));
     }
+    shared.peer_requests.fetch_max(id + 2, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(?message, "request from the peer");
     let stream = RequestStream::new(send, recv, buf, id);
     let _ = shared.incoming.send(IncomingRequest { message, stream });

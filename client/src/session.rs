@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     /// Problems the background tasks found in what the peer sent.
     pub violations: Mutex<Vec<String>>,
     pub stream_seq: AtomicU64,
+    /// One past the largest Request ID the server used (odd, §10.1): the
+    /// Request ID of our GOAWAY (§10.4), 1 when it sent none.
+    pub peer_requests: AtomicU64,
 }
 
 impl Shared {
@@ -84,6 +87,7 @@ impl Shared {
             goaway: Mutex::new(None),
             violations: Mutex::new(Vec::new()),
             stream_seq: AtomicU64::new(0),
+            peer_requests: AtomicU64::new(1),
         }
     }
 
@@ -293,7 +297,10 @@ impl Session {
     /// Sends GOAWAY on our control stream (§10.4); a client's New Session
     /// URI is always empty.
     pub async fn go_away(&self) -> Result<()> {
-        let msg = moq_wire::control::Response::GoAway { uri: String::new(), timeout_ms: 0 }.encode();
+        // On the control stream GOAWAY carries the smallest peer Request ID
+        // not processed (§10.4); every request received so far was handed on.
+        let request_id = self.inner.shared.peer_requests.load(std::sync::atomic::Ordering::Relaxed);
+        let msg = moq_wire::control::GoAway { uri: String::new(), timeout_ms: 0, request_id: Some(request_id) }.encode();
         match self.inner.control.lock().await.as_mut() {
             Some(ctl) => ctl.write_all(&msg).await?,
             None => return Err(Error::Closed("session closed".into())),

@@ -8,18 +8,22 @@ use common::{read_frame, session, Relay};
 async fn sigterm_sends_goaway_then_exits_when_sessions_leave() {
     let mut relay = Relay::start(&["--drain-secs", "30"]);
     let (conn, _ctl, mut theirs) = session(&relay).await;
+    // One request processed before the GOAWAY.
+    assert!(matches!(common::probe(&conn, 0).await, moq_wire::control::Response::RequestError { .. }));
     relay.signal("TERM");
     let f = read_frame(&mut theirs).await.expect("GOAWAY on the control stream");
     assert_eq!(f.kind, 0x10, "expected GOAWAY (§10.4)");
+    // On the control stream it names the smallest Request ID not processed.
+    assert_eq!(f.goaway().unwrap().request_id, Some(2), "GOAWAY Request ID (§10.4)");
     // New requests are refused with GOING_AWAY while draining.
-    match common::probe(&conn, 0).await {
+    match common::probe(&conn, 2).await {
         moq_wire::control::Response::RequestError { code, .. } => assert_eq!(code, 0x6),
         other => panic!("{other:?}"),
     }
     // Registration too: a device must not end up half registered.
     let (mut s, mut r) = conn.open_bi().await.unwrap();
     let m = moq_wire::message::Message::PublishNamespace(moq_wire::message::PublishNamespace {
-        id: 2,
+        id: 4,
         track_namespace: moq_wire::coding::TrackNamespace::from_utf8_path("late/device"),
         params: moq_wire::coding::KeyValuePairs::new(),
     });

@@ -40,6 +40,9 @@ pub struct SessionHandle {
     next_alias: AtomicU64,
     /// Request IDs for requests we send: the server uses odd IDs (§10.1).
     next_request: AtomicU64,
+    /// One past the largest Request ID the client used (even, §10.1): the
+    /// Request ID of our GOAWAY (§10.4), 0 when it sent none.
+    peer_requests: AtomicU64,
     /// Established downstream subscriptions by the peer's Request ID.
     established: Mutex<HashMap<u64, Established>>,
     established_added: Notify,
@@ -87,6 +90,7 @@ impl SessionHandle {
             alias_added: Notify::new(),
             next_alias: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
+            peer_requests: AtomicU64::new(0),
             established: Mutex::new(HashMap::new()),
             established_added: Notify::new(),
             control: tokio::sync::Mutex::new(None),
@@ -114,6 +118,11 @@ impl SessionHandle {
 
     pub fn next_alias(&self) -> u64 {
         self.next_alias.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The client sent request `id` (§10.1).
+    pub fn saw_request(&self, id: u64) {
+        self.peer_requests.fetch_max(id.saturating_add(2), Ordering::Relaxed);
     }
 
     pub fn next_request_id(&self) -> u64 {
@@ -197,7 +206,10 @@ impl SessionHandle {
 
     /// Sends GOAWAY on our control stream (§10.4).
     pub async fn go_away(&self, timeout: Duration) {
-        let msg = crate::wire::control::Response::GoAway { uri: String::new(), timeout_ms: timeout.as_millis() as u64 }.encode();
+        // The smallest client Request ID not processed (§10.4): every request
+        // that arrived so far was processed (or refused while draining).
+        let request_id = Some(self.peer_requests.load(Ordering::Relaxed));
+        let msg = crate::wire::control::GoAway { uri: String::new(), timeout_ms: timeout.as_millis() as u64, request_id }.encode();
         if let Some(ctl) = self.control.lock().await.as_mut() {
             let _ = io::write(ctl, &msg).await;
         }

@@ -36,6 +36,7 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
             session.close(session_error::INVALID_REQUEST_ID, "client Request IDs must be even");
             return;
         }
+        session.saw_request(id);
     }
     relay.metrics.request(msg.name());
     tracing::debug!(session = session.id, request = ?msg, "request");

@@ -2,13 +2,16 @@
 //! MOQ_CALLS_RELAY=ietf Cloudflare's moq-relay-ietf, whose binary
 //! MOQ_RELAY_IETF names; scripts/test runs both):
 //! the whole call model of docs/CALLS.md, audio verified by frequency.
+//! No sleeps: each step waits for an event (a relay's "listening" line, a
+//! phone's progress, objects seen at the relay) with a deadline.
 
 use pub_sub_audio::audio::wav::dominant_frequency;
-use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
+use pub_sub_audio::call::{Address, EndReason, Namespaces, Timers, UserAction};
 use pub_sub_audio::phone::driver::Outcome;
 use pub_sub_audio::phone::media::MediaConfig;
 use pub_sub_audio::phone::Progress;
 use pub_sub_audio::phone::{Incoming, Phone, PhoneConfig};
+use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -36,37 +39,60 @@ fn free_port() -> u16 {
     }
 }
 
-/// Our relay from this workspace's target dir, or moq-relay-ietf when asked.
+/// moq-relay-ietf's binary for MOQ_CALLS_RELAY=ietf: MOQ_RELAY_IETF, which
+/// must name it (no fallback to our relay, no skip).
+fn ietf_bin() -> String {
+    const INSTALL: &str = "install it with `cargo install --locked moq-relay-ietf@0.8.0 --root target/peers` and set \
+                           MOQ_RELAY_IETF=target/peers/bin/moq-relay-ietf (./scripts/test does both)";
+    let bin = std::env::var("MOQ_RELAY_IETF").unwrap_or_else(|_| panic!("MOQ_CALLS_RELAY=ietf needs MOQ_RELAY_IETF: {INSTALL}"));
+    assert!(std::path::Path::new(&bin).is_file(), "MOQ_RELAY_IETF={bin} does not exist: {INSTALL}");
+    bin
+}
+
+/// Our relay from this workspace's target dir, or moq-relay-ietf when asked;
+/// returned once it says it is listening.
 fn relay() -> Relay {
     let dir = std::env::temp_dir().join(format!("psa-calls-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let bin_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
     let via_ietf = std::env::var("MOQ_CALLS_RELAY").is_ok_and(|v| v == "ietf");
-    let (mut cmd, scheme) = match via_ietf.then(|| std::env::var("MOQ_RELAY_IETF").expect("MOQ_CALLS_RELAY=ietf needs MOQ_RELAY_IETF")) {
-        Some(ietf) => {
-            let files = write_certs(&dir);
-            let mut c = Command::new(ietf);
-            c.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert", &files.0, "--tls-key", &files.1]);
-            c.arg("--coordinator-file").arg(dir.join("coord.json"));
-            (c, "moqt")
-        }
-        None => {
-            let mut c = Command::new(bin_dir.join("moq-relay"));
-            c.args(["--bind", &format!("127.0.0.1:{port}")]);
-            (c, "moqt")
-        }
+    let mut cmd = if via_ietf {
+        let files = write_certs(&dir);
+        let mut c = Command::new(ietf_bin());
+        c.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert", &files.0, "--tls-key", &files.1]);
+        c.arg("--coordinator-file").arg(dir.join("coord.json"));
+        // It logs "listening on" at INFO once its socket is bound.
+        c.env("RUST_LOG", "info").env("NO_COLOR", "1");
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        c
+    } else {
+        // Ours prints its banner on stdout once both sockets are bound.
+        let mut c = Command::new(bin_dir.join("moq-relay"));
+        c.args(["--bind", &format!("127.0.0.1:{port}")]);
+        c.stdout(Stdio::piped()).stderr(Stdio::null());
+        c
     };
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start the relay (cargo build -p moq-relay)");
-    // Both relays print or log once bound; wait until the UDP port answers a QUIC handshake instead.
-    let url: url::Url = format!("{scheme}://127.0.0.1:{port}").parse().unwrap();
-    let out = child.stdout.take().unwrap();
+    let mut child = cmd.spawn().expect("start the relay (cargo build -p moq-relay)");
+    let (out, ready): (Box<dyn std::io::Read + Send>, &str) = match via_ietf {
+        true => (Box::new(child.stderr.take().unwrap()), "listening on"),
+        false => (Box::new(child.stdout.take().unwrap()), "moq-relay"),
+    };
+    let relay = Relay { child, url: format!("moqt://127.0.0.1:{port}").parse().unwrap(), _dir: dir };
+    // Wait for that line; drain the rest so the relay never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        use std::io::Read;
-        let mut sink = Vec::new();
-        let _ = std::io::BufReader::new(out).read_to_end(&mut sink);
+        let mut lines = std::io::BufReader::new(out).lines().map_while(Result::ok);
+        if lines.by_ref().any(|l| l.contains(ready)) {
+            let _ = tx.send(());
+            lines.for_each(drop);
+        }
     });
-    Relay { child, url, _dir: dir }
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) => relay,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the relay exited before it was listening"),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the relay did not say it was listening within 30 s"),
+    }
 }
 
 fn write_certs(dir: &std::path::Path) -> (String, String) {
@@ -78,7 +104,7 @@ fn timers() -> Timers {
     Timers { no_answer: 4_000, ..Timers::default() }
 }
 
-/// Registers a phone, retrying while the relay process is still starting.
+/// Registers a phone with the (listening) relay.
 async fn phone(r: &Relay, user: &str, device: &str, timers: Timers) -> (Phone, mpsc::UnboundedReceiver<Incoming>) {
     let cfg = PhoneConfig {
         url: r.url.clone(),
@@ -88,14 +114,7 @@ async fn phone(r: &Relay, user: &str, device: &str, timers: Timers) -> (Phone, m
         display: user.into(),
         timers,
     };
-    for _ in 0..100 {
-        match Phone::register(cfg.clone()).await {
-            Ok(p) => return p,
-            Err(pub_sub_audio::phone::PhoneError::Connect { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    panic!("relay never came up at {}", r.url);
+    Phone::register(cfg).await.unwrap_or_else(|e| panic!("{user}/{device} could not register at {}: {e}", r.url))
 }
 
 fn tone(freq: f32, secs: f32) -> Vec<i16> {
@@ -127,6 +146,46 @@ fn run_party(
         lines
     });
     (act_rx, rep_tx, h)
+}
+
+/// Passes a party's progress on to `report` and signals each line that
+/// starts with `prefix` ("ringing", "established"): an event to wait for.
+fn tap(report: mpsc::UnboundedSender<Progress>, prefix: &'static str) -> (mpsc::UnboundedSender<Progress>, mpsc::UnboundedReceiver<()>) {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Progress>();
+    tokio::spawn(async move {
+        while let Some(p) = rx.recv().await {
+            if p.to_string().starts_with(prefix) {
+                let _ = seen_tx.send(());
+            }
+            let _ = report.send(p);
+        }
+    });
+    (tx, seen)
+}
+
+/// Waits (at most `within`) for a signal from [`tap`].
+async fn seen(rx: &mut mpsc::UnboundedReceiver<()>, what: &str, within: Duration) {
+    tokio::time::timeout(within, rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {within:?}"))
+        .unwrap_or_else(|| panic!("the call ended before {what}"));
+}
+
+/// Subscribes to a party's audio track at the relay and returns once it has
+/// carried frame `frame` (group = frame / 50, object = frame % 50, CALLS.md
+/// §6): that much of the party's audio went through the relay.
+async fn audio_passes(observer: &moq_client::Session, namespace: Vec<String>, frame: u64) {
+    let ns = pub_sub_audio::phone::ns(namespace);
+    let mut sub = observer.subscribe(&ns, "audio", moq_client::SubscribeParams::new()).await.expect("subscribe to a party's audio");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let o = sub.next_object(left).await.unwrap_or_else(|e| panic!("audio frame {frame} of {ns:?} not seen within 20 s: {e}"));
+        if o.group_id * 50 + o.object_id >= frame {
+            return;
+        }
+    }
 }
 
 async fn incoming(rx: &mut mpsc::UnboundedReceiver<Incoming>) -> Incoming {
@@ -169,6 +228,8 @@ async fn answered_call(hangup_by_caller: bool) -> (Outcome, Outcome) {
     let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
     let (a_act, a_rep, _) = run_party(Script { on: vec![] });
     let (b_act, b_rep, _) = run_party(Script { on: vec![("ringing", UserAction::Answer)] });
+    let (a_rep, mut a_est) = tap(a_rep, "established");
+    let (b_rep, mut b_est) = tap(b_rep, "established");
     let (a_hang, a_hang_rx) = mpsc::unbounded_channel();
     let (b_hang, b_hang_rx) = mpsc::unbounded_channel();
     let (a_act, _) = merge(a_act, a_hang_rx);
@@ -179,12 +240,21 @@ async fn answered_call(hangup_by_caller: bool) -> (Outcome, Outcome) {
     });
     let inc = incoming(&mut bob_rings).await;
     assert_eq!(inc.from, "alice");
+    let sid = inc.sid.clone();
     let callee = tokio::spawn({
         let bob = bob.clone();
         async move { bob.take(&inc, media(880.0), b_act, b_rep).await }
     });
-    // About 5 s of conversation, then one side hangs up.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    seen(&mut a_est, "alice established", Duration::from_secs(10)).await;
+    seen(&mut b_est, "bob established", Duration::from_secs(10)).await;
+    // About 5 s of conversation (of each 6 s tone), then one side hangs up:
+    // once the relay has carried frame 250 of each side's audio, watched by
+    // a third session subscribed to both audio tracks.
+    let observer = moq_client::Client::connect(&r.url, &moq_client::Tls::DisableVerify).await.unwrap();
+    tokio::join!(
+        audio_passes(&observer, Namespaces::caller("bob", &sid, "alice"), 250),
+        audio_passes(&observer, Namespaces::callee(&sid, "bob", "b1"), 250),
+    );
     if hangup_by_caller { a_hang.send(UserAction::Hangup) } else { b_hang.send(UserAction::Hangup) }.unwrap();
     let b = callee.await.unwrap();
     let a = caller.await.unwrap();
@@ -228,14 +298,12 @@ async fn call_with_audio_both_ways_and_hangup_by_callee() {
     assert_eq!(a.recording.stats.underruns + b.recording.stats.underruns, 0, "{:?} {:?}", a.recording.stats, b.recording.stats);
 }
 
-async fn outcome_pair(bob_script: Script, bob_busy: bool, caller_hangup_after: Option<Duration>) -> (Outcome, Outcome) {
+async fn outcome_pair(alice_script: Script, bob_script: Script, bob_busy: bool) -> (Outcome, Outcome) {
     let r = relay();
     let (alice, _) = phone(&r, "alice", "a1", timers()).await;
     let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
     bob.set_busy(bob_busy);
-    let (a_act, a_rep, _) = run_party(Script { on: vec![] });
-    let (a_manual_tx, a_manual_rx) = mpsc::unbounded_channel();
-    let (a_act, _) = merge(a_act, a_manual_rx);
+    let (a_act, a_rep, _) = run_party(alice_script);
     let (b_act, b_rep, _) = run_party(bob_script);
     let caller = tokio::spawn({
         let alice = alice.clone();
@@ -246,10 +314,6 @@ async fn outcome_pair(bob_script: Script, bob_busy: bool, caller_hangup_after: O
         let bob = bob.clone();
         async move { bob.take(&inc, media(880.0), b_act, b_rep).await }
     });
-    if let Some(d) = caller_hangup_after {
-        tokio::time::sleep(d).await;
-        a_manual_tx.send(UserAction::Hangup).unwrap();
-    }
     (caller.await.unwrap(), callee.await.unwrap())
 }
 
@@ -267,21 +331,12 @@ async fn party_killed_mid_call() {
     let (alice, _) = phone(&r, "alice", "a1", timers()).await;
     let mut bob = cli_answerer(&r, "bob", "b1");
     let (a_act, a_rep, _) = run_party(Script { on: vec![] });
-    let (est_tx, mut est_rx) = mpsc::unbounded_channel();
-    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Progress>();
-    tokio::spawn(async move {
-        while let Some(l) = rep_rx.recv().await {
-            if matches!(l, Progress::Established { .. }) {
-                let _ = est_tx.send(());
-            }
-            let _ = a_rep.send(l);
-        }
-    });
+    let (a_rep, mut established) = tap(a_rep, "established");
     let caller = tokio::spawn({
         let alice = alice.clone();
-        async move { alice.call(&Address::parse("bob").unwrap(), media(440.0), a_act, rep_tx).await }
+        async move { alice.call(&Address::parse("bob").unwrap(), media(440.0), a_act, a_rep).await }
     });
-    est_rx.recv().await.expect("call established");
+    seen(&mut established, "call established", Duration::from_secs(10)).await;
     bob.kill().unwrap();
     bob.wait().unwrap();
     let a = caller.await.unwrap();
@@ -290,8 +345,8 @@ async fn party_killed_mid_call() {
 
 /// A device process killed outright (no clean close) goes offline once the
 /// relay's QUIC idle timer drops its session: devices ask for 1 s
-/// (docs/CALLS.md §3, §7), not the generic 30 s, so presence shows it gone
-/// long before the generous 10 s this waits.
+/// (docs/CALLS.md §3, §7), not the generic 30 s: the test waits for the
+/// NAMESPACE_DONE event, with a 10 s deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_device_goes_offline() {
     let r = relay();
@@ -338,21 +393,12 @@ async fn caller_killed_while_ringing() {
     let inc = incoming(&mut bob_rings).await;
     assert_eq!(inc.from, "alice");
     let (b_act, b_rep, _) = run_party(Script { on: vec![] });
-    let (ringing_tx, mut ringing) = mpsc::unbounded_channel();
-    let (rep_tx, mut rep_rx) = mpsc::unbounded_channel::<Progress>();
-    tokio::spawn(async move {
-        while let Some(p) = rep_rx.recv().await {
-            if p.to_string().starts_with("ringing") {
-                let _ = ringing_tx.send(());
-            }
-            let _ = b_rep.send(p);
-        }
-    });
+    let (b_rep, mut ringing) = tap(b_rep, "ringing");
     let callee = tokio::spawn({
         let bob = bob.clone();
-        async move { bob.take(&inc, media(880.0), b_act, rep_tx).await }
+        async move { bob.take(&inc, media(880.0), b_act, b_rep).await }
     });
-    ringing.recv().await.expect("bob rings");
+    seen(&mut ringing, "bob ringing", Duration::from_secs(10)).await;
     alice.kill().unwrap();
     alice.wait().unwrap();
     let b = tokio::time::timeout(Duration::from_secs(30), callee).await.expect("bob stops ringing").unwrap();
@@ -361,25 +407,27 @@ async fn caller_killed_while_ringing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_callee() {
-    let (a, b) = outcome_pair(Script { on: vec![] }, true, None).await;
+    let (a, b) = outcome_pair(Script { on: vec![] }, Script { on: vec![] }, true).await;
     assert_eq!((a.reason, b.reason), (EndReason::Busy, EndReason::Busy));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declined() {
-    let (a, b) = outcome_pair(Script { on: vec![("ringing", UserAction::Decline)] }, false, None).await;
+    let (a, b) = outcome_pair(Script { on: vec![] }, Script { on: vec![("ringing", UserAction::Decline)] }, false).await;
     assert_eq!((a.reason, b.reason), (EndReason::Declined, EndReason::Declined));
 }
 
+/// The caller hangs up once it hears ringback (bob's device rings), before
+/// anyone answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_cancels_before_answer() {
-    let (a, b) = outcome_pair(Script { on: vec![] }, false, Some(Duration::from_millis(1500))).await;
+    let (a, b) = outcome_pair(Script { on: vec![("ringing", UserAction::Hangup)] }, Script { on: vec![] }, false).await;
     assert_eq!((a.reason, b.reason), (EndReason::Cancelled, EndReason::Cancelled));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_answer_times_out() {
-    let (a, b) = outcome_pair(Script { on: vec![] }, false, None).await;
+    let (a, b) = outcome_pair(Script { on: vec![] }, Script { on: vec![] }, false).await;
     assert_eq!(a.reason, EndReason::NoAnswer);
     assert_eq!(b.reason, EndReason::Cancelled);
 }
@@ -426,7 +474,7 @@ async fn two_devices_first_answer_wins() {
 async fn bad_input_is_dropped_and_the_call_goes_on() {
     use bytes::Bytes;
     use moq_client::{DatagramSpec, SubscribeParams};
-    use pub_sub_audio::call::Namespaces;
+    use moq_wire::coding::TrackNamespacePrefix;
     use pub_sub_audio::phone::ns;
     let r = relay();
     let (bob, mut rings) = phone(&r, "bob", "b1", timers()).await;
@@ -455,18 +503,19 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     // Wait for bob's answer on his events track, then connect him.
     let bob_ns = ns(Namespaces::callee(sid, "bob", "b1"));
     // Relays without rendezvous support refuse a SUBSCRIBE before the
-    // namespace exists: retry until bob has announced it.
-    let mut bob_events = None;
-    for _ in 0..100 {
-        match mallory.subscribe(&bob_ns, "events", SubscribeParams::new().rendezvous(Duration::from_secs(5))).await {
-            Ok(s) => {
-                bob_events = Some(s);
+    // namespace exists: wait until the relay reports bob's device under the
+    // call (…/call/<sid>/bob), as the caller's phone does.
+    let prefix = TrackNamespacePrefix { fields: bob_ns.fields[..bob_ns.fields.len() - 1].to_vec() };
+    let mut devices = mallory.subscribe_namespace(&prefix).await.unwrap();
+    loop {
+        if let moq_client::NamespaceEvent::Namespace(n) = devices.next(Duration::from_secs(10)).await.expect("bob's namespace within 10 s")
+        {
+            if n.fields.last().is_some_and(|f| f.value == b"b1") {
                 break;
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    let mut bob_events = bob_events.expect("bob's events track never became available");
+    let mut bob_events = mallory.subscribe(&bob_ns, "events", SubscribeParams::new().rendezvous(Duration::from_secs(5))).await.unwrap();
     loop {
         let o = bob_events.next_object(Duration::from_secs(10)).await.unwrap();
         if String::from_utf8_lossy(&o.payload).contains("\"answer\"") {
@@ -495,12 +544,15 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     audio.send_datagram(&bad_props).unwrap();
     let mut enc = pub_sub_audio::audio::codec::OpusEncoder::new(0).unwrap();
     let pcm = tone(440.0, 2.0);
+    // Real-time audio: one 20 ms frame per tick of a 20 ms clock, as a phone
+    // sends it (the pace is the media's, not a wait for anything).
+    let mut clock = tokio::time::interval(Duration::from_millis(20));
     for (i, frame) in pcm.chunks(960).enumerate() {
+        clock.tick().await;
         let n = i as u64 + 2;
         let mut d = DatagramSpec::new(n / 50, n % 50, Bytes::from(enc.encode(frame).unwrap()));
         d.properties = Bytes::from(pub_sub_audio::audio::loc::properties(0));
         audio.send_datagram(&d).unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
         if i % 25 == 0 {
             events.send_group(5 + i as u64 / 25, &[Bytes::from_static(br#"{"t":"keepalive"}"#)]).await.unwrap();
         }

@@ -1,10 +1,14 @@
 //! Test fixture: a real Asterisk 22 (chan_moq/harness/asterisk.sh) in its
 //! own network namespace, with our moq-relay and headless moq-phones
-//! started inside that namespace. Root only (chroot + namespaces).
+//! started inside that namespace. Root only (chroot + namespaces); without
+//! root the tests fail, unless `MOQ_TEST_ASTERISK=0` skips them deliberately.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn harness() -> PathBuf {
@@ -44,11 +48,26 @@ pub fn require_root(test: &str) {
     assert!(
         is_root(),
         "this test runs a real Asterisk in a chroot and network namespaces, which needs root: \
-         run it as root, e.g. `sudo -E cargo nextest run -p chan_moq --test {test}`"
+         run it as root, e.g. `sudo -E cargo nextest run -p chan_moq --test {test}`, or skip the Asterisk tests with MOQ_TEST_ASTERISK=0"
     );
 }
 
-/// Polls `cond` until it holds or `timeout` passes (no fixed sleeps).
+/// Whether an Asterisk test runs: false (and it says so) when
+/// `MOQ_TEST_ASTERISK=0` skips the Asterisk tests deliberately; otherwise it
+/// needs root and fails without it.
+pub fn asterisk_tests(test: &str) -> bool {
+    if std::env::var("MOQ_TEST_ASTERISK").is_ok_and(|v| v == "0") {
+        let name = std::thread::current().name().unwrap_or(test).to_string();
+        eprintln!("MOQ_TEST_ASTERISK=0: skipping the Asterisk test {name}");
+        return false;
+    }
+    require_root(test);
+    true
+}
+
+/// Polls `cond` until it holds or `timeout` passes. Only for Asterisk's
+/// state (CLI output, messages.log), which tells the tests of no event;
+/// the phones' output and exits are events (see [`Pbx::wait_line`]).
 pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
@@ -88,6 +107,18 @@ impl Asterisk {
         self.ok_env(args, &[])
     }
 
+    /// The harness's Debian sid chroot with Asterisk 22, built on first use
+    /// (a download, minutes; cached in target/asterisk).
+    pub fn build(&self) {
+        let out = self.run(&["build"]);
+        assert!(
+            out.status.success(),
+            "the Asterisk chroot could not be built ({}): `chan_moq/harness/asterisk.sh build` needs root and Debian's \
+             package mirror (./scripts/test runs it), or skip the Asterisk tests with MOQ_TEST_ASTERISK=0",
+            out.status
+        );
+    }
+
     pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let out = self.run_env(args, env);
         assert!(out.status.success(), "asterisk.sh {args:?} failed: {}", out.status);
@@ -121,12 +152,45 @@ impl Asterisk {
     }
 }
 
+/// What a moq-phone printed so far and whether it has exited (its stdout
+/// closed), with a condition variable that its reader thread signals on
+/// every line and at the end: waiting on it is waiting for an event.
+#[derive(Default)]
+struct PhoneOut {
+    state: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+impl PhoneOut {
+    /// Copies the phone's stdout into `log` line by line, then records each line.
+    fn follow(self: Arc<Self>, stdout: impl std::io::Read + Send + 'static, log: &Path) {
+        let mut file = std::fs::File::create(log).unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+                self.state.lock().unwrap().0.push(line);
+                self.changed.notify_all();
+            }
+            self.state.lock().unwrap().1 = true;
+            self.changed.notify_all();
+        });
+    }
+
+    /// Waits until `done(lines, exited)` holds, failing after `timeout`.
+    fn wait(&self, what: &str, timeout: Duration, done: impl Fn(&[String], bool) -> bool) {
+        let (state, result) = self.changed.wait_timeout_while(self.state.lock().unwrap(), timeout, |s| !done(&s.0, s.1)).unwrap();
+        assert!(!result.timed_out(), "timed out after {timeout:?} waiting for {what}; it printed:\n{}", state.0.join("\n"));
+    }
+}
+
 /// Asterisk + our relay + chan_moq registered, torn down on drop.
 pub struct Pbx {
     pub ast: Asterisk,
     relay: Option<Child>,
     pub relay_url: String,
     children: Vec<Child>,
+    /// Each phone's output, by its log path.
+    outputs: HashMap<PathBuf, Arc<PhoneOut>>,
     dir: PathBuf,
 }
 
@@ -145,7 +209,7 @@ impl Pbx {
         let ast = Asterisk::new(instance);
         let so = module_path();
         assert!(so.is_file(), "{} not found: build it with `cargo build -p chan_moq`", so.display());
-        ast.ok(&["build"]);
+        ast.build();
         let _ = ast.run(&["stop"]);
         let dir = std::env::temp_dir().join(format!("chan-moq-{instance}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -153,7 +217,8 @@ impl Pbx {
         ast.ok_env(&["conf", dir.to_str().unwrap()], &[("MOQ_DIALPLAN", dialplan)]);
         ast.ok(&["install-module", so.to_str().unwrap()]);
         ast.ok(&["start"]);
-        let mut pbx = Pbx { ast, relay: None, relay_url: "moqt://127.0.0.1:4443".into(), children: Vec::new(), dir };
+        let mut pbx =
+            Pbx { ast, relay: None, relay_url: "moqt://127.0.0.1:4443".into(), children: Vec::new(), outputs: HashMap::new(), dir };
         pbx.start_relay();
         pbx.wait_registered();
         pbx
@@ -180,18 +245,22 @@ impl Pbx {
         wait_for("chan_moq registered with the relay", Duration::from_secs(20), || self.registered());
     }
 
-    /// A moq-phone in the namespace; stdout goes to `<dir>/<name>.log`.
+    /// A moq-phone in the namespace; stdout goes to `<dir>/<name>.log`
+    /// (the returned path, which names the phone to [`Pbx::wait_line`]).
     pub fn phone(&mut self, name: &str, args: &[&str]) -> PathBuf {
         let log = self.dir.join(format!("{name}.log"));
-        let child = self
+        let mut child = self
             .ast
             .netns(&bin("moq-phone"))
             .args(["-r", &self.relay_url, "-k"])
             .args(args)
-            .stdout(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(self.dir.join(format!("{name}.err"))).unwrap())
             .spawn()
             .unwrap();
+        let out = Arc::new(PhoneOut::default());
+        out.clone().follow(child.stdout.take().unwrap(), &log);
+        self.outputs.insert(log.clone(), out);
         self.children.push(child);
         log
     }
@@ -200,11 +269,14 @@ impl Pbx {
         self.dir.join(name)
     }
 
-    /// Waits for a line containing `needle` in a phone's output.
+    /// Waits for a line containing `needle` in the output of the phone
+    /// whose log is `log`; fails at once if the phone exits without it.
     pub fn wait_line(&self, log: &Path, needle: &str, timeout: Duration) {
-        wait_for(&format!("'{needle}' in {}", log.display()), timeout, || {
-            std::fs::read_to_string(log).unwrap_or_default().lines().any(|l| l.contains(needle))
-        });
+        let out = self.outputs.get(log).unwrap_or_else(|| panic!("{} is no phone's log", log.display()));
+        let what = format!("'{needle}' from the phone of {}", log.display());
+        out.wait(&what, timeout, |lines, exited| exited || lines.iter().any(|l| l.contains(needle)));
+        let lines = &out.state.lock().unwrap().0;
+        assert!(lines.iter().any(|l| l.contains(needle)), "the phone exited without printing {what}:\n{}", lines.join("\n"));
     }
 
     /// Waits for `needle` in Asterisk's messages.log and returns that line.
@@ -217,17 +289,15 @@ impl Pbx {
         found
     }
 
-    /// Waits for every phone process to exit.
+    /// Waits for every phone process to exit (its stdout closing), then reaps it.
     pub fn wait_phones(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        for (log, out) in &self.outputs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            out.wait(&format!("the phone of {} to exit", log.display()), left, |_, exited| exited);
+        }
         for c in &mut self.children {
-            loop {
-                if c.try_wait().unwrap().is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "a moq-phone did not finish within {timeout:?}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            c.wait().unwrap();
         }
     }
 

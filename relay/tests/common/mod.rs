@@ -122,14 +122,18 @@ impl Relay {
         text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
     }
 
-    /// Waits until the relay's /metrics shows at least `n` objects received:
-    /// a condition wait (polled), not a timing assumption.
+    /// Waits until the relay's /metrics shows at least `n` objects received,
+    /// failing after 10 s. Polled: the relay announces no per-object event
+    /// (no log line, no push), and the counter is the state that says it has
+    /// taken the objects in.
     pub async fn wait_objects_in(&self, n: u64) -> f64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let v = self.metric("moq_relay_objects_in_total").unwrap_or(0.0);
             if v >= n as f64 {
                 return v;
             }
+            assert!(std::time::Instant::now() < deadline, "the relay counted {v} objects in, not {n}, within 10 s");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -203,14 +207,18 @@ pub async fn probe(conn: &quinn::Connection, request_id: u64) -> moq_wire::contr
     read_frame(&mut recv).await.expect("probe response").response().unwrap()
 }
 
-/// Path of aiomoqt's virtualenv `bin/`, installed by the README's test command.
+/// Path of aiomoqt's virtualenv `bin/`: MOQ_AIOMOQT_BIN, else where
+/// `./scripts/test` installs it (target/peers/aiomoqt/bin). There is no skip:
+/// a missing aiomoqt fails the test with what to install.
 pub fn aiomoqt_bin() -> PathBuf {
     let dir = std::env::var_os("MOQ_AIOMOQT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers/aiomoqt/bin"));
     assert!(
         dir.join("moq-interop-client").exists(),
-        "aiomoqt is not installed at {}: run ./scripts/test (it installs the test peers) or set MOQ_AIOMOQT_BIN",
+        "aiomoqt is not installed at {}: run ./scripts/test (it installs the test peers), or install it by hand with \
+         `python3.12 -m venv target/peers/aiomoqt && target/peers/aiomoqt/bin/pip install aiomoqt==0.13.3` \
+         and set MOQ_AIOMOQT_BIN=target/peers/aiomoqt/bin",
         dir.display()
     );
     dir

@@ -64,8 +64,11 @@ export async function freePort() {
 
 /**
  * Spawns moq-relay on `bind` serving webapp/dist, optionally behind a command
- * `prefix` (e.g. `ip netns exec NS`). `stop(signal)` sends the signal and
- * waits for the exit; a relay that ignores SIGTERM is killed after 5 s.
+ * `prefix` (e.g. `ip netns exec NS`). `listening` resolves once the relay
+ * printed its banner (it does so once its UDP and TCP sockets are bound) and
+ * rejects if it exits first or stays silent for 15 s. `stop(signal)` sends
+ * the signal and waits for the exit; a relay that ignores SIGTERM is killed
+ * after 5 s.
  */
 export function spawnRelay(bind, prefix = []) {
   if (!existsSync(relayBin)) throw new Error(`${relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
@@ -78,9 +81,28 @@ export function spawnRelay(bind, prefix = []) {
   proc.stdout.on("data", (d) => log.push(String(d)));
   proc.stderr.on("data", (d) => log.push(String(d)));
   const exited = new Promise((r) => proc.once("exit", (code, sig) => r({ code, sig })));
+  const listening = new Promise((res, rej) => {
+    let out = "";
+    const timer = setTimeout(() => rej(new Error(`moq-relay on ${bind} printed no banner within 15 s: ${log.join("")}`)), 15000);
+    const onData = (d) => {
+      out += String(d);
+      if (/^moq-relay /m.test(out)) {
+        clearTimeout(timer);
+        proc.stdout.off("data", onData);
+        res();
+      }
+    };
+    proc.stdout.on("data", onData);
+    exited.then(({ code, sig }) => {
+      clearTimeout(timer);
+      rej(new Error(`moq-relay on ${bind} exited (${code ?? sig}) before listening: ${log.join("")}`));
+    });
+  });
+  listening.catch(() => undefined); // a caller that never awaits it sees no unhandled rejection
   return {
     proc,
     log,
+    listening,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode !== null || proc.signalCode !== null) return exited;
       proc.kill(signal);
@@ -92,16 +114,11 @@ export function spawnRelay(bind, prefix = []) {
   };
 }
 
-/** Starts moq-relay on `port` serving webapp/dist; resolves once it answers HTTP. */
+/** Starts moq-relay on `port` serving webapp/dist; resolves once it is listening. */
 export async function startRelay(port) {
   const relay = spawnRelay(`[::]:${port}`);
-  const base = `http://127.0.0.1:${port}/`;
-  await until(`moq-relay on port ${port}`, async () => {
-    if (relay.proc.exitCode !== null) throw new Error(`relay exited: ${relay.log.join("")}`);
-    const r = await fetch(base + "certificate.sha256");
-    return r.ok;
-  }, 15000, 100);
-  return { ...relay, port, base };
+  await relay.listening;
+  return { ...relay, port, base: `http://127.0.0.1:${port}/` };
 }
 
 /**
@@ -284,28 +301,50 @@ export function startCliPhone(relay, args) {
   const proc = spawn(phoneBin, ["--relay", `https://127.0.0.1:${relay.port}`, "--insecure", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "warn" } });
   const lines = [];
   const err = [];
+  /** Called on every new line and when the process's output ends. */
+  const watchers = new Set();
+  let closed = false;
   let buf = "";
   proc.stdout.on("data", (d) => {
     buf += String(d);
     const parts = buf.split("\n");
     buf = parts.pop();
     lines.push(...parts);
+    for (const w of watchers) w();
   });
   proc.stderr.on("data", (d) => err.push(String(d)));
+  proc.once("close", () => {
+    closed = true;
+    for (const w of watchers) w();
+  });
   const exited = new Promise((r) => proc.once("exit", (code) => r(code)));
   return {
     proc,
     lines,
     err,
     exited,
-    /** Waits for a stdout line matching `re`. */
-    async line(re, ms = 15000) {
-      try {
-        return await until(`moq-phone line ${re}`, () => lines.find((l) => re.test(l)), ms);
-      } catch (e) {
-        e.message += `\nstdout:\n${lines.join("\n")}\nstderr:\n${err.join("")}`;
-        throw e;
-      }
+    /** Waits for a stdout line matching `re` (an event: each line is checked as it arrives). */
+    line(re, ms = 15000) {
+      return new Promise((resolve, reject) => {
+        const fail = (why) => {
+          done();
+          reject(new Error(`${why} waiting for moq-phone line ${re}\nstdout:\n${lines.join("\n")}\nstderr:\n${err.join("")}`));
+        };
+        const check = () => {
+          const l = lines.find((x) => re.test(x));
+          if (l !== undefined) {
+            done();
+            resolve(l);
+          } else if (closed) fail("moq-phone exited");
+        };
+        const timer = setTimeout(() => fail(`timed out after ${ms} ms`), ms);
+        const done = () => {
+          clearTimeout(timer);
+          watchers.delete(check);
+        };
+        watchers.add(check);
+        check();
+      });
     },
     kill() {
       if (proc.exitCode === null) proc.kill("SIGTERM");

@@ -12,6 +12,7 @@
 //! zero-copy forwarding: each of these formats has exactly one encoder and one
 //! parser, here, used by the relay and the client alike.
 
+pub mod auth_token;
 pub mod control;
 /// Names and parameter values (§1.4, §2.4, §9.3): Track Namespace, Track Name,
 /// Location, Key-Value-Pairs — moq-transport's field codecs, re-exported so
@@ -85,6 +86,11 @@ pub mod session_error {
     pub const GOAWAY_TIMEOUT: u32 = 0x10;
     pub const CONTROL_MESSAGE_TIMEOUT: u32 = 0x11;
     pub const DATA_STREAM_TIMEOUT: u32 = 0x12;
+    pub const AUTH_TOKEN_CACHE_OVERFLOW: u32 = 0x13;
+    pub const DUPLICATE_AUTH_TOKEN_ALIAS: u32 = 0x14;
+    pub const MALFORMED_AUTH_TOKEN: u32 = 0x16;
+    pub const UNKNOWN_AUTH_TOKEN_ALIAS: u32 = 0x17;
+    pub const EXPIRED_AUTH_TOKEN: u32 = 0x18;
 }
 
 /// Stream reset / STOP_SENDING codes (§3.3.3).

@@ -48,6 +48,19 @@ pub struct Args {
     /// Milliseconds a peer has to send SETUP, a request or a stream header. [default: 10000]
     #[arg(long, env = "MOQ_RELAY_HANDSHAKE_TIMEOUT_MS")]
     pub handshake_timeout_ms: Option<u64>,
+    /// Public key (PEM, from `moq-relay keygen`) whose tokens the relay accepts; repeat for
+    /// rotation. Without one the relay checks no tokens and anyone may use it.
+    #[arg(long = "auth-key", env = "MOQ_RELAY_AUTH_KEY", value_delimiter = ',')]
+    pub auth_key: Vec<PathBuf>,
+    /// Accept only tokens from this issuer (`iss`). [default: any]
+    #[arg(long, env = "MOQ_RELAY_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// Accept only tokens for this audience (`aud`). [default: any]
+    #[arg(long, env = "MOQ_RELAY_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<crate::tokens::Command>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -63,6 +76,9 @@ struct File {
     cache_groups: Option<usize>,
     cache_bytes: Option<usize>,
     handshake_timeout_ms: Option<u64>,
+    auth_key: Option<Vec<PathBuf>>,
+    auth_issuer: Option<String>,
+    auth_audience: Option<String>,
 }
 
 /// Resolved settings.
@@ -74,6 +90,7 @@ pub struct Config {
     pub webapp: Option<PathBuf>,
     pub drain: Duration,
     pub limits: Limits,
+    pub auth: Option<crate::auth::Auth>,
 }
 
 impl Args {
@@ -98,6 +115,21 @@ impl Args {
                 .unwrap_or(d.handshake_timeout),
             ..d
         };
+        let keys = if self.auth_key.is_empty() { file.auth_key.unwrap_or_default() } else { self.auth_key };
+        let auth = if keys.is_empty() {
+            None
+        } else {
+            let mut verifier = moq_auth::Verifier::new(Vec::new());
+            for k in &keys {
+                let text = std::fs::read_to_string(k).map_err(|e| anyhow::anyhow!("cannot read auth key {}: {e}", k.display()))?;
+                let key = moq_auth::VerifyKey::from_pem(&text).map_err(|e| anyhow::anyhow!("auth key {}: {e}", k.display()))?;
+                verifier.keys.push(key);
+            }
+            verifier.issuers.extend(self.auth_issuer.or(file.auth_issuer));
+            verifier.audiences.extend(self.auth_audience.or(file.auth_audience));
+            let root = crate::tokens::CALL_ROOT.iter().map(|s| s.to_string()).collect();
+            Some(crate::auth::Auth { verifier, call_root: Some(root) })
+        };
         let tls_cert = self.tls_cert.or(file.tls_cert);
         let tls_key = self.tls_key.or(file.tls_key);
         if tls_cert.is_some() != tls_key.is_some() {
@@ -110,6 +142,7 @@ impl Args {
             webapp: self.webapp.or(file.webapp).or_else(default_webapp),
             drain: Duration::from_secs(self.drain_secs.or(file.drain_secs).unwrap_or(5)),
             limits,
+            auth,
         })
     }
 }

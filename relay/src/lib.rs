@@ -5,6 +5,7 @@
 //! [`state`] and [`http`] are the async shell that moves bytes and time into
 //! it and carries out what it decides. Wire formats come from `moq-wire`.
 
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -12,6 +13,7 @@ pub mod routing;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod tokens;
 use moq_wire as wire;
 
 use anyhow::Context;
@@ -26,7 +28,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let source = CertSource::from_flags(config.tls_cert.clone(), config.tls_key.clone())?;
     let generated = config.tls_cert.is_none();
     let certs = Arc::new(CertStore::from_source(source).context("loading the TLS certificate")?);
-    let relay = Relay::new(config.limits.clone());
+    let relay = Relay::with_auth(config.limits.clone(), config.auth.clone());
 
     let endpoint = server::endpoint(config.bind, certs.clone())?;
     let tcp = tokio::net::TcpListener::bind(config.bind).await.with_context(|| {
@@ -51,6 +53,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if generated { "generated, renews itself;" } else { "from files, reload with SIGHUP;" },
         certs.fingerprint()
     );
+    match &config.auth {
+        Some(a) => println!("  access:        tokens required ({} key(s); mint with `moq-relay token`)", a.verifier.keys.len()),
+        None => {
+            println!("  access:        OPEN — no --auth-key: anyone who reaches this relay can register as anyone");
+            tracing::warn!(
+                "no --auth-key given: the relay checks no tokens; anyone who reaches it can register as any user and answer their calls"
+            );
+        }
+    }
     match &config.webapp {
         Some(dir) => println!("  serving:       {}", dir.display()),
         None => println!("  note: no webapp/ directory found; pass --webapp DIR to serve the web phone"),

@@ -7,9 +7,13 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let result = match Args::parse().resolve() {
-        Ok(config) => moq_relay::run(config).await,
-        Err(e) => Err(e),
+    let mut args = Args::parse();
+    let result = match args.command.take() {
+        Some(cmd) => moq_relay::tokens::run(cmd),
+        None => match args.resolve() {
+            Ok(config) => moq_relay::run(config).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

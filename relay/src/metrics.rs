@@ -26,6 +26,9 @@ pub struct Metrics {
     pub evicted: std::sync::Arc<AtomicU64>,
     requests: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Token verdicts: sessions admitted / refused by reason, and refused requests.
+    auth: Mutex<BTreeMap<&'static str, u64>>,
+    denied: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Extra gauges computed at scrape time.
@@ -42,6 +45,16 @@ impl Metrics {
 
     pub fn request(&self, kind: &'static str) {
         *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry(kind).or_default() += 1;
+    }
+
+    /// A session's token verdict at SETUP ("granted" or a refusal label).
+    pub fn auth(&self, result: &'static str) {
+        *self.auth.lock().unwrap_or_else(|e| e.into_inner()).entry(result).or_default() += 1;
+    }
+
+    /// A request refused by its session's token or the call policy.
+    pub fn denied(&self, reason: &'static str) {
+        *self.denied.lock().unwrap_or_else(|e| e.into_inner()).entry(reason).or_default() += 1;
     }
 
     pub fn errors(&self, code: &str) -> u64 {
@@ -77,6 +90,17 @@ impl Metrics {
         let _ = writeln!(out, "# HELP moq_relay_errors_total Errors by kind.\n# TYPE moq_relay_errors_total counter");
         for (k, v) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "moq_relay_errors_total{{code=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP moq_relay_auth_sessions_total Sessions by token verdict at SETUP.\n# TYPE moq_relay_auth_sessions_total counter"
+        );
+        for (k, v) in self.auth.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "moq_relay_auth_sessions_total{{result=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(out, "# HELP moq_relay_auth_requests_denied_total Requests refused by token scope or call policy.\n# TYPE moq_relay_auth_requests_denied_total counter");
+        for (k, v) in self.denied.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "moq_relay_auth_requests_denied_total{{reason=\"{k}\"}} {v}");
         }
         out
     }

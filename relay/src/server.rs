@@ -70,7 +70,7 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
         tokio::spawn(async move {
             // Boxed apart: the handshake's state is gone once the session runs.
             match tokio::time::timeout(relay.limits.handshake_timeout, Box::pin(handshake(incoming))).await {
-                Ok(Ok(session)) => Box::pin(crate::session::run(relay, session)).await,
+                Ok(Ok((session, query))) => Box::pin(crate::session::run(relay, session, query)).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
                 Err(_) => tracing::debug!("handshake timed out"),
             }
@@ -78,7 +78,9 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
     }
 }
 
-async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<web_transport_quinn::Session> {
+/// The session, and the query of its WebTransport CONNECT URL (where a
+/// browser puts `?token=`); a raw-QUIC session's URL travels in SETUP's PATH.
+async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<(web_transport_quinn::Session, Option<String>)> {
     let conn = incoming.await?;
     let alpn = conn
         .handshake_data()
@@ -87,13 +89,14 @@ async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<web_transport_qu
         .unwrap_or_default();
     if alpn == ALPN_MOQT {
         // Raw QUIC: stream and session error codes go on the wire as is.
-        return Ok(web_transport_quinn::Session::raw(conn));
+        return Ok((web_transport_quinn::Session::raw(conn), None));
     }
     let request = web_transport_quinn::Request::accept(conn).await?;
     let offered = request.protocols.clone();
+    let query = request.url.query().map(str::to_string);
     if offered.is_empty() || offered.iter().any(|p| p == WT_PROTOCOL) {
         let response = if offered.is_empty() { ConnectResponse::OK } else { ConnectResponse::OK.with_protocol(WT_PROTOCOL) };
-        Ok(request.respond(response).await?)
+        Ok((request.respond(response).await?, query))
     } else {
         request.reject(http::StatusCode::BAD_REQUEST).await?;
         anyhow::bail!("WebTransport client offered {offered:?}, not {WT_PROTOCOL}")

@@ -57,10 +57,16 @@ pub struct Relay {
     pub metrics: Metrics,
     /// Set once a GOAWAY went out: new requests are refused with GOING_AWAY.
     pub going_away: watch::Sender<bool>,
+    /// Token checks; `None`: an open relay.
+    pub auth: Option<crate::auth::Auth>,
 }
 
 impl Relay {
     pub fn new(limits: Limits) -> Arc<Self> {
+        Self::with_auth(limits, None)
+    }
+
+    pub fn with_auth(limits: Limits, auth: Option<crate::auth::Auth>) -> Arc<Self> {
         Arc::new(Self {
             router: Mutex::new(Router::with_cache(limits.cache_groups, limits.cache_bytes)),
             changed: Signal::new(),
@@ -70,6 +76,7 @@ impl Relay {
             limits,
             metrics: Metrics::default(),
             going_away: watch::channel(false).0,
+            auth,
         })
     }
 

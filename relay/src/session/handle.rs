@@ -27,6 +27,18 @@ pub struct Established {
     pub forward: bool,
 }
 
+/// A session's standing with the relay's token checks.
+#[derive(Debug, Clone)]
+pub enum AuthState {
+    /// SETUP not judged yet.
+    Pending,
+    /// The relay checks no tokens.
+    Open,
+    Granted(Arc<moq_auth::Grant>),
+    /// Refused: the session is being closed.
+    Refused,
+}
+
 pub struct SessionHandle {
     pub id: SessionId,
     pub wt: web_transport_quinn::Session,
@@ -49,6 +61,10 @@ pub struct SessionHandle {
     pub(super) control: tokio::sync::Mutex<Option<SendStream>>,
     pub(super) setup_done: AtomicBool,
     pub(super) setup_seen: Notify,
+    /// What SETUP's token decided (issue 13); requests wait for it.
+    pub(super) auth: tokio::sync::watch::Sender<AuthState>,
+    /// The query of the session's WebTransport URL (`?token=`), if any.
+    pub(super) url_query: Option<String>,
     /// Stream credit granted to the peer: [request (bidi), data (uni)].
     credit: Mutex<[credit::StreamCredit; 2]>,
 }
@@ -96,6 +112,8 @@ impl SessionHandle {
             control: tokio::sync::Mutex::new(None),
             setup_done: AtomicBool::new(false),
             setup_seen: Notify::new(),
+            auth: tokio::sync::watch::channel(AuthState::Pending).0,
+            url_query: None,
             credit: Mutex::new([
                 credit::StreamCredit::new(credit::BIDI.0, credit::BIDI.1),
                 credit::StreamCredit::new(credit::UNI.0, credit::UNI.1),
@@ -123,6 +141,16 @@ impl SessionHandle {
     /// The client sent request `id` (§10.1).
     pub fn saw_request(&self, id: u64) {
         self.peer_requests.fetch_max(id.saturating_add(2), Ordering::Relaxed);
+    }
+
+    /// Waits (at most `t`) until SETUP was judged; `Pending` if it never was.
+    pub async fn auth_state(&self, t: Duration) -> AuthState {
+        let mut rx = self.auth.subscribe();
+        let judged = tokio::time::timeout(t, rx.wait_for(|s| !matches!(s, AuthState::Pending))).await;
+        match judged {
+            Ok(Ok(s)) => s.clone(),
+            _ => AuthState::Pending,
+        }
     }
 
     pub fn next_request_id(&self) -> u64 {

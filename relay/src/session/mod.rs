@@ -28,7 +28,7 @@ pub mod tracks;
 pub mod upstream;
 
 use handle::Dir;
-pub use handle::{Established, SessionHandle};
+pub use handle::{AuthState, Established, SessionHandle};
 
 use crate::state::Relay;
 use crate::wire::{session_error, varint, PADDING, SETUP};
@@ -42,9 +42,11 @@ use web_transport_quinn::RecvStream;
 const MOQT_IMPLEMENTATION: u64 = 0x7;
 
 /// Runs a session until the peer leaves or breaks the protocol.
-pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session) {
+pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session, url_query: Option<String>) {
     let id = relay.next_id();
-    let session = Arc::new(SessionHandle::new(id, wt.clone(), relay.limits.session_queue_bytes, relay.metrics.evicted.clone()));
+    let mut handle = SessionHandle::new(id, wt.clone(), relay.limits.session_queue_bytes, relay.metrics.evicted.clone());
+    handle.url_query = url_query;
+    let session = Arc::new(handle);
     relay.add_session(session.clone());
     relay.metrics.sessions.fetch_add(1, Ordering::Relaxed);
     relay.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
@@ -173,9 +175,12 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     let mut reader = io::FrameReader::with_buffer(recv, std::mem::take(&mut buf));
     match reader.next_within(relay.limits.handshake_timeout).await {
         Ok(f) if f.kind == SETUP => {
-            if moq_wire::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()).is_err() {
+            let Ok(options) = moq_wire::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()) else {
                 relay.metrics.error("malformed_setup");
                 session.close(session_error::KEY_VALUE_FORMATTING_ERROR, "malformed SETUP options");
+                return;
+            };
+            if !admit(&relay, &session, &options) {
                 return;
             }
         }
@@ -202,6 +207,33 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
                 session.close(session_error::PROTOCOL_VIOLATION, &format!("control stream: {e}"));
                 return;
             }
+        }
+    }
+}
+
+/// Judges the session's token at SETUP (issue 13): the first presented
+/// token that verifies now is the session's grant; none closes the session
+/// with the draft's code (UNAUTHORIZED, MALFORMED_ or EXPIRED_AUTH_TOKEN).
+/// Returns whether the session may go on.
+fn admit(relay: &Relay, session: &SessionHandle, options: &moq_wire::coding::KeyValuePairs) -> bool {
+    let Some(auth) = &relay.auth else {
+        session.auth.send_replace(AuthState::Open);
+        return true;
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let verdict = crate::auth::session_tokens(options, session.url_query.as_deref()).and_then(|t| auth.admit(&t, now));
+    match verdict {
+        Ok(grant) => {
+            tracing::info!(session = session.id, user = grant.subject.as_deref().unwrap_or("-"), "session authorized");
+            relay.metrics.auth("granted");
+            session.auth.send_replace(AuthState::Granted(Arc::new(grant)));
+            true
+        }
+        Err(refusal) => {
+            relay.metrics.auth(refusal.label());
+            session.auth.send_replace(AuthState::Refused);
+            session.close(refusal.session_code(), &refusal.to_string());
+            false
         }
     }
 }

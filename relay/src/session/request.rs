@@ -1,7 +1,7 @@
 //! Bidirectional request streams (draft-ietf-moq-transport-18 §3.3): each
 //! starts with one request message and lives as long as the request.
 
-use super::handle::SessionHandle;
+use super::handle::{AuthState, SessionHandle};
 use super::io::{reply, FrameReader, StreamError};
 use crate::state::Relay;
 use crate::wire::control::{kind, Response};
@@ -48,6 +48,16 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         let _ = send.finish();
         return;
     }
+    match authorize(&relay, &session, &msg).await {
+        Ok(()) => {}
+        Err(Some(code)) => {
+            let _ = reply(&mut send, Response::RequestError { code, retry_interval: 0, reason: "unauthorized".into() }).await;
+            let _ = send.finish();
+            return;
+        }
+        // The session itself was refused and is closing: its close code says why.
+        Err(None) => return,
+    }
     // Each kind of request runs boxed: a task's future is as large as its
     // largest branch, and a session keeps its requests open for its life
     // (registration, subscriptions), so unboxed every one would be sized
@@ -72,4 +82,31 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
 fn violation(relay: &Relay, session: &SessionHandle, why: &str) {
     relay.metrics.error("protocol_violation");
     session.close(session_error::PROTOCOL_VIOLATION, why);
+}
+
+/// Checks a request against its session's token (issue 13). SETUP may still
+/// be on its way (requests can overtake it, draft-18 §3.3), so this waits for
+/// its verdict within the handshake timeout. Returns the REQUEST_ERROR code
+/// of a refusal, or `None` when the session itself was refused.
+async fn authorize(relay: &Relay, session: &SessionHandle, msg: &Message) -> Result<(), Option<u64>> {
+    let Some(auth) = &relay.auth else { return Ok(()) };
+    let grant = match session.auth_state(relay.limits.handshake_timeout).await {
+        AuthState::Open => return Ok(()),
+        AuthState::Granted(g) => g,
+        AuthState::Pending | AuthState::Refused => return Err(None),
+    };
+    // A joining FETCH acts on the subscription it joins (§10.12.2).
+    let joined = match msg {
+        Message::Fetch(m) => m.joining_fetch.as_ref().and_then(|j| session.established(j.joining_request_id)).map(|e| {
+            let n = &e.track.name;
+            (n.namespace.clone(), n.name.as_bytes().to_vec())
+        }),
+        _ => None,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    auth.check(&grant, msg, joined.as_ref(), now).map_err(|refusal| {
+        relay.metrics.denied(refusal.label());
+        tracing::info!(session = session.id, request = msg.name(), reason = %refusal, "request refused");
+        Some(refusal.request_code())
+    })
 }

@@ -227,6 +227,7 @@ async fn one_call(
         device: dev.into(),
         display: user.into(),
         timers: Timers::default(),
+        token: None,
     };
     eprintln!("[2/4] registering phones through the proxy");
     let mut tries = 0;

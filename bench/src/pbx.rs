@@ -32,6 +32,7 @@ pub async fn run(url: &url::Url, to: &str, n: usize, secs: u64, asterisk: u32) -
             device: "d".into(),
             display: format!("load {i}"),
             timers: Timers::default(),
+            token: None,
         };
         let (phone, _rings) = Phone::register(cfg).await?;
         let (act_tx, act_rx) = mpsc::unbounded_channel();

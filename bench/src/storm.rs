@@ -68,6 +68,7 @@ fn config(relay: &Relay, user: String) -> PhoneConfig {
         user,
         device: "d".into(),
         timers: Timers::default(),
+        token: None,
     }
 }
 

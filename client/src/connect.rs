@@ -20,6 +20,12 @@ use web_transport_quinn::proto::ConnectRequest;
 /// ALPN for native QUIC and WebTransport subprotocol of draft-18 (§3.1).
 pub const MOQT_ALPN: &str = moq_wire::Version::Draft18.protocol();
 
+/// A token as `moq-relay token` prints it: base64url, padding tolerated.
+pub fn token_from_text(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim().trim_end_matches('=')).ok().filter(|t| !t.is_empty())
+}
+
 /// Setup Option types (§10.3.1).
 pub mod setup_option {
     pub const PATH: u64 = 0x01;
@@ -44,6 +50,10 @@ pub struct Options {
     /// Send a PING after this long without sending anything, so an idle but
     /// healthy session outlives `idle_timeout`.
     pub keep_alive: Duration,
+    /// An access token (a CAT, draft-ietf-moq-c4m) sent in SETUP's
+    /// AUTHORIZATION TOKEN option (§10.3.1.4, USE_VALUE). A token can also
+    /// ride in the URL (`?token=…`), which needs nothing here.
+    pub token: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -57,6 +67,7 @@ impl Default for Options {
             implementation: format!("moq-phone-interop/{}", env!("CARGO_PKG_VERSION")),
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(4),
+            token: None,
         }
     }
 }
@@ -156,6 +167,10 @@ impl Client {
             }
         }
         params.set_bytesvalue(setup_option::MOQT_IMPLEMENTATION, opts.implementation.clone().into_bytes());
+        if let Some(token) = &opts.token {
+            let t = moq_wire::auth_token::Token::UseValue { kind: moq_wire::auth_token::CAT, value: token.clone() };
+            params.set_bytesvalue(moq_wire::auth_token::PARAMETER, t.encode());
+        }
         let mut setup = BytesMut::new();
         Setup { params }.encode_full(&mut setup)?;
         let mut control = wt.open_uni().await.map_err(|e| Error::Connect(format!("opening the control stream: {e}")))?;

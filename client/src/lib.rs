@@ -47,7 +47,7 @@ pub mod stream;
 pub mod subscriber;
 pub mod tls;
 
-pub use connect::{Client, Options, MOQT_ALPN};
+pub use connect::{token_from_text, Client, Options, MOQT_ALPN};
 pub use error::{Error, RequestError, Result};
 pub use fetch::{FetchItem, Fetched, FetchedObject};
 pub use object::{Carrier, DatagramSpec, Object, SubgroupSpec, SubgroupWriter};

@@ -52,11 +52,20 @@ fn ietf_bin() -> String {
 /// Our relay from this workspace's target dir, or moq-relay-ietf when asked;
 /// returned once it says it is listening.
 fn relay() -> Relay {
+    start_relay(&[], false)
+}
+
+/// Our moq-relay binary, next to this test's.
+fn our_bin() -> std::path::PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-relay")
+}
+
+/// `extra` arguments go to our relay; `ours` picks it whatever MOQ_CALLS_RELAY says.
+fn start_relay(extra: &[&str], ours: bool) -> Relay {
     let dir = std::env::temp_dir().join(format!("psa-calls-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let bin_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-    let via_ietf = std::env::var("MOQ_CALLS_RELAY").is_ok_and(|v| v == "ietf");
+    let via_ietf = !ours && std::env::var("MOQ_CALLS_RELAY").is_ok_and(|v| v == "ietf");
     let mut cmd = if via_ietf {
         let files = write_certs(&dir);
         let mut c = Command::new(ietf_bin());
@@ -68,8 +77,8 @@ fn relay() -> Relay {
         c
     } else {
         // Ours prints its banner on stdout once both sockets are bound.
-        let mut c = Command::new(bin_dir.join("moq-relay"));
-        c.args(["--bind", &format!("127.0.0.1:{port}")]);
+        let mut c = Command::new(our_bin());
+        c.args(["--bind", &format!("127.0.0.1:{port}")]).args(extra);
         c.stdout(Stdio::piped()).stderr(Stdio::null());
         c
     };
@@ -106,15 +115,21 @@ fn timers() -> Timers {
 
 /// Registers a phone with the (listening) relay.
 async fn phone(r: &Relay, user: &str, device: &str, timers: Timers) -> (Phone, mpsc::UnboundedReceiver<Incoming>) {
-    let cfg = PhoneConfig {
+    Phone::register(config(r, user, device, timers, None))
+        .await
+        .unwrap_or_else(|e| panic!("{user}/{device} could not register at {}: {e}", r.url))
+}
+
+fn config(r: &Relay, user: &str, device: &str, timers: Timers, token: Option<Vec<u8>>) -> PhoneConfig {
+    PhoneConfig {
         url: r.url.clone(),
         tls: moq_client::Tls::DisableVerify,
         user: user.into(),
         device: device.into(),
         display: user.into(),
         timers,
-    };
-    Phone::register(cfg).await.unwrap_or_else(|e| panic!("{user}/{device} could not register at {}: {e}", r.url))
+        token,
+    }
 }
 
 fn tone(freq: f32, secs: f32) -> Vec<i16> {
@@ -301,7 +316,17 @@ async fn call_with_audio_both_ways_and_hangup_by_callee() {
 async fn outcome_pair(alice_script: Script, bob_script: Script, bob_busy: bool) -> (Outcome, Outcome) {
     let r = relay();
     let (alice, _) = phone(&r, "alice", "a1", timers()).await;
-    let (bob, mut bob_rings) = phone(&r, "bob", "b1", timers()).await;
+    let bob = phone(&r, "bob", "b1", timers()).await;
+    outcome_pair_on(alice, bob, alice_script, bob_script, bob_busy).await
+}
+
+async fn outcome_pair_on(
+    alice: Phone,
+    (bob, mut bob_rings): (Phone, mpsc::UnboundedReceiver<Incoming>),
+    alice_script: Script,
+    bob_script: Script,
+    bob_busy: bool,
+) -> (Outcome, Outcome) {
     bob.set_busy(bob_busy);
     let (a_act, a_rep, _) = run_party(alice_script);
     let (b_act, b_rep, _) = run_party(bob_script);
@@ -562,4 +587,35 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     assert!(out.established, "the call was established despite the garbage");
     assert_eq!(out.reason, EndReason::Hangup { by_peer: true });
     assert_eq!(dominant_frequency(&out.recording.samples[24_000..], 48_000), 440.0, "the real audio was heard");
+}
+
+/// Runs `moq-relay` (not a relay process): keygen and token.
+fn relay_cli(args: &[&str]) -> String {
+    let out = Command::new(our_bin()).args(args).output().expect("run moq-relay (cargo build -p moq-relay)");
+    assert!(out.status.success(), "moq-relay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Our relay with `--auth-key` (issue 13): phones holding tokens from
+/// `moq-relay token` ring each other and exchange events; a phone without a
+/// token, or with someone else's, cannot even register.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_let_their_users_call_and_keep_strangers_out() {
+    let dir = std::env::temp_dir().join(format!("psa-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("issuer.key.pem");
+    let _ = std::fs::remove_file(&key);
+    relay_cli(&["keygen", "--out", key.to_str().unwrap()]);
+    let token = |user: &str| {
+        let t = relay_cli(&["token", "--key", key.to_str().unwrap(), "--user", user, "--ttl", "10m"]);
+        pub_sub_audio::phone::parse_token(&t).expect("a token")
+    };
+    let r = start_relay(&["--auth-key", dir.join("issuer.key.pub.pem").to_str().unwrap()], true);
+    let register = |user: &str, dev: &str, t: Option<Vec<u8>>| Phone::register(config(&r, user, dev, timers(), t));
+    let (alice, _) = register("alice", "a1", Some(token("alice"))).await.expect("alice with her token");
+    let bob = register("bob", "b1", Some(token("bob"))).await.expect("bob with his token");
+    let (a, b) = outcome_pair_on(alice, bob, Script { on: vec![] }, Script { on: vec![("ringing", UserAction::Decline)] }, false).await;
+    assert_eq!((a.reason, b.reason), (EndReason::Declined, EndReason::Declined));
+    assert!(register("eve", "e1", None).await.is_err(), "no token: refused");
+    assert!(register("bob", "b2", Some(token("alice"))).await.is_err(), "alice's token does not register bob");
 }

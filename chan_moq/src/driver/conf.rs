@@ -46,6 +46,8 @@ pub struct Config {
     pub no_answer: Duration,
     /// First delay between reconnection attempts; doubles up to 30 s.
     pub reconnect: Duration,
+    /// Access token for relays that check tokens (`token = …` from `moq-relay token`).
+    pub token: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             codecs: vec![Codec::Opus, Codec::Slin48],
             no_answer: Duration::from_secs(60),
             reconnect: Duration::from_millis(500),
+            token: None,
         }
     }
 }
@@ -134,6 +137,11 @@ impl Config {
                 "no_answer" => c.no_answer = Duration::from_secs(v.parse().map_err(|_| err(format!("no_answer '{v}' is not seconds")))?),
                 "reconnect_ms" => {
                     c.reconnect = Duration::from_millis(v.parse().map_err(|_| err(format!("reconnect_ms '{v}' is not a number")))?)
+                }
+                "token" => {
+                    let t = moq_client::token_from_text(v)
+                        .ok_or_else(|| err("token is not a token from `moq-relay token` (base64url)".into()))?;
+                    c.token = Some(t);
                 }
                 other => return Err(err(format!("unknown setting '{other}'"))),
             }

@@ -159,7 +159,15 @@ impl Gateway {
 
 fn phone_config(c: &Config) -> PhoneConfig {
     let timers = Timers { no_answer: c.no_answer.as_millis() as u64, ..Timers::default() };
-    PhoneConfig { url: c.relay.clone(), tls: c.tls(), user: c.user.clone(), device: c.device.clone(), display: c.display.clone(), timers }
+    PhoneConfig {
+        url: c.relay.clone(),
+        tls: c.tls(),
+        user: c.user.clone(),
+        device: c.device.clone(),
+        display: c.display.clone(),
+        timers,
+        token: c.token.clone(),
+    }
 }
 
 /// Keeps one registered session up: register, serve incoming calls until

@@ -33,6 +33,9 @@ struct Cli {
     /// Our user name.
     #[arg(long = "as", env = "MOQ_USER", default_value = "anonymous", global = true)]
     user: String,
+    /// Access token from `moq-relay token` (base64url), for relays that check tokens.
+    #[arg(long, env = "MOQ_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     /// This device's id (random if omitted).
     #[arg(long, global = true)]
     device: Option<String>,
@@ -147,7 +150,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     let device = cli.device.clone().unwrap_or_else(|| pub_sub_audio::phone::new_sid()[..8].to_string());
     let timers = Timers { no_answer: cli.no_answer_secs * 1000, ..Timers::default() };
-    let cfg = PhoneConfig { url: cli.relay.clone(), tls, user: cli.user.clone(), device, display: cli.user.clone(), timers };
+    let token = match &cli.token {
+        Some(t) => Some(
+            pub_sub_audio::phone::parse_token(t)
+                .ok_or_else(|| anyhow::anyhow!("--token is not a token from `moq-relay token` (base64url expected)"))?,
+        ),
+        None => None,
+    };
+    let cfg = PhoneConfig { url: cli.relay.clone(), tls, user: cli.user.clone(), device, display: cli.user.clone(), timers, token };
     match &cli.cmd {
         Cmd::Presence => return presence(cfg).await,
         Cmd::Publish { namespace, track } => return raw_publish(cfg, namespace, track).await,
@@ -248,8 +258,7 @@ fn save(m: &MediaArgs, out: &pub_sub_audio::phone::driver::Outcome) -> anyhow::R
 }
 
 async fn presence(cfg: PhoneConfig) -> anyhow::Result<std::process::ExitCode> {
-    let session =
-        moq_client::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))?;
+    let session = connect(&cfg).await?;
     let fields = pub_sub_audio::call::Namespaces::presence();
     let prefix =
         moq_wire::coding::TrackNamespacePrefix { fields: fields.iter().map(|f| moq_wire::coding::TupleField::from_utf8(f)).collect() };
@@ -265,7 +274,10 @@ async fn presence(cfg: PhoneConfig) -> anyhow::Result<std::process::ExitCode> {
 }
 
 async fn connect(cfg: &PhoneConfig) -> anyhow::Result<moq_client::Session> {
-    moq_client::Client::connect(&cfg.url, &cfg.tls).await.map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))
+    let opts = moq_client::Options { token: cfg.token.clone(), ..Default::default() };
+    moq_client::Client::connect_with(&cfg.url, &cfg.tls, &opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the relay at {}: {e}", cfg.url))
 }
 
 async fn raw_publish(cfg: PhoneConfig, namespace: &str, track: &str) -> anyhow::Result<std::process::ExitCode> {

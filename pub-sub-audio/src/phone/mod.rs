@@ -51,6 +51,8 @@ pub struct PhoneConfig {
     pub device: String,
     pub display: String,
     pub timers: Timers,
+    /// Access token for the relay (a CAT from `moq-relay token`), if it wants one.
+    pub token: Option<Vec<u8>>,
 }
 
 /// An incoming call seen under our ring prefix.
@@ -76,8 +78,14 @@ pub struct Phone {
 /// keep-alives (docs/CALLS.md §3, §7), so the relay drops a device that
 /// vanished within about a second — ending its registration, its presence and
 /// any call still ringing it — instead of after the generic 30 s.
-pub fn device_options() -> moq_client::Options {
+/// A token as `moq-relay token` prints it (base64url, padding tolerated).
+pub fn parse_token(text: &str) -> Option<Vec<u8>> {
+    moq_client::token_from_text(text)
+}
+
+pub fn device_options(token: Option<Vec<u8>>) -> moq_client::Options {
     moq_client::Options {
+        token,
         idle_timeout: std::time::Duration::from_secs(1),
         keep_alive: std::time::Duration::from_millis(300),
         implementation: format!("moq-phone/{}", env!("CARGO_PKG_VERSION")),
@@ -91,7 +99,7 @@ impl Phone {
     pub async fn register(cfg: PhoneConfig) -> Result<(Phone, mpsc::UnboundedReceiver<Incoming>), PhoneError> {
         crate::call::address::check_name(&cfg.user)?;
         crate::call::address::check_name(&cfg.device)?;
-        let session = moq_client::Client::connect_with(&cfg.url, &cfg.tls, &device_options())
+        let session = moq_client::Client::connect_with(&cfg.url, &cfg.tls, &device_options(cfg.token.clone()))
             .await
             .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
         let phone =

@@ -1,4 +1,4 @@
-//! Relay load through our own draft-18 client stack (moq-interop):
+//! Relay load through our own draft-18 client stack (moq-client):
 //!
 //! - **calls**: N concurrent 1:1 calls; each party publishes one Opus-sized
 //!   object (60–120 B) every 20 ms and subscribes to the other's track;

@@ -52,7 +52,10 @@ export interface FetchSink {
 export interface ConnectOptions {
   /** SHA-256 of the relay's certificate, for `serverCertificateHashes`. */
   certificateHash?: Uint8Array | undefined;
-  /** Sent as an AUTHORIZATION TOKEN Setup Option (§10.3.1.4, USE_VALUE). */
+  /**
+   * An access token as `moq-relay token` prints it (base64url), sent as an
+   * AUTHORIZATION TOKEN Setup Option (§10.3.1.4, USE_VALUE, token type CAT).
+   */
   token?: string | undefined;
   /** How long to wait for the handshake and the relay's SETUP. */
   timeoutMs?: number;
@@ -63,12 +66,24 @@ const ALIAS_WAIT_MS = 2000;
 
 const IMPLEMENTATION = "moq-phone-web/0.1";
 
-/** Encodes a Token structure with Alias Type USE_VALUE (§10.2.2). */
-function tokenStructure(token: string): Uint8Array {
-  const value = utf8(token);
+/** Token Type of a Common Access Token (draft-ietf-moq-c4m §7.1). */
+const TOKEN_TYPE_CAT = 0x1;
+
+/** The bytes of a token given as base64url text; throws on anything else. */
+export function tokenBytes(token: string): Uint8Array {
+  const t = token.trim().replace(/=+$/, "");
+  if (!/^[A-Za-z0-9_-]+$/.test(t)) throw new Error("the access token is not one from `moq-relay token` (base64url)");
+  const b64 = t.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** Encodes a Token structure with Alias Type USE_VALUE (§10.2.2) carrying a CAT. */
+export function tokenStructure(token: string): Uint8Array {
+  const value = tokenBytes(token);
   const out = new Uint8Array(2 + value.length);
   out[0] = 0x3; // USE_VALUE
-  out[1] = 0x0; // Token Type 0: unspecified
+  out[1] = TOKEN_TYPE_CAT;
   out.set(value, 2);
   return out;
 }

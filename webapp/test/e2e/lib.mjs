@@ -70,9 +70,9 @@ export async function freePort() {
  * the signal and waits for the exit; a relay that ignores SIGTERM is killed
  * after 5 s.
  */
-export function spawnRelay(bind, prefix = []) {
+export function spawnRelay(bind, prefix = [], extra = []) {
   if (!existsSync(relayBin)) throw new Error(`${relayBin} not found: build it (cargo build -p moq-relay) or set MOQ_RELAY_BIN`);
-  const argv = [...prefix, relayBin, "--bind", bind, "--webapp", join(webappDir, "dist"), "--drain-secs", "1"];
+  const argv = [...prefix, relayBin, "--bind", bind, "--webapp", join(webappDir, "dist"), "--drain-secs", "1", ...extra];
   const proc = spawn(argv[0], argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
@@ -114,9 +114,9 @@ export function spawnRelay(bind, prefix = []) {
   };
 }
 
-/** Starts moq-relay on `port` serving webapp/dist; resolves once it is listening. */
-export async function startRelay(port) {
-  const relay = spawnRelay(`[::]:${port}`);
+/** Starts moq-relay on `port` serving webapp/dist (with `extra` arguments); resolves once it is listening. */
+export async function startRelay(port, extra = []) {
+  const relay = spawnRelay(`[::]:${port}`, [], extra);
   await relay.listening;
   return { ...relay, port, base: `http://127.0.0.1:${port}/` };
 }

@@ -63,12 +63,16 @@ fn pbx(instance: &str) -> Option<(Pbx, String)> {
 }
 
 fn pbx_with(instance: &str, moq_conf: &str) -> Option<(Pbx, String)> {
+    pbx_full(instance, moq_conf, &[])
+}
+
+fn pbx_full(instance: &str, moq_conf: &str, relay_args: &[&str]) -> Option<(Pbx, String)> {
     if !common::asterisk_tests("calls") {
         return None;
     }
     let tone_var = format!("/opt/{instance}/tone440");
     let plan = DIALPLAN.replace("${TONE}", &tone_var);
-    let pbx = Pbx::start_with(instance, &plan, moq_conf);
+    let pbx = Pbx::start_full(instance, &plan, moq_conf, relay_args);
     let arg = tone_in_chroot(&pbx, "tone440", 440.0, 3.0);
     assert_eq!(arg, tone_var);
     Some((pbx, arg))
@@ -111,6 +115,29 @@ fn opus_passthrough_plays_then_echoes() {
     assert!(pbx.ast.cli("moq show status").contains("Codecs:       opus"));
     let formats = call_extension_100(&mut pbx);
     assert!(formats.contains("NativeFormats: (opus"), "{formats}");
+}
+
+/// A relay that checks tokens (issue 13): chan_moq registers with the
+/// `token` of moq.conf, and bob, with his own token, calls pbx/100 through it.
+#[test]
+fn tokens_in_moq_conf_and_on_the_phone() {
+    let dir = std::env::temp_dir().join(format!("cm-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("issuer.key.pem");
+    let _ = std::fs::remove_file(&key);
+    let relay_cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::bin("moq-relay")).args(args).output().unwrap();
+        assert!(out.status.success(), "moq-relay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    relay_cli(&["keygen", "--out", key.to_str().unwrap()]);
+    let token = |user: &str| relay_cli(&["token", "--key", key.to_str().unwrap(), "--user", user, "--ttl", "1h"]);
+    let conf = format!("{}token = {}\n", common::MOQ_CONF, token("pbx"));
+    let public = dir.join("issuer.key.pub.pem");
+    // Registered (pbx_full waits for it) only if the relay took moq.conf's token.
+    let Some((mut pbx, _)) = pbx_full("cm-tokens", &conf, &["--auth-key", public.to_str().unwrap()]) else { return };
+    pbx.phone_env.push(("MOQ_TOKEN".into(), token("bob")));
+    call_extension_100(&mut pbx);
 }
 
 /// bob calls pbx/100; returns what `core show channel` said of the MOQ leg.

@@ -192,6 +192,10 @@ pub struct Pbx {
     /// Each phone's output, by its log path.
     outputs: HashMap<PathBuf, Arc<PhoneOut>>,
     dir: PathBuf,
+    /// Extra arguments of the relay (e.g. `--auth-key`), kept across restarts.
+    relay_args: Vec<String>,
+    /// Environment of the phones (e.g. `MOQ_TOKEN`).
+    pub phone_env: Vec<(String, String)>,
 }
 
 pub const MOQ_CONF: &str =
@@ -206,6 +210,11 @@ impl Pbx {
 
     /// As [`Pbx::start`], with this `moq.conf`.
     pub fn start_with(instance: &str, dialplan: &str, moq_conf: &str) -> Pbx {
+        Self::start_full(instance, dialplan, moq_conf, &[])
+    }
+
+    /// As [`Pbx::start_with`], the relay started with `relay_args` too.
+    pub fn start_full(instance: &str, dialplan: &str, moq_conf: &str, relay_args: &[&str]) -> Pbx {
         let ast = Asterisk::new(instance);
         let so = module_path();
         assert!(so.is_file(), "{} not found: build it with `cargo build -p chan_moq`", so.display());
@@ -217,8 +226,16 @@ impl Pbx {
         ast.ok_env(&["conf", dir.to_str().unwrap()], &[("MOQ_DIALPLAN", dialplan)]);
         ast.ok(&["install-module", so.to_str().unwrap()]);
         ast.ok(&["start"]);
-        let mut pbx =
-            Pbx { ast, relay: None, relay_url: "moqt://127.0.0.1:4443".into(), children: Vec::new(), outputs: HashMap::new(), dir };
+        let mut pbx = Pbx {
+            ast,
+            relay: None,
+            relay_url: "moqt://127.0.0.1:4443".into(),
+            children: Vec::new(),
+            outputs: HashMap::new(),
+            dir,
+            relay_args: relay_args.iter().map(|a| a.to_string()).collect(),
+            phone_env: Vec::new(),
+        };
         pbx.start_relay();
         pbx.wait_registered();
         pbx
@@ -226,7 +243,15 @@ impl Pbx {
 
     pub fn start_relay(&mut self) {
         let log = std::fs::File::create(self.dir.join("relay.log")).unwrap();
-        let child = self.ast.netns(&bin("moq-relay")).args(["--bind", "127.0.0.1:4443"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let child = self
+            .ast
+            .netns(&bin("moq-relay"))
+            .args(["--bind", "127.0.0.1:4443"])
+            .args(&self.relay_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         self.relay = Some(child);
     }
 
@@ -254,6 +279,7 @@ impl Pbx {
             .netns(&bin("moq-phone"))
             .args(["-r", &self.relay_url, "-k"])
             .args(args)
+            .envs(self.phone_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(self.dir.join(format!("{name}.err"))).unwrap())
             .spawn()

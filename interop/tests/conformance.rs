@@ -130,3 +130,72 @@ fn every_case_against_moq_relay_ietf() {
     check(&format!("moqt://127.0.0.1:{port}"), &dir.join("ca.pem"), &["publish-namespace-done", "subscribe-namespace"]);
     check(&format!("https://127.0.0.1:{port}"), &dir.join("ca.pem"), &[]);
 }
+
+/// moq-relay-ietf built with `--features auth-cat` (MOQ_RELAY_IETF_CAT), or
+/// `None` when `MOQ_TEST_IETF=0` skips it.
+fn ietf_cat_relay() -> Option<std::path::PathBuf> {
+    if std::env::var("MOQ_TEST_IETF").is_ok_and(|v| v == "0") {
+        eprintln!("MOQ_TEST_IETF=0: skipping Cloudflare's moq-relay-ietf with auth-cat");
+        return None;
+    }
+    const INSTALL: &str = "install it with `cargo install --locked moq-relay-ietf@0.8.0 --features auth-cat --root target/peers/ietf-cat` \
+                           and set MOQ_RELAY_IETF_CAT=target/peers/ietf-cat/bin/moq-relay-ietf (./scripts/test does both), or skip it \
+                           with MOQ_TEST_IETF=0";
+    let bin = std::env::var_os("MOQ_RELAY_IETF_CAT").unwrap_or_else(|| panic!("MOQ_RELAY_IETF_CAT is not set: {INSTALL}"));
+    let bin = std::path::PathBuf::from(bin);
+    assert!(bin.is_file(), "MOQ_RELAY_IETF_CAT={} does not exist: {INSTALL}", bin.display());
+    Some(bin)
+}
+
+/// Our tokens are the standard's (issue 13): Cloudflare's relay, checking
+/// Common Access Tokens with the cat-token crate, admits a session with a
+/// token moq-auth minted for alice and lets her register, and refuses a
+/// token signed by another key and a session without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_tokens_on_moq_relay_ietf_auth_cat() {
+    let Some(bin) = ietf_cat_relay() else { return };
+    let dir = certs();
+    let rng = ring::rand::SystemRandom::new();
+    let issuer = moq_auth::SigningKey::generate(&rng).unwrap();
+    let forger = moq_auth::SigningKey::generate(&rng).unwrap();
+    std::fs::write(dir.join("issuer.pub.pem"), issuer.public().to_pem()).unwrap();
+    let policy = r#"{"default": {"auth": {"keys": [{"kid": "k1", "alg": "ES256", "pem_file": "issuer.pub.pem"}],
+                     "issuers": ["moq-phone"], "audiences": ["moq-phone"]}}}"#;
+    std::fs::write(dir.join("scope.json"), policy).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert"]).arg(dir.join("leaf.pem")).arg("--tls-key").arg(dir.join("leaf.key"));
+    cmd.arg("--coordinator-file").arg(dir.join("coord.json")).arg("--scope-config").arg(dir.join("scope.json"));
+    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    let _relay = start_relay(cmd, "listening on", true);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mint = |key: &moq_auth::SigningKey| {
+        let claims = moq_auth::Claims {
+            issuer: "moq-phone".into(),
+            subject: "alice".into(),
+            audience: "moq-phone".into(),
+            expires: now + 600,
+            not_before: None,
+            issued_at: now,
+            id: vec![3; 16],
+            scopes: moq_auth::scope::call_scopes(&["moq-phone", "v1"], "alice"),
+        };
+        claims.mint(key, &rng).unwrap()
+    };
+    let url: url::Url = format!("moqt://127.0.0.1:{port}").parse().unwrap();
+    let tls = moq_client::Tls::Ca(dir.join("ca.pem"));
+    // Registers alice's device: connect with the token, then PUBLISH_NAMESPACE.
+    let register = |token: Option<Vec<u8>>| {
+        let (url, tls) = (url.clone(), tls.clone());
+        async move {
+            let opts = moq_client::Options { token, ..Default::default() };
+            let session = moq_client::Client::connect_with(&url, &tls, &opts).await?;
+            let ns = moq_wire::coding::TrackNamespace::from_utf8_path("moq-phone/v1/users/alice/d1");
+            session.publish_namespace(&ns).await.map(|_| ())
+        }
+    };
+    register(Some(mint(&issuer))).await.expect("moq-relay-ietf admits our token");
+    assert!(register(Some(mint(&forger))).await.is_err(), "a token signed by another key is refused");
+    assert!(register(None).await.is_err(), "no token is refused");
+}

@@ -48,6 +48,24 @@ pub struct Args {
     /// Milliseconds a peer has to send SETUP, a request or a stream header. [default: 10000]
     #[arg(long, env = "MOQ_RELAY_HANDSHAKE_TIMEOUT_MS")]
     pub handshake_timeout_ms: Option<u64>,
+    /// Subscriptions (SUBSCRIBE, FETCH, TRACK_STATUS) a session may hold open. [default: 4096]
+    #[arg(long, env = "MOQ_RELAY_MAX_SUBSCRIPTIONS")]
+    pub max_subscriptions: Option<usize>,
+    /// Namespaces a session may announce (PUBLISH_NAMESPACE). [default: 1024]
+    #[arg(long, env = "MOQ_RELAY_MAX_NAMESPACES")]
+    pub max_namespaces: Option<usize>,
+    /// SUBSCRIBE_NAMESPACE / SUBSCRIBE_TRACKS a session may hold open. [default: 64]
+    #[arg(long, env = "MOQ_RELAY_MAX_NAMESPACE_WATCHES")]
+    pub max_namespace_watches: Option<usize>,
+    /// Tracks a session may PUBLISH. [default: 4096]
+    #[arg(long, env = "MOQ_RELAY_MAX_PUBLISHED_TRACKS")]
+    pub max_published_tracks: Option<usize>,
+    /// New requests per second a session may send, sustained. [default: 500]
+    #[arg(long, env = "MOQ_RELAY_MAX_REQUESTS_PER_SEC")]
+    pub max_requests_per_sec: Option<u32>,
+    /// New requests a session may send at once above that rate. [default: 1000]
+    #[arg(long, env = "MOQ_RELAY_REQUEST_BURST")]
+    pub request_burst: Option<u32>,
     /// Public key (PEM, from `moq-relay keygen`) whose tokens the relay accepts; repeat for
     /// rotation. Without one the relay checks no tokens and anyone may use it.
     #[arg(long = "auth-key", env = "MOQ_RELAY_AUTH_KEY", value_delimiter = ',')]
@@ -77,6 +95,12 @@ struct File {
     cache_bytes: Option<usize>,
     handshake_timeout_ms: Option<u64>,
     auth_key: Option<Vec<PathBuf>>,
+    max_subscriptions: Option<usize>,
+    max_namespaces: Option<usize>,
+    max_namespace_watches: Option<usize>,
+    max_published_tracks: Option<usize>,
+    max_requests_per_sec: Option<u32>,
+    request_burst: Option<u32>,
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
 }
@@ -113,6 +137,14 @@ impl Args {
                 .or(file.handshake_timeout_ms)
                 .map(Duration::from_millis)
                 .unwrap_or(d.handshake_timeout),
+            quota: crate::routing::quota::QuotaLimits {
+                subscriptions: self.max_subscriptions.or(file.max_subscriptions).unwrap_or(d.quota.subscriptions),
+                namespaces: self.max_namespaces.or(file.max_namespaces).unwrap_or(d.quota.namespaces),
+                watches: self.max_namespace_watches.or(file.max_namespace_watches).unwrap_or(d.quota.watches),
+                tracks: self.max_published_tracks.or(file.max_published_tracks).unwrap_or(d.quota.tracks),
+                requests_per_sec: self.max_requests_per_sec.or(file.max_requests_per_sec).unwrap_or(d.quota.requests_per_sec),
+                request_burst: self.request_burst.or(file.request_burst).unwrap_or(d.quota.request_burst),
+            },
             ..d
         };
         let keys = if self.auth_key.is_empty() { file.auth_key.unwrap_or_default() } else { self.auth_key };

@@ -29,6 +29,8 @@ pub struct Metrics {
     /// Token verdicts: sessions admitted / refused by reason, and refused requests.
     auth: Mutex<BTreeMap<&'static str, u64>>,
     denied: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests refused for a per-session limit, by limit.
+    limits: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Extra gauges computed at scrape time.
@@ -55,6 +57,11 @@ impl Metrics {
     /// A request refused by its session's token or the call policy.
     pub fn denied(&self, reason: &'static str) {
         *self.denied.lock().unwrap_or_else(|e| e.into_inner()).entry(reason).or_default() += 1;
+    }
+
+    /// A request refused for a per-session limit.
+    pub fn limit(&self, which: &'static str) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()).entry(which).or_default() += 1;
     }
 
     pub fn errors(&self, code: &str) -> u64 {
@@ -101,6 +108,10 @@ impl Metrics {
         let _ = writeln!(out, "# HELP moq_relay_auth_requests_denied_total Requests refused by token scope or call policy.\n# TYPE moq_relay_auth_requests_denied_total counter");
         for (k, v) in self.denied.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "moq_relay_auth_requests_denied_total{{reason=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(out, "# HELP moq_relay_limit_refusals_total Requests refused with EXCESSIVE_LOAD, by session limit.\n# TYPE moq_relay_limit_refusals_total counter");
+        for (k, v) in self.limits.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "moq_relay_limit_refusals_total{{limit=\"{k}\"}} {v}");
         }
         out
     }

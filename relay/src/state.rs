@@ -29,6 +29,8 @@ pub struct Limits {
     pub upstream_timeout: Duration,
     /// Queued NAMESPACE notices per SUBSCRIBE_NAMESPACE before its stream is reset.
     pub namespace_queue: usize,
+    /// Requests a session may hold open, and how fast it may send new ones.
+    pub quota: crate::routing::quota::QuotaLimits,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             max_rendezvous: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(10),
             namespace_queue: 1024,
+            quota: Default::default(),
         }
     }
 }

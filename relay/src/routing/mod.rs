@@ -9,6 +9,7 @@
 //! - [`track`]: one track's upstream phase, subscribers and cache (§9.7);
 //! - [`cache`]: the bounded per-track object cache behind FETCH (§10.12);
 //! - [`outbound`]: each session's bounded outbound queue (§11.4.3);
+//! - [`quota`]: per-session limits on open requests and request rate;
 //! - [`catchup`]: cached objects re-sent to a late subscriber (§5.1.2);
 //! - [`filter`]: which Locations a subscription's filter lets through (§5.1.2);
 //! - [`signal`]: how the async shell learns that something changed.
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod catchup;
 pub mod filter;
 pub mod outbound;
+pub mod quota;
 pub mod router;
 pub mod signal;
 pub mod track;

@@ -65,6 +65,8 @@ pub struct SessionHandle {
     pub(super) auth: tokio::sync::watch::Sender<AuthState>,
     /// The query of the session's WebTransport URL (`?token=`), if any.
     pub(super) url_query: Option<String>,
+    /// Its open requests and request rate against the relay's limits.
+    pub(super) quota: Mutex<crate::routing::quota::Quota>,
     /// Stream credit granted to the peer: [request (bidi), data (uni)].
     credit: Mutex<[credit::StreamCredit; 2]>,
 }
@@ -114,6 +116,7 @@ impl SessionHandle {
             setup_seen: Notify::new(),
             auth: tokio::sync::watch::channel(AuthState::Pending).0,
             url_query: None,
+            quota: Mutex::new(crate::routing::quota::Quota::new(Default::default())),
             credit: Mutex::new([
                 credit::StreamCredit::new(credit::BIDI.0, credit::BIDI.1),
                 credit::StreamCredit::new(credit::UNI.0, credit::UNI.1),

@@ -46,6 +46,7 @@ pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session, url_query:
     let id = relay.next_id();
     let mut handle = SessionHandle::new(id, wt.clone(), relay.limits.session_queue_bytes, relay.metrics.evicted.clone());
     handle.url_query = url_query;
+    handle.quota = std::sync::Mutex::new(crate::routing::quota::Quota::new(relay.limits.quota));
     let session = Arc::new(handle);
     relay.add_session(session.clone());
     relay.metrics.sessions.fetch_add(1, Ordering::Relaxed);

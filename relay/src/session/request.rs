@@ -3,6 +3,7 @@
 
 use super::handle::{AuthState, SessionHandle};
 use super::io::{reply, FrameReader, StreamError};
+use crate::routing::quota::{Kind, OverLimit};
 use crate::state::Relay;
 use crate::wire::control::{kind, Response};
 use crate::wire::{session_error, RequestErrorCode};
@@ -58,6 +59,17 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         // The session itself was refused and is closing: its close code says why.
         Err(None) => return,
     }
+    let _slot = match QuotaSlot::take(&session, &msg) {
+        Ok(slot) => slot,
+        Err(over) => {
+            relay.metrics.limit(over.label());
+            tracing::info!(session = session.id, request = msg.name(), limit = over.label(), "request over a session limit");
+            let retry_interval = over.retry_interval();
+            let _ = reply(&mut send, Response::error(RequestErrorCode::ExcessiveLoad, retry_interval, "over a session limit")).await;
+            let _ = send.finish();
+            return;
+        }
+    };
     // Each kind of request runs boxed: a task's future is as large as its
     // largest branch, and a session keeps its requests open for its life
     // (registration, subscriptions), so unboxed every one would be sized
@@ -109,4 +121,38 @@ async fn authorize(relay: &Relay, session: &SessionHandle, msg: &Message) -> Res
         tracing::info!(session = session.id, request = msg.name(), reason = %refusal, "request refused");
         Some(refusal.request_code())
     })
+}
+
+/// One of the session's request slots (issue 13 limits), given back when
+/// the request ends.
+struct QuotaSlot {
+    session: Arc<SessionHandle>,
+    kind: Option<Kind>,
+}
+
+impl QuotaSlot {
+    /// Spends the request rate and takes the slot its kind needs.
+    fn take(session: &Arc<SessionHandle>, msg: &Message) -> Result<QuotaSlot, OverLimit> {
+        let kind = match msg {
+            Message::Subscribe(_) | Message::Fetch(_) | Message::TrackStatus(_) => Some(Kind::Subscription),
+            Message::PublishNamespace(_) => Some(Kind::Namespace),
+            Message::SubscribeNamespace(_) | Message::SubscribeTracks(_) => Some(Kind::Watch),
+            Message::Publish(_) => Some(Kind::Track),
+            _ => None,
+        };
+        let mut q = session.quota.lock().unwrap_or_else(|e| e.into_inner());
+        q.request(std::time::Instant::now())?;
+        if let Some(k) = kind {
+            q.acquire(k)?;
+        }
+        Ok(QuotaSlot { session: session.clone(), kind })
+    }
+}
+
+impl Drop for QuotaSlot {
+    fn drop(&mut self) {
+        if let Some(k) = self.kind {
+            self.session.quota.lock().unwrap_or_else(|e| e.into_inner()).release(k);
+        }
+    }
 }

@@ -32,7 +32,7 @@ MOQ_DIALPLAN='exten => 100,1,Answer()
 $H install-module target/release/libchan_moq.so
 pid=$($H start | sed -n 's/^pid=//p')
 taskset -a -p -c 0 "$pid" >/dev/null
-ip netns exec "$MOQ_ASTERISK_INSTANCE" taskset -c 1 target/release/moq-relay --bind 127.0.0.1:4443 2>/dev/null &
+ip netns exec "$MOQ_ASTERISK_INSTANCE" taskset -c 1 target/release/moq-relay --bind 127.0.0.1:4443 --max-sessions-per-address 1000000 2>/dev/null &
 etc=$($H info | sed -n 's/^ETC=//p')
 rows=
 for codec in slin48 opus; do

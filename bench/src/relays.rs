@@ -74,7 +74,9 @@ impl Relay {
         let mut args: Vec<String> = Vec::new();
         let certs = || moq_certs::write_dev_files(dir.join(format!("cert{port}")), &[] as &[&str], Duration::from_secs(86_400));
         match r.kind {
-            Kind::Ours => args.extend(["--bind".into(), addr.clone()]),
+            // Every load session comes from loopback: lift the per-address
+            // session cap (the peers have none) so the relay's limit is measured.
+            Kind::Ours => args.extend(["--bind".into(), addr.clone(), "--max-sessions-per-address".into(), "1000000".into()]),
             Kind::Ietf => {
                 let f = certs()?;
                 args.extend(["--bind".into(), addr.clone()]);

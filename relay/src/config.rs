@@ -66,6 +66,9 @@ pub struct Args {
     /// New requests a session may send at once above that rate. [default: 1000]
     #[arg(long, env = "MOQ_RELAY_REQUEST_BURST")]
     pub request_burst: Option<u32>,
+    /// Sessions open at once from one source address (a NAT can hide many phones). [default: 256]
+    #[arg(long, env = "MOQ_RELAY_MAX_SESSIONS_PER_ADDRESS")]
+    pub max_sessions_per_address: Option<usize>,
     /// Public key (PEM, from `moq-relay keygen`) whose tokens the relay accepts; repeat for
     /// rotation. Without one the relay checks no tokens and anyone may use it.
     #[arg(long = "auth-key", env = "MOQ_RELAY_AUTH_KEY", value_delimiter = ',')]
@@ -101,6 +104,7 @@ struct File {
     max_published_tracks: Option<usize>,
     max_requests_per_sec: Option<u32>,
     request_burst: Option<u32>,
+    max_sessions_per_address: Option<usize>,
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
 }
@@ -145,6 +149,7 @@ impl Args {
                 requests_per_sec: self.max_requests_per_sec.or(file.max_requests_per_sec).unwrap_or(d.quota.requests_per_sec),
                 request_burst: self.request_burst.or(file.request_burst).unwrap_or(d.quota.request_burst),
             },
+            sessions_per_address: self.max_sessions_per_address.or(file.max_sessions_per_address).unwrap_or(d.sessions_per_address),
             ..d
         };
         let keys = if self.auth_key.is_empty() { file.auth_key.unwrap_or_default() } else { self.auth_key };

@@ -66,8 +66,18 @@ fn size_buffers(socket: &socket2::Socket) {
 /// Accepts connections until the endpoint closes.
 pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
+        // One host cannot take every session: refused before the handshake,
+        // so an excess connection costs one packet (CONNECTION_REFUSED).
+        let ip = incoming.remote_address().ip().to_canonical();
+        if !relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).admit(ip, relay.limits.sessions_per_address) {
+            relay.metrics.limit("sessions_per_address");
+            tracing::info!(%ip, "connection refused: too many sessions from this address");
+            incoming.refuse();
+            continue;
+        }
         let relay = relay.clone();
         tokio::spawn(async move {
+            let _release = AddressSlot { relay: relay.clone(), ip };
             // Boxed apart: the handshake's state is gone once the session runs.
             match tokio::time::timeout(relay.limits.handshake_timeout, Box::pin(handshake(incoming))).await {
                 Ok(Ok((session, query))) => Box::pin(crate::session::run(relay, session, query)).await,
@@ -100,5 +110,17 @@ async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<(web_transport_q
     } else {
         request.reject(http::StatusCode::BAD_REQUEST).await?;
         anyhow::bail!("WebTransport client offered {offered:?}, not {WT_PROTOCOL}")
+    }
+}
+
+/// Gives a source address's session slot back when its connection ends.
+struct AddressSlot {
+    relay: Arc<Relay>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        self.relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).release(self.ip);
     }
 }

@@ -31,6 +31,8 @@ pub struct Limits {
     pub namespace_queue: usize,
     /// Requests a session may hold open, and how fast it may send new ones.
     pub quota: crate::routing::quota::QuotaLimits,
+    /// Sessions (QUIC connections) open at once from one source address.
+    pub sessions_per_address: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             upstream_timeout: Duration::from_secs(10),
             namespace_queue: 1024,
             quota: Default::default(),
+            sessions_per_address: 256,
         }
     }
 }
@@ -62,6 +65,8 @@ pub struct Relay {
     pub going_away: watch::Sender<bool>,
     /// Token checks; `None`: an open relay.
     pub auth: Option<crate::auth::Auth>,
+    /// Connections per source address.
+    pub per_address: Mutex<crate::routing::quota::PerAddress>,
 }
 
 impl Relay {
@@ -80,6 +85,7 @@ impl Relay {
             metrics: Metrics::default(),
             going_away: watch::channel(false).0,
             auth,
+            per_address: Mutex::new(Default::default()),
         })
     }
 

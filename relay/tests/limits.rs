@@ -138,3 +138,20 @@ async fn each_session_limit_refuses_the_excess_and_the_session_goes_on() {
     }
     drop(held);
 }
+
+/// One source address cannot hold more than `--max-sessions-per-address`
+/// sessions: the next connection is refused before its handshake, and the
+/// ones it has are still served.
+#[tokio::test]
+async fn sessions_per_address_are_capped() {
+    let relay = Relay::start(&["--max-sessions-per-address", "2"]);
+    let (a, _actl, _atheirs) = session(&relay).await;
+    let (b, _bctl, _btheirs) = session(&relay).await;
+    let refused = common::try_connect(&relay).await;
+    assert!(matches!(refused, Err(quinn::ConnectionError::ConnectionClosed(_))), "third session: {refused:?}");
+    for conn in [&a, &b] {
+        assert!(matches!(common::probe(conn, 0).await, Response::RequestError { code: 0x10, .. }));
+    }
+    let metrics = relay.http_get("/metrics");
+    assert!(metrics.contains("moq_relay_limit_refusals_total{limit=\"sessions_per_address\"} 1"), "{metrics}");
+}

@@ -156,6 +156,35 @@ impl Quota {
     }
 }
 
+/// Sessions open per source address: one host cannot take every session
+/// slot of the relay. Counted by the shell as connections arrive and end.
+#[derive(Debug, Default)]
+pub struct PerAddress {
+    open: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+impl PerAddress {
+    /// A connection from `ip` arrives: admitted while below `limit`.
+    pub fn admit(&mut self, ip: std::net::IpAddr, limit: usize) -> bool {
+        let n = self.open.entry(ip).or_default();
+        if *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A connection from `ip` ended.
+    pub fn release(&mut self, ip: std::net::IpAddr) {
+        if let Some(n) = self.open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(&ip);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +223,20 @@ mod tests {
             assert_eq!(q.request(later), Ok(()));
         }
         assert!(q.request(later).is_err());
+    }
+
+    #[test]
+    fn sessions_are_counted_per_address_and_forgotten_when_gone() {
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let mut p = PerAddress::default();
+        assert!(p.admit(a, 2) && p.admit(a, 2));
+        assert!(!p.admit(a, 2), "a third session from one address");
+        assert!(p.admit(b, 2), "another address is counted apart");
+        p.release(a);
+        assert!(p.admit(a, 2));
+        p.release(a);
+        p.release(a);
+        p.release(b);
+        assert!(p.open.is_empty(), "nothing kept for addresses that left");
     }
 }

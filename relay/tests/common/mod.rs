@@ -152,13 +152,18 @@ fn rand_id() -> u64 {
 
 /// Raw QUIC connection with ALPN moqt-18, trusting the relay's test CA.
 pub async fn connect(relay: &Relay) -> quinn::Connection {
+    try_connect(relay).await.expect("QUIC connection to the relay")
+}
+
+/// As [`connect`], returning the relay's refusal instead of failing.
+pub async fn try_connect(relay: &Relay) -> Result<quinn::Connection, quinn::ConnectionError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let roots = moq_certs::load_ca_roots(&relay.ca).unwrap();
     let tls = moq_certs::client_config(roots, &[b"moqt-18"]);
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    endpoint.connect(format!("127.0.0.1:{}", relay.port).parse().unwrap(), "localhost").unwrap().await.unwrap()
+    endpoint.connect(format!("127.0.0.1:{}", relay.port).parse().unwrap(), "localhost").unwrap().await
 }
 
 /// Encodes a SETUP with no options (§10.3).

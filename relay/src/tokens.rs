@@ -66,6 +66,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             println!("key id:      {}", key.public().kid_hex());
         }
         Command::Token { key, user, ttl, scope, issuer, audience } => {
+            if ttl > Duration::from_secs(7 * 86400) {
+                anyhow::bail!("--ttl {}s is longer than 7 days, which relays refuse (moq-relay and moq-relay-ietf alike); mint shorter tokens and renew them", ttl.as_secs());
+            }
             let text = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
             let key = SigningKey::from_pem(&text, &rng).with_context(|| format!("{}", key.display()))?;
             let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();

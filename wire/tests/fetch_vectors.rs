@@ -8,48 +8,9 @@
 use moq_wire::coding::Location;
 use moq_wire::fetch::{FetchItem, FetchParser};
 use moq_wire::WireError;
-use serde_json::Value as J;
 
-fn vectors() -> J {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/wire.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read wire.json")).expect("parse wire.json")
-}
-
-fn hex(v: &J) -> Vec<u8> {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}"));
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
-}
-
-fn int(v: &J) -> u64 {
-    match v {
-        J::Number(n) => n.as_u64().expect("u64"),
-        J::String(s) => s.parse().expect("u64"),
-        _ => panic!("not an integer: {v}"),
-    }
-}
-
-/// Object Properties as wire bytes, encoded by moq-wire's properties codec.
-fn props(v: &J) -> Vec<u8> {
-    let pairs: Vec<_> = v
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| {
-                    let t = int(&p["type"]);
-                    match (p.get("int"), p.get("hex"), p.get("text")) {
-                        (Some(i), _, _) => (t, moq_wire::properties::Value::Int(int(i))),
-                        (_, Some(h), _) => (t, moq_wire::properties::Value::Bytes(hex(h))),
-                        (_, _, Some(s)) => (t, moq_wire::properties::Value::Bytes(s.as_str().expect("text").as_bytes().to_vec())),
-                        _ => panic!("bad property {p}"),
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    moq_wire::properties::encode(&pairs, &mut out);
-    out
-}
+mod common;
+use common::*;
 
 fn parse(bytes: &[u8], byte_by_byte: bool) -> Result<(u64, Vec<FetchItem>), WireError> {
     let mut p = FetchParser::new(1 << 20);
@@ -89,12 +50,8 @@ fn fetch_streams_parse_to_their_items() {
                         assert_eq!((o.group_id, o.object_id), (int(&w["group_id"]), int(&w["object_id"])), "{n}");
                         assert_eq!(o.subgroup_id, (!w["subgroup_id"].is_null()).then(|| int(&w["subgroup_id"])), "{n}: subgroup");
                         assert_eq!(u64::from(o.publisher_priority), int(&w["publisher_priority"]), "{n}: priority");
-                        assert_eq!(o.properties.to_vec(), props(&w["properties"]), "{n}: properties");
-                        let payload = match w.get("payload_text") {
-                            Some(t) => t.as_str().expect("payload_text").as_bytes().to_vec(),
-                            None => hex(&w["payload"]),
-                        };
-                        assert_eq!(o.payload.to_vec(), payload, "{n}: payload");
+                        assert_eq!(o.properties.to_vec(), props_bytes(&w["properties"]), "{n}: properties");
+                        assert_eq!(o.payload.to_vec(), payload_of(w), "{n}: payload");
                     }
                 }
             }
@@ -109,16 +66,7 @@ fn malformed_fetch_streams_are_refused() {
     for e in v["malformed"].as_array().expect("malformed").iter().filter(|e| e["parser"] == "fetch") {
         let n = e["name"].as_str().unwrap_or("?");
         let err = parse(&hex(&e["hex"]), false).expect_err(n);
-        let kind = match err {
-            WireError::InvalidType(_) => "InvalidType",
-            WireError::Truncated => "Truncated",
-            WireError::TooLarge(_) => "TooLarge",
-            WireError::InvalidStatus(_) => "InvalidStatus",
-            WireError::PropertiesOnStatus => "PropertiesOnStatus",
-            WireError::ObjectIdOverflow => "ObjectIdOverflow",
-            WireError::Malformed(..) => "Malformed",
-        };
-        assert_eq!(kind, e["error"].as_str().expect("error"), "{n}: {err}");
+        assert_eq!(kind(&err), e["error"].as_str().expect("error"), "{n}: {err}");
         seen += 1;
     }
     assert!(seen >= 3);

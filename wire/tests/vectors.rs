@@ -24,65 +24,8 @@ use moq_wire::{varint, WireError};
 use serde_json::Value as J;
 use std::collections::BTreeSet;
 
-fn vectors() -> J {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/wire.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read wire.json")).expect("parse wire.json")
-}
-
-fn section<'a>(v: &'a J, name: &str) -> &'a Vec<J> {
-    v[name].as_array().unwrap_or_else(|| panic!("wire.json has no array {name}"))
-}
-
-fn hex(v: &J) -> Vec<u8> {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}"));
-    assert_eq!(s.len() % 2, 0, "odd hex length: {s}");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {s}"))).collect()
-}
-
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// JSON numbers up to 2^53-1, decimal strings above.
-fn int(v: &J) -> u64 {
-    match v {
-        J::Number(n) => n.as_u64().unwrap_or_else(|| panic!("not a u64: {v}")),
-        J::String(s) => s.parse().unwrap_or_else(|_| panic!("not a u64: {v}")),
-        _ => panic!("not an integer: {v}"),
-    }
-}
-
-fn opt_int(v: &J) -> Option<u64> {
-    (!v.is_null()).then(|| int(v))
-}
-
-fn name(e: &J) -> String {
-    e["name"].as_str().unwrap_or("?").to_string()
-}
-
-/// {type, int} | {type, hex} | {type, text}
-fn kvp(v: &J) -> (u64, Value) {
-    let t = int(&v["type"]);
-    if let Some(i) = v.get("int") {
-        (t, Value::Int(int(i)))
-    } else if let Some(h) = v.get("hex") {
-        (t, Value::Bytes(hex(h)))
-    } else if let Some(s) = v.get("text") {
-        (t, Value::Bytes(s.as_str().expect("text").as_bytes().to_vec()))
-    } else {
-        panic!("bad key-value pair {v}")
-    }
-}
-
-fn kvps(v: &J) -> Vec<(u64, Value)> {
-    v.as_array().map(|a| a.iter().map(kvp).collect()).unwrap_or_default()
-}
-
-fn props_bytes(v: &J) -> Vec<u8> {
-    let mut out = Vec::new();
-    properties::encode(&kvps(v), &mut out);
-    out
-}
+mod common;
+use common::*;
 
 fn to_pair((t, v): (u64, Value)) -> KeyValuePair {
     match v {
@@ -290,18 +233,6 @@ fn only_frame(bytes: &[u8], what: &str) -> control::Frame {
     f
 }
 
-fn kind(e: &WireError) -> &'static str {
-    match e {
-        WireError::InvalidType(_) => "InvalidType",
-        WireError::Truncated => "Truncated",
-        WireError::TooLarge(_) => "TooLarge",
-        WireError::InvalidStatus(_) => "InvalidStatus",
-        WireError::PropertiesOnStatus => "PropertiesOnStatus",
-        WireError::ObjectIdOverflow => "ObjectIdOverflow",
-        WireError::Malformed(..) => "Malformed",
-    }
-}
-
 #[test]
 fn varints() {
     let v = vectors();
@@ -461,13 +392,6 @@ fn datagrams() {
     // Every valid OBJECT_DATAGRAM type (§11.3.1) has a vector.
     let valid: BTreeSet<u64> = (0..0x40).filter(|t| moq_wire::datagram::is_datagram_type(*t)).collect();
     assert_eq!(types, valid);
-}
-
-fn payload_of(o: &J) -> Vec<u8> {
-    match o.get("payload_text") {
-        Some(t) => t.as_str().expect("payload_text").as_bytes().to_vec(),
-        None => hex(&o["payload"]),
-    }
 }
 
 fn parse_subgroup(bytes: &[u8], byte_by_byte: bool) -> (Vec<Event>, SubgroupParser) {

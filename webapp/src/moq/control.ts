@@ -19,16 +19,16 @@
  * programming error); decoders throw {@link WireError}.
  */
 
-import { ByteQueue, Reader, Writer, bytesEqual, fromUtf8Lossy, toBytes, utf8, type BytesLike } from "./bytes.js";
+import { ByteQueue, Reader, Writer, fromUtf8Lossy, toBytes, utf8, type BytesLike } from "./bytes.js";
 import { WireError } from "./errors.js";
 import { decodeProperties, writeProperties, type Property } from "./properties.js";
 import { readVarint, type U64 } from "./varint.js";
 
 import { MessageType, type MessageTypeName, RequestErrorCode, startsRequest } from "./control_codes.js";
-import { type Location, MAX_GOAWAY_URI, type Parameter, type Tuple, parametersAllowed, readName, readParams, readReason, readTuple, writeName, writeParams, writeReason, writeTuple } from "./control_fields.js";
+import { EMPTY_REDIRECT, type Location, MAX_GOAWAY_URI, type Parameter, type Tuple, parametersAllowed, readName, readParams, readReason, readRedirect, readTuple, writeName, writeParams, writeReason, writeTuple } from "./control_fields.js";
 
 export { MessageType, type MessageTypeName, startsRequest, ParameterType, SetupOption, RequestErrorCode, PublishDoneCode, SessionError, StreamError } from "./control_codes.js";
-export { type Location, compareLocations, type Parameter, getParameter, FilterType, type SubscriptionFilter, encodeSubscriptionFilter, decodeSubscriptionFilter, MAX_FULL_TRACK_NAME, MAX_NAMESPACE_FIELDS, MAX_REASON_PHRASE, MAX_GOAWAY_URI, type Tuple } from "./control_fields.js";
+export { type Location, compareLocations, type Parameter, getParameter, FilterType, type SubscriptionFilter, encodeSubscriptionFilter, decodeSubscriptionFilter, MAX_FULL_TRACK_NAME, MAX_NAMESPACE_FIELDS, MAX_REASON_PHRASE, MAX_GOAWAY_URI, type Tuple, tupleToStrings, tupleHasPrefix } from "./control_fields.js";
 // ---------------------------------------------------------------- framing --
 
 /** One framed control message: type, and the payload without type and length. */
@@ -570,23 +570,6 @@ export function decodeResponse(f: Frame): ResponseMessage {
   return m;
 }
 
-/** Connect URI, Track Namespace and Track Name all empty: retry here, same name. */
-const EMPTY_REDIRECT = Uint8Array.of(0, 0, 0);
-
-/**
- * A Redirect (§10.6.1): Connect URI, Track Namespace (0 to 32 fields), Track
- * Name. Checked, and returned as its bytes.
- */
-function readRedirect(r: Reader, what: string): Uint8Array {
-  const start = r.pos;
-  const len = r.varint();
-  if (len > r.remaining) throw WireError.malformed(what, "bad Connect URI length");
-  r.bytes(len as number);
-  const namespace = readTuple(r, what, 0);
-  readName(r, what, namespace);
-  return r.buf.slice(start, r.pos);
-}
-
 // ---------------------------------------------------------------- helpers --
 
 /**
@@ -606,15 +589,4 @@ export class RequestIds {
     this.next += 2;
     return id;
   }
-}
-
-/** Namespace fields as UTF-8 strings (invalid sequences become U+FFFD). */
-export function tupleToStrings(t: Tuple): string[] {
-  return t.map((f) => (typeof f === "string" ? f : fromUtf8Lossy(f)));
-}
-
-/** True when `prefix` is a field-wise prefix of `ns` (§10.18). */
-export function tupleHasPrefix(ns: Tuple, prefix: Tuple): boolean {
-  if (prefix.length > ns.length) return false;
-  return prefix.every((f, i) => bytesEqual(toBytes(f), toBytes(ns[i] as BytesLike)));
 }

@@ -1,6 +1,6 @@
 /** Field codecs shared by draft-18 control messages: Locations, parameters, filters, namespaces (§1.4, §2.4, §10.2). Re-exported by control.ts. */
 
-import { Reader, Writer, fromUtf8, toBytes, utf8, type BytesLike } from "./bytes.js";
+import { Reader, Writer, bytesEqual, fromUtf8, fromUtf8Lossy, toBytes, utf8, type BytesLike } from "./bytes.js";
 import { WireError } from "./errors.js";
 import { sortByType } from "./properties.js";
 import { u64Add, u64Sub, type U64 } from "./varint.js";
@@ -233,3 +233,30 @@ export function readReason(r: Reader, what: string): string {
   return s;
 }
 
+/** Namespace fields as UTF-8 strings (invalid sequences become U+FFFD). */
+export function tupleToStrings(t: Tuple): string[] {
+  return t.map((f) => (typeof f === "string" ? f : fromUtf8Lossy(f)));
+}
+
+/** True when `prefix` is a field-wise prefix of `ns` (§10.18). */
+export function tupleHasPrefix(ns: Tuple, prefix: Tuple): boolean {
+  if (prefix.length > ns.length) return false;
+  return prefix.every((f, i) => bytesEqual(toBytes(f), toBytes(ns[i] as BytesLike)));
+}
+
+/** Connect URI, Track Namespace and Track Name all empty: retry here, same name. */
+export const EMPTY_REDIRECT = Uint8Array.of(0, 0, 0);
+
+/**
+ * A Redirect (§10.6.1): Connect URI, Track Namespace (0 to 32 fields), Track
+ * Name. Checked, and returned as its bytes.
+ */
+export function readRedirect(r: Reader, what: string): Uint8Array {
+  const start = r.pos;
+  const len = r.varint();
+  if (len > r.remaining) throw WireError.malformed(what, "bad Connect URI length");
+  r.bytes(len as number);
+  const namespace = readTuple(r, what, 0);
+  readName(r, what, namespace);
+  return r.buf.slice(start, r.pos);
+}

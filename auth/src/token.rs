@@ -80,6 +80,21 @@ fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 impl Claims {
+    /// Claims as moq-phone's issuer mints them: issuer and audience
+    /// `moq-phone`, valid from `now` for `ttl` seconds, id `id`.
+    pub fn new(subject: &str, now: u64, ttl: u64, id: Vec<u8>, scopes: Vec<Scope>) -> Self {
+        Self {
+            issuer: "moq-phone".into(),
+            subject: subject.into(),
+            audience: "moq-phone".into(),
+            expires: now + ttl,
+            not_before: None,
+            issued_at: now,
+            id,
+            scopes,
+        }
+    }
+
     /// The claims map, keys in canonical (ascending) order.
     fn encode(&self) -> Vec<u8> {
         let mut m = vec![(ival(ISS), Value::Text(self.issuer.clone())), (ival(SUB), Value::Text(self.subject.clone()))];

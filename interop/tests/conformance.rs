@@ -171,16 +171,7 @@ async fn our_tokens_on_moq_relay_ietf_auth_cat() {
 
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let mint = |key: &moq_auth::SigningKey| {
-        let claims = moq_auth::Claims {
-            issuer: "moq-phone".into(),
-            subject: "alice".into(),
-            audience: "moq-phone".into(),
-            expires: now + 600,
-            not_before: None,
-            issued_at: now,
-            id: vec![3; 16],
-            scopes: moq_auth::scope::call_scopes(&["moq-phone", "v1"], "alice"),
-        };
+        let claims = moq_auth::Claims::new("alice", now, 600, vec![3; 16], moq_auth::scope::call_scopes(&["moq-phone", "v1"], "alice"));
         claims.mint(key, &rng).unwrap()
     };
     let url: url::Url = format!("moqt://127.0.0.1:{port}").parse().unwrap();

@@ -27,6 +27,12 @@ pub struct Auth {
     pub call_root: Option<Vec<String>>,
 }
 
+/// The time tokens are judged at: seconds since the Unix epoch, read here
+/// in the shell and passed to moq-auth, which reads no clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// Setup Option PATH (§10.3.1.2).
 const SETUP_PATH: u64 = 0x01;
 
@@ -127,16 +133,7 @@ mod tests {
     }
 
     fn token(key: &SigningKey, user: &str) -> Vec<u8> {
-        let c = Claims {
-            issuer: "moq-phone".into(),
-            subject: user.into(),
-            audience: "moq-phone".into(),
-            expires: NOW + 600,
-            not_before: None,
-            issued_at: NOW,
-            id: vec![1; 16],
-            scopes: moq_auth::scope::call_scopes(&["moq-phone", "v1"], user),
-        };
+        let c = Claims::new(user, NOW, 600, vec![1; 16], moq_auth::scope::call_scopes(&["moq-phone", "v1"], user));
         c.mint(key, &ring::rand::SystemRandom::new()).unwrap()
     }
 

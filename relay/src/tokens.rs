@@ -5,7 +5,7 @@
 use anyhow::Context;
 use moq_auth::{Claims, SigningKey};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Namespace root of the call model (docs/CALLS.md: every namespace starts `moq-phone`, `v1`).
 pub const CALL_ROOT: [&str; 2] = ["moq-phone", "v1"];
@@ -71,7 +71,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             }
             let text = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
             let key = SigningKey::from_pem(&text, &rng).with_context(|| format!("{}", key.display()))?;
-            let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+            let now = crate::auth::unix_now();
             let scopes = match scope.as_str() {
                 "calls" => moq_auth::scope::call_scopes(&CALL_ROOT, &user),
                 "any" => vec![moq_auth::Scope::everywhere(&ALL_ACTIONS)],
@@ -79,16 +79,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let mut id = [0u8; 16];
             ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| anyhow::anyhow!("no randomness"))?;
-            let claims = Claims {
-                issuer,
-                subject: user,
-                audience,
-                expires: now + ttl.as_secs(),
-                not_before: None,
-                issued_at: now,
-                id: id.to_vec(),
-                scopes,
-            };
+            let claims = Claims { issuer, audience, ..Claims::new(&user, now, ttl.as_secs(), id.to_vec(), scopes) };
             println!("{}", moq_auth::token::to_url(&claims.mint(&key, &rng)?));
         }
     }

@@ -35,16 +35,7 @@ fn expired(key: &str, user: &str) -> Vec<u8> {
     let rng = ring::rand::SystemRandom::new();
     let key = moq_auth::SigningKey::from_pem(&std::fs::read_to_string(key).unwrap(), &rng).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = moq_auth::Claims {
-        issuer: "moq-phone".into(),
-        subject: user.into(),
-        audience: "moq-phone".into(),
-        expires: now - 120,
-        not_before: None,
-        issued_at: now - 3600,
-        id: vec![9; 16],
-        scopes: moq_auth::scope::call_scopes(&["moq-phone", "v1"], user),
-    };
+    let claims = moq_auth::Claims::new(user, now - 3720, 3600, vec![9; 16], moq_auth::scope::call_scopes(&["moq-phone", "v1"], user));
     claims.mint(&key, &rng).unwrap()
 }
 

@@ -10,16 +10,7 @@ fn rng() -> ring::rand::SystemRandom {
 }
 
 fn claims(user: &str) -> Claims {
-    Claims {
-        issuer: "moq-phone".into(),
-        subject: user.into(),
-        audience: "moq-phone".into(),
-        expires: NOW + 3600,
-        not_before: None,
-        issued_at: NOW,
-        id: vec![7; 16],
-        scopes: call_scopes(&["moq-phone"], user),
-    }
+    Claims::new(user, NOW, 3600, vec![7; 16], call_scopes(&["moq-phone"], user))
 }
 
 fn setup() -> (SigningKey, Verifier) {

@@ -221,7 +221,7 @@ fn admit(relay: &Relay, session: &SessionHandle, options: &moq_wire::coding::Key
         session.auth.send_replace(AuthState::Open);
         return true;
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::auth::unix_now();
     let verdict = crate::auth::session_tokens(options, session.url_query.as_deref()).and_then(|t| auth.admit(&t, now));
     match verdict {
         Ok(grant) => {

@@ -115,7 +115,7 @@ async fn authorize(relay: &Relay, session: &SessionHandle, msg: &Message) -> Res
         }),
         _ => None,
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::auth::unix_now();
     auth.check(&grant, msg, joined.as_ref(), now).map_err(|refusal| {
         relay.metrics.denied(refusal.label());
         tracing::info!(session = session.id, request = msg.name(), reason = %refusal, "request refused");

@@ -33,6 +33,22 @@ describe("RequestStream", () => {
     assert.ok(client.done);
   });
 
+  it("tells its owner of a REQUEST_ERROR as it arrives (EXPIRED_AUTH_TOKEN signs the phone out)", async () => {
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const down = new TransformStream<Uint8Array, Uint8Array>();
+    const errors: [number, string][] = [];
+    const client = new RequestStream(0, { readable: down.readable, writable: up.writable }, false, (code, reason) => errors.push([code, reason]));
+    const server = new RequestStream(undefined, { readable: up.readable, writable: down.writable }, true);
+    await client.send({ type: "REQUEST_UPDATE", requestId: 2, params: [] });
+    await server.request;
+    await server.send({ type: "REQUEST_OK", params: [] });
+    await server.send({ type: "REQUEST_ERROR", code: 0x5, retryInterval: 0, reason: "token expired" });
+    assert.equal((await client.next(1000))?.type, "REQUEST_OK");
+    const e = await client.next(1000);
+    assert.equal(e?.type, "REQUEST_ERROR");
+    assert.deepEqual(errors, [[0x5, "token expired"]]);
+  });
+
   it("times out waiting for an answer", async () => {
     const { client } = pair();
     await assert.rejects(client.next(30, "SUBSCRIBE_OK"), RequestTimeout);

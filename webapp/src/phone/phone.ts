@@ -19,8 +19,9 @@ import type { PhoneAudio } from "../media/types.js";
 import { fromHex } from "../moq/bytes.js";
 import { Publisher } from "../session/publisher.js";
 import type { RequestStream } from "../session/request.js";
-import { MoqSession } from "../session/session.js";
-import { subscribeNamespace } from "../session/subscriber.js";
+import { MoqSession, SessionClosed } from "../session/session.js";
+import { RequestRefused, subscribeNamespace } from "../session/subscriber.js";
+import { AuthFailed, requestAuthFailure, sessionAuthFailure, type AuthFailureKind } from "./auth.js";
 import { CallRun, type CallListener } from "./callrun.js";
 import { Presence, type OnlineUser } from "./presence.js";
 
@@ -43,7 +44,9 @@ export type Connection =
   | { state: "connecting"; attempt: number }
   | { state: "online"; relay: string; implementation: string | undefined }
   /** Unreachable or dropped; the next attempt is at `retryAt` (`Date.now()` ms). */
-  | { state: "waiting"; error: string; retryAt: number; attempt: number };
+  | { state: "waiting"; error: string; retryAt: number; attempt: number }
+  /** The relay refused our sign-in (token expired, refused, or for another user): the phone stopped; sign in again. */
+  | { state: "refused"; kind: AuthFailureKind; error: string };
 
 export interface PhoneEvents {
   connection(c: Connection): void;
@@ -80,6 +83,8 @@ export class Phone {
   private wakeRetry: (() => void) | undefined;
   private conn: Connection = { state: "offline" };
   private goingAway = false;
+  /** Set when a request was refused for our token mid-session (EXPIRED_AUTH_TOKEN): the session is being closed. */
+  private authFailure: AuthFailed | undefined;
 
   constructor(
     readonly cfg: PhoneConfig,
@@ -126,7 +131,7 @@ export class Phone {
   }
 
   private setConnection(c: Connection): void {
-    if (!this.running && c.state !== "offline") return;
+    if (!this.running && c.state !== "offline" && c.state !== "refused") return;
     this.conn = c;
     this.events.connection(c);
   }
@@ -136,15 +141,27 @@ export class Phone {
     while (this.running) {
       this.setConnection({ state: "connecting", attempt });
       let error: string;
+      let refused: AuthFailed | undefined;
       try {
         const session = await this.connect();
         attempt = 0;
         error = await this.serve(session);
+        const info = await session.closeInfo;
+        const kind = sessionAuthFailure(info.code);
+        refused = this.authFailure ?? (kind ? new AuthFailed(kind, info.reason || error) : undefined);
       } catch (e) {
         error = describeConnectError(e);
+        refused = authFailureOf(e);
       }
+      this.authFailure = undefined;
       this.teardown();
       if (!this.running) break;
+      if (refused) {
+        // Retrying with the same token cannot work: stop, and say why.
+        this.running = false;
+        this.setConnection({ state: "refused", kind: refused.kind, error: refused.message });
+        break;
+      }
       const wait = this.goingAway ? 0 : backoffMs(attempt++);
       this.goingAway = false;
       this.setConnection({ state: "waiting", error, retryAt: Date.now() + wait, attempt });
@@ -173,9 +190,23 @@ export class Phone {
       this.publisher = publisher;
       session.onRequest = (req, stream) => publisher.handle(req, stream);
       session.onGoAway = () => this.goAway();
+      // EXPIRED_AUTH_TOKEN to any request (the heartbeat, a call's SUBSCRIBE…): the token ran out mid-session.
+      session.onRequestError = (code, reason) => {
+        const kind = requestAuthFailure(code, false);
+        if (kind && !this.authFailure) {
+          this.authFailure = new AuthFailed(kind, reason || "the relay refused a request: the token expired");
+          session.close(0, "token expired");
+        }
+      };
       const reg = publisher.add(Namespaces.device(this.cfg.user, this.cfg.device));
       reg.log(Track.PROFILE, EVENTS_PRIORITY).append(new TextEncoder().encode(JSON.stringify({ display: this.cfg.display })));
-      const regStream = await reg.publish();
+      let regStream: RequestStream;
+      try {
+        regStream = await reg.publish();
+      } catch (e) {
+        const kind = e instanceof RequestRefused ? requestAuthFailure(e.code, true) : undefined;
+        throw kind ? new AuthFailed(kind, e instanceof Error ? e.message : String(e)) : e;
+      }
       await subscribeNamespace(session, Namespaces.ringPrefix(this.cfg.user), {
         namespace: (sfx) => this.ring(sfx),
         done: (sfx) => this.ringGone(sfx),
@@ -338,6 +369,20 @@ export class Phone {
     const run = this.active;
     if (run && !run.isOver) run.user(a);
   }
+}
+
+/** Whether a failed connection attempt was the relay refusing our sign-in. */
+function authFailureOf(e: unknown): AuthFailed | undefined {
+  if (e instanceof AuthFailed) return e;
+  if (e instanceof SessionClosed) {
+    const kind = sessionAuthFailure(e.info.code);
+    return kind ? new AuthFailed(kind, e.info.reason || e.message) : undefined;
+  }
+  if (e instanceof RequestRefused) {
+    const kind = requestAuthFailure(e.code, false);
+    return kind ? new AuthFailed(kind, e.message) : undefined;
+  }
+  return undefined;
 }
 
 function describeConnectError(e: unknown): string {

@@ -23,6 +23,7 @@ import { encodeFetchHeader, FetchWriter } from "../moq/fetch.js";
 import { SubgroupWriter } from "../moq/subgroup.js";
 import type { RequestStream } from "./request.js";
 import { refuse, type MoqSession } from "./session.js";
+import { RequestRefused } from "./subscriber.js";
 
 /** One accepted SUBSCRIBE. */
 interface Subscriber {
@@ -241,7 +242,8 @@ export class Publication {
     const r = await s.next(timeoutMs, "PUBLISH_NAMESPACE answer");
     if (r?.type === "REQUEST_OK") return s;
     s.close();
-    throw new Error(r?.type === "REQUEST_ERROR" ? `the relay refused ${this.path}: ${r.reason || `error ${r.code}`}` : `no answer to PUBLISH_NAMESPACE ${this.path}`);
+    if (r?.type === "REQUEST_ERROR") throw new RequestRefused(`PUBLISH_NAMESPACE ${this.path}`, Number(r.code), r.reason || `error 0x${r.code.toString(16)}`);
+    throw new Error(`no answer to PUBLISH_NAMESPACE ${this.path}`);
   }
 
   /** Ends every track (PUBLISH_DONE) and withdraws the namespace (§3.3.2). */

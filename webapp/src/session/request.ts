@@ -45,11 +45,14 @@ export class RequestStream {
   /**
    * @param requestId our Request ID for a stream we opened; `undefined` for
    *   one the peer opened (its request carries the ID).
+   * @param onError told of every REQUEST_ERROR the peer sends on this stream
+   *   (before the owner reads it), e.g. for EXPIRED_AUTH_TOKEN on any request.
    */
   constructor(
     readonly requestId: U64 | undefined,
     stream: BidiStream,
     incoming = false,
+    private readonly onError?: (code: number, reason: string) => void,
   ) {
     this.writer = stream.writable.getWriter();
     this.writer.closed.catch(() => undefined);
@@ -78,8 +81,10 @@ export class RequestStream {
             gotRequest(decodeRequest(f));
             continue;
           }
-          this.queue.push(decodeResponse(f));
+          const m = decodeResponse(f);
+          this.queue.push(m);
           this.notify();
+          if (m.type === "REQUEST_ERROR") this.onError?.(Number(m.code), m.reason);
         }
       }
     } catch (e) {

@@ -88,6 +88,23 @@ export function tokenStructure(token: string): Uint8Array {
   return out;
 }
 
+/** How a session ended: the relay's §3.5 close code and reason, or no code when the connection just dropped. */
+export interface CloseInfo {
+  code: number | undefined;
+  reason: string;
+}
+
+/** The relay closed the session before its SETUP arrived (e.g. UNAUTHORIZED at SETUP), with its close code. */
+export class SessionClosed extends Error {
+  constructor(readonly info: CloseInfo) {
+    super(`the relay closed the session${info.code !== undefined ? ` (code 0x${info.code.toString(16)})` : ""}${info.reason ? `: ${info.reason}` : ""}`);
+    this.name = "SessionClosed";
+  }
+}
+
+/** How long a control stream that ended before SETUP waits for the session's close code. */
+const CLOSE_INFO_WAIT_MS = 1000;
+
 export class MoqSession {
   private readonly ids = new RequestIds("client");
   private readonly aliases = new Map<U64, ObjectSink>();
@@ -98,21 +115,26 @@ export class MoqSession {
   private isClosed = false;
   /** Resolves with a human-readable reason when the session is over. */
   readonly closed: Promise<string>;
+  /** Resolves with the close code and reason when the session is over. */
+  readonly closeInfo: Promise<CloseInfo>;
   /** The relay's MOQT_IMPLEMENTATION, once its SETUP arrived. */
   peerImplementation: string | undefined;
   /** A request the relay opened (SUBSCRIBE or FETCH for our tracks). */
   onRequest: (req: RequestMessage, stream: RequestStream) => void = (_r, s) => void refuse(s, 0x3, "not supported");
   /** GOAWAY on the relay's control stream (§10.4). */
   onGoAway: (uri: string, timeoutMs: U64) => void = () => undefined;
+  /** A REQUEST_ERROR (§10.6) on any request we made, e.g. EXPIRED_AUTH_TOKEN. */
+  onRequestError: (code: number, reason: string) => void = () => undefined;
 
   private constructor(
     readonly url: string,
     private readonly wt: WebTransport,
   ) {
-    this.closed = wt.closed.then(
-      (info) => `session closed${info.closeCode ? ` (code ${info.closeCode})` : ""}${info.reason ? `: ${info.reason}` : ""}`,
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    this.closeInfo = wt.closed.then(
+      (info) => ({ code: info.closeCode, reason: info.reason ?? "" }),
+      (e: unknown) => ({ code: undefined, reason: e instanceof Error ? e.message : String(e) }),
     );
+    this.closed = this.closeInfo.then((info) => (info.code === undefined ? info.reason : `session closed${info.code ? ` (code ${info.code})` : ""}${info.reason ? `: ${info.reason}` : ""}`));
     void this.closed.then(() => {
       this.isClosed = true;
       for (const f of this.fetches.values()) f.end(new Error("session closed"));
@@ -196,7 +218,7 @@ export class MoqSession {
   async request(make: (requestId: number) => RequestMessage): Promise<RequestStream> {
     const id = this.ids.take();
     const bidi = (await this.wt.createBidirectionalStream()) as BidiStream;
-    const rs = new RequestStream(id, bidi);
+    const rs = new RequestStream(id, bidi, false, (code, reason) => this.onRequestError(code, reason));
     await rs.send(make(id));
     return rs;
   }
@@ -318,7 +340,9 @@ export class MoqSession {
     } catch {
       /* session over */
     }
-    setupFailed(new Error("the relay closed the session before SETUP"));
+    // Before SETUP this is the relay refusing us (UNAUTHORIZED, EXPIRED_AUTH_TOKEN…): wait briefly for its close code.
+    const info = await Promise.race([this.closeInfo, new Promise<undefined>((r) => setTimeout(() => r(undefined), CLOSE_INFO_WAIT_MS))]);
+    setupFailed(info?.code !== undefined ? new SessionClosed(info) : new Error("the relay closed the session before SETUP"));
   }
 
   /** Dispatches an incoming unidirectional stream on its type (§3.4). */

@@ -10,6 +10,7 @@ import { MicError } from "../media/types.js";
 import type { CallRun } from "../phone/callrun.js";
 import { Phone, type Connection, type PhoneConfig } from "../phone/phone.js";
 import type { OnlineUser } from "../phone/presence.js";
+import { accessBanner, fetchAccess, login, LoginError, planSignIn, refusalMessage, type Access } from "./access.js";
 import { CallView, describeEnd } from "./callview.js";
 import { $, el, setAvatar, show, text } from "./dom.js";
 import { loadSettings, relayEndpoints, saveSettings, unsupportedReason } from "./settings.js";
@@ -25,6 +26,12 @@ export class App {
   private callError: string | undefined;
   private endTimer: ReturnType<typeof setTimeout> | undefined;
   private countdown: ReturnType<typeof setInterval> | undefined;
+  /** What the relay's GET /access said (`undefined`: nothing, e.g. an older relay). */
+  access: Access | undefined;
+  /** The GET /access under way, for a sign-in submitted before it answered. */
+  private accessReady: Promise<void> = Promise.resolve();
+  private accessSeq = 0;
+  private signingIn = false;
 
   constructor() {
     this.audio = new AudioEngine(new URL(".", document.baseURI));
@@ -42,8 +49,11 @@ export class App {
     ($("f-relay") as HTMLInputElement).value = s.relay;
     $("signin-form").addEventListener("submit", (e) => {
       e.preventDefault();
-      this.signIn();
+      void this.signIn();
     });
+    // Who may use the relay (and whether it takes passwords): asked now, and again for another relay.
+    this.loadAccess();
+    $("f-relay").addEventListener("change", () => this.loadAccess());
     $("signout").addEventListener("click", () => this.signOut());
     $("dial-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -77,10 +87,52 @@ export class App {
     document.addEventListener("pointerdown", () => this.audio.unlock(), { capture: true });
   }
 
-  private signIn(): void {
-    const user = ($("f-user") as HTMLInputElement).value.trim().toLowerCase();
-    const display = ($("f-display") as HTMLInputElement).value.trim() || user;
-    const token = ($("f-token") as HTMLInputElement).value.trim() || undefined;
+  /** Asks the chosen relay's GET /access and shapes the sign-in form (and the banner) by its answer. */
+  private loadAccess(): void {
+    const seq = ++this.accessSeq;
+    let url: string;
+    try {
+      const { relayUrl, certificateUrl } = relayEndpoints(($("f-relay") as HTMLInputElement).value.trim());
+      url = new URL("/access", certificateUrl ?? relayUrl).href;
+    } catch {
+      this.applyAccess(undefined);
+      return;
+    }
+    this.accessReady = fetchAccess(url).then((a) => {
+      if (seq === this.accessSeq) this.applyAccess(a);
+    });
+  }
+
+  private applyAccess(a: Access | undefined): void {
+    this.access = a;
+    const form = $("signin-form");
+    form.dataset["mode"] = a?.mode ?? "unknown";
+    form.dataset["login"] = String(a?.login ?? false);
+    // The banner: loud when anyone may sign in as anyone.
+    const banner = accessBanner(a);
+    const el = $("access-banner");
+    if (banner) {
+      el.dataset["mode"] = a?.mode ?? "";
+      $("access-title").textContent = `${banner.title}: `;
+      $("access-text").textContent = banner.text;
+      $("access-icon").setAttribute("href", a?.mode === "loopback" ? "#i-laptop" : "#i-warn");
+    }
+    show(el, banner !== undefined);
+    // A password when the relay takes one; the token field stays for externally issued tokens.
+    show($("password-field"), a?.login === true);
+    const tokenRequired = a?.mode === "tokens" && !a.login;
+    show($("token-needed"), tokenRequired);
+    $(tokenRequired ? "token-slot-main" : "token-slot-advanced").append($("token-field"));
+    $("token-note").textContent = tokenRequired ? "" : a?.login ? "(instead of a password)" : "(optional)";
+    const tokenInput = $<HTMLInputElement>("f-token");
+    tokenInput.placeholder = tokenRequired ? "paste your token" : "from `moq-relay token`, if your relay asks for one";
+  }
+
+  private async signIn(): Promise<void> {
+    if (this.signingIn) return;
+    let user = ($("f-user") as HTMLInputElement).value.trim().toLowerCase();
+    const password = ($("f-password") as HTMLInputElement).value;
+    const typedToken = ($("f-token") as HTMLInputElement).value.trim();
     const relay = ($("f-relay") as HTMLInputElement).value.trim();
     if (!isName(user)) {
       return text($("signin-error"), "Use 1–64 lower-case letters, digits, '.', '_' or '-' for your name.");
@@ -92,8 +144,35 @@ export class App {
       return text($("signin-error"), (e as Error).message);
     }
     text($("signin-error"), undefined);
-    const s = saveSettings({ user, display, relay });
     this.audio.unlock();
+    const button = $<HTMLButtonElement>("signin-button");
+    this.signingIn = true;
+    button.disabled = true;
+    let token: string | undefined;
+    try {
+      await this.accessReady;
+      const plan = planSignIn(this.access, password, typedToken);
+      if (plan.kind === "error") return text($("signin-error"), plan.message);
+      if (plan.kind === "token") token = plan.token;
+      if (plan.kind === "login") {
+        button.textContent = "Signing in…";
+        const loginUrl = new URL("/login", endpoints.certificateUrl ?? endpoints.relayUrl).href;
+        const got = await login(loginUrl, user, plan.password);
+        token = got.token;
+        if (isName(got.user)) user = got.user;
+        ($("f-password") as HTMLInputElement).value = "";
+      }
+    } catch (e) {
+      return text($("signin-error"), e instanceof LoginError ? e.message : `Sign-in failed: ${(e as Error).message}`);
+    } finally {
+      this.signingIn = false;
+      button.disabled = unsupportedReason() !== undefined;
+      button.textContent = "Sign in";
+    }
+    ($("f-user") as HTMLInputElement).value = user;
+    const display = ($("f-display") as HTMLInputElement).value.trim() || user;
+    const s = saveSettings({ user, display, relay });
+    // The token lives only in this phone's config (memory), never in storage.
     const cfg: PhoneConfig = { user, display, device: s.device, token, ...endpoints };
     this.phone = new Phone(cfg, this.audio, {
       connection: (c) => this.connection(c),
@@ -110,7 +189,8 @@ export class App {
     this.phone.start();
   }
 
-  private signOut(): void {
+  /** Back to the sign-in screen; `why` (the relay refused the sign-in) is shown there. */
+  private signOut(why?: string): void {
     this.phone?.stop();
     this.phone = undefined;
     this.callView.stop();
@@ -119,13 +199,22 @@ export class App {
     show($("screen-main"), false);
     show($("screen-signin"), true);
     $("app").dataset["screen"] = "signin";
+    text($("signin-error"), why);
+    if (why) (this.access?.login ? $("f-password") : $("f-user")).focus();
   }
 
   private connection(c: Connection): void {
+    if (c.state === "refused") {
+      // The relay will not take this token again: sign in anew.
+      const hadToken = this.phone?.cfg.token !== undefined;
+      const user = this.phone?.cfg.user ?? "";
+      console.warn(`the relay refused the sign-in (${c.kind}): ${c.error}`);
+      return this.signOut(refusalMessage(c.kind, hadToken, user));
+    }
     const status = $("me-status");
     status.dataset["state"] = c.state;
     clearInterval(this.countdown);
-    const labels: Record<Connection["state"], string> = { offline: "Offline", connecting: "Connecting…", online: "Online", waiting: "Disconnected" };
+    const labels: Record<Connection["state"], string> = { offline: "Offline", connecting: "Connecting…", online: "Online", waiting: "Disconnected", refused: "Signed out" };
     $("me-status-text").textContent = labels[c.state];
     const banner = $("banner");
     if (c.state === "waiting") {

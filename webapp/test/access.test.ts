@@ -166,5 +166,7 @@ describe("the relay refusing the sign-in", () => {
     assert.match(refusalMessage("refused", true, "alice"), /^The relay refused your token/);
     assert.match(refusalMessage("refused", false, "alice"), /needs you to sign in/);
     assert.match(refusalMessage("user", true, "alice"), /"alice"/);
+    assert.match(refusalMessage("refused", false, "alice", { mode: "loopback", login: false }), /own machine/);
+    assert.match(refusalMessage("refused", true, "alice", { mode: "loopback", login: false }), /^The relay refused your token/);
   });
 });

@@ -183,13 +183,15 @@ export function accessBanner(access: Access | undefined): { title: string; text:
  * (session closed with EXPIRED_AUTH_TOKEN / UNAUTHORIZED, or a request
  * refused with EXPIRED_AUTH_TOKEN). `hadToken`: whether we sent one.
  */
-export function refusalMessage(kind: AuthFailureKind, hadToken: boolean, user: string): string {
+export function refusalMessage(kind: AuthFailureKind, hadToken: boolean, user: string, access?: Access): string {
   switch (kind) {
     case "expired":
       return "Your sign-in expired — sign in again.";
     case "user":
       return `The relay refused your token: it does not let you sign in as "${user}".`;
     case "refused":
-      return hadToken ? "The relay refused your token — sign in again." : "This relay needs you to sign in: it refused a session without a token.";
+      if (hadToken) return "The relay refused your token — sign in again.";
+      if (access?.mode === "loopback") return "This relay only lets in clients on its own machine. To use it from here, its administrator has to add users (see the README).";
+      return "This relay needs you to sign in: it refused a session without a token.";
   }
 }

@@ -209,7 +209,7 @@ export class App {
       const hadToken = this.phone?.cfg.token !== undefined;
       const user = this.phone?.cfg.user ?? "";
       console.warn(`the relay refused the sign-in (${c.kind}): ${c.error}`);
-      return this.signOut(refusalMessage(c.kind, hadToken, user));
+      return this.signOut(refusalMessage(c.kind, hadToken, user, this.access));
     }
     const status = $("me-status");
     status.dataset["state"] = c.state;

@@ -6,7 +6,8 @@
 //! matches (c4m §2). [`token`] mints and verifies them, [`scope`] decides
 //! whether a request falls inside a verified token, [`policy`] adds the call
 //! model's rules (docs/CALLS.md §2) that a token's tail-wildcard scopes cannot
-//! express, and [`keys`] reads and writes the ES256 keys.
+//! express, [`keys`] reads and writes the ES256 keys, and [`users`] keeps
+//! the password hashes behind a relay's sign-in.
 //!
 //! Sans-IO like the rest of the house: no clock (every check takes `now`, in
 //! seconds since the Unix epoch), no files, no sockets; randomness for
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod policy;
 pub mod scope;
 pub mod token;
+pub mod users;
 
 pub use keys::{SigningKey, VerifyKey};
 pub use scope::{Action, BinMatch, Scope};

@@ -80,6 +80,25 @@ pub struct Args {
     #[arg(long, env = "MOQ_RELAY_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
 
+    /// `none`: anyone may use the relay as anyone (no tokens). Without it and without
+    /// --auth-key / --signing-key, only clients on this machine may connect.
+    #[arg(long, env = "MOQ_RELAY_AUTH", value_parser = ["none"])]
+    pub auth: Option<String>,
+    /// Users who may sign in at POST /login (from `moq-relay user add`); needs --signing-key.
+    #[arg(long, env = "MOQ_RELAY_USERS")]
+    pub users: Option<PathBuf>,
+    /// Private key (from `moq-relay keygen`) that signs /login's tokens; its public half is
+    /// accepted like an --auth-key.
+    #[arg(long, env = "MOQ_RELAY_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Lifetime of the tokens /login hands out, e.g. 30m, 12h, 7d. [default: 12h]
+    #[arg(long, env = "MOQ_RELAY_LOGIN_TTL", value_parser = crate::tokens::parse_ttl)]
+    pub login_ttl: Option<Duration>,
+    /// Take passwords over plain HTTP from other machines (only on a network you trust;
+    /// otherwise put TLS in front and let it set X-Forwarded-Proto: https).
+    #[arg(long, env = "MOQ_RELAY_LOGIN_INSECURE_HTTP")]
+    pub login_insecure_http: bool,
+
     #[command(subcommand)]
     pub command: Option<crate::tokens::Command>,
 }
@@ -107,6 +126,11 @@ struct File {
     max_sessions_per_address: Option<usize>,
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
+    auth: Option<String>,
+    users: Option<PathBuf>,
+    signing_key: Option<PathBuf>,
+    login_ttl: Option<String>,
+    login_insecure_http: Option<bool>,
 }
 
 /// Resolved settings.
@@ -119,6 +143,10 @@ pub struct Config {
     pub drain: Duration,
     pub limits: Limits,
     pub auth: Option<crate::auth::Auth>,
+    /// Who may connect when `auth` is `None`.
+    pub access: crate::login::Access,
+    /// `POST /login`, when a users file and a signing key are given.
+    pub login: Option<std::sync::Arc<crate::login::Login>>,
 }
 
 impl Args {
@@ -153,7 +181,25 @@ impl Args {
             ..d
         };
         let keys = if self.auth_key.is_empty() { file.auth_key.unwrap_or_default() } else { self.auth_key };
-        let auth = if keys.is_empty() {
+        let rng = ring::rand::SystemRandom::new();
+        let signing = match self.signing_key.or(file.signing_key) {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("cannot read signing key {}: {e}", p.display()))?;
+                Some(moq_auth::SigningKey::from_pem(&text, &rng).map_err(|e| anyhow::anyhow!("signing key {}: {e}", p.display()))?)
+            }
+            None => None,
+        };
+        let open = match self.auth.or(file.auth).as_deref() {
+            None => false,
+            Some("none") => true,
+            Some(other) => anyhow::bail!("auth = {other:?}: the only value is \"none\" (anyone may use the relay)"),
+        };
+        if open && (!keys.is_empty() || signing.is_some()) {
+            anyhow::bail!("--auth none opens the relay to everyone, but keys were given too: drop one or the other");
+        }
+        let issuer = self.auth_issuer.or(file.auth_issuer);
+        let audience = self.auth_audience.or(file.auth_audience);
+        let auth = if keys.is_empty() && signing.is_none() {
             None
         } else {
             let mut verifier = moq_auth::Verifier::new(Vec::new());
@@ -162,10 +208,36 @@ impl Args {
                 let key = moq_auth::VerifyKey::from_pem(&text).map_err(|e| anyhow::anyhow!("auth key {}: {e}", k.display()))?;
                 verifier.keys.push(key);
             }
-            verifier.issuers.extend(self.auth_issuer.or(file.auth_issuer));
-            verifier.audiences.extend(self.auth_audience.or(file.auth_audience));
+            verifier.keys.extend(signing.as_ref().map(|k| k.public().clone()));
+            verifier.issuers.extend(issuer.clone());
+            verifier.audiences.extend(audience.clone());
             let root = crate::tokens::CALL_ROOT.iter().map(|s| s.to_string()).collect();
             Some(crate::auth::Auth { verifier, call_root: Some(root) })
+        };
+        let access = match (&auth, open) {
+            (Some(_), _) => crate::login::Access::Tokens,
+            (None, true) => crate::login::Access::Open,
+            (None, false) => crate::login::Access::Loopback,
+        };
+        let login_ttl = match (self.login_ttl, file.login_ttl) {
+            (Some(t), _) => t,
+            (None, Some(t)) => crate::tokens::parse_ttl(&t).map_err(|e| anyhow::anyhow!("login_ttl: {e}"))?,
+            (None, None) => Duration::from_secs(12 * 3600),
+        };
+        if login_ttl > Duration::from_secs(7 * 86400) {
+            anyhow::bail!("login_ttl is longer than 7 days, which relays refuse; use 7d or less");
+        }
+        let login = match (self.users.or(file.users), signing) {
+            (Some(users), Some(key)) => {
+                crate::users::load(&users)?;
+                let insecure = self.login_insecure_http || file.login_insecure_http.unwrap_or(false);
+                let (issuer, audience) = (issuer.unwrap_or_else(|| "moq-phone".into()), audience.unwrap_or_else(|| "moq-phone".into()));
+                Some(std::sync::Arc::new(crate::login::Login::new(users, key, login_ttl, issuer, audience, insecure)))
+            }
+            (Some(_), None) => {
+                anyhow::bail!("--users needs --signing-key: the private key (moq-relay keygen) that signs the tokens /login hands out")
+            }
+            (None, _) => None,
         };
         let tls_cert = self.tls_cert.or(file.tls_cert);
         let tls_key = self.tls_key.or(file.tls_key);
@@ -180,6 +252,8 @@ impl Args {
             drain: Duration::from_secs(self.drain_secs.or(file.drain_secs).unwrap_or(5)),
             limits,
             auth,
+            access,
+            login,
         })
     }
 }

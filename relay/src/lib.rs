@@ -8,16 +8,19 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod login;
 pub mod metrics;
 pub mod routing;
 pub mod server;
 pub mod session;
 pub mod state;
 pub mod tokens;
+pub mod users;
 use moq_wire as wire;
 
 use anyhow::Context;
 use config::Config;
+use login::Access;
 use moq_certs::{CertSource, CertStore};
 use state::Relay;
 use std::sync::Arc;
@@ -28,13 +31,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let source = CertSource::from_flags(config.tls_cert.clone(), config.tls_key.clone())?;
     let generated = config.tls_cert.is_none();
     let certs = Arc::new(CertStore::from_source(source).context("loading the TLS certificate")?);
-    let relay = Relay::with_auth(config.limits.clone(), config.auth.clone());
+    let relay = Relay::with_access(config.limits.clone(), config.auth.clone(), config.access);
 
     let endpoint = server::endpoint(config.bind, certs.clone())?;
     let tcp = tokio::net::TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot bind TCP {} for the web phone: is another process using it? pick another port with --bind", config.bind)
     })?;
-    let app = http::router(relay.clone(), certs.clone(), config.webapp.clone());
+    let app = http::router(relay.clone(), certs.clone(), config.webapp.clone(), config.access, config.login.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(tcp, app).await {
             tracing::error!(error = %e, "HTTP server stopped");
@@ -53,14 +57,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if generated { "generated, renews itself;" } else { "from files, reload with SIGHUP;" },
         certs.fingerprint()
     );
-    match &config.auth {
-        Some(a) => println!("  access:        tokens required ({} key(s); mint with `moq-relay token`)", a.verifier.keys.len()),
-        None => {
-            println!("  access:        OPEN — no --auth-key: anyone who reaches this relay can register as anyone");
+    match (&config.auth, config.access) {
+        (Some(a), _) => println!("  access:        tokens required ({} key(s); mint with `moq-relay token`)", a.verifier.keys.len()),
+        (None, Access::Open) => {
+            println!("  access:        OPEN (--auth none): anyone who reaches this relay can register as anyone");
             tracing::warn!(
-                "no --auth-key given: the relay checks no tokens; anyone who reaches it can register as any user and answer their calls"
+                "--auth none: the relay checks no tokens; anyone who reaches it can register as any user and answer their calls"
             );
         }
+        (None, _) => {
+            println!("  access:        THIS MACHINE ONLY: no --auth-key, so sessions from other machines are refused");
+            println!("                 (deploying: README \"Access tokens\"; or --auth none to open it to anyone)");
+            tracing::warn!("no --auth-key: only clients on this machine may use the relay, as any user");
+        }
+    }
+    if let Some(l) = &config.login {
+        println!("  sign-in:       POST /login with the users in {} (tokens valid {} s)", l.users_file.display(), l.ttl.as_secs());
     }
     match &config.webapp {
         Some(dir) => println!("  serving:       {}", dir.display()),

@@ -31,6 +31,8 @@ pub struct Metrics {
     denied: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests refused for a per-session limit, by limit.
     limits: Mutex<BTreeMap<&'static str, u64>>,
+    /// `POST /login` answers, by result.
+    logins: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Extra gauges computed at scrape time.
@@ -57,6 +59,11 @@ impl Metrics {
     /// A request refused by its session's token or the call policy.
     pub fn denied(&self, reason: &'static str) {
         *self.denied.lock().unwrap_or_else(|e| e.into_inner()).entry(reason).or_default() += 1;
+    }
+
+    /// A `POST /login` answer ("ok", "wrong_credentials", "throttled", …).
+    pub fn login(&self, result: &'static str) {
+        *self.logins.lock().unwrap_or_else(|e| e.into_inner()).entry(result).or_default() += 1;
     }
 
     /// A request refused for a per-session limit.
@@ -112,6 +119,10 @@ impl Metrics {
         let _ = writeln!(out, "# HELP moq_relay_limit_refusals_total Requests refused with EXCESSIVE_LOAD, by session limit.\n# TYPE moq_relay_limit_refusals_total counter");
         for (k, v) in self.limits.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "moq_relay_limit_refusals_total{{limit=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(out, "# HELP moq_relay_logins_total Sign-ins at POST /login, by result.\n# TYPE moq_relay_logins_total counter");
+        for (k, v) in self.logins.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "moq_relay_logins_total{{result=\"{k}\"}} {v}");
         }
         out
     }

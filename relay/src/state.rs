@@ -65,6 +65,8 @@ pub struct Relay {
     pub going_away: watch::Sender<bool>,
     /// Token checks; `None`: an open relay.
     pub auth: Option<crate::auth::Auth>,
+    /// Who may open sessions when `auth` is `None` (open to all, or to this machine).
+    pub access: crate::login::Access,
     /// Connections per source address.
     pub per_address: Mutex<crate::routing::quota::PerAddress>,
 }
@@ -74,7 +76,13 @@ impl Relay {
         Self::with_auth(limits, None)
     }
 
+    /// Tokens when `auth` is given, else open to everyone.
     pub fn with_auth(limits: Limits, auth: Option<crate::auth::Auth>) -> Arc<Self> {
+        let access = if auth.is_some() { crate::login::Access::Tokens } else { crate::login::Access::Open };
+        Self::with_access(limits, auth, access)
+    }
+
+    pub fn with_access(limits: Limits, auth: Option<crate::auth::Auth>, access: crate::login::Access) -> Arc<Self> {
         Arc::new(Self {
             router: Mutex::new(Router::with_cache(limits.cache_groups, limits.cache_bytes)),
             changed: Signal::new(),
@@ -85,6 +93,7 @@ impl Relay {
             metrics: Metrics::default(),
             going_away: watch::channel(false).0,
             auth,
+            access,
             per_address: Mutex::new(Default::default()),
         })
     }

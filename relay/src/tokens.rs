@@ -1,4 +1,4 @@
-//! `moq-relay keygen` and `moq-relay token`: the issuer's side of access
+//! `moq-relay keygen`, `token` and `user`: the issuer's side of access
 //! tokens (issue 13), for operators and tests. A relay started with
 //! `--auth-key issuer.pub.pem` accepts what `token --key issuer.key.pem` mints.
 
@@ -37,9 +37,12 @@ pub enum Command {
         #[arg(long, default_value = "moq-phone")]
         audience: String,
     },
+    /// Add, change, remove or list the users who may sign in at `POST /login`.
+    #[command(subcommand)]
+    User(crate::users::UserCommand),
 }
 
-fn parse_ttl(s: &str) -> Result<Duration, String> {
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = n.parse().map_err(|_| format!("bad duration {s:?}: use e.g. 30m, 12h, 7d"))?;
     let secs = match unit {
@@ -71,19 +74,46 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             }
             let text = std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
             let key = SigningKey::from_pem(&text, &rng).with_context(|| format!("{}", key.display()))?;
-            let now = crate::auth::unix_now();
-            let scopes = match scope.as_str() {
-                "calls" => moq_auth::scope::call_scopes(&CALL_ROOT, &user),
-                "any" => vec![moq_auth::Scope::everywhere(&ALL_ACTIONS)],
-                other => anyhow::bail!("unknown --scope {other:?}: use calls or any"),
-            };
-            let mut id = [0u8; 16];
-            ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| anyhow::anyhow!("no randomness"))?;
-            let claims = Claims { issuer, audience, ..Claims::new(&user, now, ttl.as_secs(), id.to_vec(), scopes) };
-            println!("{}", moq_auth::token::to_url(&claims.mint(&key, &rng)?));
+            let minted =
+                mint(&key, &Mint { user: &user, scope: &scope, ttl, issuer: &issuer, audience: &audience }, crate::auth::unix_now(), &rng)?;
+            println!("{}", minted.token);
         }
+        Command::User(cmd) => crate::users::run(cmd, &rng)?,
     }
     Ok(())
+}
+
+/// What to put in a token.
+pub struct Mint<'a> {
+    pub user: &'a str,
+    /// `calls` (the call model's scopes for the user) or `any`.
+    pub scope: &'a str,
+    pub ttl: Duration,
+    pub issuer: &'a str,
+    pub audience: &'a str,
+}
+
+/// A minted token, base64url, and when it expires (Unix seconds).
+pub struct Minted {
+    pub token: String,
+    pub expires: u64,
+}
+
+/// Mints a token valid from `now` (Unix seconds) for `m.ttl`.
+pub fn mint(key: &SigningKey, m: &Mint<'_>, now: u64, rng: &dyn ring::rand::SecureRandom) -> anyhow::Result<Minted> {
+    let scopes = match m.scope {
+        "calls" => moq_auth::scope::call_scopes(&CALL_ROOT, m.user),
+        "any" => vec![moq_auth::Scope::everywhere(&ALL_ACTIONS)],
+        other => anyhow::bail!("unknown scope {other:?}: use calls or any"),
+    };
+    let mut id = [0u8; 16];
+    rng.fill(&mut id).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let claims = Claims {
+        issuer: m.issuer.to_string(),
+        audience: m.audience.to_string(),
+        ..Claims::new(m.user, now, m.ttl.as_secs(), id.to_vec(), scopes)
+    };
+    Ok(Minted { token: moq_auth::token::to_url(&claims.mint(key, rng)?), expires: now + m.ttl.as_secs() })
 }
 
 const ALL_ACTIONS: [moq_auth::Action; 9] = {

@@ -218,6 +218,17 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
 /// Returns whether the session may go on.
 fn admit(relay: &Relay, session: &SessionHandle, options: &moq_wire::coding::KeyValuePairs) -> bool {
     let Some(auth) = &relay.auth else {
+        // No key: open to this machine only, unless started with `--auth none`.
+        let remote = session.wt.remote_address().ip().to_canonical();
+        if relay.access == crate::login::Access::Loopback && !remote.is_loopback() {
+            relay.metrics.auth("not_loopback");
+            session.auth.send_replace(AuthState::Refused);
+            session.close(
+                session_error::UNAUTHORIZED,
+                "this relay has no --auth-key and takes sessions from its own machine only; start it with --auth-key or --users (README, \"Access tokens\"), or --auth none",
+            );
+            return false;
+        }
         session.auth.send_replace(AuthState::Open);
         return true;
     };

@@ -2,6 +2,8 @@
 //! process on free loopback ports, and a raw draft-18 QUIC client.
 #![allow(dead_code)]
 
+pub mod tokens;
+
 use moq_wire::control::{take_frame, Frame};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -42,12 +44,18 @@ impl Relay {
     /// Starts `moq-relay` with a freshly minted CA + leaf, and waits for its
     /// banner (printed once both sockets are bound).
     pub fn start(extra: &[&str]) -> Relay {
+        Self::start_on("127.0.0.1", extra)
+    }
+
+    /// As [`Relay::start`], bound to `host` (e.g. `0.0.0.0` to be reached
+    /// on a non-loopback address too).
+    pub fn start_on(host: &str, extra: &[&str]) -> Relay {
         let dir = std::env::temp_dir().join(format!("moq-relay-test-{}-{}", std::process::id(), rand_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let files = moq_certs::write_dev_files(&dir, &[] as &[&str], std::time::Duration::from_secs(86_400)).unwrap();
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_moq-relay"))
-            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .args(["--bind", &format!("{host}:{port}")])
             .arg("--tls-cert")
             .arg(&files.leaf_pem)
             .arg("--tls-key")
@@ -116,6 +124,23 @@ impl Relay {
         body
     }
 
+    /// POST on the relay's TCP side: (status, body).
+    pub fn http_post(&self, path: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let status = reply.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
     /// A gauge or counter from /metrics.
     pub fn metric(&self, name: &str) -> Option<f64> {
         let text = self.http_get("/metrics");
@@ -157,13 +182,19 @@ pub async fn connect(relay: &Relay) -> quinn::Connection {
 
 /// As [`connect`], returning the relay's refusal instead of failing.
 pub async fn try_connect(relay: &Relay) -> Result<quinn::Connection, quinn::ConnectionError> {
+    try_connect_via(relay, "127.0.0.1".parse().unwrap()).await
+}
+
+/// As [`try_connect`], to the relay's port on `ip` (one of this machine's
+/// addresses) and from it, so the relay sees `ip` as the source.
+pub async fn try_connect_via(relay: &Relay, ip: std::net::IpAddr) -> Result<quinn::Connection, quinn::ConnectionError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let roots = moq_certs::load_ca_roots(&relay.ca).unwrap();
     let tls = moq_certs::client_config(roots, &[b"moqt-18"]);
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut endpoint = quinn::Endpoint::client(std::net::SocketAddr::new(ip, 0)).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    endpoint.connect(format!("127.0.0.1:{}", relay.port).parse().unwrap(), "localhost").unwrap().await
+    endpoint.connect(std::net::SocketAddr::new(ip, relay.port), "localhost").unwrap().await
 }
 
 /// Encodes a SETUP with no options (§10.3).

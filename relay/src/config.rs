@@ -80,6 +80,10 @@ pub struct Args {
     #[arg(long, env = "MOQ_RELAY_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
 
+    /// Seconds a session may stay after its token expires: GOAWAY at expiry, then
+    /// EXPIRED_AUTH_TOKEN. [default: 600]
+    #[arg(long, env = "MOQ_RELAY_TOKEN_GRACE_SECS")]
+    pub token_grace_secs: Option<u64>,
     /// `none`: anyone may use the relay as anyone (no tokens). Without it and without
     /// --auth-key / --signing-key, only clients on this machine may connect.
     #[arg(long, env = "MOQ_RELAY_AUTH", value_parser = ["none"])]
@@ -127,6 +131,7 @@ struct File {
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
     auth: Option<String>,
+    token_grace_secs: Option<u64>,
     users: Option<PathBuf>,
     signing_key: Option<PathBuf>,
     login_ttl: Option<String>,
@@ -178,6 +183,7 @@ impl Args {
                 request_burst: self.request_burst.or(file.request_burst).unwrap_or(d.quota.request_burst),
             },
             sessions_per_address: self.max_sessions_per_address.or(file.max_sessions_per_address).unwrap_or(d.sessions_per_address),
+            token_grace: self.token_grace_secs.or(file.token_grace_secs).map(Duration::from_secs).unwrap_or(d.token_grace),
             ..d
         };
         let keys = if self.auth_key.is_empty() { file.auth_key.unwrap_or_default() } else { self.auth_key };

@@ -69,3 +69,21 @@ async fn alice_cannot_act_as_bob_or_join_other_peoples_calls() {
     assert!(metrics.contains("moq_relay_auth_requests_denied_total{reason=\"scope\"}"), "{metrics}");
     assert!(metrics.contains("moq_relay_auth_requests_denied_total{reason=\"call_policy\"} 2"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_session_outliving_its_token_gets_goaway_then_expired_auth_token() {
+    let dir = std::env::temp_dir().join(format!("moq-auth-expiry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (issuer, issuer_pub) = keygen(&dir, "issuer");
+    let relay = Relay::start(&["--auth-key", &issuer_pub, "--token-grace-secs", "1"]);
+    let conn = common::connect(&relay).await;
+    let mut ctl = conn.open_uni().await.unwrap();
+    ctl.write_all(&common::tokens::setup_with(Some(&mint(&issuer, "alice", "2s")))).await.unwrap();
+    let mut theirs = conn.accept_uni().await.unwrap();
+    assert_eq!(common::read_frame(&mut theirs).await.expect("relay SETUP").kind, moq_wire::SETUP);
+    // At the token's expiry: GOAWAY, so the client can reconnect between calls…
+    let goaway = common::read_frame(&mut theirs).await.expect("GOAWAY when the token expires");
+    assert_eq!(goaway.kind, moq_wire::control::kind::GOAWAY);
+    // …and after the grace period the session is closed EXPIRED_AUTH_TOKEN.
+    assert_eq!(common::tokens::code(&conn.closed().await), 0x18);
+}

@@ -55,6 +55,7 @@ pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session, url_query:
 
     let writer = tokio::spawn(data::writer(relay.clone(), session.clone()));
     let datagrams = tokio::spawn(data::datagrams(relay.clone(), session.clone()));
+    let expiry = tokio::spawn(expire(relay.clone(), session.clone()));
     if let Err(e) = open_control(&session).await {
         tracing::debug!(session = id, error = %e, "could not open control stream");
     } else {
@@ -64,9 +65,34 @@ pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session, url_query:
     session.outbound.close();
     writer.abort();
     datagrams.abort();
+    expiry.abort();
     relay.remove_session(id);
     relay.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
     tracing::debug!(session = id, "session ended");
+}
+
+/// A session outliving its token (issue 13): at the token's `exp` it gets
+/// GOAWAY (§10.4), so the client reconnects with a fresh token at a moment of
+/// its choosing — between calls — and `token_grace` later it is closed with
+/// EXPIRED_AUTH_TOKEN (§3.5). Requests after `exp` are already refused with
+/// REQUEST_ERROR EXPIRED_AUTH_TOKEN (request.rs, through the grant's check).
+async fn expire(relay: Arc<Relay>, session: Arc<SessionHandle>) {
+    let mut rx = session.auth.subscribe();
+    let granted = match rx.wait_for(|s| !matches!(s, AuthState::Pending)).await {
+        Ok(s) => match &*s {
+            AuthState::Granted(g) => g.clone(),
+            _ => return,
+        },
+        Err(_) => return,
+    };
+    let left = granted.expires.saturating_sub(crate::auth::unix_now());
+    tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+    let grace = relay.limits.token_grace;
+    tracing::info!(session = session.id, grace_secs = grace.as_secs(), "access token expired: GOAWAY");
+    session.go_away(grace).await;
+    tokio::time::sleep(grace).await;
+    relay.metrics.error("token_expired");
+    session.close(session_error::EXPIRED_AUTH_TOKEN, "access token expired; reconnect with a fresh one");
 }
 
 async fn open_control(session: &SessionHandle) -> anyhow::Result<()> {

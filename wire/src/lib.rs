@@ -24,6 +24,7 @@ pub use moq_transport::message;
 pub use moq_transport::setup;
 pub mod datagram;
 pub mod fetch;
+pub mod loc;
 pub mod properties;
 pub mod subgroup;
 pub mod varint;

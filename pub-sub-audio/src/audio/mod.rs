@@ -3,7 +3,9 @@
 
 pub mod codec;
 pub mod jitter;
-pub mod loc;
+/// LOC packaging lives in moq-wire (the relay's WebRTC gateway writes it
+/// too); re-exported so `audio::loc` keeps its name here.
+pub use moq_wire::loc;
 pub mod wav;
 
 /// Samples per second on the wire and inside the phone.

@@ -1,9 +1,17 @@
 //! LOC packaging (draft-ietf-moq-loc): one Opus packet per object, its
-//! capture time in the TIMESTAMP property (0x10, microseconds since the Unix
-//! epoch when no TIMESCALE is given).
+//! capture time in the Timestamp property ("LOC Properties" → "Common
+//! Properties" → "Timestamp": ID 0x10, a vi64, microseconds since the Unix
+//! epoch when no Timescale property is given).
+//!
+//! Here rather than in pub-sub-audio because both the phone (which encodes and
+//! plays its own audio) and the relay's WebRTC gateway (which turns RTP into
+//! the objects a phone would send, docs/design/webrtc.md §3) write these
+//! objects, and the relay must not link the phone crate (docs/ARCHITECTURE.md).
+//! The web phone's copy is `webapp/src/media/loc.ts`.
 
-use moq_wire::properties::{self, Value};
+use crate::properties::{self, Value};
 
+/// The Timestamp property type (draft-ietf-moq-loc, IANA "MOQ Properties").
 pub const TIMESTAMP: u64 = 0x10;
 
 /// A decoded LOC audio object.
@@ -22,9 +30,9 @@ pub fn properties(capture_us: u64) -> Vec<u8> {
 
 /// Reads a LOC object. Malformed properties are an error (the caller logs
 /// and drops the object; the call goes on). An empty payload is not audio.
-pub fn decode(props: &[u8], payload: &[u8]) -> Result<LocFrame, moq_wire::WireError> {
+pub fn decode(props: &[u8], payload: &[u8]) -> Result<LocFrame, crate::WireError> {
     if payload.is_empty() {
-        return Err(moq_wire::WireError::Malformed("LOC object", "empty payload".into()));
+        return Err(crate::WireError::Malformed("LOC object", "empty payload".into()));
     }
     let capture_us = properties::decode(props)?.into_iter().find_map(|(t, v)| match (t, v) {
         (TIMESTAMP, Value::Int(us)) => Some(us),

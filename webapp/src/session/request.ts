@@ -13,12 +13,10 @@
 
 import { decodeRequest, decodeResponse, encodeMessage, FrameReader, type ControlMessage, type RequestMessage, type ResponseMessage } from "../moq/control.js";
 import type { U64 } from "../moq/varint.js";
+import { streamError, type BidiStream } from "./transport.js";
 
-/** A bidi stream as WebTransport hands it out. */
-export interface BidiStream {
-  readable: ReadableStream<Uint8Array>;
-  writable: WritableStream<Uint8Array>;
-}
+/** A bidi stream as WebTransport (or the WebRTC fallback) hands it out. */
+export type { BidiStream };
 
 /** Thrown by {@link RequestStream.next} when no message came in time. */
 export class RequestTimeout extends Error {
@@ -146,7 +144,7 @@ export class RequestStream {
   /** Resets our side and stops the peer's (STOP_SENDING), for an abandoned request. */
   abort(code = 0x1): void {
     this.closedByUs = true;
-    const reason = typeof WebTransportError === "function" ? new WebTransportError("request abandoned", { streamErrorCode: code }) : undefined;
+    const reason = streamError("request abandoned", code);
     this.writer.abort(reason).catch(() => undefined);
     this.reader.cancel(reason).catch(() => undefined);
   }

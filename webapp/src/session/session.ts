@@ -14,6 +14,10 @@
  *
  * The certificate is checked with `serverCertificateHashes` (the relay's
  * development certificate, from its `/certificate.sha256`) when given.
+ *
+ * The session runs over a {@link MoqTransport} (`transport.ts`): a browser
+ * WebTransport by default, or the one given as `opts.transport` (the WebRTC
+ * fallback, `rtc.ts`).
  */
 
 import { ByteQueue, utf8 } from "../moq/bytes.js";
@@ -24,7 +28,8 @@ import type { Property } from "../moq/properties.js";
 import { PADDING_STREAM } from "../moq/stream.js";
 import { SubgroupParser, isSubgroupType } from "../moq/subgroup.js";
 import { readVarint, type U64 } from "../moq/varint.js";
-import { RequestStream, type BidiStream } from "./request.js";
+import { RequestStream } from "./request.js";
+import { fromWebTransport, type MoqTransport, type TransportKind } from "./transport.js";
 
 /** The WebTransport subprotocol of draft-18 (§3.1.1). */
 export const WT_PROTOCOL = "moqt-18";
@@ -59,6 +64,12 @@ export interface ConnectOptions {
   token?: string | undefined;
   /** How long to wait for the handshake and the relay's SETUP. */
   timeoutMs?: number;
+  /**
+   * The connection to run the session over (e.g. WebRTC data channels); by
+   * default a new WebTransport to `url`. Its `ready` is awaited here, and it
+   * is closed when the handshake fails.
+   */
+  transport?: MoqTransport | undefined;
 }
 
 /** How long a data stream may wait for the SUBSCRIBE_OK that names its alias (§11.4.2). */
@@ -128,7 +139,7 @@ export class MoqSession {
 
   private constructor(
     readonly url: string,
-    private readonly wt: WebTransport,
+    private readonly wt: MoqTransport,
   ) {
     this.closeInfo = wt.closed.then(
       (info) => ({ code: info.closeCode, reason: info.reason ?? "" }),
@@ -147,9 +158,7 @@ export class MoqSession {
    * when the relay cannot be reached or its certificate is not accepted.
    */
   static async connect(url: string, opts: ConnectOptions = {}): Promise<MoqSession> {
-    const wtOpts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
-    if (opts.certificateHash) wtOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: opts.certificateHash as Uint8Array<ArrayBuffer> }];
-    const wt = new WebTransport(url, wtOpts);
+    const wt = opts.transport ?? openWebTransport(url, opts.certificateHash);
     const s = new MoqSession(url, wt);
     const timeout = opts.timeoutMs ?? 8000;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -170,6 +179,11 @@ export class MoqSession {
       clearTimeout(timer);
     }
     return s;
+  }
+
+  /** What carries the session. */
+  get transport(): TransportKind {
+    return this.wt.kind;
   }
 
   get isOpen(): boolean {
@@ -201,7 +215,7 @@ export class MoqSession {
     void this.acceptUni(setupSeen, setupFailed);
     void this.acceptBidi();
     void this.readDatagrams();
-    const dg = this.wt.datagrams as WebTransportDatagramDuplexStream & { writable?: WritableStream<Uint8Array>; createWritable?: () => WritableStream<Uint8Array> };
+    const dg = this.wt.datagrams;
     const writable = dg.createWritable ? dg.createWritable() : dg.writable;
     this.datagramWriter = writable?.getWriter();
     this.datagramWriter?.closed.catch(() => undefined);
@@ -217,7 +231,7 @@ export class MoqSession {
   /** Opens a request stream and sends `make(requestId)` on it. */
   async request(make: (requestId: number) => RequestMessage): Promise<RequestStream> {
     const id = this.ids.take();
-    const bidi = (await this.wt.createBidirectionalStream()) as BidiStream;
+    const bidi = await this.wt.createBidirectionalStream();
     const rs = new RequestStream(id, bidi, false, (code, reason) => this.onRequestError(code, reason));
     await rs.send(make(id));
     return rs;
@@ -229,7 +243,7 @@ export class MoqSession {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
-        const rs = new RequestStream(undefined, value as BidiStream, true);
+        const rs = new RequestStream(undefined, value, true);
         void rs.request.then((m) => {
           if (m) this.onRequest(m, rs);
           else rs.abort();
@@ -275,7 +289,7 @@ export class MoqSession {
 
   /** Writes `bytes` on a new unidirectional stream and ends it (FIN). */
   async sendStream(bytes: Uint8Array, sendOrder = 0): Promise<void> {
-    const s = await this.wt.createUnidirectionalStream({ sendOrder } as WebTransportSendStreamOptions);
+    const s = await this.wt.createUnidirectionalStream({ sendOrder });
     const w = s.getWriter();
     await w.write(bytes);
     await w.close();
@@ -335,7 +349,7 @@ export class MoqSession {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        void this.uniStream(value as ReadableStream<Uint8Array>, setupSeen, setupFailed);
+        void this.uniStream(value, setupSeen, setupFailed);
       }
     } catch {
       /* session over */
@@ -449,6 +463,13 @@ export class MoqSession {
       throw e;
     }
   }
+}
+
+/** A new WebTransport to the relay (subprotocol `moqt-18`), trusting `certificateHash` when given. */
+function openWebTransport(url: string, certificateHash: Uint8Array | undefined): MoqTransport {
+  const wtOpts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
+  if (certificateHash) wtOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: certificateHash as Uint8Array<ArrayBuffer> }];
+  return fromWebTransport(new WebTransport(url, wtOpts));
 }
 
 /** Answers a request with REQUEST_ERROR (§10.6) and ends the stream. */

@@ -73,6 +73,9 @@ describe("POST /login", () => {
     assert.throws(() => parseLogin(429, { error: "too many sign-in attempts" }, "30"), { message: "Too many sign-in attempts. Try again in 30 s." });
     assert.throws(() => parseLogin(429, { error: "too many attempts: try again in 12 s" }, "12"), { message: "Too many attempts: try again in 12 s." });
     assert.throws(() => parseLogin(429, { error: "slow down" }, null), { message: "Slow down." });
+    assert.throws(() => parseLogin(429, { error: "too many sign-in attempts from your address; wait a minute and try again" }, "6"), {
+      message: "Too many sign-in attempts from your address; wait a minute and try again.",
+    });
   });
 
   it("says something useful when the relay gave no error text", () => {

@@ -116,6 +116,9 @@ export class SessionClosed extends Error {
 /** How long a control stream that ended before SETUP waits for the session's close code. */
 const CLOSE_INFO_WAIT_MS = 1000;
 
+/** How long after our SETUP the session waits for a refusal before reading the relay's streams (see `admitted`). */
+export const ADMISSION_WAIT_MS = 250;
+
 export class MoqSession {
   private readonly ids = new RequestIds("client");
   private readonly aliases = new Map<U64, ObjectSink>();
@@ -124,6 +127,14 @@ export class MoqSession {
   private nextAliasValue = 1;
   private datagramWriter: WritableStreamDefaultWriter<Uint8Array> | undefined;
   private isClosed = false;
+  /**
+   * Resolves once the relay has had time to refuse our SETUP (or did):
+   * incoming streams are read only then. A relay may send its SETUP at once
+   * and close the session after judging ours (a refused token); Chromium
+   * (148) crashes the page when that early close meets a read on the
+   * relay's control stream, and not when the read starts after the close.
+   */
+  private admitted: Promise<unknown> = Promise.resolve();
   /** Resolves with a human-readable reason when the session is over. */
   readonly closed: Promise<string>;
   /** Resolves with the close code and reason when the session is over. */
@@ -142,8 +153,14 @@ export class MoqSession {
     private readonly wt: MoqTransport,
   ) {
     this.closeInfo = wt.closed.then(
-      (info) => ({ code: info.closeCode, reason: info.reason ?? "" }),
-      (e: unknown) => ({ code: undefined, reason: e instanceof Error ? e.message : String(e) }),
+      (info) => {
+        this.isClosed = true;
+        return { code: info.closeCode, reason: info.reason ?? "" };
+      },
+      (e: unknown) => {
+        this.isClosed = true;
+        return { code: undefined, reason: e instanceof Error ? e.message : String(e) };
+      },
     );
     this.closed = this.closeInfo.then((info) => (info.code === undefined ? info.reason : `session closed${info.code ? ` (code ${info.code})` : ""}${info.reason ? `: ${info.reason}` : ""}`));
     void this.closed.then(() => {
@@ -165,15 +182,16 @@ export class MoqSession {
     const expired = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("the relay did not answer in time")), timeout)));
     try {
       await Promise.race([wt.ready, expired]);
+      const setupSent = s.sendSetup(opts.token);
+      if (wt.kind === "webtransport") {
+        const grace = () => new Promise<void>((r) => setTimeout(r, ADMISSION_WAIT_MS));
+        s.admitted = Promise.race([s.closeInfo, setupSent.then(grace, () => undefined)]);
+      }
       const peerSetup = new Promise<void>((resolve, reject) => s.start(resolve, reject));
-      await s.sendSetup(opts.token);
+      await setupSent;
       await Promise.race([peerSetup, expired]);
     } catch (e) {
-      try {
-        wt.close({ closeCode: 0, reason: "setup failed" });
-      } catch {
-        /* already closed */
-      }
+      s.close(0, "setup failed");
       throw e;
     } finally {
       clearTimeout(timer);
@@ -361,6 +379,7 @@ export class MoqSession {
 
   /** Dispatches an incoming unidirectional stream on its type (§3.4). */
   private async uniStream(readable: ReadableStream<Uint8Array>, setupSeen: () => void, setupFailed: (e: unknown) => void): Promise<void> {
+    await this.admitted;
     const reader = readable.getReader();
     const q = new ByteQueue();
     const more = async (): Promise<boolean> => {

@@ -82,7 +82,7 @@ function sentence(s: string): string {
  * The relay's answer to `POST /login`: the token, or a {@link LoginError}
  * carrying the relay's `error` text (wrong password, too many attempts…),
  * with the wait from `Retry-After` when the relay gave one and its text
- * does not already say it.
+ * does not already say to wait.
  */
 export function parseLogin(status: number, body: unknown, retryAfter: string | null = null): LoginToken {
   const b = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
@@ -105,7 +105,7 @@ export function parseLogin(status: number, body: unknown, retryAfter: string | n
             : `Sign-in failed (HTTP ${status}).`;
   }
   const wait = retryAfter !== null && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) : undefined;
-  if (status === 429 && wait !== undefined && !/\d/.test(message)) message += ` Try again in ${wait} s.`;
+  if (status === 429 && wait !== undefined && !/\d|\bwait\b|\btry again\b/i.test(message)) message += ` Try again in ${wait} s.`;
   throw new LoginError(message, status);
 }
 

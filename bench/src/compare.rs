@@ -1,10 +1,10 @@
 //! `moq-bench compare`: the same load against each relay in turn
-//! (alternating at every step), relay pinned to one CPU, this generator
-//! to another; stepping N up until a relay saturates. The results go to
-//! [`crate::report`].
+//! (alternating at every step; ours with tokens on right after ours), relay
+//! pinned to one CPU, this generator to another; stepping N up until a relay
+//! saturates. The results go to [`crate::report`].
 
 use crate::load::{self, LoadResult, Mapping};
-use crate::relays::{Relay, RelayBin};
+use crate::relays::{Kind, Relay, RelayBin};
 use crate::storm::{self, StormResult};
 use crate::verdict::saturated;
 use std::path::PathBuf;
@@ -38,6 +38,10 @@ pub struct CompareArgs {
     /// Our relay (default: moq-relay next to this binary).
     #[arg(long)]
     pub ours: Option<PathBuf>,
+    /// Leave out our relay with access tokens on (`ours+auth`: started with
+    /// `--auth-key`, every client presenting a token; calls and fan-out only).
+    #[arg(long)]
+    pub no_tokens: bool,
     /// Cloudflare's moq-relay-ietf 0.8.0 ("none" to leave it out).
     #[arg(long, default_value = "target/peers/bin/moq-relay-ietf")]
     pub ietf: PathBuf,
@@ -66,6 +70,8 @@ pub struct Outcome {
     pub probes: Vec<Vec<crate::probe::Probe>>,
     /// Per relay: why it stopped stepping (saturation, failure).
     pub stopped: Vec<Vec<String>>,
+    /// What the tokens-on relays counted.
+    pub checked: crate::tokens::Checked,
     pub minutes: f64,
 }
 
@@ -81,16 +87,19 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
         None => std::env::current_exe()?.with_file_name("moq-relay"),
     };
     anyhow::ensure!(ours.exists(), "{} not found: build moq-relay (release) first", ours.display());
-    let mut relays = vec![RelayBin::new(crate::relays::Kind::Ours, ours)];
-    for (kind, p) in [(crate::relays::Kind::Ietf, &a.ietf), (crate::relays::Kind::Dev, &a.dev)] {
+    let dir = std::env::temp_dir().join(format!("moq-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut relays = vec![RelayBin::new(Kind::Ours, ours.clone())];
+    if !a.no_tokens {
+        relays.push(RelayBin::with_tokens(ours, &dir.join("issuer"))?);
+    }
+    for (kind, p) in [(Kind::Ietf, &a.ietf), (Kind::Dev, &a.dev)] {
         if p.as_os_str() == "none" {
             continue;
         }
         anyhow::ensure!(p.exists(), "{} not found: run bench/peers.sh (or pass `none` to leave it out)", p.display());
         relays.push(RelayBin::new(kind, p.clone()));
     }
-    let dir = std::env::temp_dir().join(format!("moq-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
     let nr = relays.len();
     let mut o = Outcome {
         relays: relays.clone(),
@@ -100,7 +109,13 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
         stopped: vec![Vec::new(); nr],
         ..Default::default()
     };
-    let total = nr * (a.calls.len() + a.fanout.len() + 2 * a.storm.len());
+    // The tokens-on relay is not stormed (why: crate::tokens::DESCRIBE).
+    let stormed = |r: &RelayBin| r.kind != Kind::OursAuth;
+    for (i, r) in relays.iter().enumerate().filter(|(_, r)| !stormed(r)) {
+        o.stopped[i].push(format!("storm: not run for {} (calls and fan-out only)", r.short()));
+    }
+    let ns = relays.iter().filter(|r| stormed(r)).count();
+    let total = nr * (a.calls.len() + a.fanout.len()) + ns * 2 * a.storm.len();
     let (t0, mut done) = (Instant::now(), 0usize);
     let cpu = Some(a.relay_cpu);
 
@@ -109,6 +124,14 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
         eprintln!("[probe] draft-18 flows on {}", r.name);
         let relay = Relay::start(r, &dir, cpu).await?;
         let p = crate::probe::run(&relay).await;
+        if r.kind == Kind::OursAuth {
+            let refused = crate::tokens::refuses_tokenless(&relay).await;
+            eprintln!(
+                "        session without a token: {}",
+                refused.as_ref().map_or_else(|e| format!("NOT REFUSED ({e})"), |w| format!("refused ({w})"))
+            );
+            o.checked.tokenless = Some(refused);
+        }
         for x in &p {
             eprintln!(
                 "        {}: {}",
@@ -133,6 +156,9 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
             progress(done, total, t0, &format!("calls N={n} on {}", r.name));
             let relay = Relay::start(r, &dir, cpu).await?;
             let res = load::calls(&relay, n, a.secs, a.mapping).await;
+            if r.kind == Kind::OursAuth {
+                o.checked.scrape(&relay).await;
+            }
             drop(relay);
             eprintln!("        {}", crate::verdict::load_line(&res));
             if res.ready == 0 {
@@ -159,6 +185,9 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
             progress(done, total, t0, &format!("fan-out 1→{k} on {}", r.name));
             let relay = Relay::start(r, &dir, cpu).await?;
             let res = load::fanout(&relay, k, a.secs, a.mapping).await;
+            if r.kind == Kind::OursAuth {
+                o.checked.scrape(&relay).await;
+            }
             drop(relay);
             eprintln!("        {}", crate::verdict::load_line(&res));
             if res.ready == 0 || saturated(&res) {
@@ -175,7 +204,7 @@ pub async fn run(a: CompareArgs) -> anyhow::Result<Outcome> {
     for streams in [false, true] {
         let mut stop = vec![false; nr];
         for &rate in &a.storm {
-            for (i, r) in relays.iter().enumerate() {
+            for (i, r) in relays.iter().enumerate().filter(|(_, r)| stormed(r)) {
                 done += 1;
                 if stop[i] {
                     continue;

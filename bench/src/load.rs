@@ -10,8 +10,9 @@
 //! process) and loss over a fixed window of frames. Relay CPU and RSS come
 //! from /proc of the relay process; the generator's own CPU from ours.
 
+use crate::relays::Dial;
 use bytes::{BufMut, Bytes, BytesMut};
-use moq_client::{Client, DatagramSpec, Options, Session, SubscribeParams, Subscription, Tls, TrackPublisher};
+use moq_client::{DatagramSpec, Session, SubscribeParams, Subscription, TrackPublisher};
 use moq_wire::coding::TrackNamespace;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -151,16 +152,6 @@ impl LoadResult {
     }
 }
 
-pub async fn connect(url: &url::Url) -> anyhow::Result<Session> {
-    let opts = Options {
-        handshake_timeout: Duration::from_secs(10),
-        setup_timeout: Duration::from_secs(10),
-        response_timeout: Duration::from_secs(10),
-        ..Options::default()
-    };
-    Ok(Client::connect_with(url, &Tls::DisableVerify, &opts).await?)
-}
-
 /// Keeps a subscription's objects flowing into `recv`.
 fn drain(mut s: Subscription, recv: Arc<Recv>) {
     tokio::spawn(async move {
@@ -210,9 +201,9 @@ struct Setup {
 
 /// One call: two sessions, each announcing its namespace and subscribing
 /// to the other's `audio`.
-async fn setup_call(url: &url::Url, tag: &str, i: usize, recv: Arc<Recv>) -> anyhow::Result<(Vec<Session>, Vec<Tracks>)> {
-    let a = connect(url).await?;
-    let b = connect(url).await?;
+async fn setup_call(dial: &Dial, tag: &str, i: usize, recv: Arc<Recv>) -> anyhow::Result<(Vec<Session>, Vec<Tracks>)> {
+    let a = dial.connect().await?;
+    let b = dial.connect().await?;
     let ns = |side: &str| TrackNamespace::from_utf8_path(&format!("bench/{tag}/{i}/{side}"));
     let ha = a.publish_namespace(&ns("a")).await?;
     let hb = b.publish_namespace(&ns("b")).await?;
@@ -230,14 +221,14 @@ async fn setup_call(url: &url::Url, tag: &str, i: usize, recv: Arc<Recv>) -> any
 }
 
 /// Sets up `n` calls, 8 at a time.
-async fn setup_calls(url: &url::Url, tag: &str, n: usize, recv: &Arc<Recv>) -> Setup {
+async fn setup_calls(dial: &Dial, tag: &str, n: usize, recv: &Arc<Recv>) -> Setup {
     let sem = Arc::new(tokio::sync::Semaphore::new(8));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
-        let (url, tag, recv, sem) = (url.clone(), tag.to_string(), recv.clone(), sem.clone());
+        let (dial, tag, recv, sem) = (dial.clone(), tag.to_string(), recv.clone(), sem.clone());
         set.spawn(async move {
             let _p = sem.acquire().await;
-            setup_call(&url, &tag, i, recv).await
+            setup_call(&dial, &tag, i, recv).await
         });
     }
     let mut s = Setup { sessions: Vec::new(), parties: Vec::new(), ready: 0, error: None };
@@ -371,7 +362,7 @@ async fn measure(
 pub async fn calls(relay: &crate::relays::Relay, n: usize, secs: u64, mapping: Mapping) -> LoadResult {
     let recv = Recv::new();
     let tag = format!("{}-calls-{n}", std::process::id());
-    let s = setup_calls(&relay.url, &tag, n, &recv).await;
+    let s = setup_calls(&relay.dial(), &tag, n, &recv).await;
     measure(relay, s, recv, n, 1, secs, mapping).await
 }
 
@@ -380,7 +371,7 @@ pub async fn fanout(relay: &crate::relays::Relay, k: usize, secs: u64, mapping: 
     let recv = Recv::new();
     let ns = TrackNamespace::from_utf8_path(&format!("bench/{}-fan-{k}/room", std::process::id()));
     let mut s = Setup { sessions: Vec::new(), parties: Vec::new(), ready: 0, error: None };
-    let publ = match connect(&relay.url).await {
+    let publ = match relay.dial().connect().await {
         Ok(p) => p,
         Err(e) => {
             s.error = Some(format!("{e:#}"));
@@ -397,10 +388,10 @@ pub async fn fanout(relay: &crate::relays::Relay, k: usize, secs: u64, mapping: 
     let sem = Arc::new(tokio::sync::Semaphore::new(8));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..k {
-        let (url, ns, recv, sem) = (relay.url.clone(), ns.clone(), recv.clone(), sem.clone());
+        let (dial, ns, recv, sem) = (relay.dial(), ns.clone(), recv.clone(), sem.clone());
         set.spawn(async move {
             let _p = sem.acquire().await;
-            let sess = connect(&url).await?;
+            let sess = dial.connect().await?;
             let sub = sess.subscribe(&ns, "audio", SubscribeParams::new()).await?;
             drain(sub, recv);
             anyhow::Ok(sess)

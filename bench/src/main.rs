@@ -1,7 +1,7 @@
 //! moq-bench: measurements for moq-phone. Results go to bench/results/
 //! and bench/RESULTS.md. Figures are reported, never asserted.
 //!
-//!   moq-bench compare ...     ours vs moq-relay-ietf vs moq-dev (bench/run)
+//!   moq-bench compare ...     ours (tokens off, on) vs moq-relay-ietf vs moq-dev (bench/run)
 //!   moq-bench call-loss --loss 2 --jitter-ms 20 --secs 30
 //!
 //! call-loss runs a real call (two phones, our relay as a process) through a
@@ -18,6 +18,7 @@ mod procstat;
 mod relays;
 mod report;
 mod storm;
+mod tokens;
 mod verdict;
 
 use clap::{Parser, Subcommand};
@@ -39,7 +40,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Three relays side by side: calls, fan-out, call-setup storm; writes
+    /// Relays side by side (ours without and with tokens, moq-relay-ietf,
+    /// moq-dev's moq-relay): calls, fan-out, call-setup storm; writes
     /// RESULTS.md and PNG plots (run through bench/run).
     Compare(compare::CompareArgs),
     /// Calls-shaped load on relays, side by side; writes bench/results/relay-load.md.

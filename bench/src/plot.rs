@@ -5,7 +5,8 @@ use crate::compare::Outcome;
 use plotters::prelude::*;
 use std::path::Path;
 
-const COLORS: [RGBColor; 3] = [RGBColor(0, 114, 178), RGBColor(213, 94, 0), RGBColor(0, 158, 115)];
+/// In relay order: ours, ours with tokens (when run), then the peers.
+const COLORS: [RGBColor; 4] = [RGBColor(0, 114, 178), RGBColor(86, 180, 233), RGBColor(213, 94, 0), RGBColor(0, 158, 115)];
 
 /// Registers a sans-serif font once; false when none is installed.
 fn font() -> bool {
@@ -108,7 +109,9 @@ pub fn write(o: &Outcome, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut per_obj: Vec<Series> = Vec::new();
     let mut cores: Vec<Series> = Vec::new();
     for (i, r) in o.relays.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
+        // Same colour for a peer whether or not the tokens column ran.
+        let slot = if o.relays.iter().any(|x| x.kind == crate::relays::Kind::OursAuth) || i == 0 { i } else { i + 1 };
+        let c = COLORS[slot % COLORS.len()];
         // Overflowing percentiles are drawn at the histogram's cap.
         let cap = |v: f64| v.min(crate::load::LAT_CAP_MS);
         lat.push((format!("{} p99 (thin: p50)", r.short()), c, calls(&|r| cap(r.p99_ms), i), false));

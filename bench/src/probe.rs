@@ -2,7 +2,6 @@
 //! use: a few short probes, reported next to the numbers (a relay that
 //! cannot do one of them cannot carry that part of the load).
 
-use crate::load::connect;
 use crate::relays::Relay;
 use bytes::Bytes;
 use moq_client::{DatagramSpec, NamespaceEvent, Session, SubscribeParams, Subscription};
@@ -54,7 +53,8 @@ pub async fn run(relay: &Relay) -> Vec<Probe> {
     let mut out = Vec::new();
     let tag = format!("probe{}", std::process::id());
     let ns = |s: &str| TrackNamespace::from_utf8_path(&format!("bench/{tag}/{s}"));
-    let sessions = async { Ok::<_, anyhow::Error>((connect(&relay.url).await?, connect(&relay.url).await?, connect(&relay.url).await?)) };
+    let d = relay.dial();
+    let sessions = async { Ok::<_, anyhow::Error>((d.connect().await?, d.connect().await?, d.connect().await?)) };
     let (a, b, c) = match sessions.await {
         Ok(x) => x,
         Err(e) => {

@@ -80,9 +80,23 @@ export function parseGatewayMessage(text: string): GatewayMessage | undefined {
   const o = m as Record<string, unknown>;
   const alias = o["alias"] === null || isUint(o["alias"]) ? (o["alias"] as number | null) : undefined;
   if (o["t"] === "close" && isUint(o["code"]) && (o["reason"] === undefined || typeof o["reason"] === "string")) return { t: "close", code: o["code"], reason: (o["reason"] as string | undefined) ?? "" };
-  if (o["t"] === "audio-out" && alias !== undefined && isUint(o["priority"]) && o["priority"] <= 255) return { t: "audio-out", alias, priority: o["priority"] };
+  // A missing priority is the audio track's (CALLS.md §6: 128).
+  const priority = o["priority"] === undefined ? 128 : o["priority"];
+  if (o["t"] === "audio-out" && alias !== undefined && isUint(priority) && priority <= 255) return { t: "audio-out", alias, priority };
   if (o["t"] === "audio-in" && alias !== undefined) return { t: "audio-in", alias };
   return undefined;
+}
+
+/** A `moq-gw` message as sent: JSON with `t` first (the shared vectors compare it byte for byte). */
+export function formatGatewayMessage(m: GatewayMessage): string {
+  switch (m.t) {
+    case "close":
+      return JSON.stringify({ t: m.t, code: m.code, reason: m.reason });
+    case "audio-out":
+      return JSON.stringify({ t: m.t, alias: m.alias, priority: m.priority });
+    case "audio-in":
+      return JSON.stringify({ t: m.t, alias: m.alias });
+  }
 }
 
 function isUint(v: unknown): v is number {
@@ -221,12 +235,12 @@ export class RtcTransport implements MoqTransport, RtpAudio {
   private gatewayMessage(data: unknown): void {
     const m = typeof data === "string" ? parseGatewayMessage(data) : undefined;
     if (m?.t === "close") return this.end({ closeCode: m.code, reason: m.reason });
-    // audio-out / audio-in go from us to the gateway only.
-    this.close({ closeCode: SessionError.PROTOCOL_VIOLATION, reason: "unexpected message on moq-gw" });
+    // audio-out / audio-in are ours to send; from the gateway they are well-formed and mean nothing.
+    if (!m) this.close({ closeCode: SessionError.PROTOCOL_VIOLATION, reason: "malformed message on moq-gw" });
   }
 
   private sendGateway(m: GatewayMessage): void {
-    if (this.gw.readyState === "open") this.gw.send(JSON.stringify(m));
+    if (this.gw.readyState === "open") this.gw.send(formatGatewayMessage(m));
   }
 
   audioOut(alias: number | null, priority: number): void {

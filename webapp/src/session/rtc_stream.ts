@@ -14,8 +14,8 @@
  * - on `moq-uni` only the opener sends bytes / `fin` / `reset`, only the
  *   acceptor `stop`;
  * - a side closes the channel once its own direction ended and it saw the
- *   peer's end; a channel that closes while a direction is still open counts
- *   as `reset 0` for it;
+ *   peer's end (or stopped it: what crosses the `stop` is dropped); a channel
+ *   that closes while a direction is still open counts as `reset 0` for it;
  * - garbage (an unknown signal, bytes after the end, a signal from the wrong
  *   side) is a protocol violation of the whole session.
  *
@@ -94,7 +94,8 @@ export interface DcStreamOptions {
   violation?: (e: ChannelViolation) => void;
 }
 
-type Direction = "open" | "ended";
+/** A direction is open, ended (fin or reset), or — ours to receive — stopped: what still arrives is dropped. */
+type Direction = "open" | "ended" | "stopped";
 
 /**
  * A MoQ stream on a `moq-uni` or `moq-bi` channel. `opener` says whether
@@ -108,14 +109,15 @@ export class DcStream {
   readonly readable: ReadableStream<Uint8Array> | undefined;
   private send: Direction | undefined;
   private recv: Direction | undefined;
-  /** We sent `stop`: bytes still arriving are dropped until the peer's reset or fin. */
-  private stopping = false;
   private readController: ReadableStreamDefaultController<Uint8Array> | undefined;
   private writeController: WritableStreamDefaultController | undefined;
   /** Sends made before the channel opened (an acceptor's early `stop`). */
   private early: Array<string | Uint8Array> = [];
   private wakeWriter: (() => void) | undefined;
+  /** We closed the channel (or it closed). */
   private closed = false;
+  /** A violation or the channel's close ended everything: later messages are ignored. */
+  private dead = false;
 
   constructor(
     readonly channel: DataChannelLike,
@@ -215,21 +217,24 @@ export class DcStream {
 
   // ----------------------------------------------------------- receiving --
 
-  /** Cancelling our reader: ask the peer to stop (its reset ends the direction). */
+  /** Cancelling our reader: ask the peer to stop; its direction is over for us (what still comes is dropped). */
   private stop(code: number): void {
-    if (this.recv !== "open" || this.stopping) return;
-    this.stopping = true;
+    if (this.recv !== "open") return;
+    this.recv = "stopped";
     this.post(formatSignal({ kind: "stop", code }));
+    this.maybeClose();
   }
 
   private message(data: unknown): void {
-    if (this.closed) return;
+    // After our close() a browser drops what arrives; until then the peer is held to the protocol.
+    if (this.dead || this.channel.readyState === "closed") return;
     if (typeof data === "string") return this.signal(data);
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() : undefined;
     if (!bytes) return this.violate("a message that is neither text nor binary");
     if (this.recv === undefined) return this.violate("bytes from the acceptor of a moq-uni stream");
     if (this.recv === "ended") return this.violate("bytes after the end of the stream");
-    if (this.stopping || bytes.length === 0) return;
+    if (bytes.length > MAX_PIECE) return this.violate(`a message of ${bytes.length} bytes (at most ${MAX_PIECE})`);
+    if (this.recv === "stopped" || bytes.length === 0) return;
     this.readController?.enqueue(bytes);
   }
 
@@ -246,6 +251,7 @@ export class DcStream {
     }
     if (this.recv === undefined) return this.violate(`${s.kind} from the acceptor of a moq-uni stream`);
     if (this.recv === "ended") return this.violate(`${s.kind} after the end of the stream`);
+    if (this.recv === "stopped") return; // the answer to our stop, or crossing it
     this.recv = "ended";
     try {
       if (s.kind === "fin") this.readController?.close();
@@ -258,8 +264,9 @@ export class DcStream {
 
   private violate(what: string): void {
     const e = new ChannelViolation(this.channel.label, what);
-    this.fail(streamError(e.message, 0));
+    this.dead = true;
     this.opts.violation?.(e);
+    this.fail(streamError(e.message, 0));
   }
 
   // ------------------------------------------------------------- closing --
@@ -278,6 +285,7 @@ export class DcStream {
 
   /** Ends whatever is still open with `e` and closes the channel. */
   private fail(e: Error): void {
+    this.dead = true;
     if (this.recv === "open") {
       this.recv = "ended";
       try {

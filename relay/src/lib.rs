@@ -16,6 +16,7 @@ pub mod session;
 pub mod state;
 pub mod tokens;
 pub mod users;
+pub mod webrtc;
 use moq_wire as wire;
 
 use anyhow::Context;

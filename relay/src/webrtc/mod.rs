@@ -1,0 +1,26 @@
+//! The WebRTC gateway (issue 14, docs/design/webrtc.md): browsers without a
+//! working WebTransport run their MoQ session over data channels and send
+//! and receive audio as RTP, and the relay attaches that session to its
+//! routing core like any other.
+//!
+//! Sans-IO cores, like `routing/`: they take plain values (bytes, message
+//! kinds, RTP times as `u64`) and return what to do, with no str0m types, no
+//! tokio, no sockets and no clock, so they are unit-tested with explicit
+//! inputs and shared with the TypeScript copy through
+//! `docs/vectors/datachannel.json`:
+//! - [`streams`]: "moq-dc/1" (design §2.3), MoQ streams and datagrams over
+//!   data channels — who may send what, chunking, per-channel write queues,
+//!   the receive budget, protocol violations; [`signals`] is its vocabulary
+//!   (labels, text signals, `moq-gw` JSON).
+//! - [`audio`]: RTP Opus ↔ LOC OBJECT_DATAGRAMs (design §3): what a
+//!   WebTransport phone would send for the browser's RTP, and RTP for the
+//!   datagrams of the subscription the browser listens to.
+//!
+//! The shell (UDP mux, the peer task owning str0m's `Rtc`, channel handles,
+//! `POST /webrtc`) adapts str0m's events and types to these.
+
+pub mod signals;
+pub mod streams;
+
+#[cfg(test)]
+mod vectors;

@@ -19,11 +19,14 @@ import type { PhoneAudio } from "../media/types.js";
 import { fromHex } from "../moq/bytes.js";
 import { Publisher } from "../session/publisher.js";
 import type { RequestStream } from "../session/request.js";
+import { GatewayMissing, RtcTransport } from "../session/rtc.js";
 import { MoqSession, SessionClosed } from "../session/session.js";
+import type { TransportKind } from "../session/transport.js";
 import { RequestRefused, subscribeNamespace } from "../session/subscriber.js";
 import { AuthFailed, requestAuthFailure, sessionAuthFailure, type AuthFailureKind } from "./auth.js";
 import { CallRun, type CallListener } from "./callrun.js";
 import { Presence, type OnlineUser } from "./presence.js";
+import type { TransportChoice } from "./transport_choice.js";
 
 export const HEARTBEAT_MS = 1000;
 export const HEARTBEAT_DEADLINE_MS = 2500;
@@ -37,16 +40,20 @@ export interface PhoneConfig {
   relayUrl: string;
   /** Where the relay publishes its certificate's SHA-256 (hex), or `undefined` for a CA-signed relay. */
   certificateUrl: string | undefined;
+  /** What the session runs over (transport_choice.ts); WebTransport when absent. */
+  transport?: TransportChoice | undefined;
 }
 
 export type Connection =
   | { state: "offline" }
   | { state: "connecting"; attempt: number }
-  | { state: "online"; relay: string; implementation: string | undefined }
+  | { state: "online"; relay: string; implementation: string | undefined; transport: TransportKind }
   /** Unreachable or dropped; the next attempt is at `retryAt` (`Date.now()` ms). */
   | { state: "waiting"; error: string; retryAt: number; attempt: number }
   /** The relay refused our sign-in (token expired, refused, or for another user): the phone stopped; sign in again. */
-  | { state: "refused"; kind: AuthFailureKind; error: string };
+  | { state: "refused"; kind: AuthFailureKind; error: string }
+  /** This browser needs something the relay lacks (the WebRTC gateway): the phone stopped; `error` says what. */
+  | { state: "unavailable"; error: string };
 
 export interface PhoneEvents {
   connection(c: Connection): void;
@@ -96,6 +103,11 @@ export class Phone {
     return this.conn;
   }
 
+  /** The transport this phone uses. */
+  get transport(): TransportKind {
+    return this.cfg.transport?.kind ?? "webtransport";
+  }
+
   get call(): CallRun | undefined {
     return this.active;
   }
@@ -131,7 +143,7 @@ export class Phone {
   }
 
   private setConnection(c: Connection): void {
-    if (!this.running && c.state !== "offline" && c.state !== "refused") return;
+    if (!this.running && c.state !== "offline" && c.state !== "refused" && c.state !== "unavailable") return;
     this.conn = c;
     this.events.connection(c);
   }
@@ -142,6 +154,7 @@ export class Phone {
       this.setConnection({ state: "connecting", attempt });
       let error: string;
       let refused: AuthFailed | undefined;
+      let unavailable: string | undefined;
       try {
         const session = await this.connect();
         attempt = 0;
@@ -152,6 +165,7 @@ export class Phone {
       } catch (e) {
         error = describeConnectError(e);
         refused = authFailureOf(e);
+        if (e instanceof GatewayMissing) unavailable = gatewayMissing(this.cfg.transport);
       }
       this.authFailure = undefined;
       this.teardown();
@@ -160,6 +174,12 @@ export class Phone {
         // Retrying with the same token cannot work: stop, and say why.
         this.running = false;
         this.setConnection({ state: "refused", kind: refused.kind, error: refused.message });
+        break;
+      }
+      if (unavailable) {
+        // Retrying cannot help until the relay gains a gateway.
+        this.running = false;
+        this.setConnection({ state: "unavailable", error: unavailable });
         break;
       }
       const wait = this.goingAway ? 0 : backoffMs(attempt++);
@@ -179,7 +199,7 @@ export class Phone {
   /** Session, registration, ring watch and presence (CALLS.md §3). */
   private async connect(): Promise<MoqSession> {
     const hash = this.cfg.certificateUrl ? await fetchCertificateHash(this.cfg.certificateUrl) : undefined;
-    const session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token });
+    const session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport: this.openTransport() });
     if (!this.running) {
       session.close(0, "signed out");
       throw new Error("signed out");
@@ -216,13 +236,20 @@ export class Phone {
       await presence.start();
       if (!this.running) throw new Error("signed out");
       void this.heartbeat(session, regStream);
-      this.setConnection({ state: "online", relay: this.cfg.relayUrl, implementation: session.peerImplementation });
+      this.setConnection({ state: "online", relay: this.cfg.relayUrl, implementation: session.peerImplementation, transport: session.transport });
       this.events.presence(this.online());
       return session;
     } catch (e) {
       session.close(0, "registration failed");
       throw e;
     }
+  }
+
+  /** The WebRTC fallback when it was chosen; `undefined`: the WebTransport MoqSession opens by default. */
+  private openTransport(): RtcTransport | undefined {
+    if (this.cfg.transport?.kind !== "webrtc") return undefined;
+    // The gateway is on the relay's HTTP side, where its certificate hash is.
+    return RtcTransport.open(this.cfg.certificateUrl ?? this.cfg.relayUrl, this.cfg.token);
   }
 
   /** Resolves with why the session ended. */
@@ -383,6 +410,13 @@ function authFailureOf(e: unknown): AuthFailed | undefined {
     return kind ? new AuthFailed(kind, e.message) : undefined;
   }
   return undefined;
+}
+
+/** What to tell a user whose browser needs the WebRTC gateway the relay lacks. */
+export function gatewayMissing(choice: TransportChoice | undefined): string {
+  const why = choice?.why ? ` (WebRTC because ${choice.why})` : "";
+  const instead = choice?.forced ? "Leave out ?transport=webrtc to use WebTransport." : "Use a recent Chrome, Edge or Firefox.";
+  return `This browser needs the relay's WebRTC gateway, which this relay does not offer yet${why}. ${instead}`;
 }
 
 function describeConnectError(e: unknown): string {

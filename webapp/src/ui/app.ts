@@ -10,6 +10,7 @@ import { MicError } from "../media/types.js";
 import type { CallRun } from "../phone/callrun.js";
 import { Phone, type Connection, type PhoneConfig } from "../phone/phone.js";
 import type { OnlineUser } from "../phone/presence.js";
+import { browserTransportEnv, chooseTransport, transportLabel } from "../phone/transport_choice.js";
 import { accessBanner, fetchAccess, login, LoginError, planSignIn, refusalMessage, type Access } from "./access.js";
 import { CallView, describeEnd } from "./callview.js";
 import { $, el, setAvatar, show, text } from "./dom.js";
@@ -173,7 +174,7 @@ export class App {
     const display = ($("f-display") as HTMLInputElement).value.trim() || user;
     const s = saveSettings({ user, display, relay });
     // The token lives only in this phone's config (memory), never in storage.
-    const cfg: PhoneConfig = { user, display, device: s.device, token, ...endpoints };
+    const cfg: PhoneConfig = { user, display, device: s.device, token, ...endpoints, transport: chooseTransport(browserTransportEnv()) };
     this.phone = new Phone(cfg, this.audio, {
       connection: (c) => this.connection(c),
       presence: (u) => this.presence(u),
@@ -214,10 +215,14 @@ export class App {
     const status = $("me-status");
     status.dataset["state"] = c.state;
     clearInterval(this.countdown);
-    const labels: Record<Connection["state"], string> = { offline: "Offline", connecting: "Connecting…", online: "Online", waiting: "Disconnected", refused: "Signed out" };
-    $("me-status-text").textContent = labels[c.state];
+    const labels: Record<Connection["state"], string> = { offline: "Offline", connecting: "Connecting…", online: "Online", waiting: "Disconnected", refused: "Signed out", unavailable: "Offline" };
+    $("me-status-text").textContent = c.state === "online" ? `Online · ${transportLabel(c.transport)}` : labels[c.state];
     const banner = $("banner");
-    if (c.state === "waiting") {
+    if (c.state === "unavailable") {
+      $("banner-text").textContent = c.error;
+      show($("banner-retry"), false);
+      show(banner, true);
+    } else if (c.state === "waiting") {
       const update = () => {
         const s = Math.max(0, Math.ceil((c.retryAt - Date.now()) / 1000));
         $("banner-text").textContent = `Can't reach the relay: ${c.error.replace(/[.\s]+$/, "")}. Retrying${s > 0 ? ` in ${s} s` : "…"}`;

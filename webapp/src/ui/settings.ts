@@ -83,7 +83,8 @@ export function relayEndpoints(typed: string): { relayUrl: string; certificateUr
 /** Why this browser cannot run the phone, or `undefined` when it can. */
 export function unsupportedReason(): string | undefined {
   if (!window.isSecureContext) return "This page must be opened over https:// or on localhost: browsers only allow WebTransport and the microphone on secure pages.";
-  if (typeof WebTransport !== "function") return "This browser has no WebTransport. Use a recent Chrome, Edge or Firefox.";
+  // Without WebTransport the phone falls back to WebRTC (transport_choice.ts), through the relay's gateway.
+  if (typeof WebTransport !== "function" && typeof RTCPeerConnection !== "function") return "This browser has neither WebTransport nor WebRTC. Use a recent Chrome, Edge or Firefox.";
   if (!AudioEngine.supported()) return "This browser lacks WebCodecs audio (AudioEncoder/AudioDecoder) or AudioWorklet. Use a recent Chrome, Edge or Firefox.";
   return undefined;
 }

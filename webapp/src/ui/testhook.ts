@@ -21,6 +21,8 @@ export function installTestHook(app: App): void {
       const p = app.phone;
       return {
         connection: p?.connection.state ?? "offline",
+        /** "webtransport" or "webrtc": the online session's, else the one the phone will use. */
+        transport: p?.connection.state === "online" ? p.connection.transport : p?.transport,
         presence: p?.online().map((u) => u.user) ?? [],
         call: p?.call ? { ...p.call.info } : undefined,
       };

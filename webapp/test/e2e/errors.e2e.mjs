@@ -1,6 +1,7 @@
 // The phone's error states, each with a clear message: microphone denied,
-// no WebTransport (an insecure page), and an unreachable relay (which it
-// keeps retrying, and reaches once the relay is up).
+// no WebTransport (an insecure page), an unreachable relay (which it
+// keeps retrying, and reaches once the relay is up), and a browser that
+// needs the WebRTC fallback (issue 14) on a relay without its gateway.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as L from "./lib.mjs";
@@ -63,9 +64,32 @@ describe("error states", () => {
     try {
       await page.click("#banner-retry");
       await L.waitState(page, "online at last", (s) => s.connection === "online", 20000);
-      assert.equal(await page.textContent("#me-status-text"), "Online");
+      assert.equal(await page.textContent("#me-status-text"), "Online · WebTransport");
+      assert.equal((await L.state(page)).transport, "webtransport");
     } finally {
       await late.stop();
     }
   });
+
+  // Until the relay has its WebRTC gateway (docs/design/webrtc.md), a browser that needs it is told so, once.
+  for (const [name, query, setup, why] of [
+    ["?transport=webrtc", "?transport=webrtc", undefined, /asks for WebRTC.*Leave out \?transport=webrtc/],
+    ["no WebTransport", "", () => delete globalThis.WebTransport, /no WebTransport.*Use a recent Chrome/],
+  ]) {
+    test(`WebRTC chosen (${name}) on a relay without the gateway: the phone stops and says why`, async () => {
+      const { context } = await browser();
+      if (setup) await context.addInitScript(setup);
+      const page = await L.openPhone(context, relay, query);
+      await page.fill("#f-user", "dave");
+      await page.click("#signin-button");
+      const s = await L.waitState(page, "unavailable", (st) => st.connection === "unavailable");
+      assert.equal(s.transport, "webrtc");
+      const banner = (await page.textContent("#banner-text")) ?? "";
+      assert.match(banner, /This browser needs the relay's WebRTC gateway, which this relay does not offer yet/);
+      assert.match(banner, why);
+      assert.equal(await page.isVisible("#banner-retry"), false);
+      assert.equal(await page.textContent("#me-status-text"), "Offline");
+      await page.close();
+    });
+  }
 });

@@ -17,7 +17,8 @@ function token(user) {
 
 async function signInWithToken(page, user) {
   await page.fill("#f-user", user);
-  await page.click("details.advanced summary");
+  // Once GET /access said "tokens" the field is on the form; before, under Advanced.
+  if (!(await page.isVisible("#f-token"))) await page.click("details.advanced summary");
   await page.fill("#f-token", token(user));
   await page.click("#signin-button");
   await L.waitState(page, `${user} online`, (s) => s.connection === "online");
@@ -33,6 +34,23 @@ describe("access tokens", () => {
   after(async () => {
     await browser?.browser.close();
     await relay?.stop();
+  });
+
+  test("GET /access says tokens without login: the token field is on the form, and without a token the page says how to get one", async () => {
+    const r = await fetch(new URL("/access", relay.base));
+    assert.deepEqual(await r.json(), { mode: "tokens", login: false });
+    const page = await L.openPhone(browser.context, relay);
+    await L.until("the token form", async () => (await page.getAttribute("#signin-form", "data-mode")) === "tokens");
+    assert.equal(await page.isVisible("#token-needed"), true);
+    assert.equal(await page.isVisible("#f-token"), true, "the token field is outside Advanced");
+    assert.equal(await page.isVisible("#f-password"), false);
+    assert.equal(await page.isVisible("#access-banner"), false);
+    await page.fill("#f-user", "carol");
+    await page.click("#signin-button");
+    await L.until("what to do", async () => (await page.isVisible("#signin-error")) && /access token.*moq-relay token/.test((await page.textContent("#signin-error")) ?? ""));
+    assert.equal(await page.isVisible("#screen-main"), false);
+    assert.equal((await L.state(page)).connection, "offline");
+    await page.close();
   });
 
   test("signed-in users with their tokens see each other and ring each other", async () => {

@@ -210,12 +210,13 @@ export class Phone {
       this.publisher = publisher;
       session.onRequest = (req, stream) => publisher.handle(req, stream);
       session.onGoAway = () => this.goAway();
-      // EXPIRED_AUTH_TOKEN to any request (the heartbeat, a call's SUBSCRIBE…): the token ran out mid-session.
+      // EXPIRED_AUTH_TOKEN to any request (a presence SUBSCRIBE, a new call…): the token ran
+      // out mid-session. Sign out now, or once the current call ends (as for GOAWAY).
       session.onRequestError = (code, reason) => {
         const kind = requestAuthFailure(code, false);
         if (kind && !this.authFailure) {
           this.authFailure = new AuthFailed(kind, reason || "the relay refused a request: the token expired");
-          session.close(0, "token expired");
+          if (!this.active || this.active.isOver) session.close(0, "token expired");
         }
       };
       const reg = publisher.add(Namespaces.device(this.cfg.user, this.cfg.device));
@@ -297,7 +298,8 @@ export class Phone {
     changed: (r) => {
       if (r === this.active) {
         this.events.call(r);
-        if (r.isOver && this.goingAway) this.session?.close(0, "relay going away");
+        if (r.isOver && this.authFailure) this.session?.close(0, "token expired");
+        else if (r.isOver && this.goingAway) this.session?.close(0, "relay going away");
       }
     },
     problem: (r, m) => {

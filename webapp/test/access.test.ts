@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { requestAuthFailure, sessionAuthFailure } from "../src/phone/auth.js";
-import { accessBanner, fetchAccess, login, LoginError, parseAccess, parseLogin, planSignIn, refusalMessage, TOKEN_NEEDED } from "../src/ui/access.js";
+import { accessBanner, fetchAccess, localExpiry, login, LoginError, parseAccess, parseLogin, planSignIn, refusalMessage, TOKEN_NEEDED } from "../src/ui/access.js";
 
 /** A fetch that answers every request with `status` and `body` (JSON unless a string), recording the requests. */
 function fakeFetch(status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -92,6 +92,20 @@ describe("POST /login", () => {
     assert.equal(call?.init?.method, "POST");
     assert.equal(new Headers(call?.init?.headers).get("content-type"), "application/json");
     assert.deepEqual(JSON.parse(String(call?.init?.body)), { user: "alice", password: 's3cret "x"' });
+  });
+
+  it("knows how long the token is valid by the relay's clock, so a browser clock that is off does not matter", async () => {
+    const relayNow = Date.parse("Sun, 06 Dec 2026 23:23:02 GMT");
+    const expires = relayNow / 1000 + 3600;
+    const t = await login("http://relay/login", "alice", "pw", fakeFetch(200, { token: "abc", user: "alice", expires }, { date: "Sun, 06 Dec 2026 23:23:02 GMT" }).f);
+    assert.equal(t.validFor, 3600);
+    // This browser's clock is a day ahead: the token still has an hour by it.
+    const browserNow = relayNow + 86400_000;
+    assert.equal(localExpiry(t, browserNow), browserNow / 1000 + 3600);
+    // Without a Date header, the relay's expiry as it is.
+    const u = await login("http://relay/login", "alice", "pw", fakeFetch(200, { token: "abc", user: "alice", expires }).f);
+    assert.equal(u.validFor, undefined);
+    assert.equal(localExpiry(u, browserNow), expires);
   });
 
   it("reads the error and Retry-After of a refusal, and says when the relay is unreachable", async () => {

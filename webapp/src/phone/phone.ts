@@ -36,6 +36,8 @@ export interface PhoneConfig {
   display: string;
   device: string;
   token: string | undefined;
+  /** When the token expires (Unix seconds), when known (POST /login says): past it the phone signs out instead of reconnecting. */
+  tokenExpires?: number | undefined;
   /** WebTransport URL of the relay (`https://host:port/`). */
   relayUrl: string;
   /** Where the relay publishes its certificate's SHA-256 (hex), or `undefined` for a CA-signed relay. */
@@ -151,6 +153,12 @@ export class Phone {
   private async loop(): Promise<void> {
     let attempt = 0;
     while (this.running) {
+      // A token past its expiry is refused (EXPIRED_AUTH_TOKEN, or GOAWAY at once within the relay's skew): sign in again.
+      if (this.cfg.tokenExpires !== undefined && Date.now() / 1000 >= this.cfg.tokenExpires) {
+        this.running = false;
+        this.setConnection({ state: "refused", kind: "expired", error: "the access token expired" });
+        break;
+      }
       this.setConnection({ state: "connecting", attempt });
       let error: string;
       let refused: AuthFailed | undefined;

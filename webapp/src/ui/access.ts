@@ -56,8 +56,10 @@ export interface LoginToken {
   token: string;
   /** The user name the token is for. */
   user: string;
-  /** When it expires (Unix seconds). */
+  /** When it expires (Unix seconds, the relay's clock). */
   expires: number;
+  /** Seconds it is valid for from now, by the relay's clock (its `Date` header), when known. */
+  validFor?: number;
 }
 
 /** A refused or failed `POST /login`; `message` is what to show the user. */
@@ -128,7 +130,18 @@ export async function login(url: string, user: string, password: string, fetchFn
   } catch {
     body = undefined;
   }
-  return parseLogin(r.status, body, r.headers.get("retry-after"));
+  const got = parseLogin(r.status, body, r.headers.get("retry-after"));
+  const relayNow = Date.parse(r.headers.get("date") ?? "");
+  return Number.isFinite(relayNow) ? { ...got, validFor: got.expires - relayNow / 1000 } : got;
+}
+
+/**
+ * When the token expires by this browser's clock (Unix seconds): the
+ * relay's expiry moved by how far the two clocks differ, when the relay's
+ * `Date` told us.
+ */
+export function localExpiry(t: LoginToken, now = Date.now()): number {
+  return t.validFor !== undefined ? now / 1000 + t.validFor : t.expires;
 }
 
 /** What the sign-in form does on submit. */

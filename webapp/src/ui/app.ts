@@ -11,7 +11,7 @@ import type { CallRun } from "../phone/callrun.js";
 import { Phone, type Connection, type PhoneConfig } from "../phone/phone.js";
 import type { OnlineUser } from "../phone/presence.js";
 import { browserTransportEnv, chooseTransport, transportLabel } from "../phone/transport_choice.js";
-import { accessBanner, fetchAccess, login, LoginError, planSignIn, refusalMessage, type Access } from "./access.js";
+import { accessBanner, fetchAccess, localExpiry, login, LoginError, planSignIn, refusalMessage, type Access } from "./access.js";
 import { CallView, describeEnd } from "./callview.js";
 import { $, el, setAvatar, show, text } from "./dom.js";
 import { loadSettings, relayEndpoints, saveSettings, unsupportedReason } from "./settings.js";
@@ -150,6 +150,7 @@ export class App {
     this.signingIn = true;
     button.disabled = true;
     let token: string | undefined;
+    let tokenExpires: number | undefined;
     try {
       await this.accessReady;
       const plan = planSignIn(this.access, password, typedToken);
@@ -160,6 +161,7 @@ export class App {
         const loginUrl = new URL("/login", endpoints.certificateUrl ?? endpoints.relayUrl).href;
         const got = await login(loginUrl, user, plan.password);
         token = got.token;
+        tokenExpires = localExpiry(got);
         if (isName(got.user)) user = got.user;
         ($("f-password") as HTMLInputElement).value = "";
       }
@@ -174,7 +176,7 @@ export class App {
     const display = ($("f-display") as HTMLInputElement).value.trim() || user;
     const s = saveSettings({ user, display, relay });
     // The token lives only in this phone's config (memory), never in storage.
-    const cfg: PhoneConfig = { user, display, device: s.device, token, ...endpoints, transport: chooseTransport(browserTransportEnv()) };
+    const cfg: PhoneConfig = { user, display, device: s.device, token, tokenExpires, ...endpoints, transport: chooseTransport(browserTransportEnv()) };
     this.phone = new Phone(cfg, this.audio, {
       connection: (c) => this.connection(c),
       presence: (u) => this.presence(u),

@@ -5,7 +5,8 @@
 // error and registers nothing. A token the relay refuses at SETUP (expired:
 // EXPIRED_AUTH_TOKEN; signed by another key: UNAUTHORIZED) or one for
 // another user (its registration refused) sends the page back to the
-// sign-in screen saying so. Relays that let anyone in (--auth none, and no
+// sign-in screen saying so, as does a token from /login running out (after
+// the call in progress). Relays that let anyone in (--auth none, and no
 // key at all = this machine only) show their banner.
 //
 // MOQ_E2E_SCREENSHOTS=DIR writes the sign-in pages there (signin.png: the
@@ -291,6 +292,54 @@ describe("sign in with a password (POST /login)", () => {
     assert.equal(shown, `${error.charAt(0).toUpperCase()}${error.slice(1).replace(/\.$/, "")}.`);
     assert.equal((await L.state(page)).connection, "offline");
     await page.close();
+  });
+});
+
+describe("a token from /login running out", () => {
+  const TTL_S = 8;
+  let relay;
+  let browser;
+  let other;
+  before(async () => {
+    relay = await L.startRelay(await L.freePort(), ["--users", users, "--signing-key", key, "--login-ttl", `${TTL_S}s`]);
+    browser = await L.launchBrowser(L.writeToneWav("expiry-alice.wav", 440));
+    other = await L.launchBrowser(L.writeToneWav("expiry-bob.wav", 740));
+  });
+  after(async () => {
+    await browser?.browser.close();
+    await other?.browser.close();
+    await relay?.stop();
+  });
+
+  test("a call in progress when the token expires goes on; after it the pages say the sign-in expired", async () => {
+    const alice = await L.openPhone(browser.context, relay);
+    const bob = await L.openPhone(other.context, relay);
+    const login = alice.waitForResponse((r) => r.url().endsWith("/login"));
+    await signInWithPassword(alice, "alice", PASSWORDS.alice);
+    const { expires } = await (await login).json();
+    await signInWithPassword(bob, "bob", PASSWORDS.bob);
+    await L.waitState(alice, "alice sees bob", (s) => s.connection === "online" && s.presence.includes("bob"));
+    const sid = await L.dial(alice, "bob");
+    await L.waitState(bob, "bob's phone rings", (x) => x.call?.sid === sid && x.call.phase === "ringing");
+    await bob.click("#answer");
+    await L.waitState(alice, "established", (x) => x.call?.sid === sid && x.call.phase === "established");
+    assert.ok(Date.now() / 1000 < expires, `the call was up before the token expired (ttl ${TTL_S} s too short for this machine?)`);
+    // The relay sends GOAWAY at the token's expiry: the phones keep the call and sign out after it.
+    await L.until("the token's expiry", () => Date.now() / 1000 > expires + 1, (TTL_S + 5) * 1000, 100);
+    for (const p of [alice, bob]) {
+      const s = await L.state(p);
+      assert.equal(s.call?.phase, "established", "the call survives the token's expiry");
+      assert.equal(await p.isVisible("#screen-main"), true);
+    }
+    await alice.click("#hangup");
+    await signInError(alice, /^Your sign-in expired — sign in again/);
+    await signInError(bob, /^Your sign-in expired — sign in again/);
+    assert.equal((await L.state(alice)).connection, "offline");
+    // Signing in again gives a fresh token and a working phone.
+    await signInWithPassword(alice, "alice", PASSWORDS.alice);
+    await L.waitState(alice, "alice online again", (s) => s.connection === "online");
+    await alice.close();
+    await bob.close();
   });
 });
 

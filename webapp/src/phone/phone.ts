@@ -218,6 +218,8 @@ export class Phone {
       this.publisher = publisher;
       session.onRequest = (req, stream) => publisher.handle(req, stream);
       session.onGoAway = () => this.goAway();
+      // A GOAWAY right behind the relay's SETUP (e.g. a token at its expiry) came before that handler.
+      if (session.goneAway) this.goAway();
       // EXPIRED_AUTH_TOKEN to any request (a presence SUBSCRIBE, a new call…): the token ran
       // out mid-session. Sign out now, or once the current call ends (as for GOAWAY).
       session.onRequestError = (code, reason) => {

@@ -145,6 +145,8 @@ export class MoqSession {
   onRequest: (req: RequestMessage, stream: RequestStream) => void = (_r, s) => void refuse(s, 0x3, "not supported");
   /** GOAWAY on the relay's control stream (§10.4). */
   onGoAway: (uri: string, timeoutMs: U64) => void = () => undefined;
+  /** A GOAWAY arrived (perhaps with the relay's SETUP, before {@link onGoAway} was set). */
+  goneAway = false;
   /** A REQUEST_ERROR (§10.6) on any request we made, e.g. EXPIRED_AUTH_TOKEN. */
   onRequestError: (code: number, reason: string) => void = () => undefined;
 
@@ -422,7 +424,10 @@ export class MoqSession {
           continue;
         }
         const m = decodeResponse(f);
-        if (m.type === "GOAWAY") this.onGoAway(m.uri, m.timeoutMs);
+        if (m.type === "GOAWAY") {
+          this.goneAway = true;
+          this.onGoAway(m.uri, m.timeoutMs);
+        }
       }
       if (!(await more())) break;
       frames.push(q.take(q.length));

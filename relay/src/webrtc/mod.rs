@@ -19,6 +19,7 @@
 //! The shell (UDP mux, the peer task owning str0m's `Rtc`, channel handles,
 //! `POST /webrtc`) adapts str0m's events and types to these.
 
+pub mod audio;
 pub mod signals;
 pub mod streams;
 

@@ -1,8 +1,10 @@
 //! One UDP port, two ALPNs (draft-ietf-moq-transport-18 §3.1): `moqt-18` for
 //! raw QUIC and `h3` for WebTransport, whose CONNECT must offer the `moqt-18`
 //! subprotocol (WT-Available-Protocols / WT-Protocol). Both end up as the same
-//! web-transport-quinn `Session`, so the session code does not care which.
+//! web-transport-quinn `Session`, handed to the session code as
+//! [`Conn::Quic`], so it does not care which.
 
+use crate::session::transport::Conn;
 use crate::state::Relay;
 use anyhow::Context;
 use moq_certs::CertStore;
@@ -80,7 +82,7 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
             let _release = AddressSlot { relay: relay.clone(), ip };
             // Boxed apart: the handshake's state is gone once the session runs.
             match tokio::time::timeout(relay.limits.handshake_timeout, Box::pin(handshake(incoming))).await {
-                Ok(Ok((session, query))) => Box::pin(crate::session::run(relay, session, query)).await,
+                Ok(Ok((session, query))) => Box::pin(crate::session::run(relay, Conn::Quic(session), query)).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
                 Err(_) => tracing::debug!("handshake timed out"),
             }

@@ -2,6 +2,7 @@
 //! and datagrams in, the per-session writer out.
 
 use super::handle::SessionHandle;
+use super::transport::{ReadError, RecvStream, SendStream};
 use crate::routing::outbound::{Action, Item, StreamKey};
 use crate::routing::track::UpstreamStream;
 use crate::state::Relay;
@@ -15,7 +16,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use web_transport_quinn::{RecvStream, SendStream};
 
 /// How long a data stream may wait for the SUBSCRIBE_OK / PUBLISH that
 /// defines its Track Alias (§11.4.2).
@@ -58,10 +58,10 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
                     }
                 }
             }
-            match recv.read_chunk(64 * 1024, true).await {
-                Ok(Some(c)) => parser.push(&c.bytes),
+            match recv.read_chunk(64 * 1024).await {
+                Ok(Some(c)) => parser.push(&c),
                 Ok(None) => return parser.finish(),
-                Err(web_transport_quinn::ReadError::Reset(code)) => {
+                Err(ReadError::Reset(code)) => {
                     if let Some((up, track, _)) = &stream {
                         track.on_stream_end(up.serial, Some(code));
                     }
@@ -160,7 +160,7 @@ enum Slot {
     Dead,
 }
 
-/// Drains the session's outbound queue onto QUIC streams, in batches.
+/// Drains the session's outbound queue onto data streams, in batches.
 pub async fn writer(relay: Arc<Relay>, session: Arc<SessionHandle>) {
     let mut streams: HashMap<StreamKey, Slot> = HashMap::new();
     let mut batch = Vec::with_capacity(64);

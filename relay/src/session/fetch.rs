@@ -3,6 +3,7 @@
 
 use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
+use super::transport::SendStream;
 use crate::routing::track::{FullName, Phase, Track};
 use crate::state::Relay;
 use crate::wire::control::Response;
@@ -11,7 +12,6 @@ use crate::wire::RequestErrorCode;
 use moq_wire::coding::{KeyValuePairs, Location};
 use moq_wire::message::{self, FetchType};
 use std::sync::Arc;
-use web_transport_quinn::SendStream;
 
 /// See the comment where it is used.
 const FETCH_STREAM_DELAY: std::time::Duration = std::time::Duration::from_millis(20);

@@ -6,17 +6,16 @@
 
 use super::credit;
 use super::io;
+use super::transport::{Conn, Dir, SendStream};
 use crate::routing::outbound::Outbound;
 use crate::routing::router::SessionId;
-use crate::routing::track::{DatagramSink, Track};
-use bytes::Bytes;
+use crate::routing::track::Track;
 use moq_wire::coding::Location;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use web_transport_quinn::SendStream;
 
 /// A downstream subscription of this session, for joining FETCH (§10.12.2).
 #[derive(Clone)]
@@ -41,7 +40,7 @@ pub enum AuthState {
 
 pub struct SessionHandle {
     pub id: SessionId,
-    pub wt: web_transport_quinn::Session,
+    pub wt: Conn,
     pub outbound: Arc<Outbound>,
     /// Track Aliases this peer uses for what it publishes to us (§11.1).
     aliases: Mutex<HashMap<u64, (Arc<Track>, u8)>>,
@@ -71,13 +70,6 @@ pub struct SessionHandle {
     credit: Mutex<[credit::StreamCredit; 2]>,
 }
 
-/// Which kind of peer-opened stream a [`StreamSlot`] accounts for.
-#[derive(Clone, Copy)]
-pub(super) enum Dir {
-    Bi = 0,
-    Uni = 1,
-}
-
 /// Holds one unit of stream credit while a peer-opened stream is served.
 pub(super) struct StreamSlot {
     session: Arc<SessionHandle>,
@@ -90,15 +82,8 @@ impl Drop for StreamSlot {
     }
 }
 
-impl DatagramSink for web_transport_quinn::Session {
-    fn send(&self, datagram: Bytes) {
-        // Datagrams larger than the path allows are dropped (§11.3).
-        let _ = self.send_datagram(datagram);
-    }
-}
-
 impl SessionHandle {
-    pub(super) fn new(id: SessionId, wt: web_transport_quinn::Session, queue_bytes: usize, evicted: Arc<AtomicU64>) -> Self {
+    pub(super) fn new(id: SessionId, wt: Conn, queue_bytes: usize, evicted: Arc<AtomicU64>) -> Self {
         Self {
             id,
             wt,
@@ -127,12 +112,9 @@ impl SessionHandle {
     /// Accounts for a peer-opened stream and grants more when it is due.
     pub(super) fn stream_slot(self: &Arc<Self>, dir: Dir) -> StreamSlot {
         let grant = self.credit.lock().unwrap_or_else(|e| e.into_inner())[dir as usize].opened();
-        if let Some(n) = grant.and_then(|n| quinn::VarInt::from_u64(n).ok()) {
-            tracing::debug!(session = self.id, streams = u64::from(n), bidi = matches!(dir, Dir::Bi), "granting more streams");
-            match dir {
-                Dir::Bi => self.wt.set_max_concurrent_bi_streams(n),
-                Dir::Uni => self.wt.set_max_concurrent_uni_streams(n),
-            }
+        if let Some(n) = grant {
+            tracing::debug!(session = self.id, streams = n, bidi = matches!(dir, Dir::Bi), "granting more streams");
+            self.wt.grant_streams(dir, n);
         }
         StreamSlot { session: self.clone(), dir }
     }
@@ -232,7 +214,7 @@ impl SessionHandle {
     /// Closes the whole session with a §3.5 code.
     pub fn close(&self, code: u32, reason: &str) {
         tracing::info!(session = self.id, code, reason, "closing session");
-        self.wt.close(code, reason.as_bytes());
+        self.wt.close(code, reason);
     }
 
     /// Sends GOAWAY on our control stream (§10.4).

@@ -1,11 +1,11 @@
-//! Thin async helpers over web-transport-quinn streams: read framed control
-//! messages (§10) and write whole frames.
+//! Thin async helpers over a session's streams ([`super::transport`]): read
+//! framed control messages (§10) and write whole frames.
 
+use super::transport::{ReadError, RecvStream, SendStream};
 use crate::wire::control::{take_frame, Frame, Response};
 use crate::wire::WireError;
 use bytes::BytesMut;
 use std::time::Duration;
-use web_transport_quinn::{RecvStream, SendStream};
 
 /// Why a request or control stream stopped.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +56,8 @@ impl FrameReader {
             if let Some(f) = take_frame(&mut self.buf)? {
                 return Ok(f);
             }
-            match self.recv.read_chunk(64 * 1024, true).await {
-                Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk.bytes),
+            match self.recv.read_chunk(64 * 1024).await {
+                Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk),
                 Ok(None) if self.buf.is_empty() => return Err(StreamError::Closed),
                 Ok(None) => return Err(StreamError::Wire(WireError::Truncated)),
                 Err(e) => return Err(read_error(e)),
@@ -74,9 +74,9 @@ impl FrameReader {
     }
 }
 
-pub fn read_error(e: web_transport_quinn::ReadError) -> StreamError {
+pub fn read_error(e: ReadError) -> StreamError {
     match e {
-        web_transport_quinn::ReadError::Reset(code) => StreamError::Reset(code),
+        ReadError::Reset(code) => StreamError::Reset(code),
         other => StreamError::Transport(other.to_string()),
     }
 }

@@ -1,5 +1,5 @@
 //! One MoQT session (draft-ietf-moq-transport-18 §3): the async shell that
-//! moves bytes between a web-transport-quinn session (WebTransport or raw
+//! moves bytes between a connection ([`transport::Conn`]: WebTransport or raw
 //! QUIC, §3.1) and the relay's routing core.
 //!
 //! Layout of a session:
@@ -10,10 +10,12 @@
 //!   [`upstream`] is the relay's own SUBSCRIBE to a publisher;
 //! - one task per incoming data stream and one writer task draining the
 //!   session's outbound queue ([`data`]);
-//! - one task reading datagrams ([`data::datagrams`]).
+//! - one task reading datagrams ([`data::datagrams`]);
+//! - [`transport`]: the connection and its streams, the only module that
+//!   names a transport crate.
 //!
 //! Modules depend downwards only (request → handlers → upstream → handle →
-//! io), never back on this file or on each other in a loop.
+//! io → transport), never back on this file or on each other in a loop.
 
 pub mod credit;
 pub mod data;
@@ -25,10 +27,11 @@ pub mod publish;
 pub mod request;
 pub mod subscribe;
 pub mod tracks;
+pub mod transport;
 pub mod upstream;
 
-use handle::Dir;
 pub use handle::{AuthState, Established, SessionHandle};
+use transport::Dir;
 
 use crate::state::Relay;
 use crate::wire::{session_error, varint, PADDING, SETUP};
@@ -36,13 +39,13 @@ use bytes::BytesMut;
 use moq_wire::coding::KeyValuePairs;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use web_transport_quinn::RecvStream;
+use transport::{Conn, RecvStream};
 
 /// Setup Option MOQT_IMPLEMENTATION (§10.3.1.5).
 const MOQT_IMPLEMENTATION: u64 = 0x7;
 
 /// Runs a session until the peer leaves or breaks the protocol.
-pub async fn run(relay: Arc<Relay>, wt: web_transport_quinn::Session, url_query: Option<String>) {
+pub async fn run(relay: Arc<Relay>, wt: Conn, url_query: Option<String>) {
     let id = relay.next_id();
     let mut handle = SessionHandle::new(id, wt.clone(), relay.limits.session_queue_bytes, relay.metrics.evicted.clone());
     handle.url_query = url_query;
@@ -157,8 +160,8 @@ async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStrea
             if let Some((t, _)) = varint::read(&buf) {
                 return Ok(t);
             }
-            match recv.read_chunk(4096, true).await {
-                Ok(Some(c)) => buf.extend_from_slice(&c.bytes),
+            match recv.read_chunk(4096).await {
+                Ok(Some(c)) => buf.extend_from_slice(&c),
                 Ok(None) => return Err(()),
                 Err(_) => return Err(()),
             }
@@ -178,7 +181,7 @@ async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStrea
     match t {
         // Boxed so the task is sized for the stream it turned out to be.
         SETUP => Box::pin(control(relay, session, recv, buf)).await,
-        PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {},
+        PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024).await {},
         t if crate::wire::subgroup::is_subgroup_type(t) => Box::pin(data::subgroup(relay, session, recv, buf)).await,
         crate::wire::fetch::FETCH_HEADER => {
             // We never send FETCH upstream, so no FETCH stream is expected.

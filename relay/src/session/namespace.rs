@@ -8,6 +8,7 @@
 
 use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
+use super::transport::SendStream;
 use crate::routing::router::{Existing, NamespaceWatch, Notice, RouteError};
 use crate::state::Relay;
 use crate::wire::control::Response;
@@ -16,7 +17,6 @@ use moq_wire::coding::{KeyValuePairs, TrackNamespacePrefix};
 use moq_wire::message;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use web_transport_quinn::SendStream;
 
 /// A registered SUBSCRIBE_NAMESPACE or SUBSCRIBE_TRACKS.
 pub struct Watch {

@@ -3,6 +3,7 @@
 
 use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
+use super::transport::SendStream;
 use crate::routing::router::Announcement;
 use crate::routing::track::{FullName, Phase, Track};
 use crate::state::Relay;
@@ -13,7 +14,6 @@ use moq_wire::coding::{Encode, KeyValuePairs};
 use moq_wire::message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use web_transport_quinn::SendStream;
 
 /// Holds a namespace for as long as its request stream stays open; closing
 /// or resetting the stream withdraws it (§3.3.2).

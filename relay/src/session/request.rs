@@ -3,13 +3,13 @@
 
 use super::handle::{AuthState, SessionHandle};
 use super::io::{reply, FrameReader, StreamError};
+use super::transport::{RecvStream, SendStream};
 use crate::routing::quota::{Kind, OverLimit};
 use crate::state::Relay;
 use crate::wire::control::{kind, Response};
 use crate::wire::{session_error, RequestErrorCode};
 use moq_wire::message::Message;
 use std::sync::Arc;
-use web_transport_quinn::{RecvStream, SendStream};
 
 /// Runs one request stream to completion.
 pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendStream, recv: RecvStream) {

@@ -5,6 +5,7 @@
 
 use super::handle::{Established, SessionHandle};
 use super::io::{reply, FrameReader, StreamError};
+use super::transport::SendStream;
 use super::upstream;
 use crate::routing::router::Subscribed;
 use crate::routing::track::{FullName, Phase, Subscriber, Track, Window};
@@ -16,7 +17,6 @@ use moq_wire::message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use web_transport_quinn::SendStream;
 
 /// Finds the track, creating it (and its upstream subscription) when a
 /// publisher serves its namespace, or waits up to `rendezvous` for it to

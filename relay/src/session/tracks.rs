@@ -6,6 +6,7 @@
 use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
 use super::namespace::Watch;
+use super::transport::SendStream;
 use crate::routing::router::{Existing, Notice};
 use crate::routing::track::{Phase, Subscriber, Track, Window};
 use crate::state::Relay;
@@ -13,7 +14,6 @@ use crate::wire::control::{encode_request, Response};
 use moq_wire::coding::{Decode, KeyValuePairs};
 use moq_wire::message::{self, Message};
 use std::sync::Arc;
-use web_transport_quinn::SendStream;
 
 pub async fn watch(
     relay: &Arc<Relay>,

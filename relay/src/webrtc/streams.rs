@@ -25,7 +25,8 @@
 //! - Garbage — a bad signal, data after `fin`, data or `fin` from the side that
 //!   does not send, a message over 16 KiB, undecodable `moq-gw` JSON, more
 //!   unread bytes than the receive budget — is a session PROTOCOL_VIOLATION
-//!   (§3.5), as a malformed QUIC stream would be. After it, the machine is dead.
+//!   (§3.5), as a malformed QUIC stream would be. After it, the machine is dead
+//!   but for `moq-gw`, which carries the reason to the page.
 //!
 //! Writes are queued per channel in ≤ 16 KiB pieces and handed out round-robin
 //! ([`Output::Send`]), one message per channel per turn, so one bulky stream
@@ -375,10 +376,8 @@ impl Streams {
     }
 
     /// One message on `moq-gw`, queued like stream data (it must arrive).
+    /// Also after a violation, so that the `close` message can say why.
     pub fn send_gateway(&mut self, msg: &GwMessage) -> Result<(), LocalError> {
-        if self.dead {
-            return Err(LocalError::Closed);
-        }
         let id = self.gw.ok_or(LocalError::Unknown)?;
         self.enqueue(id, Pending::Msg(Message::Text(msg.to_text())));
         Ok(())
@@ -464,8 +463,11 @@ impl Streams {
     fn violation(&mut self, why: String) {
         tracing::debug!(why, "moq-dc protocol violation");
         self.dead = true;
-        self.channels.clear();
-        self.ready.clear();
+        // Only `moq-gw` stays: the shell says why on it before it closes the
+        // PeerConnection (design §2.3, the §3.5 session close).
+        let gw = self.gw;
+        self.channels.retain(|id, _| Some(*id) == gw);
+        self.ready.retain(|id| Some(*id) == gw);
         self.events.clear();
         self.events.push_back(Output::Violation(why));
     }

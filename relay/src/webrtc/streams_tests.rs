@@ -284,3 +284,15 @@ fn channels_we_closed_are_kept_bounded_until_str0m_confirms() {
     s.received(last - 1, bin(b"after fin"));
     assert!(is_violation(&all(&mut s)));
 }
+
+#[test]
+fn moq_gw_still_says_why_after_a_violation() {
+    let mut s = session();
+    s.opened(10, "moq-uni", PROTOCOL, Opener::Them);
+    s.received(10, text("nonsense"));
+    assert!(is_violation(&all(&mut s)));
+    let close = GwMessage::Close { code: 3, reason: "bad signal".into() };
+    s.send_gateway(&close).unwrap();
+    assert_eq!(all(&mut s), [Output::Send { id: 1, msg: text(&close.to_text()) }]);
+    assert_eq!(s.send_datagram(Bytes::from_static(b"x")), Err(LocalError::Closed));
+}

@@ -80,6 +80,10 @@ pub struct Args {
     #[arg(long, env = "MOQ_RELAY_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
 
+    /// Seconds of silence after which a session is gone (QUIC idle timeout; clients that
+    /// stay longer send keep-alives). [default: 30]
+    #[arg(long, env = "MOQ_RELAY_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
     /// Seconds a session may stay after its token expires: GOAWAY at expiry, then
     /// EXPIRED_AUTH_TOKEN. [default: 600]
     #[arg(long, env = "MOQ_RELAY_TOKEN_GRACE_SECS")]
@@ -132,6 +136,7 @@ struct File {
     auth_audience: Option<String>,
     auth: Option<String>,
     token_grace_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
     users: Option<PathBuf>,
     signing_key: Option<PathBuf>,
     login_ttl: Option<String>,
@@ -183,6 +188,7 @@ impl Args {
                 request_burst: self.request_burst.or(file.request_burst).unwrap_or(d.quota.request_burst),
             },
             sessions_per_address: self.max_sessions_per_address.or(file.max_sessions_per_address).unwrap_or(d.sessions_per_address),
+            idle_timeout: self.idle_timeout_secs.or(file.idle_timeout_secs).map(Duration::from_secs).unwrap_or(d.idle_timeout),
             token_grace: self.token_grace_secs.or(file.token_grace_secs).map(Duration::from_secs).unwrap_or(d.token_grace),
             ..d
         };

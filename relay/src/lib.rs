@@ -34,7 +34,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let certs = Arc::new(CertStore::from_source(source).context("loading the TLS certificate")?);
     let relay = Relay::with_access(config.limits.clone(), config.auth.clone(), config.access);
 
-    let endpoint = server::endpoint(config.bind, certs.clone())?;
+    let endpoint = server::endpoint(config.bind, certs.clone(), config.limits.idle_timeout)?;
     let tcp = tokio::net::TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot bind TCP {} for the web phone: is another process using it? pick another port with --bind", config.bind)
     })?;

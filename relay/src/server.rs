@@ -20,7 +20,9 @@ pub const WT_PROTOCOL: &str = moq_wire::Version::Draft18.protocol();
 
 /// Binds the UDP socket. `[::]` is dual-stack: IPv4 clients arrive as
 /// v4-mapped addresses on the same port.
-pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn::Endpoint> {
+/// A connection silent for `idle` is gone (QUIC idle timeout, RFC 9000 §10.1;
+/// the smaller of both sides' values applies).
+pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>, idle: Duration) -> anyhow::Result<quinn::Endpoint> {
     let socket = socket2::Socket::new(socket2::Domain::for_address(bind), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if bind.is_ipv6() {
         // Dual-stack regardless of the host's net.ipv6.bindv6only default.
@@ -35,7 +37,7 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>) -> anyhow::Result<quinn
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport
-        .max_idle_timeout(Some(Duration::from_secs(30).try_into()?))
+        .max_idle_timeout(Some(idle.try_into().context("idle timeout out of range")?))
         // Grown per session as it is used (session::credit).
         .max_concurrent_bidi_streams(quinn::VarInt::from_u64(crate::session::credit::BIDI.0)?)
         .max_concurrent_uni_streams(quinn::VarInt::from_u64(crate::session::credit::UNI.0)?)

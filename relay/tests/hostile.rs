@@ -75,8 +75,12 @@ async fn unknown_uni_stream_type_closes_session() {
 #[tokio::test]
 async fn setup_never_sent_times_out() {
     let relay = Relay::start(&["--handshake-timeout-ms", "300"]);
+    // A session that did send SETUP is not affected.
+    let (served, _ctl, _theirs) = common::session(&relay).await;
     let conn = common::connect(&relay).await;
     assert_eq!(closed_with(&conn).await, 0x11, "CONTROL_MESSAGE_TIMEOUT expected");
+    assert_eq!(relay.metric("moq_relay_errors_total{code=\"setup_timeout\"}"), Some(1.0));
+    assert_served(&served, 0).await;
 }
 
 #[tokio::test]

@@ -143,3 +143,18 @@ async fn sessions_per_address_are_capped() {
     let metrics = relay.http_get("/metrics");
     assert!(metrics.contains("moq_relay_limit_refusals_total{limit=\"sessions_per_address\"} 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped_at_the_idle_timeout_and_others_stay() {
+    let relay = Relay::start(&["--idle-timeout-secs", "1"]);
+    // One peer sends keep-alives; the other goes silent after SETUP (a phone
+    // that lost its network sends no CONNECTION_CLOSE).
+    let alive = common::try_connect_with(&relay, "127.0.0.1".parse().unwrap(), Some(std::time::Duration::from_millis(200))).await.unwrap();
+    let mut ctl = alive.open_uni().await.unwrap();
+    ctl.write_all(&common::setup_bytes()).await.unwrap();
+    let (silent, _sctl, _stheirs) = session(&relay).await;
+    assert!(matches!(silent.closed().await, quinn::ConnectionError::TimedOut));
+    relay.wait_log("session timed out: its peer went silent");
+    assert_eq!(relay.metric("moq_relay_errors_total{code=\"idle_timeout\"}"), Some(1.0));
+    assert!(matches!(common::probe(&alive, 0).await, Response::RequestError { .. }), "the other session is still served");
+}

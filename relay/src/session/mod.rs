@@ -65,6 +65,11 @@ pub async fn run(relay: Arc<Relay>, wt: Conn, url_query: Option<String>) {
         serve(&relay, &session).await;
     }
 
+    if session.wt.timed_out() {
+        // A peer that vanished (no CONNECTION_CLOSE): `--idle-timeout-secs`.
+        relay.metrics.error("idle_timeout");
+        tracing::info!(session = id, "session timed out: its peer went silent");
+    }
     session.outbound.close();
     writer.abort();
     datagrams.abort();
@@ -144,6 +149,7 @@ async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
                 // The guard is only evaluated when select! starts, so check again.
                 setup_checked = true;
                 if !session.setup_done.load(Ordering::Relaxed) {
+                    relay.metrics.error("setup_timeout");
                     session.close(session_error::CONTROL_MESSAGE_TIMEOUT, "no SETUP received");
                     return;
                 }

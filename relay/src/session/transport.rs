@@ -150,6 +150,14 @@ impl Conn {
         }
     }
 
+    /// Whether the connection ended because the peer went silent for the
+    /// idle timeout (RFC 9000 §10.1), not by a close from either side.
+    pub fn timed_out(&self) -> bool {
+        match self {
+            Conn::Quic(s) => matches!(quinn::Connection::close_reason(s), Some(quinn::ConnectionError::TimedOut)),
+        }
+    }
+
     /// Lets the peer have up to `n` streams of `dir` open at once (QUIC
     /// MAX_STREAMS, RFC 9000 §4.6; see `credit.rs` for when it grows). A
     /// limit beyond QUIC's range is not a limit anyone can reach: ignored.

@@ -188,12 +188,25 @@ pub async fn try_connect(relay: &Relay) -> Result<quinn::Connection, quinn::Conn
 /// As [`try_connect`], to the relay's port on `ip` (one of this machine's
 /// addresses) and from it, so the relay sees `ip` as the source.
 pub async fn try_connect_via(relay: &Relay, ip: std::net::IpAddr) -> Result<quinn::Connection, quinn::ConnectionError> {
+    try_connect_with(relay, ip, None).await
+}
+
+/// As [`try_connect_via`], sending QUIC keep-alives every `keep_alive`.
+pub async fn try_connect_with(
+    relay: &Relay,
+    ip: std::net::IpAddr,
+    keep_alive: Option<std::time::Duration>,
+) -> Result<quinn::Connection, quinn::ConnectionError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let roots = moq_certs::load_ca_roots(&relay.ca).unwrap();
     let tls = moq_certs::client_config(roots, &[b"moqt-18"]);
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let mut endpoint = quinn::Endpoint::client(std::net::SocketAddr::new(ip, 0)).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(keep_alive);
+    client.transport_config(Arc::new(transport));
+    endpoint.set_default_client_config(client);
     endpoint.connect(std::net::SocketAddr::new(ip, relay.port), "localhost").unwrap().await
 }
 

@@ -4,7 +4,7 @@
 use crate::state::Limits;
 use clap::Parser;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -107,6 +107,22 @@ pub struct Args {
     #[arg(long, env = "MOQ_RELAY_LOGIN_INSECURE_HTTP")]
     pub login_insecure_http: bool,
 
+    /// UDP address of the WebRTC gateway (POST /webrtc; ICE-lite, one port for every
+    /// browser on it). [default: --bind's address, port + 1]
+    #[arg(long, env = "MOQ_RELAY_WEBRTC_BIND")]
+    pub webrtc_bind: Option<SocketAddr>,
+    /// An IP browsers reach the relay at, offered as the gateway's ICE host candidate
+    /// (repeat; a public or NAT address). [default: --webrtc-bind's IP if specific, else
+    /// the address the browser's POST /webrtc arrived on]
+    #[arg(long = "webrtc-candidate", env = "MOQ_RELAY_WEBRTC_CANDIDATE", value_delimiter = ',')]
+    pub webrtc_candidate: Vec<IpAddr>,
+    /// Browsers on the WebRTC gateway at once; 0 turns the gateway off. [default: 256]
+    #[arg(long, env = "MOQ_RELAY_WEBRTC_MAX_PEERS")]
+    pub webrtc_max_peers: Option<usize>,
+    /// Seconds a browser has after its offer to complete ICE and DTLS. [default: 30]
+    #[arg(long, env = "MOQ_RELAY_WEBRTC_ICE_TIMEOUT_SECS")]
+    pub webrtc_ice_timeout_secs: Option<u64>,
+
     #[command(subcommand)]
     pub command: Option<crate::tokens::Command>,
 }
@@ -141,6 +157,37 @@ struct File {
     signing_key: Option<PathBuf>,
     login_ttl: Option<String>,
     login_insecure_http: Option<bool>,
+    webrtc_bind: Option<SocketAddr>,
+    webrtc_candidate: Option<Vec<IpAddr>>,
+    webrtc_max_peers: Option<usize>,
+    webrtc_ice_timeout_secs: Option<u64>,
+}
+
+/// The WebRTC gateway's settings (issue 14, docs/design/webrtc.md §2.4).
+#[derive(Debug, Clone)]
+pub struct Webrtc {
+    /// The gateway's one UDP socket.
+    pub bind: SocketAddr,
+    /// `bind` was given: failing to bind it is fatal. A defaulted port that is
+    /// taken only turns the gateway off (with a warning), so a relay started
+    /// next to another process on port + 1 still serves QUIC.
+    pub bind_explicit: bool,
+    /// Host candidates to offer (RFC 8445 §5.1.1.1), with the gateway's port.
+    pub candidates: Vec<IpAddr>,
+    /// Peers at once; 0: no gateway.
+    pub max_peers: usize,
+    /// From the offer to ICE + DTLS up. str0m never gives up on an ICE-lite
+    /// agent whose peer sent no candidate and no check (design §2.4).
+    pub ice_timeout: Duration,
+}
+
+impl Webrtc {
+    /// The default gateway port: the QUIC port + 1 (0, an ephemeral port,
+    /// when the QUIC port is 0 or 65535).
+    pub fn default_bind(quic: SocketAddr) -> SocketAddr {
+        let port = if quic.port() == 0 { 0 } else { quic.port().checked_add(1).unwrap_or(0) };
+        SocketAddr::new(quic.ip(), port)
+    }
 }
 
 /// Resolved settings.
@@ -157,6 +204,7 @@ pub struct Config {
     pub access: crate::login::Access,
     /// `POST /login`, when a users file and a signing key are given.
     pub login: Option<std::sync::Arc<crate::login::Login>>,
+    pub webrtc: Webrtc,
 }
 
 impl Args {
@@ -256,8 +304,24 @@ impl Args {
         if tls_cert.is_some() != tls_key.is_some() {
             anyhow::bail!("give both tls_cert and tls_key, or neither for a generated development certificate");
         }
+        let bind = self.bind.or(file.bind).unwrap_or_else(|| "[::]:4443".parse().expect("valid default"));
+        let webrtc_bind = self.webrtc_bind.or(file.webrtc_bind);
+        let candidates = if self.webrtc_candidate.is_empty() { file.webrtc_candidate.unwrap_or_default() } else { self.webrtc_candidate };
+        for ip in &candidates {
+            let unusable = ip.is_unspecified() || ip.is_multicast() || matches!(ip, IpAddr::V4(v) if v.is_broadcast() || v.is_link_local());
+            if unusable {
+                anyhow::bail!("webrtc_candidate {ip}: not an address a browser can send to; give the relay's public or LAN IP");
+            }
+        }
+        let webrtc = Webrtc {
+            bind: webrtc_bind.unwrap_or_else(|| Webrtc::default_bind(bind)),
+            bind_explicit: webrtc_bind.is_some(),
+            candidates: candidates.iter().map(|ip| ip.to_canonical()).collect(),
+            max_peers: self.webrtc_max_peers.or(file.webrtc_max_peers).unwrap_or(256),
+            ice_timeout: Duration::from_secs(self.webrtc_ice_timeout_secs.or(file.webrtc_ice_timeout_secs).unwrap_or(30).max(1)),
+        };
         Ok(Config {
-            bind: self.bind.or(file.bind).unwrap_or_else(|| "[::]:4443".parse().expect("valid default")),
+            bind,
             tls_cert,
             tls_key,
             webapp: self.webapp.or(file.webapp).or_else(default_webapp),
@@ -266,6 +330,7 @@ impl Args {
             auth,
             access,
             login,
+            webrtc,
         })
     }
 }
@@ -294,6 +359,37 @@ mod tests {
         assert_eq!(c.limits.cache_groups, 8);
         assert_eq!(c.drain, Duration::from_secs(1));
         assert_eq!(c.limits.max_object_size, Limits::default().max_object_size);
+    }
+
+    #[test]
+    fn webrtc_defaults_to_the_next_port_and_takes_candidates() {
+        let c = Args::parse_from(["moq-relay", "--bind", "127.0.0.1:5000"]).resolve().unwrap();
+        assert_eq!(c.webrtc.bind, "127.0.0.1:5001".parse().unwrap());
+        assert!(!c.webrtc.bind_explicit);
+        assert_eq!((c.webrtc.max_peers, c.webrtc.ice_timeout), (256, Duration::from_secs(30)));
+        assert_eq!(Webrtc::default_bind("[::]:0".parse().unwrap()).port(), 0);
+        assert_eq!(Webrtc::default_bind("[::]:65535".parse().unwrap()).port(), 0);
+        let c = Args::parse_from([
+            "moq-relay",
+            "--webrtc-bind",
+            "0.0.0.0:7000",
+            "--webrtc-candidate",
+            "192.0.2.7",
+            "--webrtc-candidate",
+            "::ffff:198.51.100.1",
+            "--webrtc-max-peers",
+            "3",
+            "--webrtc-ice-timeout-secs",
+            "2",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(c.webrtc.bind, "0.0.0.0:7000".parse().unwrap());
+        assert!(c.webrtc.bind_explicit);
+        assert_eq!(c.webrtc.candidates, ["192.0.2.7".parse::<IpAddr>().unwrap(), "198.51.100.1".parse().unwrap()]);
+        assert_eq!((c.webrtc.max_peers, c.webrtc.ice_timeout), (3, Duration::from_secs(2)));
+        let err = Args::parse_from(["moq-relay", "--webrtc-candidate", "0.0.0.0"]).resolve().unwrap_err();
+        assert!(err.to_string().contains("not an address"), "{err}");
     }
 
     #[test]

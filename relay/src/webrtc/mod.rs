@@ -16,10 +16,13 @@
 //!   WebTransport phone would send for the browser's RTP, and RTP for the
 //!   datagrams of the subscription the browser listens to.
 //!
-//! The shell (UDP mux, the peer task owning str0m's `Rtc`, channel handles,
-//! `POST /webrtc`) adapts str0m's events and types to these.
+//! The shell adapts str0m's events and types to these (behind the default
+//! cargo feature `webrtc`, which brings str0m):
+//! - [`mux`]: the one UDP socket, demultiplexed by ICE ufrag, then address.
 
 pub mod audio;
+#[cfg(feature = "webrtc")]
+pub mod mux;
 pub mod signals;
 pub mod streams;
 

@@ -33,6 +33,15 @@ pub struct Metrics {
     limits: Mutex<BTreeMap<&'static str, u64>>,
     /// `POST /login` answers, by result.
     logins: Mutex<BTreeMap<&'static str, u64>>,
+    /// WebRTC gateway (issue 14): browsers on it now, `POST /webrtc` answers
+    /// by result, peers dropped for ICE that never came up, MoQ sessions
+    /// started over data channels, RTP packets each way.
+    pub webrtc_peers: AtomicU64,
+    webrtc_offers: Mutex<BTreeMap<&'static str, u64>>,
+    pub webrtc_ice_timeouts: AtomicU64,
+    pub webrtc_sessions: AtomicU64,
+    pub webrtc_rtp_in: AtomicU64,
+    pub webrtc_rtp_out: AtomicU64,
 }
 
 /// Extra gauges computed at scrape time.
@@ -64,6 +73,11 @@ impl Metrics {
     /// A `POST /login` answer ("ok", "wrong_credentials", "throttled", …).
     pub fn login(&self, result: &'static str) {
         *self.logins.lock().unwrap_or_else(|e| e.into_inner()).entry(result).or_default() += 1;
+    }
+
+    /// A `POST /webrtc` answer ("answered", "bad_sdp", "bad_token", …).
+    pub fn webrtc_offer(&self, result: &'static str) {
+        *self.webrtc_offers.lock().unwrap_or_else(|e| e.into_inner()).entry(result).or_default() += 1;
     }
 
     /// A request refused for a per-session limit.
@@ -124,6 +138,28 @@ impl Metrics {
         for (k, v) in self.logins.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "moq_relay_logins_total{{result=\"{k}\"}} {v}");
         }
+        g(&mut out, "webrtc_peers", "gauge", "Browsers on the WebRTC gateway.", l(&self.webrtc_peers));
+        g(&mut out, "webrtc_sessions_total", "counter", "MoQ sessions started over WebRTC data channels.", l(&self.webrtc_sessions));
+        g(
+            &mut out,
+            "webrtc_ice_timeouts_total",
+            "counter",
+            "WebRTC peers dropped because ICE and DTLS never came up.",
+            l(&self.webrtc_ice_timeouts),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP moq_relay_webrtc_offers_total POST /webrtc answers, by result.\n# TYPE moq_relay_webrtc_offers_total counter"
+        );
+        for (k, v) in self.webrtc_offers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "moq_relay_webrtc_offers_total{{result=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP moq_relay_webrtc_rtp_frames_total Opus frames through the WebRTC gateway (in: RTP to datagrams, out: datagrams to RTP).\n# TYPE moq_relay_webrtc_rtp_frames_total counter"
+        );
+        let _ = writeln!(out, "moq_relay_webrtc_rtp_frames_total{{dir=\"in\"}} {}", l(&self.webrtc_rtp_in));
+        let _ = writeln!(out, "moq_relay_webrtc_rtp_frames_total{{dir=\"out\"}} {}", l(&self.webrtc_rtp_out));
         out
     }
 }
@@ -150,5 +186,11 @@ mod tests {
         assert!(text.contains("moq_relay_errors_total{code=\"protocol_violation\"} 1"));
         assert!(text.contains("moq_relay_requests_total{type=\"Subscribe\"} 1"));
         assert!(text.contains("moq_relay_queued_bytes 7"));
+        m.webrtc_offer("bad_sdp");
+        m.webrtc_rtp_in.fetch_add(2, Ordering::Relaxed);
+        let text = m.render(&Snapshot { queued_bytes: 0, cache_bytes: 0, rss_bytes: None });
+        assert!(text.contains("moq_relay_webrtc_offers_total{result=\"bad_sdp\"} 1"));
+        assert!(text.contains("moq_relay_webrtc_rtp_frames_total{dir=\"in\"} 2"));
+        assert!(text.contains("moq_relay_webrtc_peers 0"));
     }
 }

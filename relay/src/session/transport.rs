@@ -1,11 +1,12 @@
 //! The transport under a session: the connection and its streams, as the rest
 //! of `session/` sees them — exactly the operations it uses, nothing more.
 //!
-//! Today there is one transport, web-transport-quinn (WebTransport or raw
-//! QUIC, draft-ietf-moq-transport-18 §3.1). Issue 14 adds a second: a browser
-//! whose MoQ streams ride WebRTC data channels through the relay's gateway
-//! (docs/design/webrtc.md §2.2–2.3). Each type here is an enum so that one
-//! gains an `Rtc` variant beside `Quic` and `session/` runs unchanged over it.
+//! Two transports: web-transport-quinn (WebTransport or raw QUIC,
+//! draft-ietf-moq-transport-18 §3.1), and a browser whose MoQ streams ride
+//! WebRTC data channels through the relay's gateway (issue 14,
+//! docs/design/webrtc.md §2.2–2.3; `crate::webrtc::dc`). Each type here is an
+//! enum with a `Quic` and an `Rtc` variant, and `session/` runs unchanged over
+//! either.
 //!
 //! Why enums and not a trait or generics:
 //! - `web_transport_trait::Session`'s methods return `impl Future`, so it is
@@ -21,6 +22,7 @@
 //! means "this stream or session is gone" and is only logged.
 
 use crate::routing::track::DatagramSink;
+use crate::webrtc::dc::{DcRecv, DcSend, DcSession};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
@@ -44,6 +46,10 @@ pub enum TransportError {
     QuicRead(web_transport_quinn::ReadError),
     #[error("stream already closed")]
     StreamClosed,
+    #[error("WebRTC data channel: {0}")]
+    Rtc(crate::webrtc::streams::LocalError),
+    #[error("the WebRTC peer connection is gone")]
+    RtcGone,
 }
 
 impl From<web_transport_quinn::ClosedStream> for TransportError {
@@ -77,9 +83,14 @@ impl From<web_transport_quinn::ReadError> for ReadError {
 /// One MoQT session's connection. Cheap to clone: every clone is the same
 /// connection.
 #[derive(Clone, Debug)]
+// A session's Conn is made once and cloned a few times; boxing the QUIC
+// session would put a pointer chase on every datagram sent on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     /// WebTransport over HTTP/3, or raw QUIC with ALPN `moqt-18`.
     Quic(web_transport_quinn::Session),
+    /// A browser on the WebRTC gateway: streams are data channels ("moq-dc/1").
+    Rtc(DcSession),
 }
 
 impl Conn {
@@ -87,6 +98,7 @@ impl Conn {
     pub async fn open_uni(&self) -> Result<SendStream, TransportError> {
         match self {
             Conn::Quic(s) => Ok(SendStream::Quic(s.open_uni().await?)),
+            Conn::Rtc(s) => Ok(SendStream::Rtc(s.open_uni().await?)),
         }
     }
 
@@ -97,6 +109,10 @@ impl Conn {
                 let (send, recv) = s.open_bi().await?;
                 Ok((SendStream::Quic(send), RecvStream::Quic(recv)))
             }
+            Conn::Rtc(s) => {
+                let (send, recv) = s.open_bi().await?;
+                Ok((SendStream::Rtc(send), RecvStream::Rtc(recv)))
+            }
         }
     }
 
@@ -104,6 +120,7 @@ impl Conn {
     pub async fn accept_uni(&self) -> Result<RecvStream, TransportError> {
         match self {
             Conn::Quic(s) => Ok(RecvStream::Quic(s.accept_uni().await?)),
+            Conn::Rtc(s) => Ok(RecvStream::Rtc(s.accept_uni().await?)),
         }
     }
 
@@ -114,6 +131,10 @@ impl Conn {
                 let (send, recv) = s.accept_bi().await?;
                 Ok((SendStream::Quic(send), RecvStream::Quic(recv)))
             }
+            Conn::Rtc(s) => {
+                let (send, recv) = s.accept_bi().await?;
+                Ok((SendStream::Rtc(send), RecvStream::Rtc(recv)))
+            }
         }
     }
 
@@ -123,6 +144,7 @@ impl Conn {
     pub async fn read_datagram(&self) -> Result<Bytes, TransportError> {
         match self {
             Conn::Quic(s) => Ok(s.read_datagram().await?),
+            Conn::Rtc(s) => s.read_datagram().await,
         }
     }
 
@@ -131,6 +153,7 @@ impl Conn {
     pub fn send_datagram(&self, datagram: Bytes) -> Result<(), TransportError> {
         match self {
             Conn::Quic(s) => Ok(s.send_datagram(datagram)?),
+            Conn::Rtc(s) => s.send_datagram(datagram),
         }
     }
 
@@ -139,6 +162,7 @@ impl Conn {
     pub fn close(&self, code: u32, reason: &str) {
         match self {
             Conn::Quic(s) => s.close(code, reason.as_bytes()),
+            Conn::Rtc(s) => s.close(code, reason),
         }
     }
 
@@ -147,6 +171,7 @@ impl Conn {
     pub fn remote_address(&self) -> SocketAddr {
         match self {
             Conn::Quic(s) => s.remote_address(),
+            Conn::Rtc(s) => s.remote_address(),
         }
     }
 
@@ -155,12 +180,15 @@ impl Conn {
     pub fn timed_out(&self) -> bool {
         match self {
             Conn::Quic(s) => matches!(quinn::Connection::close_reason(s), Some(quinn::ConnectionError::TimedOut)),
+            Conn::Rtc(s) => s.timed_out(),
         }
     }
 
     /// Lets the peer have up to `n` streams of `dir` open at once (QUIC
     /// MAX_STREAMS, RFC 9000 §4.6; see `credit.rs` for when it grows). A
     /// limit beyond QUIC's range is not a limit anyone can reach: ignored.
+    /// Data channels have no such credit: the gateway caps the browser's
+    /// open streams itself (`webrtc::streams::MAX_PEER_STREAMS`).
     #[inline]
     pub fn grant_streams(&self, dir: Dir, n: u64) {
         match self {
@@ -171,6 +199,7 @@ impl Conn {
                     Dir::Uni => s.set_max_concurrent_uni_streams(n),
                 }
             }
+            Conn::Rtc(_) => {}
         }
     }
 }
@@ -183,6 +212,9 @@ impl DatagramSink for Conn {
             Conn::Quic(s) => {
                 let _ = s.send_datagram(datagram);
             }
+            Conn::Rtc(s) => {
+                let _ = s.send_datagram(datagram);
+            }
         }
     }
 }
@@ -191,6 +223,7 @@ impl DatagramSink for Conn {
 #[derive(Debug)]
 pub enum SendStream {
     Quic(web_transport_quinn::SendStream),
+    Rtc(DcSend),
 }
 
 impl SendStream {
@@ -198,6 +231,7 @@ impl SendStream {
     pub async fn write_all(&mut self, buf: &[u8]) -> Result<(), TransportError> {
         match self {
             SendStream::Quic(s) => Ok(s.write_all(buf).await?),
+            SendStream::Rtc(s) => s.write_all(buf).await,
         }
     }
 
@@ -206,6 +240,7 @@ impl SendStream {
     pub async fn write_chunk(&mut self, buf: Bytes) -> Result<(), TransportError> {
         match self {
             SendStream::Quic(s) => Ok(s.write_chunk(buf).await?),
+            SendStream::Rtc(s) => s.write_chunk(buf).await,
         }
     }
 
@@ -214,6 +249,7 @@ impl SendStream {
     pub fn finish(&mut self) -> Result<(), TransportError> {
         match self {
             SendStream::Quic(s) => Ok(s.finish()?),
+            SendStream::Rtc(s) => s.finish(),
         }
     }
 
@@ -222,14 +258,18 @@ impl SendStream {
     pub fn reset(&mut self, code: u32) -> Result<(), TransportError> {
         match self {
             SendStream::Quic(s) => Ok(s.reset(code)?),
+            SendStream::Rtc(s) => s.reset(code),
         }
     }
 
     /// Send order against the session's other streams: higher goes first.
+    /// Data channels are served round-robin (`webrtc::streams`); audio, the
+    /// traffic that needs priority, rides RTP there.
     #[inline]
     pub fn set_priority(&self, order: i32) -> Result<(), TransportError> {
         match self {
             SendStream::Quic(s) => Ok(s.set_priority(order)?),
+            SendStream::Rtc(_) => Ok(()),
         }
     }
 }
@@ -238,6 +278,7 @@ impl SendStream {
 #[derive(Debug)]
 pub enum RecvStream {
     Quic(web_transport_quinn::RecvStream),
+    Rtc(DcRecv),
 }
 
 impl RecvStream {
@@ -247,6 +288,7 @@ impl RecvStream {
     pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
         match self {
             RecvStream::Quic(s) => Ok(s.read_chunk(max, true).await?.map(|c| c.bytes)),
+            RecvStream::Rtc(s) => s.read_chunk(max).await,
         }
     }
 
@@ -255,6 +297,7 @@ impl RecvStream {
     pub fn stop(&mut self, code: u32) -> Result<(), TransportError> {
         match self {
             RecvStream::Quic(s) => Ok(s.stop(code).map_err(|_| TransportError::StreamClosed)?),
+            RecvStream::Rtc(s) => s.stop(code),
         }
     }
 }

@@ -18,11 +18,18 @@
 //!
 //! The shell adapts str0m's events and types to these (behind the default
 //! cargo feature `webrtc`, which brings str0m):
-//! - [`mux`]: the one UDP socket, demultiplexed by ICE ufrag, then address.
+//! - [`mux`]: the one UDP socket, demultiplexed by ICE ufrag, then address;
+//! - [`peer`]: one task per browser owning str0m's `Rtc`;
+//! - [`dc`]: the session's handles (`Conn::Rtc` and its streams), commands
+//!   to the peer task — no str0m types, so `session/transport.rs` names them
+//!   whatever the features.
 
 pub mod audio;
+pub mod dc;
 #[cfg(feature = "webrtc")]
 pub mod mux;
+#[cfg(feature = "webrtc")]
+pub mod peer;
 pub mod signals;
 pub mod streams;
 

@@ -304,6 +304,15 @@ impl Streams {
         }
     }
 
+    /// A text message on `id` that is not UTF-8 (RFC 8831 §6.6: the string
+    /// PPID carries UTF-8): garbage like any other, if the channel is ours to
+    /// judge; dropped like any message on a channel not (or no longer) known.
+    pub fn received_bad_text(&mut self, id: ChannelId) {
+        if !self.dead && self.channels.contains_key(&id) {
+            self.violation("a text message that is not UTF-8".into());
+        }
+    }
+
     /// str0m's `ChannelClose`: the peer closed it (or the association did).
     pub fn closed(&mut self, id: ChannelId) {
         if self.dead {
@@ -416,6 +425,11 @@ impl Streams {
     /// shell's backpressure for the session's writes.
     pub fn queued_bytes(&self, id: ChannelId) -> usize {
         self.channels.get(&id).map_or(0, |c| c.queued)
+    }
+
+    /// A write was refused and [`writable`](Self::writable) has not come since.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
     }
 
     /// The `moq-gw` channel, once open.

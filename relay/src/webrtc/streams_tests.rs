@@ -296,3 +296,12 @@ fn moq_gw_still_says_why_after_a_violation() {
     assert_eq!(all(&mut s), [Output::Send { id: 1, msg: text(&close.to_text()) }]);
     assert_eq!(s.send_datagram(Bytes::from_static(b"x")), Err(LocalError::Closed));
 }
+
+#[test]
+fn text_that_is_not_utf8_is_a_violation_on_known_channels_only() {
+    let mut s = session();
+    s.received_bad_text(99);
+    assert_eq!(all(&mut s), []);
+    s.received_bad_text(1);
+    assert!(is_violation(&all(&mut s)));
+}

@@ -38,8 +38,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tcp = tokio::net::TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot bind TCP {} for the web phone: is another process using it? pick another port with --bind", config.bind)
     })?;
-    let app = http::router(relay.clone(), certs.clone(), config.webapp.clone(), config.access, config.login.clone())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    #[cfg(feature = "webrtc")]
+    let gateway = webrtc::Gateway::start(relay.clone(), config.webrtc.clone())?;
+    #[cfg(not(feature = "webrtc"))]
+    let gateway: Option<Arc<webrtc::Gateway>> = None;
+    let app = http::router(relay.clone(), certs.clone(), config.webapp.clone(), config.access, config.login.clone(), gateway.clone())
+        .into_make_service_with_connect_info::<http::TcpAddrs>();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(tcp, app).await {
             tracing::error!(error = %e, "HTTP server stopped");
@@ -71,6 +75,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             println!("                 (deploying: README \"Access tokens\"; or --auth none to open it to anyone)");
             tracing::warn!("no --auth-key: only clients on this machine may use the relay, as any user");
         }
+    }
+    match &gateway {
+        #[cfg(feature = "webrtc")]
+        Some(g) => println!(
+            "  WebRTC:        POST /webrtc, UDP {} (ICE-lite; up to {} browsers)",
+            g.local_addr().map_or_else(|_| config.webrtc.bind.to_string(), |a| a.to_string()),
+            config.webrtc.max_peers
+        ),
+        _ => println!("  WebRTC:        off (browsers without WebTransport cannot call through this relay)"),
     }
     if let Some(l) = &config.login {
         println!("  sign-in:       POST /login with the users in {} (tokens valid {} s)", l.users_file.display(), l.ttl.as_secs());

@@ -22,7 +22,8 @@
 //! - [`peer`]: one task per browser owning str0m's `Rtc`;
 //! - [`dc`]: the session's handles (`Conn::Rtc` and its streams), commands
 //!   to the peer task — no str0m types, so `session/transport.rs` names them
-//!   whatever the features.
+//!   whatever the features;
+//! - [`signal`]: `POST /webrtc` / `DELETE /webrtc/<id>` and the [`Gateway`].
 
 pub mod audio;
 pub mod dc;
@@ -30,8 +31,17 @@ pub mod dc;
 pub mod mux;
 #[cfg(feature = "webrtc")]
 pub mod peer;
+#[cfg(feature = "webrtc")]
+pub mod signal;
 pub mod signals;
 pub mod streams;
+
+#[cfg(feature = "webrtc")]
+pub use signal::Gateway;
+
+/// Built without the `webrtc` feature: there is no gateway.
+#[cfg(not(feature = "webrtc"))]
+pub enum Gateway {}
 
 #[cfg(test)]
 mod vectors;

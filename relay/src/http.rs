@@ -117,7 +117,10 @@ async fn webrtc_delete(State(c): State<Ctx>, Path(id): Path<String>) -> Response
     let found = match &c.gateway {
         #[cfg(feature = "webrtc")]
         Some(g) => g.delete(&id),
-        _ => false,
+        _ => {
+            let _ = id;
+            false
+        }
     };
     let status = if found { StatusCode::OK } else { StatusCode::NOT_FOUND };
     (status, [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")]).into_response()

@@ -84,8 +84,8 @@ pub struct Setup {
     pub guard: Box<dyn Send>,
 }
 
-/// Runs one browser until it is gone. The caller counted it in
-/// `webrtc_peers` (before spawning, so `/metrics` shows it at once).
+/// Runs one browser until it is gone. `webrtc_peers` is the caller's and
+/// [`Setup::guard`]'s to count.
 pub async fn run(s: Setup) {
     let (session, ends) = dc::pair(s.remote);
     let mut p = Peer {
@@ -169,7 +169,6 @@ pub async fn run(s: Setup) {
     p.farewell().await;
     let why = p.over.unwrap_or("the peer connection failed");
     tracing::info!(peer = %p.id, why, "WebRTC peer gone");
-    p.relay.metrics.webrtc_peers.fetch_sub(1, Ordering::Relaxed);
 }
 
 struct Peer {

@@ -172,7 +172,7 @@ impl Gateway {
         }
         // From here on the slot is the guard's to give back.
         let id = random_id();
-        let guard = PeerGuard { gateway: self.clone(), id: id.clone(), ip };
+        let mut guard = PeerGuard { gateway: self.clone(), id: id.clone(), ip, counted: false };
         if self.peers().len() >= self.settings.max_peers {
             return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "full", "the relay's WebRTC gateway is full; try again later"));
         }
@@ -220,9 +220,14 @@ impl Gateway {
             remote,
             ice_timeout: self.settings.ice_timeout,
             delete: deleted,
-            guard: Box::new(guard),
+            guard: Box::new({
+                // Counted before the task runs, so /metrics shows it at once;
+                // uncounted by the guard, even if the task panics.
+                self.relay.metrics.webrtc_peers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                guard.counted = true;
+                guard
+            }),
         };
-        self.relay.metrics.webrtc_peers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(peer::run(setup));
         Ok((id, with_ptime(&answer.to_sdp_string())))
     }
@@ -271,18 +276,22 @@ impl Gateway {
     }
 }
 
-/// Frees a peer's places when its task ends: its `DELETE` entry and its
-/// per-address slot.
+/// Frees a peer's places when its task ends (or its offer is refused): its
+/// `DELETE` entry, its per-address slot and its place in `webrtc_peers`.
 struct PeerGuard {
     gateway: Arc<Gateway>,
     id: String,
     ip: IpAddr,
+    counted: bool,
 }
 
 impl Drop for PeerGuard {
     fn drop(&mut self) {
         self.gateway.peers().remove(&self.id);
         self.gateway.relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).release(self.ip);
+        if self.counted {
+            self.gateway.relay.metrics.webrtc_peers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

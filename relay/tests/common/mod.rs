@@ -63,6 +63,10 @@ impl Relay {
             .args(extra)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
+            // The WebRTC gateway on a port of the kernel's choosing, not the
+            // default QUIC port + 1, which another test's relay may have
+            // picked (tests that need the gateway pass --webrtc-bind).
+            .env("MOQ_RELAY_WEBRTC_BIND", format!("{host}:0"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -7,7 +7,7 @@
  *
  * Streams are WHATWG streams of bytes either way. A stream error carries the
  * application's code as `streamErrorCode` (WebTransport's
- * `WebTransportError`; {@link streamError} where that class is missing).
+ * `WebTransportError`; {@link streamError} on the WebRTC path).
  */
 
 /** Which kind of connection carries the session. */
@@ -77,12 +77,13 @@ export function fromWebTransport(wt: WebTransport): MoqTransport {
   return Object.assign(wt, { kind: "webtransport" as const });
 }
 
-/** An error carrying a stream error code, as `WebTransportError` does. */
+/**
+ * An error carrying a stream error code, as `WebTransportError` does. Not a
+ * `WebTransportError` itself: Chromium's constructor (148) takes one init
+ * dictionary, not the spec's `(message, options)` — it throws TypeError on
+ * the spec's form — and clamps the code to 0–255 (an octet).
+ */
 export function streamError(message: string, code: number): Error & { streamErrorCode: number } {
-  if (typeof WebTransportError === "function") {
-    const e = new WebTransportError(message, { streamErrorCode: code });
-    if (e.streamErrorCode === code) return e as WebTransportError & { streamErrorCode: number };
-  }
   return Object.assign(new Error(message), { name: "StreamError", streamErrorCode: code });
 }
 

@@ -17,7 +17,8 @@ async function browser(opts) {
 
 describe("error states", () => {
   before(async () => {
-    relay = await L.startRelay(await L.freePort());
+    // A relay without the WebRTC gateway (--webrtc-max-peers 0 turns it off: POST /webrtc answers 501).
+    relay = await L.startRelay(await L.freePort(), ["--webrtc-max-peers", "0"]);
   });
 
   after(async () => {
@@ -71,7 +72,7 @@ describe("error states", () => {
     }
   });
 
-  // Until the relay has its WebRTC gateway (docs/design/webrtc.md), a browser that needs it is told so, once.
+  // On a relay without the WebRTC gateway (an older relay, or one with it off), a browser that needs it is told so, once.
   for (const [name, query, setup, why] of [
     ["?transport=webrtc", "?transport=webrtc", undefined, /asks for WebRTC.*Leave out \?transport=webrtc/],
     ["no WebTransport", "", () => delete globalThis.WebTransport, /no WebTransport.*Use a recent Chrome/],

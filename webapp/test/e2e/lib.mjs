@@ -75,7 +75,8 @@ export function spawnRelay(bind, prefix = [], extra = []) {
   const argv = [...prefix, relayBin, "--bind", bind, "--webapp", join(webappDir, "dist"), "--drain-secs", "1", ...extra];
   const proc = spawn(argv[0], argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    // The WebRTC gateway on a kernel-chosen port (as scripts/test does): the default, QUIC port + 1, may be taken.
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", MOQ_RELAY_WEBRTC_BIND: process.env.MOQ_RELAY_WEBRTC_BIND ?? "127.0.0.1:0" },
   });
   const log = [];
   proc.stdout.on("data", (d) => log.push(String(d)));
@@ -202,7 +203,9 @@ export function dominantTone(x, rate, candidates) {
  * a phone. `micAllowed: false` makes the page's microphone request fail as
  * if the user denied it; `hostRules` are extra --host-resolver-rules;
  * `executablePath` replaces the browser binary (e.g. a wrapper that runs it
- * in a network namespace).
+ * in a network namespace). WebRTC to a relay on this machine works with
+ * the loopback flags passed here (`--allow-loopback-in-peer-connection`,
+ * and host candidates as IPs rather than mDNS names).
  */
 export async function launchBrowser(wav, { viewport = { width: 390, height: 844 }, micAllowed = true, hostRules = "", executablePath = chromiumPath } = {}) {
   const browser = await chromium.launch({
@@ -219,6 +222,9 @@ export async function launchBrowser(wav, { viewport = { width: 390, height: 844 
       "--use-fake-device-for-media-stream",
       `--use-file-for-fake-audio-capture=${wav}`,
       "--autoplay-policy=no-user-gesture-required",
+      // The WebRTC fallback (issue 14) to the relay's gateway on loopback.
+      "--allow-loopback-in-peer-connection",
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
     ],
   });
   const context = await browser.newContext({ viewport, permissions: micAllowed ? ["microphone"] : [] });

@@ -8,11 +8,19 @@
  *
  * getUserMedia asks for echo cancellation and noise suppression. Without
  * WebCodecs in workers the codec host runs on the main thread instead.
+ *
+ * Over WebRTC (the RTP mode, docs/design/webrtc.md §4 "Media") the
+ * browser's own WebRTC stack codes the audio:
+ *
+ *   microphone track ─► RTCRtpSender (Opus RTP) ─► relay's gateway ─► OBJECT_DATAGRAM
+ *   gateway ─► RTP ─► remote track ─► <audio> element ─► speakers
+ *                                   └► moq-playout's input (recorded only; it outputs silence)
  */
 
 import { MediaHost, hasWebCodecs, type HostCommand, type HostEvent, type HostStats } from "./host.js";
 import type { PlayoutStats } from "./jitter.js";
 import { Tones } from "./tones.js";
+import type { RtpAudio } from "../session/transport.js";
 import { MicError, type PhoneAudio, type ToneKind } from "./types.js";
 
 /** What a worklet tap recorded (test hook, latency bench). */
@@ -46,6 +54,11 @@ export class AudioEngine implements PhoneAudio {
   private mic: MediaStream | undefined;
   private micNode: MediaStreamAudioSourceNode | undefined;
   private onFrame: ((opus: Uint8Array, captureUs: number) => void) | undefined;
+  private muted = false;
+  private playing = true;
+  /** RTP mode: where the microphone is sent, and what plays the peer. */
+  private rtpOut: RtpAudio | undefined;
+  private rtpIn: { rtp: RtpAudio; element: HTMLAudioElement; node: MediaStreamAudioSourceNode | undefined } | undefined;
   private readonly pendingDump: Record<"capture" | "playout", ((r: Dump) => void) | undefined> = { capture: undefined, playout: undefined };
   private readonly pendingCount: Record<"capture" | "playout", Array<(n: number) => void>> = { capture: [], playout: [] };
   private pendingStats: Array<(s: PlayoutStats) => void> = [];
@@ -85,7 +98,8 @@ export class AudioEngine implements PhoneAudio {
     const ctx = new AudioContext({ sampleRate: 48000, latencyHint: "interactive" });
     await ctx.audioWorklet.addModule(new URL("audio-worklet.js", this.assets).href);
     const capture = new AudioWorkletNode(ctx, "moq-capture", { numberOfInputs: 1, numberOfOutputs: 0, channelCount: 1, channelCountMode: "explicit" });
-    const playout = new AudioWorkletNode(ctx, "moq-playout", { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1] });
+    // Its input is the remote RTP track in the RTP mode, recorded there instead of decoded frames.
+    const playout = new AudioWorkletNode(ctx, "moq-playout", { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1], channelCount: 1, channelCountMode: "explicit" });
     playout.connect(ctx.destination);
     playout.port.onmessage = (e: MessageEvent<{ dump?: Dump; stats?: PlayoutStats; count?: number }>) => {
       if (e.data.dump) this.pendingDump.playout?.(e.data.dump);
@@ -186,11 +200,59 @@ export class AudioEngine implements PhoneAudio {
   }
 
   setPlayout(on: boolean): void {
+    this.playing = on;
+    if (this.rtpIn) this.rtpIn.element.muted = !on;
     void this.ready().then((g) => g.playout.port.postMessage({ play: on }));
   }
 
   setMuted(on: boolean): void {
+    this.muted = on;
+    // RTP mode: a disabled track is sent as silence (RTP goes on, so the frame numbers do).
+    if (this.rtpOut) for (const t of this.mic?.getAudioTracks() ?? []) t.enabled = !on;
     void this.graph?.then((g) => g.send({ t: "mute", on }));
+  }
+
+  sendRtp(rtp: RtpAudio | null): void {
+    const track = this.mic?.getAudioTracks().find((t) => t.readyState === "live") ?? null;
+    if (rtp) {
+      if (track) track.enabled = !this.muted;
+      this.rtpOut = rtp;
+      rtp.sendTrack(track).catch((e: unknown) => (this.lastError = `cannot send the microphone over WebRTC: ${(e as Error).message}`));
+    } else {
+      const was = this.rtpOut;
+      this.rtpOut = undefined;
+      if (track) track.enabled = true;
+      was?.sendTrack(null).catch(() => undefined);
+    }
+  }
+
+  receiveRtp(rtp: RtpAudio | null): void {
+    if (this.rtpIn?.rtp === rtp) return;
+    const old = this.rtpIn;
+    this.rtpIn = undefined;
+    if (old) {
+      old.element.pause();
+      old.element.srcObject = null;
+      old.node?.disconnect();
+      void this.graph?.then((g) => g.playout.port.postMessage({ rtp: false }));
+    }
+    if (!rtp) return;
+    // An <audio> element plays it: the usual path of WebRTC audio (echo cancellation), and without
+    // one Chromium gives a remote track's WebAudio source no samples.
+    const element = new Audio();
+    element.autoplay = true;
+    element.muted = !this.playing;
+    element.srcObject = rtp.remoteStream;
+    element.play().catch((e: unknown) => (this.lastError = `cannot play the call's audio: ${(e as Error).message}`));
+    const entry: NonNullable<AudioEngine["rtpIn"]> = { rtp, element, node: undefined };
+    this.rtpIn = entry;
+    void this.ready().then((g) => {
+      const tracks = rtp.remoteStream.getAudioTracks();
+      if (this.rtpIn !== entry || tracks.length === 0) return;
+      entry.node = g.ctx.createMediaStreamSource(new MediaStream(tracks));
+      entry.node.connect(g.playout);
+      g.playout.port.postMessage({ rtp: true });
+    });
   }
 
   tone(kind: ToneKind | null): void {
@@ -203,6 +265,9 @@ export class AudioEngine implements PhoneAudio {
 
   close(): void {
     this.onFrame = undefined;
+    this.sendRtp(null);
+    this.receiveRtp(null);
+    this.muted = false;
     for (const t of this.mic?.getTracks() ?? []) t.stop();
     this.micNode?.disconnect();
     this.mic = undefined;

@@ -4,6 +4,8 @@
  * {@link AudioEngine} in the browser; a call runs without it too (no audio).
  */
 
+import type { RtpAudio } from "../session/transport.js";
+
 export type ToneKind = "ring" | "ringback";
 
 export interface CallAudio {
@@ -24,6 +26,17 @@ export interface CallAudio {
   tone(kind: ToneKind | null): void;
   /** A short DTMF tone, locally (key feedback, or a digit the peer sent). */
   dtmf(digit: string): void;
+  /**
+   * WebRTC (docs/design/webrtc.md §4 "Media"): the microphone rides `rtp`'s
+   * audio sender instead of the Opus encoder; `null` takes it off.
+   */
+  sendRtp(rtp: RtpAudio | null): void;
+  /**
+   * WebRTC: plays `rtp`'s remote stream (the peer's audio as RTP from the
+   * gateway) instead of decoded frames, and records it like the playout;
+   * `null` stops.
+   */
+  receiveRtp(rtp: RtpAudio | null): void;
   /** Ends the call's audio: stops capture, playout and tones. */
   close(): void;
 }

@@ -6,6 +6,8 @@
  *   (docs/CALLS.md §6: Opus, 48 kHz, mono, 20 ms);
  * - `moq-playout`: plays decoded frames through the {@link PlayoutBuffer}
  *   jitter buffer; can record what it plays (test hook and latency bench).
+ *   In the RTP mode (WebRTC) it records its input, the remote track that an
+ *   <audio> element plays, and outputs silence.
  *
  * Each node's `port` takes `{ data: MessagePort }` once: the port to the media
  * worker that encodes and decodes, so audio never passes the main thread.
@@ -98,11 +100,14 @@ interface PlayoutMessage {
   reset?: boolean;
   stats?: boolean;
   play?: boolean;
+  /** RTP mode: record the input (the remote WebRTC track, which an <audio> element plays) and output silence. */
+  rtp?: boolean;
 }
 
 class PlayoutProcessor extends Processor {
   private readonly jb = new PlayoutBuffer();
   private playing = true;
+  private rtp = false;
   private readonly tap = new Tap();
 
   constructor() {
@@ -115,14 +120,23 @@ class PlayoutProcessor extends Processor {
     if (m.data) m.data.onmessage = (e: MessageEvent<{ n: number; pcm: Float32Array }>) => this.jb.push(e.data.n, e.data.pcm, (currentFrame / sampleRate) * 1000);
     if (m.reset) this.jb.reset();
     if (m.play !== undefined) this.playing = m.play;
+    if (m.rtp !== undefined) this.rtp = m.rtp;
     this.tap.control(m, this.port);
     if (m.stats) this.port.postMessage({ stats: { ...this.jb.stats, depth: this.jb.depth, target: this.jb.target } });
   }
 
-  override process(_inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
+  override process(inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
     const out = outputs[0];
     const first = out?.[0];
     if (!out || !first) return true;
+    if (this.rtp) {
+      // The <audio> element plays it; the tap records what it plays.
+      const x = inputs[0]?.[0];
+      this.tap.add(x && this.playing ? x : first.fill(0));
+      first.fill(0);
+      for (let c = 1; c < out.length; c++) out[c]?.fill(0);
+      return true;
+    }
     this.jb.render(first);
     if (!this.playing) first.fill(0);
     this.tap.add(first);

@@ -13,6 +13,7 @@ import { Track, namespacePath } from "../call/address.js";
 import { catalogJson, EVENTS_PRIORITY } from "../call/tracks.js";
 import { AUDIO_PRIORITY, audioFrame, decodeLoc, encodeAudioDatagram } from "../media/loc.js";
 import type { CallAudio } from "../media/types.js";
+import type { RtpAudio } from "../session/transport.js";
 import type { LiveTrack, LogTrack, Publication, Publisher } from "../session/publisher.js";
 import type { MoqSession, ReceivedObject } from "../session/session.js";
 import { fetchObjects, subscribe, subscribeNamespace, type NamespaceWatch, type Subscription } from "../session/subscriber.js";
@@ -257,6 +258,8 @@ export class CallRun {
     const { audio } = this.s;
     if (on === this.sending || !audio) return;
     this.sending = on;
+    const rtp = this.s.session.rtp;
+    if (rtp) return this.mediaRtp(on, rtp, audio);
     if (!on) return audio.stopSending();
     const track = this.publication().audio;
     audio.startSending((opus, captureUs) => {
@@ -264,6 +267,31 @@ export class CallRun {
       const { group, object } = { group: Math.floor(n / 50), object: n % 50 };
       track.send(group, object, (alias) => encodeAudioDatagram(alias, n, captureUs, opus));
     });
+  }
+
+  /**
+   * WebRTC (docs/design/webrtc.md §3): the microphone rides the RTP sender
+   * and the gateway turns it into our `audio` track's datagrams under the
+   * alias of its subscription (`audio-out`), following the subscribers.
+   */
+  private mediaRtp(on: boolean, rtp: RtpAudio, audio: CallAudio): void {
+    const track = this.publication().audio;
+    if (!on) {
+      track.onSubscribers = undefined;
+      rtp.audioOut(null, track.priority);
+      audio.sendRtp(null);
+      return;
+    }
+    audio.sendRtp(rtp);
+    let bound: number | null | undefined;
+    const bind = (): void => {
+      const alias = track.alias ?? null;
+      if (alias === bound) return;
+      bound = alias;
+      rtp.audioOut(alias, track.priority);
+    };
+    track.onSubscribers = bind;
+    bind();
   }
 
   private problem(message: string): void {
@@ -365,9 +393,12 @@ export class CallRun {
   }
 
   private async followAudio(device: string | null): Promise<void> {
+    // WebRTC: the audio plays from RTP; datagrams that reach the page came before `audio-in` bound the alias.
+    const rtp = this.s.session.rtp !== undefined;
     const onObject = (o: ReceivedObject): void => {
       const n = audioFrame(o.groupId, o.objectId);
       if (n === undefined || this.isOver) return;
+      if (rtp) return this.input({ in: "media", device });
       try {
         const f = decodeLoc(o.properties, o.payload);
         this.s.audio?.receive(n, f.captureUs === undefined ? undefined : Number(f.captureUs), f.opus);
@@ -379,7 +410,13 @@ export class CallRun {
     };
     try {
       this.audioSub = await subscribe(this.s.session, this.peerNamespace(device), Track.AUDIO, onObject);
-      if (this.isOver) this.audioSub.close();
+      if (this.isOver) return this.audioSub.close();
+      // WebRTC: the gateway turns this subscription's datagrams into RTP, which the engine plays.
+      const rtp = this.s.session.rtp;
+      if (rtp) {
+        rtp.audioIn(this.audioSub.alias);
+        this.s.audio?.receiveRtp(rtp);
+      }
     } catch (e) {
       this.input({ in: "peer-gone", device });
     }
@@ -400,6 +437,7 @@ export class CallRun {
       f.sub?.close();
     }
     this.audioSub?.close();
+    if (this.audioSub) this.s.session.rtp?.audioIn(null);
     this.media(false);
     this.s.audio?.close();
   }

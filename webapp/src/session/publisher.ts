@@ -52,6 +52,9 @@ export abstract class PubTrack {
   /** Starts sending to a new subscriber (after SUBSCRIBE_OK). */
   protected abstract started(sub: Subscriber): void;
 
+  /** The set of subscribers changed (one accepted, unsubscribed or ended). */
+  protected subscribersChanged(): void {}
+
   /** The Joining Location of an accepted subscription, for a Joining FETCH. */
   joiningOf(requestId: number): { found: boolean; joining: Location | undefined } {
     const s = this.subs.get(requestId);
@@ -70,11 +73,13 @@ export abstract class PubTrack {
     }
     this.subs.set(sub.requestId, sub);
     this.started(sub);
+    this.subscribersChanged();
     // The relay unsubscribes by closing its side (§3.3.2).
     void stream.ended.then(() => {
       if (this.subs.get(sub.requestId) === sub) {
         this.subs.delete(sub.requestId);
         stream.close();
+        this.subscribersChanged();
       }
     });
   }
@@ -83,6 +88,7 @@ export abstract class PubTrack {
   async end(status: number = PublishDoneCode.TRACK_ENDED, reason = "call ended"): Promise<void> {
     const subs = [...this.subs.values()];
     this.subs.clear();
+    if (subs.length) this.subscribersChanged();
     await Promise.all(
       subs.map(async (s) => {
         try {
@@ -189,6 +195,11 @@ export function joiningRange(joining: Location | undefined, start: number, relat
 /** A live-only track of OBJECT_DATAGRAMs (CALLS.md §6); nothing is kept. */
 export class LiveTrack extends PubTrack {
   private last: Location | undefined;
+  /**
+   * Called when subscribers come or go: the WebRTC gateway sends the
+   * track's RTP under one alias ({@link alias}), which must follow them.
+   */
+  onSubscribers: (() => void) | undefined;
 
   largest(): Location | undefined {
     return this.last;
@@ -196,9 +207,20 @@ export class LiveTrack extends PubTrack {
 
   protected started(): void {}
 
+  protected override subscribersChanged(): void {
+    this.onSubscribers?.();
+  }
+
   /** True when someone is subscribed. */
   get wanted(): boolean {
     return this.subs.size > 0;
+  }
+
+  /** The alias of the newest subscription (a relay subscribes once per track), if any. */
+  get alias(): number | undefined {
+    let alias: number | undefined;
+    for (const s of this.subs.values()) alias = s.alias;
+    return alias;
   }
 
   /** Sends one object to every subscriber, encoded by `encode(alias)`. */

@@ -18,7 +18,8 @@
  *   maps them to and from the LOC datagrams of the call's `audio` tracks
  *   ({@link RtpAudio}).
  *
- * Not end-to-end tested until the relay's gateway lands (build plan 3–9).
+ * End-to-end tested with Chromium against the relay's gateway
+ * (test/e2e/webrtc.e2e.mjs).
  */
 
 import { SessionError } from "../moq/control.js";
@@ -115,6 +116,7 @@ export class RtcTransport implements MoqTransport, RtpAudio {
   readonly rtp: RtpAudio = this;
   private readonly gw: RTCDataChannel;
   private readonly dgram: RTCDataChannel;
+  private readonly audio: RTCRtpTransceiver;
   private uni!: ReadableStreamDefaultController<ReadableStream<Uint8Array>>;
   private bidi!: ReadableStreamDefaultController<BidiStream>;
   private dgramIn!: ReadableStreamDefaultController<Uint8Array>;
@@ -137,7 +139,7 @@ export class RtcTransport implements MoqTransport, RtpAudio {
     this.gw = pc.createDataChannel(Label.GATEWAY, { protocol: DC_PROTOCOL, ordered: true });
     this.dgram = pc.createDataChannel(Label.DATAGRAM, { protocol: DC_PROTOCOL, ordered: false, maxRetransmits: 0 });
     this.dgram.binaryType = "arraybuffer";
-    pc.addTransceiver(mic ?? "audio", { direction: "sendrecv", streams: [] });
+    this.audio = pc.addTransceiver(mic ?? "audio", { direction: "sendrecv", streams: [] });
     pc.addEventListener("track", (e) => this.remoteStream.addTrack(e.track));
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.end(new Error(`the WebRTC connection ${pc.connectionState}`));
@@ -249,6 +251,12 @@ export class RtcTransport implements MoqTransport, RtpAudio {
 
   audioIn(alias: number | null): void {
     this.sendGateway({ t: "audio-in", alias });
+  }
+
+  async sendTrack(track: MediaStreamTrack | null): Promise<void> {
+    if (this.over) return;
+    // No renegotiation: the transceiver was offered sendrecv with or without a track.
+    await this.audio.sender.replaceTrack(track);
   }
 
   // -------------------------------------------------------------- closing --

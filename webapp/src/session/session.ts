@@ -29,7 +29,7 @@ import { PADDING_STREAM } from "../moq/stream.js";
 import { SubgroupParser, isSubgroupType } from "../moq/subgroup.js";
 import { readVarint, type U64 } from "../moq/varint.js";
 import { RequestStream } from "./request.js";
-import { fromWebTransport, type MoqTransport, type TransportKind } from "./transport.js";
+import { fromWebTransport, type MoqTransport, type RtpAudio, type TransportKind } from "./transport.js";
 
 /** The WebTransport subprotocol of draft-18 (§3.1.1). */
 export const WT_PROTOCOL = "moqt-18";
@@ -204,6 +204,11 @@ export class MoqSession {
   /** What carries the session. */
   get transport(): TransportKind {
     return this.wt.kind;
+  }
+
+  /** Audio over RTP beside the session (WebRTC), when the transport has it: calls then bind their tracks to it. */
+  get rtp(): RtpAudio | undefined {
+    return this.wt.rtp;
   }
 
   get isOpen(): boolean {

@@ -61,6 +61,8 @@ export interface RtpAudio {
   audioOut(alias: number | null, priority: number): void;
   /** The alias of the peer's audio subscription to play, or `null` to stop. */
   audioIn(alias: number | null): void;
+  /** Puts `track` (the microphone) on the audio sender, or nothing (`null`: no RTP). */
+  sendTrack(track: MediaStreamTrack | null): Promise<void>;
   /** What the gateway sends us: the peer's audio. */
   readonly remoteStream: MediaStream;
 }

@@ -1,0 +1,192 @@
+// The WebRTC fallback (issue 14, docs/design/webrtc.md) in real headless
+// Chromium against a real moq-relay's gateway (POST /webrtc, ICE-lite on
+// loopback: launchBrowser passes --allow-loopback-in-peer-connection and
+// --disable-features=WebRtcHideLocalIpsWithMdns). A page forced onto WebRTC
+// (?transport=webrtc) signs in and registers; it calls a WebTransport page
+// and is called by one, with each side hearing the other's fake-microphone
+// tone — the WebRTC side's audio rides RTP (its mic on the RTP sender, the
+// peer's audio from the remote track), not WebCodecs frames — and mutes and
+// holds; a page without
+// WebTransport (deleted by an init script) picks WebRTC by itself, and two
+// such pages call each other.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import * as L from "./lib.mjs";
+
+const RTC_HZ = 440;
+const WT_HZ = 740;
+const AUTO_HZ = 620;
+const TONES = [RTC_HZ, WT_HZ, AUTO_HZ];
+
+let relay;
+const browsers = [];
+/** Pages: `rtc` on WebRTC (?transport=webrtc), `wt` on WebTransport. */
+let rtc;
+let wt;
+
+async function browser(hz, name) {
+  const b = await L.launchBrowser(L.writeToneWav(name, hz));
+  browsers.push(b);
+  return b;
+}
+
+/** Records `seconds` of what `page` plays and returns the last `tail` seconds. */
+async function hear(page, seconds = 2, tail = 1.2) {
+  await L.recordFor(page, seconds);
+  const r = await L.recording(page);
+  return r.samples.subarray(r.samples.length - Math.round(tail * r.rate));
+}
+
+async function assertHears(page, hz, who) {
+  const t = L.dominantTone(await hear(page), 48000, TONES);
+  assert.equal(t.freq, hz, `${who} should hear ${hz} Hz, got ${JSON.stringify(t)}`);
+  assert.ok(t.share > 0.9 && t.rms > 0.01, `${who}: tone too weak or impure: ${JSON.stringify(t)}`);
+}
+
+async function assertSilence(page, who) {
+  const t = L.dominantTone(await hear(page), 48000, TONES);
+  assert.ok(t.rms < 0.005, `${who} should hear silence, got ${JSON.stringify(t)}`);
+}
+
+/** `from` dials `to`, `callee` answers; resolves with the sid once both are established. */
+async function connect(from, callee, to) {
+  const sid = await L.dial(from, to);
+  await L.waitState(callee, "the callee ringing", (x) => x.call?.sid === sid && x.call.phase === "ringing");
+  await callee.click("#answer");
+  for (const p of [from, callee]) await L.waitState(p, "established", (x) => x.call?.sid === sid && x.call.phase === "established");
+  return sid;
+}
+
+async function hangUp(page, other, sid) {
+  await page.click("#hangup");
+  for (const p of [page, other]) {
+    const s = await L.waitState(p, `call ${sid} ended`, (x) => x.call?.sid === sid && x.call.phase === "ended");
+    assert.equal(s.call.ended.reason, "hangup");
+  }
+}
+
+/** A WebRTC page's audio went over RTP: its WebCodecs encoder and playout buffer saw no frame. */
+async function assertRtpMedia(page, who) {
+  const st = await page.evaluate(() => window.__moqTest.stats());
+  assert.equal(st.codec.encoded, 0, `${who} encoded no WebCodecs frame: ${JSON.stringify(st)}`);
+  assert.equal(st.playout.received, 0, `${who} decoded no frame: ${JSON.stringify(st)}`);
+}
+
+/** The relay's /metrics as { name{labels}: value }. */
+async function metrics() {
+  const text = await (await fetch(`${relay.base}metrics`)).text();
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => {
+        const i = l.lastIndexOf(" ");
+        return [l.slice(0, i), Number(l.slice(i + 1))];
+      }),
+  );
+}
+
+async function rtpFrames() {
+  const m = await metrics();
+  return { in: m['moq_relay_webrtc_rtp_frames_total{dir="in"}'] ?? 0, out: m['moq_relay_webrtc_rtp_frames_total{dir="out"}'] ?? 0 };
+}
+
+describe("WebRTC fallback through the relay's gateway", () => {
+  before(async () => {
+    relay = await L.startRelay(await L.freePort());
+    const R = await browser(RTC_HZ, "rtc.wav");
+    const W = await browser(WT_HZ, "wt.wav");
+    rtc = await L.openPhone(R.context, relay, "?transport=webrtc");
+    wt = await L.openPhone(W.context, relay);
+  });
+
+  after(async () => {
+    for (const b of browsers) await b.browser.close();
+    await relay?.stop();
+  });
+
+  test("?transport=webrtc: the page signs in over WebRTC and registers", async () => {
+    await L.signIn(rtc, "rita", "Rita WebRTC");
+    await L.signIn(wt, "walt");
+    const s = await L.state(rtc);
+    assert.equal(s.transport, "webrtc");
+    assert.equal(await rtc.textContent("#me-status-text"), "Online · WebRTC");
+    assert.equal((await L.state(wt)).transport, "webtransport");
+    // Registered: each sees the other, with the WebRTC page's display name.
+    await L.waitState(rtc, "rita sees walt", (x) => x.presence.includes("walt"));
+    await L.waitState(wt, "walt sees rita", (x) => x.presence.includes("rita"));
+    await L.until("rita's display name in walt's list", async () => (await wt.textContent('#presence li[data-user="rita"] .name')) === "Rita WebRTC");
+    const m = await metrics();
+    assert.equal(m["moq_relay_webrtc_peers"], 1, "one browser on the gateway");
+  });
+
+  test("WebRTC calls WebTransport: audio both ways over RTP, mute, hold, the callee hangs up", async () => {
+    const before = await rtpFrames();
+    const sid = await connect(rtc, wt, "walt");
+    await assertHears(wt, RTC_HZ, "walt (WebTransport) hearing rita (WebRTC)");
+    await assertHears(rtc, WT_HZ, "rita (WebRTC) hearing walt (WebTransport)");
+    await assertRtpMedia(rtc, "rita");
+    const after = await rtpFrames();
+    assert.ok(after.in - before.in >= 50, `the gateway turned rita's RTP into datagrams: ${JSON.stringify({ before, after })}`);
+    assert.ok(after.out - before.out >= 50, `the gateway turned walt's datagrams into RTP: ${JSON.stringify({ before, after })}`);
+    // Mute on the WebRTC side: its track is disabled, the RTP sender sends silence.
+    await rtc.click("#mute");
+    await L.waitState(rtc, "muted", (x) => x.call?.muted === true);
+    await assertSilence(wt, "walt while rita is muted");
+    await rtc.click("#mute");
+    await L.waitState(rtc, "unmuted", (x) => x.call?.muted === false);
+    await assertHears(wt, RTC_HZ, "walt after rita unmuted");
+    // Hold on the WebRTC side: audio-out unbound and the track off the sender; then back.
+    await rtc.click("#hold");
+    await L.waitState(wt, "walt sees the hold", (x) => x.call?.peerHeld === true);
+    await assertSilence(wt, "walt while rita holds");
+    await assertSilence(rtc, "rita while she holds");
+    await rtc.click("#hold");
+    await L.waitState(wt, "walt sees the unhold", (x) => x.call?.peerHeld === false);
+    await assertHears(wt, RTC_HZ, "walt after rita resumed");
+    await assertHears(rtc, WT_HZ, "rita after she resumed");
+    await hangUp(wt, rtc, sid);
+  });
+
+  test("WebTransport calls WebRTC: audio both ways, the caller hangs up", async () => {
+    await L.toHome(rtc);
+    const sid = await connect(wt, rtc, "rita");
+    assert.equal(await rtc.textContent("#call-peer"), "walt");
+    await assertHears(rtc, WT_HZ, "rita (WebRTC) hearing walt (WebTransport)");
+    await assertHears(wt, RTC_HZ, "walt (WebTransport) hearing rita (WebRTC)");
+    await assertRtpMedia(rtc, "rita");
+    await hangUp(wt, rtc, sid);
+  });
+
+  test("no WebTransport (deleted by an init script): the page picks WebRTC by itself and calls another such page", async () => {
+    const pages = [];
+    for (const [hz, name] of [
+      [AUTO_HZ, "auto.wav"],
+      [RTC_HZ, "auto2.wav"],
+    ]) {
+      const { context } = await browser(hz, name);
+      await context.addInitScript(() => delete globalThis.WebTransport);
+      pages.push(await L.openPhone(context, relay));
+    }
+    const [ada, ben] = pages;
+    assert.equal(await ada.evaluate(() => typeof globalThis.WebTransport), "undefined");
+    await L.signIn(ada, "ada");
+    await L.signIn(ben, "ben");
+    for (const p of pages) {
+      assert.equal((await L.state(p)).transport, "webrtc");
+      assert.equal(await p.textContent("#me-status-text"), "Online · WebRTC");
+    }
+    await L.waitState(ada, "ada sees ben", (x) => x.presence.includes("ben"));
+    const sid = await connect(ada, ben, "ben");
+    // Both legs on the gateway: RTP → datagrams → RTP each way.
+    await assertHears(ben, AUTO_HZ, "ben hearing ada (both WebRTC)");
+    await assertHears(ada, RTC_HZ, "ada hearing ben (both WebRTC)");
+    for (const [p, who] of [
+      [ada, "ada"],
+      [ben, "ben"],
+    ])
+      await assertRtpMedia(p, who);
+    await hangUp(ben, ada, sid);
+    assert.equal((await metrics())["moq_relay_webrtc_peers"], 3, "rita, ada and ben on the gateway");
+  });
+});

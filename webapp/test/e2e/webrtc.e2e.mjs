@@ -6,10 +6,12 @@
 // and is called by one, with each side hearing the other's fake-microphone
 // tone — the WebRTC side's audio rides RTP (its mic on the RTP sender, the
 // peer's audio from the remote track), not WebCodecs frames — and mutes and
-// holds; a page without
+// holds; it calls the CLI phone (moq-phone answer), whose recording holds
+// its tone while it hears the CLI's; a page without
 // WebTransport (deleted by an init script) picks WebRTC by itself, and two
 // such pages call each other.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as L from "./lib.mjs";
 
@@ -37,10 +39,13 @@ async function hear(page, seconds = 2, tail = 1.2) {
   return r.samples.subarray(r.samples.length - Math.round(tail * r.rate));
 }
 
-async function assertHears(page, hz, who) {
-  const t = L.dominantTone(await hear(page), 48000, TONES);
+function assertTone(t, hz, who) {
   assert.equal(t.freq, hz, `${who} should hear ${hz} Hz, got ${JSON.stringify(t)}`);
   assert.ok(t.share > 0.9 && t.rms > 0.01, `${who}: tone too weak or impure: ${JSON.stringify(t)}`);
+}
+
+async function assertHears(page, hz, who) {
+  assertTone(L.dominantTone(await hear(page), 48000, TONES), hz, who);
 }
 
 async function assertSilence(page, who) {
@@ -156,6 +161,31 @@ describe("WebRTC fallback through the relay's gateway", () => {
     await assertHears(wt, RTC_HZ, "walt (WebTransport) hearing rita (WebRTC)");
     await assertRtpMedia(rtc, "rita");
     await hangUp(wt, rtc, sid);
+  });
+
+  test("WebRTC calls moq-phone (CLI): it answers, plays a tone, hangs up after 3 s; audio both ways", async () => {
+    await L.toHome(rtc);
+    const rec = join(L.tmp, "carol-heard.wav");
+    const carol = L.startCliPhone(relay, ["--as", "carol", "answer", "--play", L.writeToneWav("carol.wav", AUTO_HZ, { toneS: 10 }), "--record", rec, "--hangup-after", "3"]);
+    try {
+      await L.waitState(rtc, "rita sees carol online", (s) => s.presence.includes("carol"));
+      const sid = await L.dial(rtc, "carol");
+      await L.waitState(rtc, "established", (x) => x.call?.sid === sid && x.call.phase === "established");
+      await rtc.evaluate(() => window.__moqTest.record(true));
+      const end = await L.waitState(rtc, "ended", (x) => x.call?.sid === sid && x.call.phase === "ended", 20000);
+      assert.deepEqual(end.call.ended, { reason: "hangup", by_peer: true });
+      await carol.line(/^ended: hangup$/);
+      assert.equal(await carol.exited, 0);
+      const r = await L.recording(rtc);
+      const cut = Math.round(0.25 * r.rate);
+      assertTone(L.dominantTone(r.samples.subarray(cut, r.samples.length - cut), r.rate, TONES), AUTO_HZ, "rita (WebRTC) hearing moq-phone");
+      const w = L.readWav(rec);
+      assert.ok(w.samples.length > w.rate, `the CLI recorded only ${w.samples.length} samples`);
+      assertTone(L.dominantTone(w.samples.subarray(w.rate / 2), w.rate, TONES), RTC_HZ, "moq-phone hearing rita (WebRTC)");
+      await assertRtpMedia(rtc, "rita");
+    } finally {
+      await carol.kill();
+    }
   });
 
   test("no WebTransport (deleted by an init script): the page picks WebRTC by itself and calls another such page", async () => {

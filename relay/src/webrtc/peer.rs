@@ -17,6 +17,13 @@
 //!   `close_stream` marks it, its poll emits `Close`), which `streams.rs`
 //!   takes as the confirmation it waits for.
 //! - A text message that is not UTF-8 is a violation (RFC 8831 §6.6).
+//! - A `moq-uni` of ours is not reset when moq-dc/1 closes it after our
+//!   `fin`: the page closes it once it read the `fin` (or [`UNI_LINGER`]
+//!   passes). Chromium (148) drops what a channel the browser opened for us
+//!   received if it is reset before the page was handed the channel (its
+//!   `datachannel` event waits for a busy main thread): the page got an
+//!   empty channel that closed, read as `reset 0` — events and FETCH
+//!   results lost.
 //! - Delivered bytes are reported consumed when the session reads or drops
 //!   them (`dc.rs`), or here when their reader is gone.
 //! - `Channel::write` → `Ok(false)` is `Streams::refused`; writes resume on
@@ -42,7 +49,7 @@ use super::streams::{ChannelId, GwMessage, Kind, LocalError, Message, Opener, Ou
 use crate::state::Relay;
 use crate::wire::session_error;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -58,6 +65,9 @@ use tokio::sync::{mpsc, oneshot};
 pub const RETRY: Duration = Duration::from_millis(50);
 /// How long our `{"t":"close"}` gets to reach the page before DTLS closes.
 pub const CLOSE_LINGER: Duration = Duration::from_millis(300);
+/// How long a `moq-uni` of ours that moq-dc/1 closed waits for the page to
+/// close it before we do (see the module notes).
+pub const UNI_LINGER: Duration = Duration::from_secs(5);
 
 /// Everything a peer task starts with (built by `signal.rs`).
 pub struct Setup {
@@ -103,6 +113,8 @@ pub async fn run(s: Setup) {
         next_id: 1,
         opening: HashMap::new(),
         open_replies: HashMap::new(),
+        our_uni: HashSet::new(),
+        lingering: HashMap::new(),
         readers: HashMap::new(),
         acks: HashMap::new(),
         audio_mid: None,
@@ -135,6 +147,9 @@ pub async fn run(s: Setup) {
         if p.streams.is_blocked() {
             wake = wake.min(now + RETRY);
         }
+        if let Some(&t) = p.lingering.values().map(|(_, t)| t).min() {
+            wake = wake.min(t);
+        }
         tokio::select! {
             packet = inbox.recv() => match packet {
                 Some(packet) => p.receive(packet),
@@ -163,6 +178,7 @@ pub async fn run(s: Setup) {
                 if p.closing.is_some_and(|c| tokio::time::Instant::now() >= c) {
                     p.end("closed");
                 }
+                p.close_lingering(tokio::time::Instant::now());
             }
         }
     }
@@ -189,6 +205,10 @@ struct Peer {
     opening: HashMap<Cid, oneshot::Sender<dc::Opened>>,
     /// ... numbered, until `streams.rs` says `Opened`.
     open_replies: HashMap<ChannelId, oneshot::Sender<dc::Opened>>,
+    /// Our open `moq-uni` channels.
+    our_uni: HashSet<ChannelId>,
+    /// Our `moq-uni` channels moq-dc/1 closed, left for the page to close until then.
+    lingering: HashMap<ChannelId, (Cid, tokio::time::Instant)>,
     /// The peer's direction of each stream, to its `DcRecv`.
     readers: HashMap<ChannelId, mpsc::UnboundedSender<Item>>,
     /// Writes waiting for their channel's queue to shrink.
@@ -309,6 +329,8 @@ impl Peer {
                 self.opening.remove(&cid);
                 if let Some(id) = self.cids.remove(&cid) {
                     self.ids.remove(&id);
+                    self.our_uni.remove(&id);
+                    self.lingering.remove(&id);
                     self.streams.closed(id);
                 }
             }
@@ -368,7 +390,12 @@ impl Peer {
                     self.fail_acks(id);
                     self.open_replies.remove(&id);
                     if let Some(&cid) = self.ids.get(&id) {
-                        self.rtc.direct_api().close_data_channel(cid);
+                        if self.our_uni.remove(&id) {
+                            // The page closes it after our fin (module notes); a backstop if it does not.
+                            self.lingering.insert(id, (cid, tokio::time::Instant::now() + UNI_LINGER));
+                        } else {
+                            self.rtc.direct_api().close_data_channel(cid);
+                        }
                     }
                 }
                 Output::Violation(why) => {
@@ -408,6 +435,9 @@ impl Peer {
         if !matches!(kind, Kind::Uni | Kind::Bi) {
             return;
         }
+        if kind == Kind::Uni && by == Opener::Us {
+            self.our_uni.insert(id);
+        }
         let Some(cmd) = self.ends.cmd_tx.upgrade() else { return };
         let send = (kind == Kind::Bi || by == Opener::Us).then(|| DcSend::new(id, cmd.clone()));
         let recv = (kind == Kind::Bi || by == Opener::Them).then(|| {
@@ -433,6 +463,16 @@ impl Peer {
                 let _ = self.ends.uni.send(recv);
             }
             _ => {}
+        }
+    }
+
+    /// Closes our `moq-uni` channels the page left open past [`UNI_LINGER`].
+    fn close_lingering(&mut self, now: tokio::time::Instant) {
+        let due: Vec<ChannelId> = self.lingering.iter().filter(|(_, (_, t))| *t <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            if let Some((cid, _)) = self.lingering.remove(&id) {
+                self.rtc.direct_api().close_data_channel(cid);
+            }
         }
     }
 

@@ -70,6 +70,9 @@ pub fn start_relay(extra: &[&str], ours: bool) -> Relay {
         // Ours prints its banner on stdout once both sockets are bound.
         let mut c = Command::new(our_bin());
         c.args(["--bind", &format!("127.0.0.1:{port}")]).args(extra);
+        // Its WebRTC gateway on a kernel-chosen port: the default, the QUIC
+        // port + 1, may be another test relay's port when many run at once.
+        c.env("MOQ_RELAY_WEBRTC_BIND", "127.0.0.1:0");
         c.stdout(Stdio::piped()).stderr(Stdio::null());
         c
     };

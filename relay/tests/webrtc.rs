@@ -174,6 +174,18 @@ fn chan(label: &str, ordered: bool) -> ChannelConfig {
 }
 
 /// POSTs the browser's offer; the answer goes into its `Rtc`.
+/// A browser whose MoQ session is set up: SETUP on its first moq-uni, as
+/// draft-18's control stream (§3.3), answered by the relay's SETUP on a
+/// moq-uni of its own.
+async fn set_up(relay: &Relay) -> Browser {
+    let mut b = connect(relay).await;
+    let ctl = b.open("moq-uni").await;
+    b.send(ctl, true, &common::setup_bytes());
+    let theirs = b.theirs("moq-uni", &[ctl]).await;
+    assert_eq!(b.frame(theirs).await.kind, moq_wire::SETUP);
+    b
+}
+
 async fn connect(relay: &Relay) -> Browser {
     let (mut b, offer, pending) = Browser::new().await;
     let (status, headers, answer) = http(relay, "POST", "/webrtc", &[("Content-Type", "application/sdp")], &offer);
@@ -191,14 +203,7 @@ async fn connect(relay: &Relay) -> Browser {
 #[tokio::test]
 async fn setup_and_a_subscribe_over_data_channels() {
     let relay = Relay::start(&["--webrtc-bind", "127.0.0.1:0"]);
-    let mut b = connect(&relay).await;
-
-    // SETUP on the first moq-uni, as draft-18's control stream (§3.3).
-    let ctl = b.open("moq-uni").await;
-    b.send(ctl, true, &common::setup_bytes());
-    // The relay's control stream: a moq-uni of its own, starting with SETUP.
-    let theirs = b.theirs("moq-uni", &[ctl]).await;
-    assert_eq!(b.frame(theirs).await.kind, moq_wire::SETUP);
+    let mut b = set_up(&relay).await;
 
     // A request on moq-bi is answered (nobody publishes the track).
     let req = b.open("moq-bi").await;
@@ -290,11 +295,7 @@ async fn a_browser_that_never_does_ice_is_dropped() {
 #[tokio::test]
 async fn rtp_in_reaches_a_quic_subscriber_as_datagrams() {
     let relay = Relay::start(&["--webrtc-bind", "127.0.0.1:0"]);
-    let mut b = connect(&relay).await;
-    let ctl = b.open("moq-uni").await;
-    b.send(ctl, true, &common::setup_bytes());
-    let theirs = b.theirs("moq-uni", &[ctl]).await;
-    assert_eq!(b.frame(theirs).await.kind, moq_wire::SETUP);
+    let mut b = set_up(&relay).await;
 
     // PUBLISH_NAMESPACE on a moq-bi of ours.
     let ann = b.open("moq-bi").await;
@@ -368,11 +369,7 @@ async fn datagrams_of_the_audio_in_alias_reach_the_browser_as_rtp() {
     ann_s.write_all(&moq_wire::control::encode_request(&m).unwrap()).await.unwrap();
     assert!(matches!(common::read_frame(&mut ann_r).await.unwrap().response().unwrap(), Response::RequestOk(_)));
 
-    let mut b = connect(&relay).await;
-    let ctl = b.open("moq-uni").await;
-    b.send(ctl, true, &common::setup_bytes());
-    let theirs = b.theirs("moq-uni", &[ctl]).await;
-    assert_eq!(b.frame(theirs).await.kind, moq_wire::SETUP);
+    let mut b = set_up(&relay).await;
     let req = b.open("moq-bi").await;
     let m = Message::Subscribe(moq_wire::message::Subscribe {
         id: 0,

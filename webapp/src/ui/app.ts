@@ -31,6 +31,8 @@ export class App {
   access: Access | undefined;
   /** The GET /access under way, for a sign-in submitted before it answered. */
   private accessReady: Promise<void> = Promise.resolve();
+  /** The relay field's text the last GET /access was for. */
+  private accessFor = "";
   private accessSeq = 0;
   private signingIn = false;
 
@@ -54,7 +56,17 @@ export class App {
     });
     // Who may use the relay (and whether it takes passwords): asked now, and again for another relay.
     this.loadAccess();
-    $("f-relay").addEventListener("change", () => this.loadAccess());
+    // While typing (settled for 400 ms) as well as on change: the form's layout (banner, password
+    // field) then settles before the user reaches for "Sign in", not under the pointer as they click.
+    let typing: ReturnType<typeof setTimeout> | undefined;
+    $("f-relay").addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => this.loadAccess(), 400);
+    });
+    $("f-relay").addEventListener("change", () => {
+      clearTimeout(typing);
+      if (this.accessFor !== this.relayField()) this.loadAccess();
+    });
     $("signout").addEventListener("click", () => this.signOut());
     $("dial-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -88,12 +100,17 @@ export class App {
     document.addEventListener("pointerdown", () => this.audio.unlock(), { capture: true });
   }
 
+  private relayField(): string {
+    return ($("f-relay") as HTMLInputElement).value.trim();
+  }
+
   /** Asks the chosen relay's GET /access and shapes the sign-in form (and the banner) by its answer. */
   private loadAccess(): void {
     const seq = ++this.accessSeq;
+    this.accessFor = this.relayField();
     let url: string;
     try {
-      const { relayUrl, certificateUrl } = relayEndpoints(($("f-relay") as HTMLInputElement).value.trim());
+      const { relayUrl, certificateUrl } = relayEndpoints(this.accessFor);
       url = new URL("/access", certificateUrl ?? relayUrl).href;
     } catch {
       this.applyAccess(undefined);
@@ -152,6 +169,7 @@ export class App {
     let token: string | undefined;
     let tokenExpires: number | undefined;
     try {
+      if (this.accessFor !== relay) this.loadAccess();
       await this.accessReady;
       const plan = planSignIn(this.access, password, typedToken);
       if (plan.kind === "error") return text($("signin-error"), plan.message);

@@ -20,16 +20,19 @@ import { fromHex } from "../moq/bytes.js";
 import { Publisher } from "../session/publisher.js";
 import type { RequestStream } from "../session/request.js";
 import { GatewayMissing, RtcTransport } from "../session/rtc.js";
-import { MoqSession, SessionClosed } from "../session/session.js";
-import type { TransportKind } from "../session/transport.js";
+import { MoqSession, SessionClosed, WT_PROTOCOL } from "../session/session.js";
+import { fromWebTransport, type MoqTransport, type TransportKind } from "../session/transport.js";
 import { RequestRefused, subscribeNamespace } from "../session/subscriber.js";
 import { AuthFailed, requestAuthFailure, sessionAuthFailure, type AuthFailureKind } from "./auth.js";
 import { CallRun, type CallListener } from "./callrun.js";
+import { FallbackJudge, classifyFailure, needsHttpProbe, watchStreamOpens, type Reached } from "./fallback.js";
 import { Presence, type OnlineUser } from "./presence.js";
-import type { TransportChoice } from "./transport_choice.js";
+import { fallenBack, rememberFallback, type TransportChoice } from "./transport_choice.js";
 
 export const HEARTBEAT_MS = 1000;
 export const HEARTBEAT_DEADLINE_MS = 2500;
+/** How long the relay's HTTP side gets to answer before a failure is blamed on WebTransport (fallback.ts). */
+export const HTTP_PROBE_MS = 3000;
 
 export interface PhoneConfig {
   user: string;
@@ -42,7 +45,7 @@ export interface PhoneConfig {
   relayUrl: string;
   /** Where the relay publishes its certificate's SHA-256 (hex), or `undefined` for a CA-signed relay. */
   certificateUrl: string | undefined;
-  /** What the session runs over (transport_choice.ts); WebTransport when absent. */
+  /** What the session runs over (transport_choice.ts); WebTransport when absent. A runtime fallback replaces it (fallback.ts). */
   transport?: TransportChoice | undefined;
 }
 
@@ -94,6 +97,12 @@ export class Phone {
   private goingAway = false;
   /** Set when a request was refused for our token mid-session (EXPIRED_AUTH_TOKEN): the session is being closed. */
   private authFailure: AuthFailed | undefined;
+  /** How WebTransport fares, and when to fall back to WebRTC (fallback.ts). */
+  private readonly judge = new FallbackJudge(typeof RTCPeerConnection === "function");
+  /** How far the current connection attempt got. */
+  private reached: Reached = "http";
+  /** The current session was dropped as stalled (heartbeat misses, a slow stream open). */
+  private stalled = false;
 
   constructor(
     readonly cfg: PhoneConfig,
@@ -163,6 +172,8 @@ export class Phone {
       let error: string;
       let refused: AuthFailed | undefined;
       let unavailable: string | undefined;
+      this.reached = "http";
+      this.stalled = false;
       try {
         const session = await this.connect();
         attempt = 0;
@@ -174,9 +185,17 @@ export class Phone {
         error = describeConnectError(e);
         refused = authFailureOf(e);
         if (e instanceof GatewayMissing) unavailable = gatewayMissing(this.cfg.transport);
+        // The relay closing the session with a code answered over WebTransport: not a handshake failure.
+        if (e instanceof SessionClosed && e.info.code !== undefined) this.reached = "session";
       }
       this.authFailure = undefined;
       this.teardown();
+      if (!this.running) break;
+      if (await this.fallBack(refused !== undefined, error)) {
+        attempt = 0;
+        this.goingAway = false;
+        continue;
+      }
       if (!this.running) break;
       if (refused) {
         // Retrying with the same token cannot work: stop, and say why.
@@ -204,10 +223,49 @@ export class Phone {
     }
   }
 
+  /**
+   * After a failed attempt or a lost session: switches this phone to WebRTC
+   * for the rest of the tab when WebTransport failed (fallback.ts) and says
+   * whether it did (the caller reconnects at once).
+   */
+  private async fallBack(auth: boolean, error: string): Promise<boolean> {
+    const choice = this.cfg.transport;
+    let failure = classifyFailure({ auth, reached: this.reached, stalled: this.stalled });
+    // Only while the relay's HTTP side (where the gateway is) answers is it WebTransport's fault.
+    if (needsHttpProbe(failure) && this.judge.mayFallBack(choice) && !(await this.httpAnswers())) failure = "unreachable";
+    if (!this.running || !this.judge.decide(choice, failure)) return false;
+    const next = fallenBack(failure);
+    console.warn(`switching to WebRTC: ${next.why} (${error})`);
+    this.cfg.transport = next;
+    rememberFallback(next);
+    return true;
+  }
+
+  /** Whether the relay's HTTP side answers at all (any status). */
+  private async httpAnswers(): Promise<boolean> {
+    try {
+      await fetch(this.cfg.certificateUrl ?? this.cfg.relayUrl, { cache: "no-store", signal: AbortSignal.timeout(HTTP_PROBE_MS) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Session, registration, ring watch and presence (CALLS.md §3). */
   private async connect(): Promise<MoqSession> {
     const hash = this.cfg.certificateUrl ? await fetchCertificateHash(this.cfg.certificateUrl) : undefined;
-    const session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport: this.openTransport() });
+    this.reached = "handshake";
+    let opened: MoqSession | undefined;
+    const transport = this.openTransport(hash, () => {
+      // A stream open slower than STALL_STREAM_OPEN_MS: the session stalled.
+      if (!opened?.isOpen) return;
+      this.stalled = true;
+      opened.close(0, "the WebTransport session stalled");
+    });
+    const session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport });
+    this.reached = "session";
+    opened = session;
+    if (session.transport === "webtransport") this.judge.opened();
     if (!this.running) {
       session.close(0, "signed out");
       throw new Error("signed out");
@@ -256,11 +314,13 @@ export class Phone {
     }
   }
 
-  /** The WebRTC fallback when it was chosen; `undefined`: the WebTransport MoqSession opens by default. */
-  private openTransport(): RtcTransport | undefined {
-    if (this.cfg.transport?.kind !== "webrtc") return undefined;
+  /** The WebRTC fallback when it was chosen, else a WebTransport whose stream opens are watched for stalls (`slow`). */
+  private openTransport(hash: Uint8Array | undefined, slow: () => void): MoqTransport {
     // The gateway is on the relay's HTTP side, where its certificate hash is.
-    return RtcTransport.open(this.cfg.certificateUrl ?? this.cfg.relayUrl, this.cfg.token);
+    if (this.cfg.transport?.kind === "webrtc") return RtcTransport.open(this.cfg.certificateUrl ?? this.cfg.relayUrl, this.cfg.token);
+    const opts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
+    if (hash) opts.serverCertificateHashes = [{ algorithm: "sha-256", value: hash as Uint8Array<ArrayBuffer> }];
+    return watchStreamOpens(fromWebTransport(new WebTransport(this.cfg.relayUrl, opts)), slow);
   }
 
   /** Resolves with why the session ended. */
@@ -277,8 +337,11 @@ export class Phone {
         const r = await reg.next(HEARTBEAT_DEADLINE_MS, "REQUEST_OK to the heartbeat");
         if (r?.type === "REQUEST_ERROR") return; // a relay that does not support it: rely on QUIC
         if (r === undefined) throw new Error("registration stream ended");
+        this.judge.answered();
       } catch (e) {
         if (!session.isOpen) return;
+        // The second miss in a row (this session's and the one before): a stall, when the relay's HTTP side still answers.
+        if (this.judge.missed()) this.stalled = true;
         console.warn("relay not responding; reconnecting", e);
         session.close(0, "relay not responding");
         return;

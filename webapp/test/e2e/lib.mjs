@@ -358,3 +358,61 @@ export function startCliPhone(relay, args) {
     },
   };
 }
+
+// ---- calls between pages (webrtc.e2e.mjs, fallback.e2e.mjs) ----
+
+/** `from` dials `to`, the `callee` page answers; resolves with the sid once both are established. */
+export async function connectCall(from, callee, to) {
+  const sid = await dial(from, to);
+  await waitState(callee, "the callee ringing", (x) => x.call?.sid === sid && x.call.phase === "ringing");
+  await callee.click("#answer");
+  for (const p of [from, callee]) await waitState(p, "established", (x) => x.call?.sid === sid && x.call.phase === "established");
+  return sid;
+}
+
+/** `page` hangs up call `sid`; both it and `other` see it end by hangup. */
+export async function hangUpCall(page, other, sid) {
+  await page.click("#hangup");
+  for (const p of [page, other]) {
+    const s = await waitState(p, `call ${sid} ended`, (x) => x.call?.sid === sid && x.call.phase === "ended");
+    if (s.call.ended.reason !== "hangup") throw new Error(`call ${sid} ended by ${JSON.stringify(s.call.ended)}, not a hangup`);
+  }
+}
+
+/** The last `tail` s of `seconds` of what `page` plays. */
+export async function hear(page, seconds = 2, tail = 1.2) {
+  await recordFor(page, seconds);
+  const r = await recording(page);
+  return r.samples.subarray(r.samples.length - Math.round(tail * r.rate));
+}
+
+/** Throws unless `t` (from {@link dominantTone}) is a clean `hz` tone. */
+export function assertTone(t, hz, who) {
+  if (t.freq !== hz) throw new Error(`${who} should hear ${hz} Hz, got ${JSON.stringify(t)}`);
+  if (!(t.share > 0.9 && t.rms > 0.01)) throw new Error(`${who}: tone too weak or impure: ${JSON.stringify(t)}`);
+}
+
+/** `page` plays a clean `hz` tone (of the `tones` the test uses). */
+export async function assertHears(page, hz, who, tones) {
+  assertTone(dominantTone(await hear(page), 48000, tones), hz, who);
+}
+
+/** A WebRTC page's audio went over RTP: its WebCodecs encoder and playout buffer saw no frame. */
+export async function assertRtpMedia(page, who) {
+  const st = await page.evaluate(() => window.__moqTest.stats());
+  if (st.codec.encoded !== 0 || st.playout.received !== 0) throw new Error(`${who}'s audio did not ride RTP (WebCodecs frames seen): ${JSON.stringify(st)}`);
+}
+
+/** The relay's /metrics as { "name{labels}": value }. */
+export async function metrics(relay) {
+  const text = await (await fetch(`${relay.base}metrics`)).text();
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => {
+        const i = l.lastIndexOf(" ");
+        return [l.slice(0, i), Number(l.slice(i + 1))];
+      }),
+  );
+}

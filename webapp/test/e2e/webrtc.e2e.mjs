@@ -7,7 +7,8 @@
 // tone — the WebRTC side's audio rides RTP (its mic on the RTP sender, the
 // peer's audio from the remote track), not WebCodecs frames — and mutes and
 // holds; it calls the CLI phone (moq-phone answer), whose recording holds
-// its tone while it hears the CLI's; a page without
+// its tone while it hears the CLI's, and is called by it (moq-phone call);
+// calling an unknown user ends the call as over WebTransport; a page without
 // WebTransport (deleted by an init script) picks WebRTC by itself, and two
 // such pages call each other.
 import assert from "node:assert/strict";
@@ -32,64 +33,18 @@ async function browser(hz, name) {
   return b;
 }
 
-/** Records `seconds` of what `page` plays and returns the last `tail` seconds. */
-async function hear(page, seconds = 2, tail = 1.2) {
-  await L.recordFor(page, seconds);
-  const r = await L.recording(page);
-  return r.samples.subarray(r.samples.length - Math.round(tail * r.rate));
-}
-
-function assertTone(t, hz, who) {
-  assert.equal(t.freq, hz, `${who} should hear ${hz} Hz, got ${JSON.stringify(t)}`);
-  assert.ok(t.share > 0.9 && t.rms > 0.01, `${who}: tone too weak or impure: ${JSON.stringify(t)}`);
-}
-
-async function assertHears(page, hz, who) {
-  assertTone(L.dominantTone(await hear(page), 48000, TONES), hz, who);
-}
+const assertTone = L.assertTone;
+const assertHears = (page, hz, who) => L.assertHears(page, hz, who, TONES);
 
 async function assertSilence(page, who) {
-  const t = L.dominantTone(await hear(page), 48000, TONES);
+  const t = L.dominantTone(await L.hear(page), 48000, TONES);
   assert.ok(t.rms < 0.005, `${who} should hear silence, got ${JSON.stringify(t)}`);
 }
 
-/** `from` dials `to`, `callee` answers; resolves with the sid once both are established. */
-async function connect(from, callee, to) {
-  const sid = await L.dial(from, to);
-  await L.waitState(callee, "the callee ringing", (x) => x.call?.sid === sid && x.call.phase === "ringing");
-  await callee.click("#answer");
-  for (const p of [from, callee]) await L.waitState(p, "established", (x) => x.call?.sid === sid && x.call.phase === "established");
-  return sid;
-}
-
-async function hangUp(page, other, sid) {
-  await page.click("#hangup");
-  for (const p of [page, other]) {
-    const s = await L.waitState(p, `call ${sid} ended`, (x) => x.call?.sid === sid && x.call.phase === "ended");
-    assert.equal(s.call.ended.reason, "hangup");
-  }
-}
-
-/** A WebRTC page's audio went over RTP: its WebCodecs encoder and playout buffer saw no frame. */
-async function assertRtpMedia(page, who) {
-  const st = await page.evaluate(() => window.__moqTest.stats());
-  assert.equal(st.codec.encoded, 0, `${who} encoded no WebCodecs frame: ${JSON.stringify(st)}`);
-  assert.equal(st.playout.received, 0, `${who} decoded no frame: ${JSON.stringify(st)}`);
-}
-
-/** The relay's /metrics as { name{labels}: value }. */
-async function metrics() {
-  const text = await (await fetch(`${relay.base}metrics`)).text();
-  return Object.fromEntries(
-    text
-      .split("\n")
-      .filter((l) => l && !l.startsWith("#"))
-      .map((l) => {
-        const i = l.lastIndexOf(" ");
-        return [l.slice(0, i), Number(l.slice(i + 1))];
-      }),
-  );
-}
+const connect = L.connectCall;
+const hangUp = L.hangUpCall;
+const assertRtpMedia = L.assertRtpMedia;
+const metrics = () => L.metrics(relay);
 
 async function rtpFrames() {
   const m = await metrics();
@@ -186,6 +141,43 @@ describe("WebRTC fallback through the relay's gateway", () => {
     } finally {
       await carol.kill();
     }
+  });
+
+  test("moq-phone (CLI) calls WebRTC: the page answers, the CLI hangs up after 3 s; audio both ways", async () => {
+    await L.toHome(rtc);
+    const rec = join(L.tmp, "dave-heard.wav");
+    const dave = L.startCliPhone(relay, ["--as", "dave", "call", "rita", "--play", L.writeToneWav("dave.wav", AUTO_HZ, { toneS: 10 }), "--record", rec, "--hangup-after", "3"]);
+    try {
+      const sid = (await dave.line(/^session [0-9a-f]{32}$/)).split(" ")[1];
+      await L.waitState(rtc, "rita ringing", (x) => x.call?.sid === sid && x.call.phase === "ringing", 20000);
+      assert.equal(await rtc.textContent("#call-peer"), "dave");
+      await rtc.click("#answer");
+      await L.waitState(rtc, "established", (x) => x.call?.sid === sid && x.call.phase === "established");
+      await rtc.evaluate(() => window.__moqTest.record(true));
+      await dave.line(/^established with device web-/);
+      const end = await L.waitState(rtc, "ended", (x) => x.call?.sid === sid && x.call.phase === "ended", 20000);
+      assert.deepEqual(end.call.ended, { reason: "hangup", by_peer: true });
+      await dave.line(/^ended: hangup$/);
+      assert.equal(await dave.exited, 0);
+      const r = await L.recording(rtc);
+      const cut = Math.round(0.25 * r.rate);
+      assertTone(L.dominantTone(r.samples.subarray(cut, r.samples.length - cut), r.rate, TONES), AUTO_HZ, "rita (WebRTC) hearing moq-phone");
+      const w = L.readWav(rec);
+      assert.ok(w.samples.length > w.rate, `the CLI recorded only ${w.samples.length} samples`);
+      assertTone(L.dominantTone(w.samples.subarray(w.rate / 2), w.rate, TONES), RTC_HZ, "moq-phone hearing rita (WebRTC)");
+      await assertRtpMedia(rtc, "rita");
+    } finally {
+      await dave.kill();
+    }
+  });
+
+  test("WebRTC calls an unknown user: the call ends 'offline' with the same message as over WebTransport", async () => {
+    await L.toHome(rtc);
+    const sid = await L.dial(rtc, "nobody");
+    const s = await L.waitState(rtc, "the call ends", (x) => x.call?.sid === sid && x.call.phase === "ended");
+    assert.equal(s.call.ended.reason, "offline");
+    assert.match(await rtc.textContent('[data-flag="end"]'), /nobody is not online/);
+    assert.equal((await L.state(rtc)).connection, "online", "the session goes on");
   });
 
   test("no WebTransport (deleted by an init script): the page picks WebRTC by itself and calls another such page", async () => {

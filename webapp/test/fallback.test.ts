@@ -5,7 +5,7 @@
 // worked), and the stream-open stall watch.
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { FallbackJudge, HANDSHAKE_FAILURES, classifyFailure, needsHttpProbe, watchStreamOpens } from "../src/phone/fallback.js";
+import { FallbackJudge, HANDSHAKE_FAILURES, HEALTHY_HEARTBEATS, classifyFailure, needsHttpProbe, watchStreamOpens } from "../src/phone/fallback.js";
 import { chooseTransport, STALL_MISSES, STALL_STREAM_OPEN_MS, type TransportChoice } from "../src/phone/transport_choice.js";
 import type { MoqTransport } from "../src/session/transport.js";
 
@@ -59,11 +59,13 @@ describe("runtime fallback", () => {
     assert.equal(k.decide(auto, "handshake"), false);
   });
 
-  it(`a stall is ${STALL_MISSES} heartbeat misses in a row; an answer or an unreachable relay restarts the count; a stall falls back`, () => {
+  it(`a stall is ${STALL_MISSES} heartbeat misses without ${HEALTHY_HEARTBEATS} answers in a row between; an unreachable relay restarts the count; a stall falls back`, () => {
     const j = new FallbackJudge(true);
     j.missed();
-    j.answered();
-    for (let i = 1; i < STALL_MISSES; i++) assert.equal(j.missed(), false);
+    for (let i = 1; i < HEALTHY_HEARTBEATS; i++) j.answered();
+    assert.equal(j.missed(), true, "a session that stalled after a few answers still counts");
+    for (let i = 0; i < HEALTHY_HEARTBEATS; i++) j.answered();
+    for (let i = 1; i < STALL_MISSES; i++) assert.equal(j.missed(), false, "30 s of health forgave the earlier misses");
     j.decide(auto, "unreachable");
     for (let i = 1; i < STALL_MISSES; i++) assert.equal(j.missed(), false);
     assert.equal(j.missed(), true);

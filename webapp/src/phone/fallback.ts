@@ -9,10 +9,11 @@
  *   (the certificate fetch) is `unreachable`; the WebTransport session or
  *   its SETUP failing after that is `handshake`; an open session dropped as
  *   stalled is `stall`.
- * - A stall is {@link STALL_MISSES} heartbeats missed in a row (each miss
- *   still drops its session at once, as the liveness check always did, so
- *   the second one is the first heartbeat of the reconnected session), or a
- *   stream open slower than {@link STALL_STREAM_OPEN_MS} ({@link watchStreamOpens}).
+ * - A stall is {@link STALL_MISSES} heartbeat misses (each still drops its
+ *   session at once, as the liveness check always did, so they are misses
+ *   of successive sessions) without {@link HEALTHY_HEARTBEATS} answered in a
+ *   row in between, or a stream open slower than {@link STALL_STREAM_OPEN_MS}
+ *   ({@link watchStreamOpens}).
  * - Handshake failures and stalls count only while the relay's HTTP side
  *   answers (the phone probes it): a relay that went away explains them,
  *   and its gateway would not answer either.
@@ -27,6 +28,9 @@ import { STALL_MISSES, STALL_STREAM_OPEN_MS, shouldFallBack, type TransportChoic
 
 /** Handshake failures in a row (HTTP answering) that make a fallback once WebTransport had worked in this phone. */
 export const HANDSHAKE_FAILURES = 3;
+
+/** Heartbeats answered in a row (30 s) after which earlier misses no longer count toward a stall. */
+export const HEALTHY_HEARTBEATS = 30;
 
 /** How far a connection attempt got: the relay's HTTP side, the WebTransport session and SETUP, or past them. */
 export type Reached = "http" | "handshake" | "session";
@@ -57,6 +61,7 @@ export class FallbackJudge {
   private worked = false;
   private handshakes = 0;
   private misses = 0;
+  private streak = 0;
 
   constructor(private readonly hasRtcPeerConnection: boolean) {}
 
@@ -73,11 +78,13 @@ export class FallbackJudge {
 
   /** The relay answered a heartbeat. */
   answered(): void {
-    this.misses = 0;
+    this.streak += 1;
+    if (this.streak >= HEALTHY_HEARTBEATS) this.misses = 0;
   }
 
   /** A heartbeat went unanswered (its session is being dropped): `true` when that makes a stall. */
   missed(): boolean {
+    this.streak = 0;
     this.misses += 1;
     return this.misses >= STALL_MISSES;
   }

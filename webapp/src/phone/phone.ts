@@ -340,7 +340,7 @@ export class Phone {
         this.judge.answered();
       } catch (e) {
         if (!session.isOpen) return;
-        // The second miss in a row (this session's and the one before): a stall, when the relay's HTTP side still answers.
+        // The second miss without 30 s of health between (this session's and an earlier one's): a stall, if the relay's HTTP side answers.
         if (this.judge.missed()) this.stalled = true;
         console.warn("relay not responding; reconnecting", e);
         session.close(0, "relay not responding");

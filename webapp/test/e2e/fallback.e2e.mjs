@@ -8,6 +8,9 @@
 //   fails while /certificate.sha256 and POST /webrtc pass; the page falls
 //   back to WebRTC by itself, stays there for the tab, and calls a
 //   WebTransport page with audio both ways;
+// - WebTransport stalling (a UDP relay in front goes quiet after the
+//   session opened, and again for the next one) while HTTP answers: the
+//   page falls back after the second heartbeat miss;
 // - a relay restarting (graceful: GOAWAY, then close) does not make a
 //   WebTransport page fall back;
 // - on a relay that requires tokens, a WebRTC page with a token signed by
@@ -15,6 +18,7 @@
 //   while a WebRTC page signed in on that relay stays online and calls.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { connect as tcpConnect, createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -34,11 +38,15 @@ async function browser(hz, name) {
 }
 
 /**
- * A TCP-only front for the relay on `port`: every connection is piped to
- * the relay's TCP port (its HTTP side), and nothing listens on UDP `port`,
- * so WebTransport to `https://127.0.0.1:<port>/` fails at its handshake.
+ * A front for the relay on `port`: every TCP connection is piped to the
+ * relay's TCP port (its HTTP side). With `udp` false nothing listens on UDP
+ * `port`, so WebTransport to `https://127.0.0.1:<port>/` fails at its
+ * handshake. With `udp` true each client's QUIC flow is relayed to the
+ * relay's UDP port, and `stall(ms)` silences flows (both ways) from the
+ * moment they are `ms` old: a path that passes handshakes and then goes
+ * quiet while HTTP still answers.
  */
-async function tcpOnlyFront(port, relay) {
+async function front(port, relay, { udp = false } = {}) {
   const sockets = new Set();
   const server = createServer((c) => {
     const u = tcpConnect(relay.port, "127.0.0.1");
@@ -58,10 +66,42 @@ async function tcpOnlyFront(port, relay) {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", resolve);
   });
+  /** Client "addr:port" → its socket towards the relay and when the flow began. */
+  const flows = new Map();
+  let stallAfter = Infinity;
+  const quiet = (f) => Date.now() - f.born >= stallAfter;
+  let sock;
+  if (udp) {
+    sock = createSocket("udp4");
+    sock.on("message", (msg, from) => {
+      const key = `${from.address}:${from.port}`;
+      let f = flows.get(key);
+      if (!f) {
+        const up = createSocket("udp4");
+        f = { up, born: Date.now() };
+        flows.set(key, f);
+        const flow = f;
+        up.on("message", (m) => quiet(flow) || sock.send(m, from.port, from.address));
+        up.on("error", () => undefined);
+      }
+      if (!quiet(f)) f.up.send(msg, relay.port, "127.0.0.1");
+    });
+    await new Promise((resolve, reject) => {
+      sock.once("error", reject);
+      sock.bind(port, "127.0.0.1", resolve);
+    });
+  }
   return {
     base: `http://127.0.0.1:${port}/`,
+    /** How many QUIC flows (client ports) have passed through so far. */
+    flows: () => flows.size,
+    stall(ms) {
+      stallAfter = ms;
+    },
     close() {
       for (const s of sockets) s.destroy();
+      for (const f of flows.values()) f.up.close();
+      sock?.close();
       return new Promise((r) => server.close(() => r()));
     },
   };
@@ -70,8 +110,7 @@ async function tcpOnlyFront(port, relay) {
 const switched = (page) => page.logs.filter((l) => /switching to WebRTC/.test(l));
 
 async function assertOnlineOver(page, transport, label, ms = 15000) {
-  const s = await L.waitState(page, `online over ${transport}`, (x) => x.connection === "online", ms);
-  assert.equal(s.transport, transport);
+  await L.waitState(page, `online over ${transport}`, (x) => x.connection === "online" && x.transport === transport, ms);
   assert.equal(await page.textContent("#me-status-text"), `Online · ${label}`);
 }
 
@@ -114,10 +153,10 @@ describe("the page's own choice of WebRTC", () => {
   // "port unreachable"), exactly what a network that blocks UDP does, while
   // its HTTP requests reach the relay through the front.
   test("WebTransport blocked (UDP), HTTP answers: the page falls back to WebRTC by itself, stays there for the tab, and calls a WebTransport page", async () => {
-    const front = await tcpOnlyFront(await L.freePort(), relay);
+    const tcpOnly = await front(await L.freePort(), relay);
     try {
       const { context } = await browser(FB_HZ, "fb.wav");
-      const page = await L.openPhone(context, front);
+      const page = await L.openPhone(context, tcpOnly);
       await page.fill("#f-user", "fern");
       await page.click("#signin-button");
       await assertOnlineOver(page, "webrtc", "WebRTC", 30000);
@@ -140,7 +179,32 @@ describe("the page's own choice of WebRTC", () => {
       await assertOnlineOver(page, "webrtc", "WebRTC");
       assert.equal(switched(page).length, 1, "no second WebTransport failure");
     } finally {
-      await front.close();
+      await tcpOnly.close();
+    }
+  });
+
+  // Real QUIC through a UDP relay that goes quiet: first for the open session
+  // (its heartbeat misses; the page reconnects, its HTTP check passing), then
+  // for the new session too, 3 s after it began (after its first heartbeats
+  // were answered): the second miss is a stall.
+  test("WebTransport stalls (packets stop, HTTP answers), twice: the page falls back to WebRTC by itself", async () => {
+    const path = await front(await L.freePort(), relay, { udp: true });
+    try {
+      const { context } = await browser(FB_HZ, "fb-stall.wav");
+      const page = await L.openPhone(context, path);
+      await L.signIn(page, "stan");
+      await assertOnlineOver(page, "webtransport", "WebTransport");
+      assert.ok(path.flows() >= 1, "the session runs through the front");
+      path.stall(3000);
+      await assertOnlineOver(page, "webrtc", "WebRTC", 40000);
+      const misses = page.logs.filter((l) => /^warning: relay not responding/.test(l));
+      assert.equal(misses.length, 2, `two heartbeat misses:\n${page.logs.join("\n")}`);
+      assert.equal(switched(page).length, 1);
+      assert.match(switched(page)[0], /the WebTransport session stalled/);
+      assert.ok(path.flows() >= 2, "it reconnected over WebTransport once before falling back");
+      await L.waitState(page, "stan sees walt", (x) => x.presence.includes("walt"));
+    } finally {
+      await path.close();
     }
   });
 

@@ -2,6 +2,7 @@
 //! Precedence: command line / environment, then the TOML file, then defaults.
 
 use crate::state::Limits;
+use crate::webrtc::ice_servers::IceServers;
 use clap::Parser;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -122,6 +123,15 @@ pub struct Args {
     /// Seconds a browser has after its offer to complete ICE and DTLS. [default: 30]
     #[arg(long, env = "MOQ_RELAY_WEBRTC_ICE_TIMEOUT_SECS")]
     pub webrtc_ice_timeout_secs: Option<u64>,
+    /// A STUN or TURN server for browsers on the gateway (repeat): stun:HOST[:PORT],
+    /// turn:HOST[:PORT][?transport=tcp], turns:HOST:443?transport=tcp. The page gets them
+    /// from GET /webrtc; TURN lets browsers on networks that block UDP reach the gateway.
+    #[arg(long = "webrtc-ice-server", env = "MOQ_RELAY_WEBRTC_ICE_SERVER", value_delimiter = ',')]
+    pub webrtc_ice_server: Vec<String>,
+    /// File holding the TURN server's shared secret (coturn: use-auth-secret,
+    /// static-auth-secret): pages get 24-hour TURN credentials made with it.
+    #[arg(long, env = "MOQ_RELAY_WEBRTC_TURN_SECRET_FILE")]
+    pub webrtc_turn_secret_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<crate::tokens::Command>,
@@ -161,6 +171,8 @@ struct File {
     webrtc_candidate: Option<Vec<IpAddr>>,
     webrtc_max_peers: Option<usize>,
     webrtc_ice_timeout_secs: Option<u64>,
+    webrtc_ice_server: Option<Vec<String>>,
+    webrtc_turn_secret_file: Option<PathBuf>,
 }
 
 /// The WebRTC gateway's settings (issue 14, docs/design/webrtc.md §2.4).
@@ -179,6 +191,8 @@ pub struct Webrtc {
     /// From the offer to ICE + DTLS up. str0m never gives up on an ICE-lite
     /// agent whose peer sent no candidate and no check (design §2.4).
     pub ice_timeout: Duration,
+    /// STUN/TURN servers for the page (`GET /webrtc`).
+    pub ice_servers: IceServers,
 }
 
 impl Webrtc {
@@ -319,6 +333,10 @@ impl Args {
             candidates: candidates.iter().map(|ip| ip.to_canonical()).collect(),
             max_peers: self.webrtc_max_peers.or(file.webrtc_max_peers).unwrap_or(256),
             ice_timeout: Duration::from_secs(self.webrtc_ice_timeout_secs.or(file.webrtc_ice_timeout_secs).unwrap_or(30).max(1)),
+            ice_servers: ice_servers(
+                if self.webrtc_ice_server.is_empty() { file.webrtc_ice_server.unwrap_or_default() } else { self.webrtc_ice_server },
+                self.webrtc_turn_secret_file.or(file.webrtc_turn_secret_file),
+            )?,
         };
         Ok(Config {
             bind,
@@ -337,6 +355,23 @@ impl Args {
 
 /// The built web phone (`webapp/dist`), else the `webapp/` sources, of the
 /// current directory or of the source tree the binary was built from.
+/// `--webrtc-ice-server`s and the TURN secret read from its file (kept out of
+/// the command line, which `ps` shows).
+fn ice_servers(urls: Vec<String>, secret_file: Option<PathBuf>) -> anyhow::Result<IceServers> {
+    let secret = match secret_file {
+        Some(f) => {
+            let s = std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("webrtc_turn_secret_file {}: {e}", f.display()))?;
+            let s = s.trim();
+            if s.is_empty() {
+                anyhow::bail!("webrtc_turn_secret_file {}: empty", f.display());
+            }
+            Some(s.as_bytes().to_vec())
+        }
+        None => None,
+    };
+    IceServers::new(&urls, secret)
+}
+
 fn default_webapp() -> Option<PathBuf> {
     let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let candidates = [PathBuf::from("webapp/dist"), tree.join("webapp/dist"), PathBuf::from("webapp"), tree.join("webapp")];

@@ -60,7 +60,7 @@ pub fn router(
         .route("/metrics", get(metrics))
         .route("/access", get(access_mode))
         .route("/login", post(sign_in))
-        .route("/webrtc", post(webrtc_offer).options(webrtc_preflight))
+        .route("/webrtc", post(webrtc_offer).get(webrtc_ice_servers).options(webrtc_preflight))
         .route("/webrtc/{id}", delete(webrtc_delete).options(webrtc_preflight))
         .with_state(Ctx { relay, certs, access, login, gateway });
     match webapp {
@@ -113,6 +113,17 @@ async fn webrtc_offer(
     }
 }
 
+async fn webrtc_ice_servers(State(c): State<Ctx>, ConnectInfo(tcp): ConnectInfo<TcpAddrs>, headers: HeaderMap, uri: Uri) -> Response {
+    match &c.gateway {
+        #[cfg(feature = "webrtc")]
+        Some(g) => g.ice_servers(tcp.peer, &headers, uri.query()),
+        _ => {
+            let _ = (tcp, headers, uri);
+            (StatusCode::NOT_IMPLEMENTED, [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], NO_GATEWAY).into_response()
+        }
+    }
+}
+
 async fn webrtc_delete(State(c): State<Ctx>, Path(id): Path<String>) -> Response {
     let found = match &c.gateway {
         #[cfg(feature = "webrtc")]
@@ -133,7 +144,7 @@ async fn webrtc_preflight() -> impl IntoResponse {
         StatusCode::NO_CONTENT,
         [
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST, DELETE, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, DELETE, OPTIONS"),
             (header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"),
             (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Location"),
             (header::ACCESS_CONTROL_MAX_AGE, "600"),

@@ -419,3 +419,49 @@ async fn datagrams_of_the_audio_in_alias_reach_the_browser_as_rtp() {
     assert!(times.windows(2).all(|w| w[1] - w[0] == 960), "one 20 ms frame apart: {times:?}");
     assert!(relay.metric("moq_relay_webrtc_rtp_frames_total{dir=\"out\"}").unwrap_or(0.0) >= 2.0);
 }
+
+/// `GET /webrtc`: the STUN/TURN servers for the page, TURN with TURN REST
+/// API credentials (`webrtc/ice_servers.rs`); with tokens required, only for
+/// a good token, and the credential names its subject.
+#[tokio::test]
+async fn ice_servers_with_turn_credentials_for_a_token() {
+    let open = Relay::start(&["--webrtc-bind", "127.0.0.1:0"]);
+    let (s, h, body) = http(&open, "GET", "/webrtc", &[], "");
+    assert_eq!((s, body.as_str()), (200, r#"{"iceServers":[]}"#), "no servers configured");
+    assert_eq!(h["cache-control"], "no-store");
+
+    let dir = open.dir.clone();
+    let secret = dir.join("turn.secret");
+    std::fs::write(&secret, "north\n").unwrap();
+    let (key, public) = common::tokens::keygen(&dir, "issuer");
+    let servers = "stun:stun.example.org,turns:turn.example.org:443?transport=tcp";
+    let args = [
+        "--webrtc-bind",
+        "127.0.0.1:0",
+        "--auth-key",
+        &public,
+        "--webrtc-ice-server",
+        servers,
+        "--webrtc-turn-secret-file",
+        secret.to_str().unwrap(),
+    ];
+    let locked = Relay::start(&args);
+    let (s, h, _) = http(&locked, "GET", "/webrtc", &[], "");
+    assert_eq!(s, 401, "TURN credentials only with a token");
+    assert_eq!(h["www-authenticate"], "Bearer");
+    let token = common::tokens::relay_cmd(&["token", "--key", &key, "--user", "alice", "--ttl", "1h"]);
+    let bearer = format!("Bearer {}", token.trim());
+    let (s, _, body) = http(&locked, "GET", "/webrtc", &[("Authorization", &bearer)], "");
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["iceServers"][0]["urls"], serde_json::json!(["stun:stun.example.org"]));
+    let turn = &v["iceServers"][1];
+    assert_eq!(turn["urls"], serde_json::json!(["turns:turn.example.org:443?transport=tcp"]));
+    let username = turn["username"].as_str().unwrap();
+    let (expires, user) = username.split_once(':').unwrap();
+    assert_eq!(user, "alice");
+    let expires: u64 = expires.parse().unwrap();
+    assert_eq!(turn["credential"], moq_relay::webrtc::ice_servers::turn_credentials(b"north", "alice", expires).1);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(expires > now, "credentials good from now on");
+}

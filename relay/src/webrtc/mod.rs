@@ -23,10 +23,12 @@
 //! - [`dc`]: the session's handles (`Conn::Rtc` and its streams), commands
 //!   to the peer task — no str0m types, so `session/transport.rs` names them
 //!   whatever the features;
-//! - [`signal`]: `POST /webrtc` / `DELETE /webrtc/<id>` and the [`Gateway`].
+//! - [`signal`]: `POST /webrtc` / `DELETE /webrtc/<id>` / `GET /webrtc` (the
+//!   [`ice_servers`] for the page) and the [`Gateway`].
 
 pub mod audio;
 pub mod dc;
+pub mod ice_servers;
 #[cfg(feature = "webrtc")]
 pub mod mux;
 #[cfg(feature = "webrtc")]

@@ -164,7 +164,7 @@ impl Gateway {
             return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the offer is over {MAX_OFFER} bytes")));
         }
         let remote = client_address(peer, headers);
-        let token = self.check_token(remote, headers, query)?;
+        let (token, _) = self.check_token(remote, headers, query)?;
         let ip = remote.ip();
         if !self.relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).admit(ip, self.relay.limits.sessions_per_address) {
             self.relay.metrics.limit("sessions_per_address");
@@ -232,9 +232,34 @@ impl Gateway {
         Ok((id, with_ptime(&answer.to_sdp_string())))
     }
 
-    /// The token (base64url) if one was given and is good; the refusal if
-    /// the relay needs one and it is missing or bad.
-    fn check_token(&self, remote: SocketAddr, headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, Refused> {
+    /// `GET /webrtc`: the STUN/TURN servers for the page's `RTCPeerConnection`
+    /// ([`super::ice_servers`]), asked before its offer. TURN credentials
+    /// only with the same token an offer needs: they let their holder relay
+    /// traffic through the TURN server.
+    pub fn ice_servers(&self, peer: SocketAddr, headers: &HeaderMap, query: Option<&str>) -> Response {
+        let remote = client_address(peer, headers);
+        match self.check_token(remote, headers, query) {
+            Ok((_, subject)) => {
+                let body = self.settings.ice_servers.answer(subject.as_deref().unwrap_or(""), crate::auth::unix_now());
+                let mut r = body.to_string().into_response();
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }
+            Err(refused) => refused.into_response(),
+        }
+    }
+
+    /// The token (base64url) if one was given and is good, with its
+    /// subject; the refusal if the relay needs one and it is missing or bad.
+    fn check_token(
+        &self,
+        remote: SocketAddr,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(Option<String>, Option<String>), Refused> {
         let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
             let (scheme, t) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| t.trim().to_owned())
@@ -248,14 +273,14 @@ impl Gateway {
                     "this relay has no --auth-key and takes sessions from its own machine only (README, \"Access tokens\")",
                 ));
             }
-            return Ok(token);
+            return Ok((token, None));
         };
         let Some(t) = token else {
             return Err(refuse(StatusCode::UNAUTHORIZED, "no_token", "this relay needs an access token (Authorization: Bearer <token>)"));
         };
         let verdict = moq_auth::token::from_url(&t).and_then(|raw| auth.admit(&[raw], crate::auth::unix_now()));
         match verdict {
-            Ok(_) => Ok(Some(t)),
+            Ok(grant) => Ok((Some(t), grant.subject)),
             Err(refusal) => Err(refuse(StatusCode::UNAUTHORIZED, "bad_token", format!("access token refused: {refusal}"))),
         }
     }

@@ -67,6 +67,28 @@ export function gatewayUrl(relayHttpUrl: string): string {
   return new URL("/webrtc", relayHttpUrl).href;
 }
 
+/**
+ * `GET /webrtc`: the STUN/TURN servers the relay hands out (with TURN
+ * credentials made for this token), for networks that block UDP to the
+ * gateway. None on any failure: an older relay answers 405, and the host
+ * candidates alone still work where UDP gets through.
+ */
+export async function fetchIceServers(endpoint: string, token: string | undefined, fetchFn: typeof fetch, timeoutMs = 3000): Promise<RTCIceServer[]> {
+  try {
+    const r = await fetchFn(endpoint, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: "no-store", signal: AbortSignal.timeout(timeoutMs) });
+    if (r.status !== 200) return [];
+    const v: unknown = await r.json();
+    const list = (v as { iceServers?: unknown } | null)?.iceServers;
+    if (!Array.isArray(list)) return [];
+    return list.filter((x): x is RTCIceServer => {
+      const urls = (x as RTCIceServer | null)?.urls;
+      return typeof urls === "string" || (Array.isArray(urls) && urls.every((u) => typeof u === "string"));
+    });
+  } catch {
+    return [];
+  }
+}
+
 /** What one `moq-gw` text message says; `undefined` for anything the protocol does not define. */
 export type GatewayMessage = { t: "close"; code: number; reason: string } | { t: "audio-out"; alias: number | null; priority: number } | { t: "audio-in"; alias: number | null };
 
@@ -175,10 +197,15 @@ export class RtcTransport implements MoqTransport, RtpAudio {
 
   /** Offer, POST /webrtc, answer, then wait for `moq-gw`. */
   private async negotiate(token: string | undefined): Promise<void> {
-    const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
     const headers: Record<string, string> = { "Content-Type": "application/sdp" };
     if (token) headers["Authorization"] = `Bearer ${token}`;
+    // The relay's STUN/TURN servers (GET /webrtc), before gathering starts at setLocalDescription.
+    if (!this.opts.iceServers) {
+      const iceServers = await fetchIceServers(this.endpoint, token, this.opts.fetch ?? fetch);
+      if (iceServers.length > 0) this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    }
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
     const r = await (this.opts.fetch ?? fetch)(this.endpoint, { method: "POST", headers, body: this.pc.localDescription?.sdp ?? offer.sdp ?? "", cache: "no-store" });
     const body = await r.text();
     if (r.status === 404 || r.status === 405 || r.status === 501) throw new GatewayMissing(r.status);

@@ -3,12 +3,14 @@
 //!
 //!   moq-bench compare ...     ours (tokens off, on) vs moq-relay-ietf vs moq-dev (bench/run)
 //!   moq-bench call-loss --loss 2 --jitter-ms 20 --secs 30
+//!   moq-bench fallback --calls 10,25,50   WebRTC fallback calls beside QUIC (issue 14)
 //!
 //! call-loss runs a real call (two phones, our relay as a process) through a
 //! UDP impairment proxy and reports concealment, underruns per minute and
 //! mouth-to-ear latency.
 
 mod compare;
+mod fallback;
 mod impair;
 mod load;
 mod pbx;
@@ -17,6 +19,7 @@ mod probe;
 mod procstat;
 mod relays;
 mod report;
+mod rtc_peer;
 mod storm;
 mod tokens;
 mod verdict;
@@ -44,6 +47,10 @@ enum Cmd {
     /// moq-dev's moq-relay): calls, fan-out, call-setup storm; writes
     /// RESULTS.md and PNG plots (run through bench/run).
     Compare(compare::CompareArgs),
+    /// N calls whose parties are both WebRTC fallback peers (str0m on the
+    /// relay's gateway) beside N QUIC calls of the same shape, on our relay;
+    /// writes bench/results/fallback.md.
+    Fallback(fallback::FallbackArgs),
     /// Calls-shaped load on relays, side by side; writes bench/results/relay-load.md.
     RelayLoad {
         /// Concurrent calls per step (two parties each), e.g. 10,25,50.
@@ -144,6 +151,12 @@ async fn main() -> anyhow::Result<()> {
             let path = a.out.join("RESULTS.md");
             std::fs::write(&path, &md)?;
             eprintln!("wrote {}", path.display());
+            Ok(())
+        }
+        Cmd::Fallback(a) => {
+            let md = fallback::run(&a).await?;
+            println!("{md}");
+            eprintln!("wrote {}", a.out.display());
             Ok(())
         }
         Cmd::PbxLegs { relay, asterisk_pid, codec, calls, secs, to } => {

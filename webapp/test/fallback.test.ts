@@ -15,6 +15,8 @@ describe("runtime fallback", () => {
   it("classifies by how far the attempt got", () => {
     assert.equal(classifyFailure({ auth: false, reached: "http", stalled: false }), "unreachable");
     assert.equal(classifyFailure({ auth: false, reached: "handshake", stalled: false }), "handshake");
+    assert.equal(classifyFailure({ auth: false, reached: "setup", stalled: false }), "other", "the relay closed the session before its SETUP");
+    assert.equal(classifyFailure({ auth: false, reached: "setup", stalled: true }), "stall", "no SETUP in time");
     assert.equal(classifyFailure({ auth: false, reached: "session", stalled: false }), "other");
     assert.equal(classifyFailure({ auth: false, reached: "session", stalled: true }), "stall");
     assert.equal(classifyFailure({ auth: true, reached: "handshake", stalled: false }), "auth", "a refusal never falls back");

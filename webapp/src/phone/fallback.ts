@@ -6,9 +6,11 @@
  *
  * - A failed attempt is classified by {@link classifyFailure}: the relay
  *   refusing our sign-in is `auth`; not even its HTTP side answering
- *   (the certificate fetch) is `unreachable`; the WebTransport session or
- *   its SETUP failing after that is `handshake`; an open session dropped as
- *   stalled is `stall`.
+ *   (the certificate fetch) is `unreachable`; the WebTransport session not
+ *   opening after that is `handshake`; a session that opened but stalled —
+ *   no SETUP for {@link SETUP_STALL_MS}, a registration request unanswered,
+ *   or as below — is `stall`; anything else (the relay closing the session,
+ *   even before its SETUP; GOAWAY…) is `other`.
  * - A stall is {@link STALL_MISSES} heartbeat misses (each still drops its
  *   session at once, as the liveness check always did, so they are misses
  *   of successive sessions) without {@link HEALTHY_HEARTBEATS} answered in a
@@ -32,16 +34,27 @@ export const HANDSHAKE_FAILURES = 3;
 /** Heartbeats answered in a row (30 s) after which earlier misses no longer count toward a stall. */
 export const HEALTHY_HEARTBEATS = 30;
 
-/** How far a connection attempt got: the relay's HTTP side, the WebTransport session and SETUP, or past them. */
-export type Reached = "http" | "handshake" | "session";
+/** An open WebTransport session whose SETUP has not come this long (and then failed) stalled. */
+export const SETUP_STALL_MS = 2500;
+
+/**
+ * How far a connection attempt got: the relay's HTTP side (certificate
+ * fetch), the transport's handshake (`ready`), the SETUP exchange, or a
+ * session (registering, or open).
+ */
+export type Reached = "http" | "handshake" | "setup" | "session";
+
+/** How far the current attempt got, and whether its session stalled. */
+export interface Progress {
+  reached: Reached;
+  /** The session stalled: no SETUP in time, a request unanswered, heartbeat misses, or a slow stream open. */
+  stalled: boolean;
+}
 
 /** What the phone saw of a failed attempt or an ended session. */
-export interface Outcome {
+export interface Outcome extends Progress {
   /** The relay refused our sign-in (a session close or REQUEST_ERROR code of auth.ts). */
   auth: boolean;
-  reached: Reached;
-  /** The session was dropped as stalled (heartbeat misses, or a slow stream open). */
-  stalled: boolean;
 }
 
 export function classifyFailure(o: Outcome): TransportFailure {

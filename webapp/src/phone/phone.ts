@@ -18,14 +18,14 @@ import { EVENTS_PRIORITY } from "../call/tracks.js";
 import type { PhoneAudio } from "../media/types.js";
 import { fromHex } from "../moq/bytes.js";
 import { Publisher } from "../session/publisher.js";
-import type { RequestStream } from "../session/request.js";
+import { RequestTimeout, type RequestStream } from "../session/request.js";
 import { GatewayMissing, RtcTransport } from "../session/rtc.js";
 import { MoqSession, SessionClosed, WT_PROTOCOL } from "../session/session.js";
 import { fromWebTransport, type MoqTransport, type TransportKind } from "../session/transport.js";
 import { RequestRefused, subscribeNamespace } from "../session/subscriber.js";
 import { AuthFailed, requestAuthFailure, sessionAuthFailure, type AuthFailureKind } from "./auth.js";
 import { CallRun, type CallListener } from "./callrun.js";
-import { FallbackJudge, classifyFailure, needsHttpProbe, watchStreamOpens, type Reached } from "./fallback.js";
+import { FallbackJudge, SETUP_STALL_MS, classifyFailure, needsHttpProbe, watchStreamOpens, type Progress, type Reached } from "./fallback.js";
 import { Presence, type OnlineUser } from "./presence.js";
 import { fallenBack, rememberFallback, type TransportChoice } from "./transport_choice.js";
 
@@ -99,10 +99,8 @@ export class Phone {
   private authFailure: AuthFailed | undefined;
   /** How WebTransport fares, and when to fall back to WebRTC (fallback.ts). */
   private readonly judge = new FallbackJudge(typeof RTCPeerConnection === "function");
-  /** How far the current connection attempt got. */
-  private reached: Reached = "http";
-  /** The current session was dropped as stalled (heartbeat misses, a slow stream open). */
-  private stalled = false;
+  /** How far the current connection attempt got, and whether its session stalled (fallback.ts). */
+  private progress: Progress = { reached: "http", stalled: false };
 
   constructor(
     readonly cfg: PhoneConfig,
@@ -172,8 +170,7 @@ export class Phone {
       let error: string;
       let refused: AuthFailed | undefined;
       let unavailable: string | undefined;
-      this.reached = "http";
-      this.stalled = false;
+      const progress: Progress = (this.progress = { reached: "http", stalled: false });
       try {
         const session = await this.connect();
         attempt = 0;
@@ -186,7 +183,7 @@ export class Phone {
         refused = authFailureOf(e);
         if (e instanceof GatewayMissing) unavailable = gatewayMissing(this.cfg.transport);
         // The relay closing the session with a code answered over WebTransport: not a handshake failure.
-        if (e instanceof SessionClosed && e.info.code !== undefined) this.reached = "session";
+        if (e instanceof SessionClosed && e.info.code !== undefined) progress.reached = "session";
       }
       this.authFailure = undefined;
       this.teardown();
@@ -230,7 +227,7 @@ export class Phone {
    */
   private async fallBack(auth: boolean, error: string): Promise<boolean> {
     const choice = this.cfg.transport;
-    let failure = classifyFailure({ auth, reached: this.reached, stalled: this.stalled });
+    let failure = classifyFailure({ auth, ...this.progress });
     // Only while the relay's HTTP side (where the gateway is) answers is it WebTransport's fault.
     if (needsHttpProbe(failure) && this.judge.mayFallBack(choice) && !(await this.httpAnswers())) failure = "unreachable";
     if (!this.running || !this.judge.decide(choice, failure)) return false;
@@ -253,17 +250,33 @@ export class Phone {
 
   /** Session, registration, ring watch and presence (CALLS.md §3). */
   private async connect(): Promise<MoqSession> {
+    const progress = this.progress;
     const hash = this.cfg.certificateUrl ? await fetchCertificateHash(this.cfg.certificateUrl) : undefined;
-    this.reached = "handshake";
+    progress.reached = "handshake";
     let opened: MoqSession | undefined;
     const transport = this.openTransport(hash, () => {
       // A stream open slower than STALL_STREAM_OPEN_MS: the session stalled.
       if (!opened?.isOpen) return;
-      this.stalled = true;
+      progress.stalled = true;
       opened.close(0, "the WebTransport session stalled");
     });
-    const session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport });
-    this.reached = "session";
+    // The transport is up: what fails from here is not its handshake. No SETUP for SETUP_STALL_MS after that is a stall.
+    let readyAt = 0;
+    transport.ready.then(
+      () => {
+        readyAt = performance.now();
+        if (progress.reached === "handshake") progress.reached = "setup";
+      },
+      () => undefined,
+    );
+    let session: MoqSession;
+    try {
+      session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport });
+    } catch (e) {
+      if ((progress.reached as Reached) === "setup" && !(e instanceof SessionClosed) && performance.now() - readyAt >= SETUP_STALL_MS) progress.stalled = true;
+      throw e;
+    }
+    progress.reached = "session";
     opened = session;
     if (session.transport === "webtransport") this.judge.opened();
     if (!this.running) {
@@ -304,11 +317,13 @@ export class Phone {
       this.presence = presence;
       await presence.start();
       if (!this.running) throw new Error("signed out");
-      void this.heartbeat(session, regStream);
+      void this.heartbeat(session, regStream, progress);
       this.setConnection({ state: "online", relay: this.cfg.relayUrl, implementation: session.peerImplementation, transport: session.transport });
       this.events.presence(this.online());
       return session;
     } catch (e) {
+      // The open session left a request of ours unanswered: stalled (if the relay's HTTP side answers).
+      if (e instanceof RequestTimeout) progress.stalled = true;
       session.close(0, "registration failed");
       throw e;
     }
@@ -328,7 +343,7 @@ export class Phone {
     return session.closed;
   }
 
-  private async heartbeat(session: MoqSession, reg: RequestStream): Promise<void> {
+  private async heartbeat(session: MoqSession, reg: RequestStream, progress: Progress): Promise<void> {
     while (session.isOpen) {
       await new Promise((r) => setTimeout(r, HEARTBEAT_MS));
       if (!session.isOpen) return;
@@ -341,7 +356,7 @@ export class Phone {
       } catch (e) {
         if (!session.isOpen) return;
         // The second miss without 30 s of health between (this session's and an earlier one's): a stall, if the relay's HTTP side answers.
-        if (this.judge.missed()) this.stalled = true;
+        if (this.judge.missed()) progress.stalled = true;
         console.warn("relay not responding; reconnecting", e);
         session.close(0, "relay not responding");
         return;

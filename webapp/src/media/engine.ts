@@ -59,6 +59,9 @@ export class AudioEngine implements PhoneAudio {
   /** RTP mode: where the microphone is sent, and what plays the peer. */
   private rtpOut: RtpAudio | undefined;
   private rtpIn: { rtp: RtpAudio; element: HTMLAudioElement; node: MediaStreamAudioSourceNode | undefined } | undefined;
+  /** The last call's <audio> element, muted and still draining its connection's remote track. */
+  private rtpIdle: HTMLAudioElement | undefined;
+  private rtpIdleOf: RtpAudio | undefined;
   private readonly pendingDump: Record<"capture" | "playout", ((r: Dump) => void) | undefined> = { capture: undefined, playout: undefined };
   private readonly pendingCount: Record<"capture" | "playout", Array<(n: number) => void>> = { capture: [], playout: [] };
   private pendingStats: Array<(s: PlayoutStats) => void> = [];
@@ -231,19 +234,32 @@ export class AudioEngine implements PhoneAudio {
     const old = this.rtpIn;
     this.rtpIn = undefined;
     if (old) {
-      old.element.pause();
-      old.element.srcObject = null;
       old.node?.disconnect();
       void this.graph?.then((g) => g.playout.port.postMessage({ rtp: false }));
+      // Between calls the element keeps playing the remote track, muted: paused or detached,
+      // Chromium stops draining the track's jitter buffer, and the next call on this
+      // connection would open with the last 40-300 ms of this one.
+      old.element.muted = true;
+      this.rtpIdle = old.element;
+      this.rtpIdleOf = old.rtp;
     }
     if (!rtp) return;
-    // An <audio> element plays it: the usual path of WebRTC audio (echo cancellation), and without
-    // one Chromium gives a remote track's WebAudio source no samples.
-    const element = new Audio();
-    element.autoplay = true;
-    element.muted = !this.playing;
-    element.srcObject = rtp.remoteStream;
-    element.play().catch((e: unknown) => (this.lastError = `cannot play the call's audio: ${(e as Error).message}`));
+    let element: HTMLAudioElement;
+    if (this.rtpIdle && this.rtpIdleOf === rtp) {
+      element = this.rtpIdle;
+      this.rtpIdle = undefined;
+      this.rtpIdleOf = undefined;
+      element.muted = !this.playing;
+    } else {
+      this.dropIdleRtp();
+      // An <audio> element plays it: the usual path of WebRTC audio (echo cancellation), and without
+      // one Chromium gives a remote track's WebAudio source no samples.
+      element = new Audio();
+      element.autoplay = true;
+      element.muted = !this.playing;
+      element.srcObject = rtp.remoteStream;
+      element.play().catch((e: unknown) => (this.lastError = `cannot play the call's audio: ${(e as Error).message}`));
+    }
     const entry: NonNullable<AudioEngine["rtpIn"]> = { rtp, element, node: undefined };
     this.rtpIn = entry;
     void this.ready().then((g) => {
@@ -253,6 +269,15 @@ export class AudioEngine implements PhoneAudio {
       entry.node.connect(g.playout);
       g.playout.port.postMessage({ rtp: true });
     });
+  }
+
+  /** Stops the idle element: another connection's track plays now. */
+  private dropIdleRtp(): void {
+    if (!this.rtpIdle) return;
+    this.rtpIdle.pause();
+    this.rtpIdle.srcObject = null;
+    this.rtpIdle = undefined;
+    this.rtpIdleOf = undefined;
   }
 
   tone(kind: ToneKind | null): void {
@@ -266,6 +291,7 @@ export class AudioEngine implements PhoneAudio {
   close(): void {
     this.onFrame = undefined;
     this.sendRtp(null);
+    // (A call's end: the RTP element stays, muted, for the connection's next call.)
     this.receiveRtp(null);
     this.muted = false;
     for (const t of this.mic?.getTracks() ?? []) t.stop();

@@ -11,8 +11,9 @@
 // carol (WebRTC): `channel originate Local/dial-carol@moq-test extension
 // 100@moq-test`, whose dial-carol runs Dial(MOQ/carol); her page rings, she
 // answers and hears the same Playback and Echo, and Dial() reports ANSWER
-// once she hangs up. The same for bob, after his call, is a todo: a WebRTC
-// page's next call starts with the end of its last one (see the test).
+// once she hangs up. The same for bob, after his call: a WebRTC page's next
+// call must not start with the end of its last one (engine.ts keeps the
+// remote track's <audio> element draining between calls).
 //
 // Root only (chroot, namespaces) and needs target/debug/libchan_moq.so
 // (cargo build -p chan_moq; MOQ_CHAN_MOQ_SO overrides): fails without them,
@@ -122,17 +123,14 @@ function dumpDiagnostics() {
  * A test of this file. On failure it prints the diagnostics (then the
  * after hook does not add asterisk.sh stop's status to the verdict) and
  * hangs up what the test left, so the next test starts without channels.
- * A `todo` (a known bug, named there) is reported without failing the run.
  */
-function scenario(name, body, { todo = false } = {}) {
-  test(name, { timeout: 120_000, todo }, async (t) => {
+function scenario(name, body) {
+  test(name, { timeout: 120_000 }, async (t) => {
     try {
       await body(t);
     } catch (e) {
-      if (!todo) {
-        failed = true;
-        dumpDiagnostics();
-      }
+      failed = true;
+      dumpDiagnostics();
       await cli("channel request hangup all").catch(() => undefined);
       throw e;
     }
@@ -307,11 +305,6 @@ describe("browser ↔ Asterisk (chan_moq)", { skip }, () => {
     async (t) => {
       assert.ok(pages.has("bob"), "bob's call to pbx/100 (an earlier test) comes first");
       await dialledByAsterisk(t, await phone("bob", "webrtc"), "bob");
-    },
-    {
-      todo:
-        "webapp/src/media/engine.ts: at a call's end receiveRtp(null) pauses and detaches the <audio> element playing the remote track, so Chromium stops draining its jitter buffer; " +
-        "the RTP still in it or in flight (the last 40-300 ms of the previous call) plays first when the next call attaches a new element",
     },
   );
 });

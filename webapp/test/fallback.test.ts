@@ -33,7 +33,7 @@ describe("runtime fallback", () => {
     assert.equal(j.decide(auto, "handshake"), true);
   });
 
-  it("never for a forced or WebRTC choice, an auth refusal, an unreachable relay, or without RTCPeerConnection", () => {
+  it("never for a forced or WebRTC choice, an auth refusal, an unreachable relay, a relay without the gateway, or without RTCPeerConnection", () => {
     const j = new FallbackJudge(true);
     const forced = chooseTransport({ param: "webtransport", userAgent: "", hasWebTransport: true, hasRtcPeerConnection: true, sticky: null });
     assert.equal(j.mayFallBack(forced), false);
@@ -41,6 +41,11 @@ describe("runtime fallback", () => {
     assert.equal(j.decide({ kind: "webrtc", forced: false, why: "" }, "stall"), false);
     assert.equal(j.mayFallBack(undefined), false);
     for (const f of ["auth", "unreachable", "other"] as const) assert.equal(j.decide(auto, f), false, f);
+    const noGw = new FallbackJudge(true);
+    noGw.gatewayMissing();
+    assert.equal(noGw.mayFallBack(auto), false, "a relay without the gateway");
+    assert.equal(noGw.decide(auto, "handshake"), false);
+    assert.equal(noGw.decide(auto, "stall"), false);
     const noRtc = new FallbackJudge(false);
     assert.equal(noRtc.mayFallBack(auto), false);
     assert.equal(noRtc.decide(auto, "handshake"), false);

@@ -4,7 +4,7 @@
 // fall back.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { chooseTransport, fallenBack, isWebKitUA, parsePref, shouldFallBack, transportLabel, type TransportEnv } from "../src/phone/transport_choice.js";
+import { chooseTransport, fallenBack, noGateway, isWebKitUA, parsePref, shouldFallBack, transportLabel, type TransportEnv } from "../src/phone/transport_choice.js";
 
 /** [name, user agent, WebKit?] */
 const UAS: [string, string, boolean][] = [
@@ -63,6 +63,8 @@ describe("transport choice", () => {
 
   it("a fallback sticks for the tab; a forced choice overrides it", () => {
     assert.equal(chooseTransport(env({ sticky: "webrtc" })).kind, "webrtc");
+    assert.equal(chooseTransport(env({ sticky: "webrtc" })).fallback, true, "a fallback: undone on a relay without the gateway");
+    assert.equal(chooseTransport(env({ hasWebTransport: false })).fallback, undefined, "no WebTransport: nothing to go back to");
     assert.equal(chooseTransport(env({ sticky: "webrtc", param: "webtransport" })).kind, "webtransport");
     assert.equal(chooseTransport(env({ sticky: "garbage" })).kind, "webtransport");
   });
@@ -77,7 +79,10 @@ describe("transport choice", () => {
     assert.equal(shouldFallBack(auto, "handshake", false), false, "no RTCPeerConnection to fall back to");
     assert.equal(shouldFallBack(chooseTransport(env({ param: "webtransport" })), "handshake", true), false, "forced");
     assert.equal(shouldFallBack(chooseTransport(env({ hasWebTransport: false })), "handshake", true), false, "already WebRTC");
-    assert.deepEqual(fallenBack("stall"), { kind: "webrtc", forced: false, why: "the WebTransport session stalled" });
+    assert.deepEqual(fallenBack("stall"), { kind: "webrtc", forced: false, fallback: true, why: "the WebTransport session stalled" });
+    assert.equal(fallenBack("handshake").why, "WebTransport did not connect");
+    assert.deepEqual(noGateway(), { kind: "webtransport", forced: false, why: "this relay has no WebRTC gateway" });
+    assert.equal(shouldFallBack(noGateway(), "handshake", true), true, "the phone's judge knows better (fallback.test.ts)");
   });
 
   it("labels", () => {

@@ -75,12 +75,19 @@ export class FallbackJudge {
   private handshakes = 0;
   private misses = 0;
   private streak = 0;
+  /** The relay has no WebRTC gateway: nothing to fall back to. */
+  private noGateway = false;
 
   constructor(private readonly hasRtcPeerConnection: boolean) {}
 
   /** Whether `choice` could fall back at all (Auto, on WebTransport, with WebRTC in the browser): else nothing need be probed. */
   mayFallBack(choice: TransportChoice | undefined): boolean {
-    return choice !== undefined && shouldFallBack(choice, "handshake", this.hasRtcPeerConnection);
+    return !this.noGateway && choice !== undefined && shouldFallBack(choice, "handshake", this.hasRtcPeerConnection);
+  }
+
+  /** A fallback found no gateway on the relay: never again for this phone. */
+  gatewayMissing(): void {
+    this.noGateway = true;
   }
 
   /** A WebTransport session finished SETUP. */
@@ -113,7 +120,7 @@ export class FallbackJudge {
       this.handshakes += 1;
       if (this.worked && this.handshakes < HANDSHAKE_FAILURES) return false;
     }
-    return choice !== undefined && shouldFallBack(choice, failure, this.hasRtcPeerConnection);
+    return !this.noGateway && choice !== undefined && shouldFallBack(choice, failure, this.hasRtcPeerConnection);
   }
 }
 

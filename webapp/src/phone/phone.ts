@@ -27,7 +27,7 @@ import { AuthFailed, requestAuthFailure, sessionAuthFailure, type AuthFailureKin
 import { CallRun, type CallListener } from "./callrun.js";
 import { FallbackJudge, SETUP_STALL_MS, classifyFailure, needsHttpProbe, watchStreamOpens, type Progress, type Reached } from "./fallback.js";
 import { Presence, type OnlineUser } from "./presence.js";
-import { fallenBack, rememberFallback, type TransportChoice } from "./transport_choice.js";
+import { fallenBack, noGateway, rememberFallback, type TransportChoice } from "./transport_choice.js";
 
 export const HEARTBEAT_MS = 1000;
 export const HEARTBEAT_DEADLINE_MS = 2500;
@@ -182,8 +182,6 @@ export class Phone {
         error = describeConnectError(e);
         refused = authFailureOf(e);
         if (e instanceof GatewayMissing) unavailable = gatewayMissing(this.cfg.transport);
-        // The relay closing the session with a code answered over WebTransport: not a handshake failure.
-        if (e instanceof SessionClosed && e.info.code !== undefined) progress.reached = "session";
       }
       this.authFailure = undefined;
       this.teardown();
@@ -199,6 +197,15 @@ export class Phone {
         this.running = false;
         this.setConnection({ state: "refused", kind: refused.kind, error: refused.message });
         break;
+      }
+      if (unavailable && this.cfg.transport?.fallback) {
+        // WebRTC only because WebTransport failed, and this relay has no gateway: back to WebTransport, retried as usual.
+        console.warn(`back to WebTransport: ${unavailable}`);
+        this.cfg.transport = noGateway();
+        rememberFallback(undefined);
+        this.judge.gatewayMissing();
+        unavailable = undefined;
+        error = "WebTransport did not connect, and this relay has no WebRTC gateway to fall back to";
       }
       if (unavailable) {
         // Retrying cannot help until the relay gains a gateway.

@@ -33,6 +33,8 @@ export interface TransportChoice {
   kind: TransportKind;
   /** Forced by `?transport=`: never falls back. */
   forced: boolean;
+  /** WebRTC after WebTransport failed (now, or earlier in this tab): WebTransport is still worth trying where the relay has no gateway. */
+  fallback?: true;
   /** Why, in words for the user and the log. */
   why: string;
 }
@@ -64,7 +66,7 @@ export function chooseTransport(env: TransportEnv): TransportChoice {
   if (!env.hasRtcPeerConnection) return { kind: "webtransport", forced: false, why: "this browser has no WebRTC" };
   if (!env.hasWebTransport) return { kind: "webrtc", forced: false, why: "this browser has no WebTransport" };
   if (isWebKitUA(env.userAgent)) return { kind: "webrtc", forced: false, why: "WebTransport in Safari and on iOS stalls" };
-  if (parsePref(env.sticky) === "webrtc") return { kind: "webrtc", forced: false, why: "WebTransport failed earlier in this tab" };
+  if (parsePref(env.sticky) === "webrtc") return { kind: "webrtc", forced: false, fallback: true, why: "WebTransport failed earlier in this tab" };
   return { kind: "webtransport", forced: false, why: "this browser has WebTransport" };
 }
 
@@ -89,7 +91,12 @@ export function shouldFallBack(choice: TransportChoice, failure: TransportFailur
 
 /** After falling back: WebRTC for the rest of this tab's life. */
 export function fallenBack(failure: TransportFailure): TransportChoice {
-  return { kind: "webrtc", forced: false, why: failure === "stall" ? "the WebTransport session stalled" : "WebTransport did not connect" };
+  return { kind: "webrtc", forced: false, fallback: true, why: failure === "stall" ? "the WebTransport session stalled" : "WebTransport did not connect" };
+}
+
+/** After a fallback found no WebRTC gateway on the relay: WebTransport again, the only way there. */
+export function noGateway(): TransportChoice {
+  return { kind: "webtransport", forced: false, why: "this relay has no WebRTC gateway" };
 }
 
 /** Heartbeat misses of one open session in a row that count as a stall. */
@@ -114,10 +121,11 @@ export function browserTransportEnv(): TransportEnv {
   };
 }
 
-/** Keeps a fallback for the tab. */
-export function rememberFallback(choice: TransportChoice): void {
+/** Keeps a fallback for the tab, or (`undefined`) forgets it. */
+export function rememberFallback(choice: TransportChoice | undefined): void {
   try {
-    if (!choice.forced && choice.kind === "webrtc") sessionStorage.setItem(STICKY_KEY, "webrtc");
+    if (!choice) sessionStorage.removeItem(STICKY_KEY);
+    else if (!choice.forced && choice.kind === "webrtc") sessionStorage.setItem(STICKY_KEY, "webrtc");
   } catch {
     /* not kept */
   }

@@ -8,6 +8,8 @@
 //   fails while /certificate.sha256 and POST /webrtc pass; the page falls
 //   back to WebRTC by itself, stays there for the tab, and calls a
 //   WebTransport page with audio both ways;
+// - the same on a relay without the gateway: the page goes back to
+//   WebTransport (retrying, saying why) instead of stopping;
 // - WebTransport stalling (a UDP relay in front goes quiet after the
 //   session opened, and again for the next one) while HTTP answers: the
 //   page falls back after the second heartbeat miss;
@@ -180,6 +182,31 @@ describe("the page's own choice of WebRTC", () => {
       assert.equal(switched(page).length, 1, "no second WebTransport failure");
     } finally {
       await tcpOnly.close();
+    }
+  });
+
+  test("WebTransport blocked, and the relay has no WebRTC gateway: the page goes back to WebTransport and keeps retrying, saying why", async () => {
+    const bare = await L.startRelay(await L.freePort(), ["--webrtc-max-peers", "0"]);
+    const tcpOnly = await front(await L.freePort(), bare);
+    try {
+      const { context } = await browser(FB_HZ, "fb-nogw.wav");
+      const page = await L.openPhone(context, tcpOnly);
+      await page.fill("#f-user", "gus");
+      await page.click("#signin-button");
+      await L.waitState(page, "back on WebTransport, waiting", (x) => x.connection === "waiting" && x.transport === "webtransport", 30000);
+      assert.equal(switched(page).length, 1, "it tried WebRTC once");
+      assert.ok(page.logs.some((l) => /^warning: back to WebTransport: This browser needs the relay's WebRTC gateway/.test(l)), page.logs.join("\n"));
+      await L.until("the banner", async () => /no WebRTC gateway to fall back to\. Retrying/.test((await page.textContent("#banner-text")) ?? ""));
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("moq-phone.transport")), null, "the fallback is forgotten");
+      // The next attempt is WebTransport again, failing as before, with no second switch.
+      await L.until("another WebTransport attempt failing", async () => /cannot open a WebTransport session/.test((await page.textContent("#banner-text")) ?? ""), 20000);
+      const s = await L.state(page);
+      assert.equal(s.transport, "webtransport");
+      assert.notEqual(s.connection, "unavailable");
+      assert.equal(switched(page).length, 1);
+    } finally {
+      await tcpOnly.close();
+      await bare.stop();
     }
   });
 

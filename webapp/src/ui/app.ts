@@ -237,6 +237,9 @@ export class App {
     clearInterval(this.countdown);
     const labels: Record<Connection["state"], string> = { offline: "Offline", connecting: "Connecting…", online: "Online", waiting: "Disconnected", refused: "Signed out", unavailable: "Offline" };
     $("me-status-text").textContent = c.state === "online" ? `Online · ${transportLabel(c.transport)}` : labels[c.state];
+    // Why this transport (a fallback says what failed), on hover.
+    const why = this.phone?.cfg.transport?.why;
+    status.title = c.state === "online" && why ? `${transportLabel(c.transport)}: ${why}` : "";
     const banner = $("banner");
     if (c.state === "unavailable") {
       $("banner-text").textContent = c.error;

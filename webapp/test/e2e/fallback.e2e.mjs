@@ -143,6 +143,7 @@ describe("the page's own choice of WebRTC", () => {
       await L.signIn(page, "sally");
       await assertOnlineOver(page, "webrtc", "WebRTC");
       assert.deepEqual(switched(page), [], "chosen up front, not after a failure");
+      assert.equal(await page.getAttribute("#me-status", "title"), "WebRTC: WebTransport in Safari and on iOS stalls");
       await L.waitState(page, "sally sees walt", (x) => x.presence.includes("walt"));
       await L.waitState(wt, "walt sees sally", (x) => x.presence.includes("sally"));
     } finally {
@@ -164,6 +165,7 @@ describe("the page's own choice of WebRTC", () => {
       await assertOnlineOver(page, "webrtc", "WebRTC", 30000);
       assert.equal(switched(page).length, 1, `one switch: ${page.logs.join("\n")}`);
       assert.match(switched(page)[0], /WebTransport did not connect/);
+      assert.equal(await page.getAttribute("#me-status", "title"), "WebRTC: WebTransport did not connect");
       assert.equal(await page.evaluate(() => sessionStorage.getItem("moq-phone.transport")), "webrtc");
       await L.until("fern alone on the gateway", async () => (await L.metrics(relay))["moq_relay_webrtc_peers"] === 1);
 

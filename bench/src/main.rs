@@ -12,6 +12,7 @@
 mod compare;
 mod fallback;
 mod impair;
+mod link;
 mod load;
 mod pbx;
 mod plot;
@@ -83,6 +84,27 @@ enum Cmd {
         secs: u64,
         #[arg(long, default_value = "pbx/100")]
         to: String,
+    },
+    /// A UDP impairment proxy with a named link profile each way (issue 19):
+    /// put it between a client (or a browser) and a relay by hand.
+    Impair {
+        /// Where clients send to.
+        #[arg(long, default_value = "127.0.0.1:5443")]
+        listen: std::net::SocketAddr,
+        /// The relay (UDP) behind it.
+        #[arg(long, default_value = "127.0.0.1:4443")]
+        to: std::net::SocketAddr,
+        /// What clients send meets this profile (see --list).
+        #[arg(long, default_value = "clean")]
+        up: String,
+        /// What clients receive meets this profile.
+        #[arg(long, default_value = "clean")]
+        down: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the profiles and exit.
+        #[arg(long)]
+        list: bool,
     },
     /// A call through a lossy, jittery path; writes bench/results/call-loss.md.
     CallLoss {
@@ -157,6 +179,19 @@ async fn main() -> anyhow::Result<()> {
             let md = fallback::run(&a).await?;
             println!("{md}");
             eprintln!("wrote {}", a.out.display());
+            Ok(())
+        }
+        Cmd::Impair { listen, to, up, down, seed, list } => {
+            if list {
+                for n in link::Profile::NAMES {
+                    println!("{n:16} {:?}", link::Profile::named(n).expect("a named profile"));
+                }
+                return Ok(());
+            }
+            let profile = |n: &str| link::Profile::named(n).ok_or_else(|| anyhow::anyhow!("no profile {n:?}; --list shows them"));
+            let addr = impair::start_links(listen, to, profile(&up)?, profile(&down)?, seed).await?;
+            eprintln!("impairing {addr} → {to}: up {up}, down {down} (outages start {:?} after the proxy)", link::OUTAGE_AT);
+            tokio::signal::ctrl_c().await?;
             Ok(())
         }
         Cmd::PbxLegs { relay, asterisk_pid, codec, calls, secs, to } => {

@@ -77,7 +77,8 @@ export function backoffMs(attempt: number, random = Math.random): number {
 
 /** Reads the relay's certificate fingerprint (hex SHA-256) for `serverCertificateHashes`. */
 export async function fetchCertificateHash(url: string): Promise<Uint8Array> {
-  const r = await fetch(url, { cache: "no-store" });
+  // A relay whose HTTP side hangs must not hang the connection attempt.
+  const r = await fetch(url, { cache: "no-store", signal: AbortSignal.timeout(5000) });
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   const hex = (await r.text()).trim();
   if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`${url} is not a SHA-256 fingerprint`);

@@ -210,7 +210,11 @@ export class RtcTransport implements MoqTransport, RtpAudio {
     const body = await r.text();
     if (r.status === 404 || r.status === 405 || r.status === 501) throw new GatewayMissing(r.status);
     // The token refused: as the session's UNAUTHORIZED at SETUP, so the phone signs out rather than retrying.
-    if (r.status === 401 || r.status === 403) throw new SessionClosed({ code: SessionError.UNAUTHORIZED, reason: body.trim().split("\n")[0] || "the relay refused the token" });
+    if (r.status === 401 || r.status === 403) {
+      const reason = body.trim().split("\n")[0] || "the relay refused the token";
+      // The gateway's line names an expired token ("access token refused: token expired"): sign in again, as EXPIRED_AUTH_TOKEN says.
+      throw new SessionClosed({ code: /\bexpired\b/i.test(reason) ? SessionError.EXPIRED_AUTH_TOKEN : SessionError.UNAUTHORIZED, reason });
+    }
     if (r.status !== 201 && r.status !== 200) throw new OfferRefused(r.status, body.trim().split("\n")[0]?.slice(0, 200) ?? "");
     if (!/^v=0/.test(body.trimStart())) throw new OfferRefused(r.status, "the answer is not SDP");
     const loc = r.headers.get("Location");

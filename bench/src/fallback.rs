@@ -277,7 +277,7 @@ async fn start(bin: &RelayBin, dir: &std::path::Path, cpu: usize) -> anyhow::Res
 /// One step's row.
 fn row(n: usize, what: &str, r: &LoadResult) -> String {
     format!(
-        "| {n} | {what} | {}/{} | {} | {} | {:.2}% | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.0}% |\n",
+        "| {n} | {what} | {}/{} | {} | {} | {:.2}% | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.0}% | {:.0}% |\n",
         r.ready,
         r.wanted,
         r.sent,
@@ -288,6 +288,7 @@ fn row(n: usize, what: &str, r: &LoadResult) -> String {
         cpu_per_call(r),
         r.us_per_obj(),
         r.rss_growth as f64 / 1024.0 / r.ready.max(1) as f64,
+        r.gen_cpu_s / r.secs.max(1e-9) * 100.0,
         r.other_cpu_s / r.secs.max(1e-9) * 100.0,
     )
 }
@@ -301,12 +302,13 @@ fn ratio(n: usize, f: &LoadResult, q: &LoadResult) -> String {
     let x = |a: f64, b: f64| if b > 0.0 && a.is_finite() && b.is_finite() { format!("{:.2}×", a / b) } else { "—".into() };
     let rss = |r: &LoadResult| r.rss_growth as f64 / r.ready.max(1) as f64;
     format!(
-        "| {n} | **fallback / QUIC** | | | | | {} | {} | {} | {} | {} | |\n",
+        "| {n} | **fallback / QUIC** | | | | | {} | {} | {} | {} | {} | {} | |\n",
         x(f.p50_ms, q.p50_ms),
         x(f.p99_ms, q.p99_ms),
         x(cpu_per_call(f), cpu_per_call(q)),
         x(f.us_per_obj(), q.us_per_obj()),
         x(rss(f), rss(q)),
+        x(f.gen_cpu_s, q.gen_cpu_s),
     )
 }
 
@@ -375,10 +377,12 @@ pub async fn run(a: &FallbackArgs) -> anyhow::Result<String> {
          party's str0m / moq-client, one way through the relay, both ends on one clock; **the browser's encoder, \
          jitter buffer and playout are not included** (bench/browser-latency.mjs measures browser mouth-to-ear). \
          Relay CPU per call = relay CPU over the window / N (% of one core); per 1,000 objects = relay CPU ms per \
-         1,000 objects received; RSS per call = relay RSS growth over its idle RSS / N. \"Rest of machine\" = CPU \
-         the machine spent outside the relay and this process during the window (other work on a shared machine).\n\n\
-         | calls | transport | calls set up | packets sent | received | loss | p50 (ms) | p99 (ms) | relay CPU per call (% of a core) | relay CPU per 1,000 objects (ms) | relay RSS per call (KiB) | rest of machine (% of a core) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}{notes}",
+         1,000 objects received; RSS per call = relay RSS growth over its idle RSS / N. \"Peers\" = this process's CPU (all 2N \
+         parties: str0m with SRTP and SCTP, or moq-client over QUIC). \"Rest of machine\" = CPU the machine spent \
+         outside the relay and this process during the window (other work on a shared machine); where it is high, \
+         relay and peers waited for a core and latency tails grow with it.\n\n\
+         | calls | transport | calls set up | packets sent | received | loss | p50 (ms) | p99 (ms) | relay CPU per call (% of a core) | relay CPU per 1,000 objects (ms) | relay RSS per call (KiB) | peers CPU (% of a core) | rest of machine (% of a core) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}{notes}",
         secs = a.secs,
         bin = bin.display(),
         cpu = a.relay_cpu,

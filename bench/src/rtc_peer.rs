@@ -190,6 +190,13 @@ impl RtcPeer {
                     let _ = self.sock.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(e) => self.event(e, audio)?,
+                // str0m asks for a timeout that is already due after every
+                // RTP packet written (its null pacer releases the packet on
+                // the next timeout): handled at once, since a tokio sleep,
+                // even an elapsed one, waits for the next 1 ms timer tick.
+                Output::Timeout(t) if t <= Instant::now() => {
+                    self.rtc.handle_input(Input::Timeout(Instant::now()))?;
+                }
                 Output::Timeout(t) => {
                     let wake = tokio::time::Instant::from_std(t).min(deadline);
                     tokio::select! {

@@ -10,7 +10,10 @@
 //! forwards like any datagram, and the other peer's gateway turns back into
 //! RTP. So the relay does twice the gateway work per object (RTP in at one
 //! session, RTP out at the other) on top of what a QUIC call costs; the
-//! QUIC side uses the same datagram mapping (`Mapping::Datagram`).
+//! QUIC side uses the same datagram mapping (`Mapping::Datagram`). Mixed
+//! calls (one fallback party, one QUIC party: the likely case, a Safari user
+//! calling a Chromium one) cross the gateway once each way and split the
+//! latency into RTP in and RTP out.
 //!
 //! Latency is send → RTP event at the receiving str0m, both in this
 //! process: through the relay and both peers' SRTP/str0m, without the
@@ -91,74 +94,137 @@ struct Plan {
 
 const FRAME: Duration = Duration::from_millis(20);
 
-/// One party: set up, report ready, keep the connection driven until the
-/// start, then send and receive.
-#[allow(clippy::too_many_arguments)]
-async fn party(
-    http: SocketAddr,
+/// Where a party sits: its call, its side (0 or 1), the call's count of
+/// published namespaces, how it reports being set up, when media starts.
+struct Seat {
     tag: String,
     idx: usize,
     side: usize,
     published: Arc<AtomicUsize>,
     ready: oneshot::Sender<anyhow::Result<()>>,
-    mut start: watch::Receiver<Option<tokio::time::Instant>>,
+    start: watch::Receiver<Option<tokio::time::Instant>>,
     plan: Plan,
-) -> anyhow::Result<PeerOut> {
-    let ns = |s: usize| TrackNamespace::from_utf8_path(&format!("bench/{tag}/{idx}/{s}"));
+}
+
+impl Seat {
+    fn ns(&self, side: usize) -> TrackNamespace {
+        TrackNamespace::from_utf8_path(&format!("bench/{}/{}/{side}", self.tag, self.idx))
+    }
+
+    /// When this party sends frame 0: the common start plus its stagger.
+    fn first(&self, t0: tokio::time::Instant) -> tokio::time::Instant {
+        t0 + FRAME * (self.idx * 2 + self.side) as u32 / self.plan.peers.max(1) as u32
+    }
+
+    /// Reports how setup went; passes the party on if it is up.
+    fn report<T>(&mut self, r: anyhow::Result<T>) -> anyhow::Result<T> {
+        let (tx, _) = oneshot::channel();
+        let ready = std::mem::replace(&mut self.ready, tx);
+        let _ = ready.send(r.as_ref().map(|_| ()).map_err(|e| anyhow::anyhow!("{e:#}")));
+        r
+    }
+}
+
+/// Counts a received payload of the measured window.
+fn heard(plan: Plan, out: &mut PeerOut, data: &[u8]) {
+    if let Some((stamp, frame)) = parse(data) {
+        if (plan.warm..plan.warm + plan.rounds).contains(&frame) {
+            let ns = (base().elapsed().as_nanos() as u64).saturating_sub(stamp);
+            out.latency_ms.push(ns as f64 / 1e6);
+            out.received += 1;
+        }
+    }
+}
+
+/// A fallback party: set up, report ready, keep the connection driven until
+/// the start, then send and receive.
+async fn party(http: SocketAddr, mut seat: Seat) -> anyhow::Result<PeerOut> {
     let setup = async {
         let mut p = RtcPeer::connect(http).await?;
-        p.publish_namespace(&ns(side)).await?;
-        published.fetch_add(1, Ordering::SeqCst);
+        p.publish_namespace(&seat.ns(seat.side)).await?;
+        seat.published.fetch_add(1, Ordering::SeqCst);
         // The other party's namespace must exist before we subscribe to it.
-        if !p.wait_for(Duration::from_secs(20), |_| published.load(Ordering::SeqCst) == 2).await? {
+        if !p.wait_for(Duration::from_secs(20), |_| seat.published.load(Ordering::SeqCst) == 2).await? {
             anyhow::bail!("the other party never published");
         }
-        p.subscribe_audio(&ns(1 - side), "audio").await?;
+        p.subscribe_audio(&seat.ns(1 - seat.side), "audio").await?;
         if !p.wait_for(Duration::from_secs(15), |p| p.audio_out.is_some()).await? {
             anyhow::bail!("nobody subscribed to our audio");
         }
         anyhow::Ok(p)
-    };
-    let mut p = match setup.await {
-        Ok(p) => {
-            let _ = ready.send(Ok(()));
-            p
-        }
-        Err(e) => {
-            let _ = ready.send(Err(anyhow::anyhow!("{e:#}")));
-            return Err(e);
-        }
-    };
+    }
+    .await;
+    let mut p = seat.report(setup)?;
     let t0 = loop {
-        if let Some(t) = *start.borrow_and_update() {
+        if let Some(t) = *seat.start.borrow_and_update() {
             break t;
         }
         p.run_until(tokio::time::Instant::now() + Duration::from_millis(20), &mut |_| {}).await?;
     };
-    let me = idx * 2 + side;
-    let first = t0 + FRAME * me as u32 / plan.peers.max(1) as u32;
+    let (first, plan, me) = (seat.first(t0), seat.plan, seat.idx * 2 + seat.side);
     let mut out = PeerOut { latency_ms: Vec::with_capacity(plan.rounds as usize), ..Default::default() };
-    let window = plan.warm..plan.warm + plan.rounds;
-    let mut heard = |data: &[u8]| {
-        if let Some((stamp, frame)) = parse(data) {
-            if window.contains(&frame) {
-                let ns = (base().elapsed().as_nanos() as u64).saturating_sub(stamp);
-                out.latency_ms.push(ns as f64 / 1e6);
-                out.received += 1;
-            }
-        }
-    };
     let mut buf = Vec::with_capacity(128);
     let mut sent = 0;
     for frame in 0..plan.warm + plan.rounds {
-        p.run_until(first + FRAME * frame as u32, &mut heard).await?;
+        p.run_until(first + FRAME * frame as u32, &mut |d| heard(plan, &mut out, d)).await?;
         payload(frame, me, &mut buf);
         if p.send_audio(frame * 960, &buf).is_ok() && frame >= plan.warm {
             sent += 1;
         }
     }
     // Packets still in flight count if they arrive within 300 ms.
-    p.run_until(tokio::time::Instant::now() + Duration::from_millis(300), &mut heard).await?;
+    p.run_until(tokio::time::Instant::now() + Duration::from_millis(300), &mut |d| heard(plan, &mut out, d)).await?;
+    out.sent = sent;
+    Ok(out)
+}
+
+/// A QUIC party facing a fallback one (mixed calls): moq-client as in
+/// load.rs — publish, answer the relay's SUBSCRIBE, subscribe to the other
+/// side — sending the same payloads as OBJECT_DATAGRAMs (Group n/50,
+/// Object n%50, the gateway's mapping).
+async fn quic_party(dial: crate::relays::Dial, mut seat: Seat) -> anyhow::Result<PeerOut> {
+    let setup = async {
+        let sess = dial.connect().await?;
+        let handle = sess.publish_namespace(&seat.ns(seat.side)).await?;
+        seat.published.fetch_add(1, Ordering::SeqCst);
+        let t = Instant::now();
+        while seat.published.load(Ordering::SeqCst) < 2 {
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(20), "the other party never published");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let theirs = seat.ns(1 - seat.side);
+        let (sub, track) = tokio::join!(sess.subscribe(&theirs, "audio", moq_client::SubscribeParams::new()), async {
+            sess.accept_subscribe(Duration::from_secs(15)).await?.accept(1).await
+        });
+        anyhow::Ok((sess, handle, sub?, track?))
+    }
+    .await;
+    let (_sess, _handle, mut sub, track) = seat.report(setup)?;
+    let plan = seat.plan;
+    let out = Arc::new(std::sync::Mutex::new(PeerOut { latency_ms: Vec::with_capacity(plan.rounds as usize), ..Default::default() }));
+    let drain = tokio::spawn({
+        let out = out.clone();
+        async move {
+            while let Ok(o) = sub.next_object(Duration::from_secs(3600)).await {
+                heard(plan, &mut out.lock().unwrap(), &o.payload);
+            }
+        }
+    });
+    let t0 = seat.start.wait_for(Option::is_some).await?.unwrap_or_else(tokio::time::Instant::now);
+    let (first, me) = (seat.first(t0), seat.idx * 2 + seat.side);
+    let mut buf = Vec::with_capacity(128);
+    let mut sent = 0;
+    for frame in 0..plan.warm + plan.rounds {
+        tokio::time::sleep_until(first + FRAME * frame as u32).await;
+        payload(frame, me, &mut buf);
+        let spec = moq_client::DatagramSpec::new(frame / 50, frame % 50, bytes::Bytes::copy_from_slice(&buf));
+        if track.send_datagram(&spec).is_ok() && frame >= plan.warm {
+            sent += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drain.abort();
+    let mut out = std::mem::take(&mut *out.lock().unwrap());
     out.sent = sent;
     Ok(out)
 }
@@ -166,29 +232,39 @@ async fn party(
 /// The two parties of a call and whether both came up.
 type CallOut = (Vec<tokio::task::JoinHandle<anyhow::Result<PeerOut>>>, anyhow::Result<()>);
 
-/// N fallback calls on `relay` for `secs` s (after 1 s of warm-up); the
-/// same figures as [`load::calls`] gives for QUIC.
-pub async fn calls(relay: &Relay, n: usize, secs: u64) -> LoadResult {
+/// Both sides of a mixed call, one-way: (fallback → QUIC, QUIC → fallback),
+/// each as (p50, p99) in ms.
+pub type Split = [(f64, f64); 2];
+
+/// N calls on `relay` for `secs` s (after 1 s of warm-up): both parties
+/// fallback peers, or (`mixed`) party 0 a fallback peer and party 1 a QUIC
+/// one. The same figures as [`load::calls`] gives for QUIC, and the latency
+/// of each direction.
+pub async fn calls(relay: &Relay, n: usize, secs: u64, mixed: bool) -> (LoadResult, Split) {
     let http: SocketAddr = ([127, 0, 0, 1], relay.url.port().unwrap_or(0)).into();
     let plan = Plan { warm: 50, rounds: secs * 50, peers: 2 * n };
-    let tag = format!("{}-fallback-{n}", std::process::id());
+    let tag = format!("{}-fallback-{n}-{mixed}", std::process::id());
     let (start_tx, start_rx) = watch::channel(None);
     // Calls set up 8 at a time, both parties of a call together (a party
     // waits for its partner, so the permit is per call).
     let sem = Arc::new(Semaphore::new(8));
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let (sem, tag, start_rx) = (sem.clone(), tag.clone(), start_rx.clone());
+    for idx in 0..n {
+        let (sem, tag, start, dial) = (sem.clone(), tag.clone(), start_rx.clone(), relay.dial());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let published = Arc::new(AtomicUsize::new(0));
             let mut handles = Vec::new();
             let mut readies = Vec::new();
             for side in 0..2 {
-                let (tx, rx) = oneshot::channel();
+                let (ready, rx) = oneshot::channel();
                 readies.push(rx);
-                let (tag, published, start) = (tag.clone(), published.clone(), start_rx.clone());
-                handles.push(tokio::spawn(party(http, tag, i, side, published, tx, start, plan)));
+                let seat = Seat { tag: tag.clone(), idx, side, published: published.clone(), ready, start: start.clone(), plan };
+                handles.push(if mixed && side == 1 {
+                    tokio::spawn(quic_party(dial.clone(), seat))
+                } else {
+                    tokio::spawn(party(http, seat))
+                });
             }
             let mut res = Ok(());
             for r in readies {
@@ -206,7 +282,7 @@ pub async fn calls(relay: &Relay, n: usize, secs: u64) -> LoadResult {
         match c {
             Ok((h, Ok(()))) => {
                 r.ready += 1;
-                live.extend(h);
+                live.push(h);
             }
             Ok((h, Err(e))) => {
                 r.setup_error.get_or_insert(format!("{e:#}"));
@@ -217,46 +293,47 @@ pub async fn calls(relay: &Relay, n: usize, secs: u64) -> LoadResult {
             }
         }
     }
-    eprintln!(
-        "  fallback: {}/{n} calls set up{}",
-        r.ready,
-        r.setup_error.as_ref().map_or(String::new(), |e| format!(" (first error: {e})"))
-    );
+    eprintln!("   {}/{n} calls set up{}", r.ready, r.setup_error.as_ref().map_or(String::new(), |e| format!(" (first error: {e})")));
     // Media starts together; the CPU window is the measured frames.
     let t0 = tokio::time::Instant::now() + Duration::from_millis(200);
     let _ = start_tx.send(Some(t0));
-    let pid = relay.pid;
-    let me = std::process::id();
+    let (pid, me) = (relay.pid, std::process::id());
     tokio::time::sleep_until(t0 + FRAME * plan.warm as u32).await;
     let (c0, g0, m0, i0) = (cpu_secs(pid), cpu_secs(me), machine_busy_secs(), Instant::now());
     tokio::time::sleep_until(t0 + FRAME * (plan.warm + plan.rounds + 1) as u32).await;
     let (c1, g1, m1, i1) = (cpu_secs(pid), cpu_secs(me), machine_busy_secs(), Instant::now());
     r.rss_growth = relay.rss().saturating_sub(relay.rss0);
-    let mut lat = Vec::new();
-    for h in live {
-        match h.await {
-            Ok(Ok(o)) => {
-                r.sent += o.sent;
-                r.received += o.received;
-                lat.extend(o.latency_ms);
-            }
-            Ok(Err(e)) => {
-                r.setup_error.get_or_insert(format!("during the call: {e:#}"));
-            }
-            Err(e) => {
-                r.setup_error.get_or_insert(e.to_string());
+    // Latencies by the receiving side: side 1 hears side 0 and vice versa.
+    let mut lat: [Vec<f64>; 2] = Default::default();
+    for call in live {
+        for (side, h) in call.into_iter().enumerate() {
+            match h.await {
+                Ok(Ok(o)) => {
+                    r.sent += o.sent;
+                    r.received += o.received;
+                    lat[side].extend(o.latency_ms);
+                }
+                Ok(Err(e)) => {
+                    r.setup_error.get_or_insert(format!("during the call: {e:#}"));
+                }
+                Err(e) => {
+                    r.setup_error.get_or_insert(e.to_string());
+                }
             }
         }
     }
+    let split =
+        [(crate::pct(&mut lat[1], 0.5), crate::pct(&mut lat[1], 0.99)), (crate::pct(&mut lat[0], 0.5), crate::pct(&mut lat[0], 0.99))];
+    let mut all: Vec<f64> = lat.concat();
     r.expected = r.sent;
-    r.p50_ms = crate::pct(&mut lat, 0.5);
-    r.p99_ms = crate::pct(&mut lat, 0.99);
-    r.p999_ms = crate::pct(&mut lat, 0.999);
+    r.p50_ms = crate::pct(&mut all, 0.5);
+    r.p99_ms = crate::pct(&mut all, 0.99);
+    r.p999_ms = crate::pct(&mut all, 0.999);
     r.relay_cpu_s = c1 - c0;
     r.gen_cpu_s = g1 - g0;
     r.other_cpu_s = ((m1 - m0) - (c1 - c0) - (g1 - g0)).max(0.0);
     r.secs = (i1 - i0).as_secs_f64();
-    r
+    (r, split)
 }
 
 /// Our relay with its gateway up: its default port (QUIC port + 1) may be
@@ -298,11 +375,11 @@ fn cpu_per_call(r: &LoadResult) -> f64 {
     r.relay_cpu_s / r.secs.max(1e-9) * 100.0 / r.ready.max(1) as f64
 }
 
-fn ratio(n: usize, f: &LoadResult, q: &LoadResult) -> String {
+fn ratio(n: usize, what: &str, f: &LoadResult, q: &LoadResult) -> String {
     let x = |a: f64, b: f64| if b > 0.0 && a.is_finite() && b.is_finite() { format!("{:.2}×", a / b) } else { "—".into() };
     let rss = |r: &LoadResult| r.rss_growth as f64 / r.ready.max(1) as f64;
     format!(
-        "| {n} | **fallback / QUIC** | | | | | {} | {} | {} | {} | {} | {} | |\n",
+        "| {n} | **{what} / QUIC** | | | | | {} | {} | {} | {} | {} | {} | |\n",
         x(f.p50_ms, q.p50_ms),
         x(f.p99_ms, q.p99_ms),
         x(cpu_per_call(f), cpu_per_call(q)),
@@ -317,7 +394,8 @@ fn ratio(n: usize, f: &LoadResult, q: &LoadResult) -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpu.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':'])).unwrap_or("?");
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // All of the machine's, whatever taskset gave this process.
+    let cores = cpu.lines().filter(|l| l.starts_with("processor")).count();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let date = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -340,22 +418,32 @@ pub async fn run(a: &FallbackArgs) -> anyhow::Result<String> {
     let machine = a.machine.clone().unwrap_or_else(machine);
     let mut rows = String::new();
     let mut notes = String::new();
+    let mut split = String::new();
+    let ms = |(p50, p99): (f64, f64)| format!("p50 {p50:.2} ms, p99 {p99:.2} ms");
     for &n in &a.calls {
         anyhow::ensure!(2 * n <= 256, "{n} calls: more fallback peers than the gateway's default --webrtc-max-peers (256)");
-        eprintln!("== {n} calls, WebRTC fallback");
+        eprintln!("== {n} calls, both parties WebRTC fallback");
         let relay = start(&ours, &dir, a.relay_cpu).await?;
-        let f = calls(&relay, n, a.secs).await;
+        let (f, _) = calls(&relay, n, a.secs, false).await;
         drop(relay);
         eprintln!("   {}", crate::verdict::load_line(&f));
+        eprintln!("== {n} calls, one party fallback, one QUIC");
+        let relay = start(&ours, &dir, a.relay_cpu).await?;
+        let (m, dirs) = calls(&relay, n, a.secs, true).await;
+        drop(relay);
+        eprintln!("   {}", crate::verdict::load_line(&m));
         eprintln!("== {n} calls, QUIC");
         let relay = start(&ours, &dir, a.relay_cpu).await?;
         let q = load::calls(&relay, n, a.secs, Mapping::Datagram).await;
         drop(relay);
         eprintln!("   {}", crate::verdict::load_line(&q));
-        rows += &row(n, "WebRTC fallback", &f);
-        rows += &row(n, "QUIC", &q);
-        rows += &ratio(n, &f, &q);
-        for (what, r) in [("fallback", &f), ("QUIC", &q)] {
+        rows += &row(n, "WebRTC fallback (both parties)", &f);
+        rows += &row(n, "mixed (one party each)", &m);
+        rows += &row(n, "QUIC (both parties)", &q);
+        rows += &ratio(n, "fallback", &f, &q);
+        rows += &ratio(n, "mixed", &m, &q);
+        split += &format!("- {n} calls: fallback → QUIC {}; QUIC → fallback {}\n", ms(dirs[0]), ms(dirs[1]));
+        for (what, r) in [("fallback", &f), ("mixed", &m), ("QUIC", &q)] {
             if let Some(e) = &r.setup_error {
                 notes += &format!("- {n} calls, {what}: {e}\n");
             }
@@ -371,9 +459,10 @@ pub async fn run(a: &FallbackArgs) -> anyhow::Result<String> {
          other's `audio` track; {secs} s measured after 1 s of warm-up. **WebRTC fallback**: both parties are str0m \
          peers (bench/src/rtc_peer.rs) on the relay's gateway — POST /webrtc, ICE-lite, DTLS, MoQ over data channels, \
          audio as RTP/SRTP, which the gateway maps to LOC OBJECT_DATAGRAMs (Group n/50, Object n%50) and back to RTP at \
-         the other party. **QUIC**: the same calls from moq-client over raw QUIC (`moq-bench relay-load`'s load, \
+         the other party. **Mixed**: one party a str0m fallback peer, the other moq-client over QUIC (a Safari user \
+         calling a Chromium one), so each direction crosses the gateway once. **QUIC**: the same calls from moq-client over raw QUIC (`moq-bench relay-load`'s load, \
          datagram mapping `datagram`), the shape of RESULTS.md's call rows. Each row is a fresh relay process (same \
-         binary) pinned to CPU {cpu} (taskset); the peers run in this process. Latency: send → receipt by the other \
+         binary) pinned to CPU {cpu} (taskset); the peers run in this process (bench/run pins it to CPU 1). Latency: send → receipt by the other \
          party's str0m / moq-client, one way through the relay, both ends on one clock; **the browser's encoder, \
          jitter buffer and playout are not included** (bench/browser-latency.mjs measures browser mouth-to-ear). \
          Relay CPU per call = relay CPU over the window / N (% of one core); per 1,000 objects = relay CPU ms per \
@@ -382,7 +471,9 @@ pub async fn run(a: &FallbackArgs) -> anyhow::Result<String> {
          outside the relay and this process during the window (other work on a shared machine); where it is high, \
          relay and peers waited for a core and latency tails grow with it.\n\n\
          | calls | transport | calls set up | packets sent | received | loss | p50 (ms) | p99 (ms) | relay CPU per call (% of a core) | relay CPU per 1,000 objects (ms) | relay RSS per call (KiB) | peers CPU (% of a core) | rest of machine (% of a core) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}{notes}",
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\
+         Mixed calls by direction (one-way through the relay; fallback → QUIC is RTP in at the gateway, QUIC → fallback \
+         RTP out):\n\n{split}{notes}",
         secs = a.secs,
         bin = bin.display(),
         cpu = a.relay_cpu,

@@ -93,6 +93,8 @@ struct Plan {
 }
 
 const FRAME: Duration = Duration::from_millis(20);
+/// Send slots per frame (load.rs's `pump` sends from 16 staggered tasks).
+const SLOTS: usize = 16;
 
 /// Where a party sits: its call, its side (0 or 1), the call's count of
 /// published namespaces, how it reports being set up, when media starts.
@@ -111,9 +113,12 @@ impl Seat {
         TrackNamespace::from_utf8_path(&format!("bench/{}/{}/{side}", self.tag, self.idx))
     }
 
-    /// When this party sends frame 0: the common start plus its stagger.
+    /// When this party sends frame 0: the common start plus its stagger,
+    /// one of 16 slots in the 20 ms as load.rs's 16 sender tasks have, so
+    /// the relay sees the same bursts as in the QUIC rows.
     fn first(&self, t0: tokio::time::Instant) -> tokio::time::Instant {
-        t0 + FRAME * (self.idx * 2 + self.side) as u32 / self.plan.peers.max(1) as u32
+        let slots = SLOTS.min(self.plan.peers.max(1));
+        t0 + FRAME * ((self.idx * 2 + self.side) % slots) as u32 / slots as u32
     }
 
     /// Reports how setup went; passes the party on if it is up.
@@ -456,7 +461,8 @@ pub async fn run(a: &FallbackArgs) -> anyhow::Result<String> {
          `moq-bench fallback --calls {calls} --secs {secs}` — {bin}\n\n\
          **Machine:** {machine}\n\n\
          Each call: two parties, each publishing one 60–120-byte Opus-shaped packet every 20 ms and subscribed to the \
-         other's `audio` track; {secs} s measured after 1 s of warm-up. **WebRTC fallback**: both parties are str0m \
+         other's `audio` track; {secs} s measured after 1 s of warm-up; parties send in 16 staggered slots per \
+         20 ms, as the QUIC load does. **WebRTC fallback**: both parties are str0m \
          peers (bench/src/rtc_peer.rs) on the relay's gateway — POST /webrtc, ICE-lite, DTLS, MoQ over data channels, \
          audio as RTP/SRTP, which the gateway maps to LOC OBJECT_DATAGRAMs (Group n/50, Object n%50) and back to RTP at \
          the other party. **Mixed**: one party a str0m fallback peer, the other moq-client over QUIC (a Safari user \

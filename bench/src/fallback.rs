@@ -491,3 +491,43 @@ pub async fn run(a: &FallbackArgs) -> anyhow::Result<String> {
     std::fs::write(&a.out, &md)?;
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_opus_sized_and_carry_stamp_and_frame() {
+        let mut b = Vec::new();
+        for frame in 0..200 {
+            payload(frame, 3, &mut b);
+            assert!((60..=120).contains(&b.len()), "{}", b.len());
+            assert_eq!(b[0], 0xf8, "an Opus TOC byte first");
+            let (stamp, f) = parse(&b).unwrap();
+            assert_eq!(f, frame);
+            assert!(stamp <= base().elapsed().as_nanos() as u64);
+        }
+        assert_eq!(parse(&[0xf8, 1, 2]), None);
+    }
+
+    #[test]
+    fn parties_spread_over_sixteen_slots_of_a_frame() {
+        let (tx, _) = oneshot::channel();
+        let (_, start) = watch::channel(None);
+        let plan = Plan { warm: 50, rounds: 50, peers: 100 };
+        let mut seat = Seat { tag: "t".into(), idx: 0, side: 0, published: Arc::default(), ready: tx, start, plan };
+        let t0 = tokio::time::Instant::now();
+        let mut offsets: Vec<Duration> = (0..50)
+            .flat_map(|idx| [0, 1].map(|side| (idx, side)))
+            .map(|(idx, side)| {
+                (seat.idx, seat.side) = (idx, side);
+                seat.first(t0) - t0
+            })
+            .collect();
+        assert!(offsets.iter().all(|o| *o < FRAME));
+        offsets.sort();
+        offsets.dedup();
+        assert_eq!(offsets.len(), SLOTS);
+        assert_eq!(seat.ns(1), TrackNamespace::from_utf8_path("bench/t/49/1"));
+    }
+}

@@ -191,9 +191,9 @@ impl RtcPeer {
                 }
                 Output::Event(e) => self.event(e, audio)?,
                 // str0m asks for a timeout that is already due after every
-                // RTP packet written (its null pacer releases the packet on
-                // the next timeout): handled at once, since a tokio sleep,
-                // even an elapsed one, waits for the next 1 ms timer tick.
+                // RTP frame written (it packetizes on a timeout, then its null
+                // pacer wants another): handled at once, not through a tokio
+                // sleep, which rounds its deadline up to the next whole ms.
                 Output::Timeout(t) if t <= Instant::now() => {
                     self.rtc.handle_input(Input::Timeout(Instant::now()))?;
                 }

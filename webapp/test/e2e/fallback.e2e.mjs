@@ -170,12 +170,7 @@ describe("the page's own choice of WebRTC", () => {
       await L.until("fern alone on the gateway", async () => (await L.metrics(relay))["moq_relay_webrtc_peers"] === 1);
 
       // Audio both ways with a WebTransport page, hers over RTP.
-      await L.waitState(page, "fern sees walt", (x) => x.presence.includes("walt"));
-      const sid = await L.connectCall(page, wt, "walt");
-      await L.assertHears(wt, FB_HZ, "walt (WebTransport) hearing fern (fallen back)", TONES);
-      await L.assertHears(page, WT_HZ, "fern (fallen back) hearing walt", TONES);
-      await L.assertRtpMedia(page, "fern");
-      await L.hangUpCall(wt, page, sid);
+      await L.callBothWays(page, wt, { a: "fern", b: "walt", aHz: FB_HZ, bHz: WT_HZ, tones: TONES, rtp: [page], hangUp: "callee" });
 
       // The choice sticks for the tab: after a reload the page goes straight to WebRTC.
       await page.reload();

@@ -403,6 +403,22 @@ export async function assertRtpMedia(page, who) {
   if (st.codec.encoded !== 0 || st.playout.received !== 0) throw new Error(`${who}'s audio did not ride RTP (WebCodecs frames seen): ${JSON.stringify(st)}`);
 }
 
+/**
+ * `caller` (named `a`) calls `callee` (user `b`) and each hears the other's
+ * tone (`aHz`, `bHz` among `tones`); the pages in `rtp` had their audio on
+ * RTP; then `hangUp` ("caller" or "callee") ends it.
+ */
+export async function callBothWays(caller, callee, { a, b, aHz, bHz, tones, rtp = [], hangUp = "caller" }) {
+  await waitState(caller, `${a} sees ${b}`, (x) => x.presence.includes(b));
+  const sid = await connectCall(caller, callee, b);
+  await assertHears(callee, aHz, `${b} hearing ${a}`, tones);
+  await assertHears(caller, bHz, `${a} hearing ${b}`, tones);
+  for (const p of rtp) await assertRtpMedia(p, p === caller ? a : b);
+  if (hangUp === "caller") await hangUpCall(caller, callee, sid);
+  else await hangUpCall(callee, caller, sid);
+  return sid;
+}
+
 /** The relay's /metrics as { "name{labels}": value }. */
 export async function metrics(relay) {
   const text = await (await fetch(`${relay.base}metrics`)).text();

@@ -117,12 +117,7 @@ describe("WebRTC fallback through TURN over TCP (coturn)", { skip }, () => {
     await L.signIn(ann, "ann");
     await L.signIn(ben, "ben");
     for (const p of [ann, ben]) assert.equal(await p.textContent("#me-status-text"), "Online · WebRTC");
-    await L.waitState(ann, "ann sees ben", (x) => x.presence.includes("ben"));
-    const sid = await L.connectCall(ann, ben, "ben");
-    await L.assertHears(ben, A_HZ, "ben hearing ann (both through TURN)", TONES);
-    await L.assertHears(ann, B_HZ, "ann hearing ben (both through TURN)", TONES);
-    await L.assertRtpMedia(ann, "ann");
-    await L.hangUpCall(ann, ben, sid);
+    await L.callBothWays(ann, ben, { a: "ann", b: "ben", aHz: A_HZ, bHz: B_HZ, tones: TONES, rtp: [ann, ben] });
     // Both went through coturn: a TCP allocation each, authenticated with the relay's credentials.
     const log = turn.log.join("");
     const allocations = log.split("\n").filter((l) => /ALLOCATE/.test(l) && /success/.test(l));

@@ -51,6 +51,17 @@ async function rtpFrames() {
   return { in: m['moq_relay_webrtc_rtp_frames_total{dir="in"}'] ?? 0, out: m['moq_relay_webrtc_rtp_frames_total{dir="out"}'] ?? 0 };
 }
 
+/** After a call between rita (WebRTC) and a CLI phone recording to `rec`: each heard the other's tone, rita's over RTP. */
+async function assertHeardWithCli(rec) {
+  const r = await L.recording(rtc);
+  const cut = Math.round(0.25 * r.rate);
+  assertTone(L.dominantTone(r.samples.subarray(cut, r.samples.length - cut), r.rate, TONES), AUTO_HZ, "rita (WebRTC) hearing moq-phone");
+  const w = L.readWav(rec);
+  assert.ok(w.samples.length > w.rate, `the CLI recorded only ${w.samples.length} samples`);
+  assertTone(L.dominantTone(w.samples.subarray(w.rate / 2), w.rate, TONES), RTC_HZ, "moq-phone hearing rita (WebRTC)");
+  await assertRtpMedia(rtc, "rita");
+}
+
 describe("WebRTC fallback through the relay's gateway", () => {
   before(async () => {
     relay = await L.startRelay(await L.freePort());
@@ -131,13 +142,7 @@ describe("WebRTC fallback through the relay's gateway", () => {
       assert.deepEqual(end.call.ended, { reason: "hangup", by_peer: true });
       await carol.line(/^ended: hangup$/);
       assert.equal(await carol.exited, 0);
-      const r = await L.recording(rtc);
-      const cut = Math.round(0.25 * r.rate);
-      assertTone(L.dominantTone(r.samples.subarray(cut, r.samples.length - cut), r.rate, TONES), AUTO_HZ, "rita (WebRTC) hearing moq-phone");
-      const w = L.readWav(rec);
-      assert.ok(w.samples.length > w.rate, `the CLI recorded only ${w.samples.length} samples`);
-      assertTone(L.dominantTone(w.samples.subarray(w.rate / 2), w.rate, TONES), RTC_HZ, "moq-phone hearing rita (WebRTC)");
-      await assertRtpMedia(rtc, "rita");
+      await assertHeardWithCli(rec);
     } finally {
       await carol.kill();
     }
@@ -159,13 +164,7 @@ describe("WebRTC fallback through the relay's gateway", () => {
       assert.deepEqual(end.call.ended, { reason: "hangup", by_peer: true });
       await dave.line(/^ended: hangup$/);
       assert.equal(await dave.exited, 0);
-      const r = await L.recording(rtc);
-      const cut = Math.round(0.25 * r.rate);
-      assertTone(L.dominantTone(r.samples.subarray(cut, r.samples.length - cut), r.rate, TONES), AUTO_HZ, "rita (WebRTC) hearing moq-phone");
-      const w = L.readWav(rec);
-      assert.ok(w.samples.length > w.rate, `the CLI recorded only ${w.samples.length} samples`);
-      assertTone(L.dominantTone(w.samples.subarray(w.rate / 2), w.rate, TONES), RTC_HZ, "moq-phone hearing rita (WebRTC)");
-      await assertRtpMedia(rtc, "rita");
+      await assertHeardWithCli(rec);
     } finally {
       await dave.kill();
     }

@@ -69,7 +69,16 @@ impl Frame {
     /// TRACK_STATUS, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE, SUBSCRIBE_TRACKS):
     /// in draft-18 these carry their Request ID on the wire, exactly as
     /// moq-transport's `Message` codec expects.
+    ///
+    /// Decoded as draft-18 defines them by [`crate::request::decode`], which
+    /// also says which session error code a malformed one calls for.
     pub fn request(&self) -> Result<Message, WireError> {
+        crate::request::decode(self).map_err(|r| WireError::Malformed("request", r.reason))
+    }
+
+    /// moq-transport's codec, for message types [`crate::request`] does not
+    /// decode itself.
+    pub(crate) fn request_other(&self) -> Result<Message, WireError> {
         let mut whole = Vec::with_capacity(self.payload.len() + 10);
         varint::write(&mut whole, self.kind);
         whole.extend_from_slice(&(self.payload.len() as u16).to_be_bytes());
@@ -109,7 +118,12 @@ impl Frame {
             kind::NAMESPACE => Response::Namespace(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE"))?),
             kind::NAMESPACE_DONE => Response::NamespaceDone(TrackNamespacePrefix::decode(&mut b).map_err(malformed("NAMESPACE_DONE"))?),
             kind::REQUEST_UPDATE => {
-                Response::RequestUpdate { id: u64::decode(&mut b).map_err(malformed("REQUEST_UPDATE"))?, params: params(&mut b)? }
+                let id = u64::decode(&mut b).map_err(malformed("REQUEST_UPDATE"))?;
+                // Draft-18 parameter encodings (TRACK_NAMESPACE_PREFIX is a
+                // Track Namespace, §10.2.14); what it updates decides which
+                // are allowed (`request::check_params`).
+                let params = crate::request::update_params(&mut b).map_err(|r| WireError::Malformed("REQUEST_UPDATE", r.reason))?;
+                Response::RequestUpdate { id, params }
             }
             kind::FETCH_OK => {
                 let end_of_track = bool::decode(&mut b).map_err(malformed("FETCH_OK"))?;
@@ -419,8 +433,13 @@ impl GoAway {
     }
 }
 
-/// Serializes a request-initiating message with moq-transport's codec.
+/// Serializes a request-initiating message with moq-transport's codec, or,
+/// for a Track Namespace of 0 fields (well-formed, §2.4.1, but refused by
+/// moq-transport's encoder), with [`crate::request::encode_empty_namespace`].
 pub fn encode_request(msg: &Message) -> Result<Bytes, WireError> {
+    if let Some(b) = crate::request::encode_empty_namespace(msg) {
+        return b;
+    }
     let mut out = BytesMut::new();
     msg.encode(&mut out).map_err(|e| WireError::Malformed("request", e.to_string()))?;
     Ok(out.freeze())

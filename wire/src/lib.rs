@@ -26,6 +26,7 @@ pub mod datagram;
 pub mod fetch;
 pub mod loc;
 pub mod properties;
+pub mod request;
 pub mod subgroup;
 pub mod varint;
 pub mod version;
@@ -39,6 +40,8 @@ pub const DEFAULT_PUBLISHER_PRIORITY: u8 = moq_transport::data::DEFAULT_PUBLISHE
 pub const SETUP: u64 = 0x2F00;
 /// Uni stream type of padding streams (§11.5.1), read and discarded.
 pub const PADDING: u64 = 0x132B_3E28;
+/// Datagram type of padding datagrams (§11.5.2): the receiver MUST discard them.
+pub const PADDING_DATAGRAM: u64 = 0x132B_3E29;
 
 /// Why a data stream, datagram or control frame could not be parsed.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -84,6 +87,8 @@ pub mod session_error {
     pub const INVALID_REQUEST_ID: u32 = 0x4;
     pub const DUPLICATE_TRACK_ALIAS: u32 = 0x5;
     pub const KEY_VALUE_FORMATTING_ERROR: u32 = 0x6;
+    pub const INVALID_PATH: u32 = 0x8;
+    pub const MALFORMED_PATH: u32 = 0x9;
     pub const GOAWAY_TIMEOUT: u32 = 0x10;
     pub const CONTROL_MESSAGE_TIMEOUT: u32 = 0x11;
     pub const DATA_STREAM_TIMEOUT: u32 = 0x12;
@@ -92,6 +97,8 @@ pub mod session_error {
     pub const MALFORMED_AUTH_TOKEN: u32 = 0x16;
     pub const UNKNOWN_AUTH_TOKEN_ALIAS: u32 = 0x17;
     pub const EXPIRED_AUTH_TOKEN: u32 = 0x18;
+    pub const INVALID_AUTHORITY: u32 = 0x19;
+    pub const MALFORMED_AUTHORITY: u32 = 0x1A;
 }
 
 /// Stream reset / STOP_SENDING codes (§3.3.3).
@@ -102,6 +109,8 @@ pub mod stream_error {
     pub const SESSION_CLOSED: u32 = 0x3;
     pub const GOING_AWAY: u32 = 0x4;
     pub const TOO_FAR_BEHIND: u32 = 0x5;
+    pub const UNKNOWN_OBJECT_STATUS: u32 = 0x6;
+    pub const EXPIRED_AUTH_TOKEN: u32 = 0x7;
     pub const EXCESSIVE_LOAD: u32 = 0x9;
     pub const MALFORMED_TRACK: u32 = 0x12;
 }

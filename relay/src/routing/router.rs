@@ -193,8 +193,14 @@ impl Router {
     /// The publisher that serves `ns`: the most recent announcer of the
     /// longest announced prefix of `ns` (§9.4: a relay routes a SUBSCRIBE to
     /// publishers of matching namespaces).
+    ///
+    /// The empty namespace (0 fields, well-formed by §2.4.1) serves only
+    /// tracks in the empty namespace: as a prefix of every namespace it would
+    /// let one PUBLISH_NAMESPACE draw every SUBSCRIBE nobody else serves,
+    /// under any root the call policy guards.
     pub fn route(&self, ns: &TrackNamespace) -> Option<Announcement> {
-        for len in (1..=ns.fields.len()).rev() {
+        let shortest = usize::from(!ns.fields.is_empty());
+        for len in (shortest..=ns.fields.len()).rev() {
             let prefix = TrackNamespace { fields: ns.fields[..len].to_vec() };
             if let Some(a) = self.namespaces.get(&prefix).and_then(|l| l.last()) {
                 return Some(*a);

@@ -133,8 +133,14 @@ pub struct Route {
     target: Option<(Arc<crate::routing::track::Track>, u8)>,
 }
 
-/// One incoming datagram (§11.3): forwarded at once under each subscriber's alias.
+/// One incoming datagram (§11.3): forwarded at once under each subscriber's
+/// alias. A padding datagram (type 0x132B3E29) is discarded: "The receiver
+/// MUST discard all data received in a padding datagram" (§11.5.2) — whatever
+/// follows the type, zeros or not.
 pub fn datagram(relay: &Relay, session: &SessionHandle, d: Bytes, route: &mut Route) {
+    if crate::wire::varint::read(&d).is_some_and(|(t, _)| t == crate::wire::PADDING_DATAGRAM) {
+        return;
+    }
     match Datagram::parse(d) {
         Ok(d) => {
             let generation = session.alias_generation();

@@ -54,6 +54,8 @@ pub struct SessionHandle {
     /// One past the largest Request ID the client used (even, §10.1): the
     /// Request ID of our GOAWAY (§10.4), 0 when it sent none.
     peer_requests: AtomicU64,
+    /// The client's Request IDs, each usable once (§10.1).
+    request_ids: Mutex<super::ids::RequestIds>,
     /// Established downstream subscriptions by the peer's Request ID.
     established: Mutex<HashMap<u64, Established>>,
     established_added: Notify,
@@ -94,6 +96,7 @@ impl SessionHandle {
             next_alias: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
             peer_requests: AtomicU64::new(0),
+            request_ids: Mutex::new(Default::default()),
             established: Mutex::new(HashMap::new()),
             established_added: Notify::new(),
             control: tokio::sync::Mutex::new(None),
@@ -123,9 +126,39 @@ impl SessionHandle {
         self.next_alias.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The client sent request `id` (§10.1).
-    pub fn saw_request(&self, id: u64) {
+    /// The client sent a message consuming Request ID `id` (a request or a
+    /// REQUEST_UPDATE, §10.1); an odd or reused one is refused, and the
+    /// caller closes the session with INVALID_REQUEST_ID.
+    pub fn claim_request(&self, id: u64) -> Result<(), super::ids::Invalid> {
+        self.request_ids.lock().unwrap_or_else(|e| e.into_inner()).claim(id)?;
         self.peer_requests.fetch_max(id.saturating_add(2), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A REQUEST_UPDATE from the client for a request of kind `updated`: it
+    /// consumes a Request ID (§10.1) and may carry only what §10.2 lists for
+    /// that kind, with allowed values. Anything else closes the session with
+    /// the draft's code, and the error tells the caller to stop.
+    pub fn accept_update(
+        &self,
+        id: u64,
+        params: &moq_wire::coding::KeyValuePairs,
+        updated: moq_wire::request::Updated,
+    ) -> Result<(), io::StreamError> {
+        if let Err(why) = self.claim_request(id) {
+            self.invalid_request_id(why);
+            return Err(io::StreamError::Transport(why.reason().into()));
+        }
+        if let Err(r) = moq_wire::request::check_params(moq_wire::request::Scope::Update(updated), params) {
+            self.close(r.code, &format!("REQUEST_UPDATE: {}", r.reason));
+            return Err(io::StreamError::Transport(r.reason));
+        }
+        Ok(())
+    }
+
+    /// Closes the session for a Request ID [`Self::claim_request`] refused.
+    pub fn invalid_request_id(&self, why: super::ids::Invalid) {
+        self.close(crate::wire::session_error::INVALID_REQUEST_ID, why.reason());
     }
 
     /// Waits (at most `t`) until SETUP was judged; `Pending` if it never was.

@@ -24,19 +24,52 @@ pub enum StreamError {
 
 /// Reads control messages from a stream. Each message is at most 64 KiB plus
 /// one read chunk, which bounds memory per stream.
+///
+/// On a request stream (made by [`Self::new`]) the peer may send GOAWAY to
+/// migrate that one request (§10.4): it is checked and passed over here, so
+/// handlers never see it. Dropped before the peer finished its side, the
+/// reader sends STOP_SENDING with CANCELLED, or the code [`Self::stop`] gave
+/// (§3.3.2: "a relevant error code"), not quinn's default 0 (INTERNAL_ERROR).
 pub struct FrameReader {
     recv: RecvStream,
     buf: BytesMut,
+    /// A request stream (GOAWAY allowed, §10.4), not the control stream.
+    request_stream: bool,
+    goaways: u8,
+    stopped: bool,
 }
 
 impl FrameReader {
+    /// A request stream's reader.
     pub fn new(recv: RecvStream) -> Self {
-        Self { recv, buf: BytesMut::new() }
+        Self { recv, buf: BytesMut::new(), request_stream: true, goaways: 0, stopped: false }
     }
 
-    /// Wraps a stream whose first bytes were already read.
+    /// The control stream's reader, whose first bytes were already read: its
+    /// GOAWAY is the session's (`session::control`).
     pub fn with_buffer(recv: RecvStream, buf: BytesMut) -> Self {
-        Self { recv, buf }
+        Self { recv, buf, request_stream: false, goaways: 0, stopped: false }
+    }
+
+    /// A GOAWAY on a request stream (§10.4): from a client its New Session
+    /// URI MUST be empty (else PROTOCOL_VIOLATION), it carries no Request ID
+    /// (that is the control stream's), and a second one on the same stream is
+    /// a PROTOCOL_VIOLATION. The request goes on: the relay has nowhere to
+    /// re-issue it, and the client closes the stream when it has moved it.
+    fn request_goaway(&mut self, f: &Frame) -> Result<(), StreamError> {
+        let bad = |why: &str| StreamError::Wire(WireError::Malformed("GOAWAY", why.into()));
+        let g = f.goaway()?;
+        if !g.uri.is_empty() {
+            return Err(bad("a client's GOAWAY carried a New Session URI (§10.4)"));
+        }
+        if g.request_id.is_some() {
+            return Err(bad("a Request ID in a GOAWAY on a request stream (§10.4)"));
+        }
+        self.goaways += 1;
+        if self.goaways > 1 {
+            return Err(bad("a second GOAWAY on one request stream (§10.4)"));
+        }
+        Ok(())
     }
 
     /// Next frame, or `StreamError::Closed` at a clean FIN between frames.
@@ -54,11 +87,19 @@ impl FrameReader {
                 }
             }
             if let Some(f) = take_frame(&mut self.buf)? {
+                if self.request_stream && f.kind == crate::wire::control::kind::GOAWAY {
+                    self.request_goaway(&f)?;
+                    continue;
+                }
                 return Ok(f);
             }
             match self.recv.read_chunk(64 * 1024).await {
                 Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk),
-                Ok(None) if self.buf.is_empty() => return Err(StreamError::Closed),
+                Ok(None) if self.buf.is_empty() => {
+                    // The peer finished its side: nothing to stop.
+                    self.stopped = true;
+                    return Err(StreamError::Closed);
+                }
                 Ok(None) => return Err(StreamError::Wire(WireError::Truncated)),
                 Err(e) => return Err(read_error(e)),
             }
@@ -69,8 +110,20 @@ impl FrameReader {
         tokio::time::timeout(t, self.next()).await.map_err(|_| StreamError::Timeout)?
     }
 
+    /// Asks the peer to stop sending (STOP_SENDING) with `code` (§3.3.3).
     pub fn stop(&mut self, code: u32) {
-        let _ = self.recv.stop(code);
+        if !self.stopped {
+            self.stopped = true;
+            let _ = self.recv.stop(code);
+        }
+    }
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        // A request the relay is done with while the peer still sends:
+        // cancelled (§3.3.2), said with CANCELLED rather than quinn's 0.
+        self.stop(crate::wire::stream_error::CANCELLED);
     }
 }
 

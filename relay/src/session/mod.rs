@@ -3,8 +3,10 @@
 //! QUIC, §3.1) and the relay's routing core.
 //!
 //! Layout of a session:
-//! - a pair of uni control streams carrying SETUP and GOAWAY (§3.3), here;
-//! - [`handle`]: what the rest of the relay holds of a session;
+//! - a pair of uni control streams carrying SETUP and GOAWAY (§3.3), here,
+//!   with [`setup`] judging the client's Setup Options;
+//! - [`handle`]: what the rest of the relay holds of a session, with
+//!   [`ids`] keeping the client's Request IDs unique (§10.1);
 //! - one task per bidi request stream ([`request`] dispatches to
 //!   [`subscribe`], [`publish`], [`namespace`], [`tracks`], [`fetch`]);
 //!   [`upstream`] is the relay's own SUBSCRIBE to a publisher;
@@ -21,10 +23,12 @@ pub mod credit;
 pub mod data;
 pub mod fetch;
 pub mod handle;
+pub mod ids;
 pub mod io;
 pub mod namespace;
 pub mod publish;
 pub mod request;
+pub mod setup;
 pub mod subscribe;
 pub mod tracks;
 pub mod transport;
@@ -211,11 +215,19 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     let mut reader = io::FrameReader::with_buffer(recv, std::mem::take(&mut buf));
     match reader.next_within(relay.limits.handshake_timeout).await {
         Ok(f) if f.kind == SETUP => {
-            let Ok(options) = moq_wire::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()) else {
-                relay.metrics.error("malformed_setup");
-                session.close(session_error::KEY_VALUE_FORMATTING_ERROR, "malformed SETUP options");
-                return;
+            let options = match moq_wire::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()) {
+                Ok(o) => o,
+                Err(e) => {
+                    relay.metrics.error("malformed_setup");
+                    session.close(setup::undecodable(&e), &format!("malformed SETUP options: {e}"));
+                    return;
+                }
             };
+            if let Err((code, why)) = setup::check_options(&options, session.wt.is_native_quic()) {
+                relay.metrics.error("setup_option");
+                session.close(code, &why);
+                return;
+            }
             if !admit(&relay, &session, &options) {
                 return;
             }
@@ -231,7 +243,15 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     loop {
         // After SETUP only GOAWAY may appear on the control stream (§10).
         match reader.next_if(|k| k == crate::wire::control::kind::GOAWAY).await {
-            Ok(f) if f.kind == crate::wire::control::kind::GOAWAY && goaways == 0 => goaways += 1,
+            Ok(f) if f.kind == crate::wire::control::kind::GOAWAY && goaways == 0 => {
+                goaways += 1;
+                if let Err((code, why)) = client_goaway(&f) {
+                    relay.metrics.error("goaway");
+                    session.close(code, &why);
+                    return;
+                }
+                tracing::info!(session = session.id, "GOAWAY from the client");
+            }
             Ok(f) => {
                 relay.metrics.error("control_message");
                 session.close(session_error::PROTOCOL_VIOLATION, &format!("unexpected message {:#x} on control stream", f.kind));
@@ -282,6 +302,26 @@ fn admit(relay: &Relay, session: &SessionHandle, options: &moq_wire::coding::Key
             session.close(refusal.session_code(), &refusal.to_string());
             false
         }
+    }
+}
+
+/// Checks the client's GOAWAY on its control stream (§10.4): "If a server
+/// receives a GOAWAY with a non-zero New Session URI Length it MUST close the
+/// session with a PROTOCOL_VIOLATION"; its Request ID, present on the control
+/// stream, is the smallest of ours (odd, §10.1) it did not process, and "If
+/// the parity of the Request ID does not match the receiver's parity, the
+/// endpoint MUST close the session with INVALID_REQUEST_ID".
+fn client_goaway(f: &crate::wire::control::Frame) -> Result<(), (u32, String)> {
+    let g = f.goaway().map_err(|e| (session_error::PROTOCOL_VIOLATION, format!("malformed GOAWAY: {e}")))?;
+    if !g.uri.is_empty() {
+        return Err((session_error::PROTOCOL_VIOLATION, "a client's GOAWAY carried a New Session URI (§10.4)".into()));
+    }
+    match g.request_id {
+        None => Err((session_error::PROTOCOL_VIOLATION, "a GOAWAY on the control stream without its Request ID (§10.4)".into())),
+        Some(id) if id % 2 == 0 => {
+            Err((session_error::INVALID_REQUEST_ID, "GOAWAY Request ID of the client's parity, not the server's (§10.4)".into()))
+        }
+        Some(_) => Ok(()),
     }
 }
 

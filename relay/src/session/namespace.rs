@@ -57,6 +57,7 @@ impl Watch {
     pub async fn serve(
         mut self,
         relay: &Relay,
+        session: &SessionHandle,
         send: &mut SendStream,
         reader: &mut FrameReader,
         mut on_notice: impl FnMut(Notice) -> Option<Response>,
@@ -77,7 +78,10 @@ impl Watch {
                     },
                     f = reader.next() => match f {
                         Ok(f) => match f.response()? {
-                            Response::RequestUpdate { .. } => reply(send, Response::RequestOk(KeyValuePairs::new())).await?,
+                            Response::RequestUpdate { id, params } => {
+                                session.accept_update(id, &params, moq_wire::request::Updated::NamespaceSubscription)?;
+                                reply(send, Response::RequestOk(KeyValuePairs::new())).await?
+                            }
                             _ => continue,
                         },
                         Err(StreamError::Closed | StreamError::Reset(_)) => return Ok(()),
@@ -124,7 +128,7 @@ pub async fn watch(
         w.cancel(relay);
         return Err(e);
     }
-    w.serve(relay, &mut send, &mut reader, |n| match n {
+    w.serve(relay, session, &mut send, &mut reader, |n| match n {
         Notice::Namespace { suffix, .. } => Some(Response::Namespace(suffix)),
         Notice::Done { suffix, .. } => Some(Response::NamespaceDone(suffix)),
         Notice::Track { .. } => None,

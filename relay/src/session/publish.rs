@@ -42,7 +42,10 @@ pub async fn namespace(
     let res = loop {
         match reader.next().await {
             Ok(f) => match f.response() {
-                Ok(Response::RequestUpdate { .. }) => {
+                Ok(Response::RequestUpdate { id, params }) => {
+                    if let Err(e) = session.accept_update(id, &params, moq_wire::request::Updated::PublishNamespace) {
+                        break Err(e);
+                    }
                     if let Err(e) = reply(&mut send, Response::RequestOk(KeyValuePairs::new())).await {
                         break Err(e);
                     }

@@ -7,7 +7,7 @@ use super::transport::{RecvStream, SendStream};
 use crate::routing::quota::{Kind, OverLimit};
 use crate::state::Relay;
 use crate::wire::control::{kind, Response};
-use crate::wire::{session_error, RequestErrorCode};
+use crate::wire::{session_error, stream_error, RequestErrorCode};
 use moq_wire::message::Message;
 use std::sync::Arc;
 
@@ -26,18 +26,23 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         Err(StreamError::Wire(e)) => return violation(&relay, &session, &format!("request stream: {e}")),
         Err(_) => return,
     };
-    let msg = match frame.request() {
+    // Decoded as draft-18 defines requests (moq_wire::request): a malformed
+    // one closes the session with the code the draft names for it.
+    let msg = match moq_wire::request::decode(&frame) {
         Ok(m) => m,
-        Err(e) => return violation(&relay, &session, &format!("malformed request: {e}")),
-    };
-    if let Some(id) = msg.sequenced_request_id() {
-        // §10.1: the client's Request IDs are even.
-        if id % 2 != 0 {
-            relay.metrics.error("invalid_request_id");
-            session.close(session_error::INVALID_REQUEST_ID, "client Request IDs must be even");
+        Err(r) => {
+            relay.metrics.error("malformed_request");
+            session.close(r.code, &format!("malformed request: {}", r.reason));
             return;
         }
-        session.saw_request(id);
+    };
+    if let Some(id) = msg.sequenced_request_id() {
+        // §10.1: even, and never twice.
+        if let Err(why) = session.claim_request(id) {
+            relay.metrics.error("invalid_request_id");
+            session.invalid_request_id(why);
+            return;
+        }
     }
     relay.metrics.request(msg.name());
     tracing::debug!(session = session.id, request = ?msg, "request");
@@ -45,16 +50,25 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
     // device's PUBLISH_NAMESPACE but refusing its SUBSCRIBE_NAMESPACE left it
     // half registered — reachable for presence, deaf to calls — until it moved.
     if *relay.going_away.borrow() {
-        let _ = reply(&mut send, Response::error(RequestErrorCode::GoingAway, 0, "relay is shutting down")).await;
-        let _ = send.finish();
-        return;
+        let r = Response::error(RequestErrorCode::GoingAway, 0, "relay is shutting down");
+        return refuse(&mut send, &mut reader, r, stream_error::GOING_AWAY).await;
+    }
+    if reserved(&msg) {
+        // §3.2.1: requests referencing `.` MUST be rejected with
+        // DOES_NOT_EXIST; §3.2.2: so must requests for session-level tracks
+        // and namespaces (`.session`) this relay does not recognize — it
+        // recognizes none — and they are never forwarded to other sessions.
+        relay.metrics.denied("reserved_namespace");
+        let r = Response::error(RequestErrorCode::DoesNotExist, 0, "reserved namespace");
+        return refuse(&mut send, &mut reader, r, stream_error::CANCELLED).await;
     }
     match authorize(&relay, &session, &msg).await {
         Ok(()) => {}
         Err(Some(code)) => {
-            let _ = reply(&mut send, Response::RequestError { code, retry_interval: 0, reason: "unauthorized".into() }).await;
-            let _ = send.finish();
-            return;
+            let r = Response::RequestError { code, retry_interval: 0, reason: "unauthorized".into() };
+            let stop =
+                if code == RequestErrorCode::ExpiredAuthToken as u64 { stream_error::EXPIRED_AUTH_TOKEN } else { stream_error::CANCELLED };
+            return refuse(&mut send, &mut reader, r, stop).await;
         }
         // The session itself was refused and is closing: its close code says why.
         Err(None) => return,
@@ -65,9 +79,8 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
             relay.metrics.limit(over.label());
             tracing::info!(session = session.id, request = msg.name(), limit = over.label(), "request over a session limit");
             let retry_interval = over.retry_interval();
-            let _ = reply(&mut send, Response::error(RequestErrorCode::ExcessiveLoad, retry_interval, "over a session limit")).await;
-            let _ = send.finish();
-            return;
+            let r = Response::error(RequestErrorCode::ExcessiveLoad, retry_interval, "over a session limit");
+            return refuse(&mut send, &mut reader, r, stream_error::EXCESSIVE_LOAD).await;
         }
     };
     // Each kind of request runs boxed: a task's future is as large as its
@@ -89,6 +102,31 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         Err(StreamError::Wire(e)) => violation(&relay, &session, &e.to_string()),
         Err(e) => tracing::debug!(session = session.id, error = %e, "request ended"),
     }
+}
+
+/// Rejects a request before any processing (§3.3.2): REQUEST_ERROR and FIN
+/// on our side, and STOP_SENDING on the peer's with `stop`, a code that says
+/// why (§3.3.3) — not the INTERNAL_ERROR (0) a dropped stream would send.
+async fn refuse(send: &mut SendStream, reader: &mut FrameReader, r: Response, stop: u32) {
+    let _ = reply(send, r).await;
+    let _ = send.finish();
+    reader.stop(stop);
+}
+
+/// A request naming a namespace whose first field is `.` (§3.2.1) or
+/// `.session` (§3.2.2).
+fn reserved(msg: &Message) -> bool {
+    let first = match msg {
+        Message::Subscribe(m) => m.track_namespace.fields.first(),
+        Message::Publish(m) => m.track_namespace.fields.first(),
+        Message::TrackStatus(m) => m.track_namespace.fields.first(),
+        Message::PublishNamespace(m) => m.track_namespace.fields.first(),
+        Message::SubscribeNamespace(m) => m.track_namespace_prefix.fields.first(),
+        Message::SubscribeTracks(m) => m.track_namespace_prefix.fields.first(),
+        Message::Fetch(m) => m.standalone_fetch.as_ref().and_then(|f| f.track_namespace.fields.first()),
+        _ => None,
+    };
+    moq_wire::request::is_reserved_unknown(first.map(|f| &f.value[..]))
 }
 
 fn violation(relay: &Relay, session: &SessionHandle, why: &str) {

@@ -14,6 +14,7 @@ use crate::wire::control::Response;
 use crate::wire::{PublishDoneCode, RequestErrorCode};
 use moq_wire::coding::KeyValuePairs;
 use moq_wire::message;
+use moq_wire::request::Updated;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -136,7 +137,7 @@ async fn serve(
     track.attach_with_catchup(sub);
     session.establish(request_id, Established { track: track.clone(), joining: largest_at_request, forward });
 
-    let res = serve_attached(relay, track, sub_id, send, reader).await;
+    let res = serve_attached(relay, session, track, sub_id, send, reader).await;
     session.unestablish(request_id);
     res
 }
@@ -147,6 +148,7 @@ async fn serve(
 /// REQUEST_UPDATE may change the Forward State (§10.9.1).
 pub async fn serve_attached(
     relay: &Relay,
+    session: &SessionHandle,
     track: &Arc<Track>,
     sub_id: u64,
     send: &mut SendStream,
@@ -162,7 +164,10 @@ pub async fn serve_attached(
         tokio::select! {
             f = reader.next() => match f {
                 Ok(f) => match f.response()? {
-                    Response::RequestUpdate { params, .. } => {
+                    Response::RequestUpdate { id, params } => {
+                        if let Err(e) = session.accept_update(id, &params, Updated::Subscription) {
+                            break Err(e);
+                        }
                         if let Ok(Some(fw)) = params.forward() {
                             track.set_forward(sub_id, fw);
                         }

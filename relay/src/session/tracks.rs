@@ -35,7 +35,7 @@ pub async fn watch(
     for t in existing {
         tokio::spawn(publish(relay.clone(), session.clone(), t, forward));
     }
-    w.serve(relay, &mut send, &mut reader, |n| {
+    w.serve(relay, session, &mut send, &mut reader, |n| {
         if let Notice::Track { track, .. } = n {
             tokio::spawn(publish(relay.clone(), session.clone(), track, forward));
         }
@@ -74,6 +74,13 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
     let mut reader = FrameReader::new(recv);
     let (forward, window) = match reader.next_within(relay.limits.upstream_timeout).await?.response()? {
         Response::PublishOk(p) | Response::RequestOk(p) => {
+            // §10.2, §10.2.1, §5.1.2: only PUBLISH_OK's parameters, once
+            // each, with allowed values (an unknown filter type is a
+            // PROTOCOL_VIOLATION, not an unfiltered subscription).
+            if let Err(r) = moq_wire::request::check_params(moq_wire::request::Scope::PublishOk, &p) {
+                session.close(r.code, &format!("PUBLISH_OK: {}", r.reason));
+                return Err(StreamError::Transport(r.reason));
+            }
             let filter = p.subscription_filter().ok().flatten();
             let window = Window::new(filter.as_ref(), largest)
                 .map_err(|e| StreamError::Wire(crate::wire::WireError::Malformed("PUBLISH_OK", e.to_string())))?;
@@ -89,5 +96,5 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
     let mut sub = Subscriber::new(sub_id, alias, window, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
     track.attach_with_catchup(sub);
-    super::subscribe::serve_attached(relay, track, sub_id, &mut send, &mut reader).await
+    super::subscribe::serve_attached(relay, session, track, sub_id, &mut send, &mut reader).await
 }

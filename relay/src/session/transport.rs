@@ -166,6 +166,16 @@ impl Conn {
         }
     }
 
+    /// Native QUIC (ALPN `moqt-18`, §3.1.4), where SETUP carries the URI's
+    /// PATH and AUTHORITY; not WebTransport (whose CONNECT carried them) nor
+    /// the WebRTC gateway.
+    pub fn is_native_quic(&self) -> bool {
+        match self {
+            Conn::Quic(s) => s.request().is_none(),
+            Conn::Rtc(_) => false,
+        }
+    }
+
     /// The peer's address as the relay sees it.
     #[inline]
     pub fn remote_address(&self) -> SocketAddr {

@@ -36,8 +36,12 @@ ACTIVE_DBFS = -40.0     # sent speech counts as active above this (20 ms mean po
 DROP_DB = 20.0          # received this much quieter than sent = near-silence
 DROP_W = 320            # 20 ms at 16 kHz
 EDGE = 16               # 1 ms at 16 kHz: a dropout's edges are placed to this
-MIN_CORR = 0.05         # below this the recordings do not match at all
-LOST_CORR = 0.3         # a window whose best lag correlates below this is flagged "lost"
+MIN_ENV_CORR = 0.2      # envelopes correlating below this: the recordings do not match at all
+LOST_CORR = 0.3         # a window whose envelopes correlate below this (at its best lag) is "lost"
+TRACK_HOP = 4000        # delay track: a lag every 250 ms (16 kHz) ...
+TRACK_LEN = 16000       # ... from 1 s of sent speech around it ...
+TRACK_SEARCH_S = 0.150  # ... within +-150 ms of its window's lag ...
+TRACK_CORR = 0.5        # ... where it correlates this well (else the lag before it holds)
 REC_SNIPPET = 1600      # recovery: 100 ms of received audio at 16 kHz ...
 REC_CORR = 0.5          # ... must correlate this well with the sent speech
 REC_STEP = 80           # ... tried every 5 ms
@@ -84,9 +88,15 @@ def moving_power(x, n):
     return (c[n:] - c[:-n]) / n
 
 
-def envelope(x):
-    n = len(x) // ENV_HOP
-    return np.sqrt(np.mean(x[: n * ENV_HOP].reshape(n, ENV_HOP) ** 2, axis=1))
+def envelope(x, hop=ENV_HOP):
+    n = len(x) // hop
+    return np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1))
+
+
+def envelope_corr(a, b):
+    """Correlation of the 10 ms envelopes of two aligned 16 kHz segments (0 if either is flat)."""
+    ea, eb = envelope(a, PESQ_RATE // 100), envelope(b, PESQ_RATE // 100)
+    return float(np.corrcoef(ea, eb)[0, 1]) if np.std(ea) > 0 and np.std(eb) > 0 else 0.0
 
 
 def segment(x, start, n):
@@ -99,7 +109,8 @@ def segment(x, start, n):
 
 
 def find_delay(sent, recv, min_lag, max_lag):
-    """Global lag in samples (recv[n] ~ sent[n - lag]) and the normalised correlation there."""
+    """Global lag in samples (recv[n] ~ sent[n - lag]), the waveforms' normalised correlation there and
+    the envelopes' (which survives a drifting or stretched delay that decorrelates the waveforms)."""
     es, er = envelope(sent), envelope(recv)
     es, er = es - es.mean(), er - er.mean()
     c = correlate(er, es, mode="full", method="fft")
@@ -109,7 +120,10 @@ def find_delay(sent, recv, min_lag, max_lag):
     if not ok.any():
         raise InputError("recordings too short for the delay range searched")
     score = np.where(ok, c / np.maximum(overlap, 1), -np.inf)
-    coarse = int(lags[np.argmax(score)]) * ENV_HOP
+    k = int(lags[np.argmax(score)])
+    coarse = k * ENV_HOP
+    a, b = max(0, -k), min(len(es), len(er) - k)
+    env_corr = float(np.corrcoef(es[a:b], er[a + k:b + k])[0, 1]) if b - a > 2 else 0.0
     # fine: 48 kHz waveforms, +-30 ms around the coarse lag (+ the envelope's 10 ms quantum)
     r = int(FINE_S * RATE) + ENV_HOP
     seg = segment(recv, coarse - r, len(sent) + 2 * r)
@@ -118,7 +132,7 @@ def find_delay(sent, recv, min_lag, max_lag):
     a, b = max(0, -lag), min(len(sent), len(recv) - lag)
     s, d = sent[a:b], recv[a + lag:b + lag]
     corr = float(np.dot(s, d) / (np.linalg.norm(s) * np.linalg.norm(d) + 1e-12))
-    return lag, corr
+    return lag, corr, (env_corr if np.isfinite(env_corr) else 0.0)
 
 
 def local_lag(ref, deg, start, n, lag0, search):
@@ -152,6 +166,24 @@ def pesq_wb(ref, deg):
         return float(pesq(PESQ_RATE, ref, deg, "wb", on_error=PesqError.RAISE_EXCEPTION)), None
     except Exception as e:  # NoUtterancesError, BufferTooShortError, ...
         return 1.0, type(e).__name__
+
+
+def lag_track(ref16, deg16, pr, lo, hi, wins):
+    """Lags (16 kHz samples) of the 250 ms blocks of [lo, hi) and the list of the reliable ones, so that
+    a receiver whose delay moves (time-stretch, re-buffering) is followed within an 8 s window."""
+    search, track, good = int(TRACK_SEARCH_S * PESQ_RATE), [], []
+    for c in range(lo, hi, TRACK_HOP):
+        wl = next((w for a, b, w in wins if a <= c < b), wins[-1][2])
+        a = max(lo, c + TRACK_HOP // 2 - TRACK_LEN // 2)
+        n = min(TRACK_LEN, hi - a)
+        lag = None
+        if n >= TRACK_HOP and np.mean(pr[a:a + n - DROP_W] > ACTIVE_DBFS) >= 0.3:
+            lag, corr = local_lag(ref16, deg16, a, n, wl, search)
+            lag = lag if corr >= TRACK_CORR else None
+        if lag is not None:
+            good.append(lag)
+        track.append(lag if lag is not None else (track[-1] if track else wl))
+    return track, good
 
 
 def runs(mask):
@@ -221,9 +253,10 @@ def recovery(ref16, deg16, t_ret, lag0, gain):
 def score(sent, recv, min_delay_ms=-1000.0, max_delay_ms=3000.0, start_offset_ms=0.0,
           outage_at=None, outage_len=None):
     """The whole analysis on two 48 kHz float arrays; returns the JSON-able dict."""
-    lag, corr = find_delay(sent, recv, int(min_delay_ms * RATE / 1000), int(max_delay_ms * RATE / 1000))
-    if corr < MIN_CORR:
-        raise InputError(f"received does not match sent (best correlation {corr:.3f} at {lag * 1000 / RATE:.1f} ms)")
+    lag, corr, env_corr = find_delay(sent, recv, int(min_delay_ms * RATE / 1000), int(max_delay_ms * RATE / 1000))
+    if env_corr < MIN_ENV_CORR:
+        raise InputError(f"received does not match sent (envelope correlation {env_corr:.3f} at best, "
+                         f"{lag * 1000 / RATE:.1f} ms)")
     ref16, deg16 = resample_poly(sent, 1, 3), resample_poly(recv, 1, 3)
     lag16 = int(round(lag / 3))
     pr = dbfs(moving_power(ref16, DROP_W))
@@ -238,31 +271,43 @@ def score(sent, recv, min_delay_ms=-1000.0, max_delay_ms=3000.0, start_offset_ms
     speech_total = int(np.sum(pr > ACTIVE_DBFS))
     speech_scored = int(np.sum(pr[lo:hi - DROP_W] > ACTIVE_DBFS))
 
-    wins, aligned = [], np.zeros(hi - lo)
+    wins, spans = [], []
     search = int(WINDOW_SEARCH_S * PESQ_RATE)
     for a, b in windows(pr, lo, hi):
         wl, wc = local_lag(ref16, deg16, a, b - a, lag16, search)
-        if wc < LOST_CORR:  # nothing matches: score at the global lag, flag it
+        ec = envelope_corr(ref16[a:b], segment(deg16, a + wl, b - a))
+        if ec < LOST_CORR:  # nothing matches: score at the global lag, flag it
             wl = lag16
-        deg = segment(deg16, a + wl, b - a)
-        aligned[a - lo:b - lo] = deg
-        mos, err = pesq_wb(ref16[a:b], deg)
+        spans.append((a, b, wl))
+        mos, err = pesq_wb(ref16[a:b], segment(deg16, a + wl, b - a))
         wins.append({"start_s": round(a / PESQ_RATE, 3), "len_s": round((b - a) / PESQ_RATE, 3),
                      "lag_ms": round(wl * 1000 / PESQ_RATE, 2), "corr": round(wc, 3),
-                     "mos": round(mos, 3), "lost": wc < LOST_CORR, "error": err})
+                     "envelope_corr": round(ec, 3), "mos": round(mos, 3), "lost": ec < LOST_CORR,
+                     "error": err})
     mos = [w["mos"] for w in wins]
+    # dropouts on RECEIVED aligned block by block along the delay track
+    track, good = lag_track(ref16, deg16, pr, lo, hi, spans)
+    aligned = np.zeros(hi - lo)
+    for i, tl in enumerate(track):
+        c = lo + i * TRACK_HOP
+        n = min(TRACK_HOP, hi - c)
+        aligned[c - lo:c - lo + n] = segment(deg16, c + tl, n)
     drops, gain = dropouts(ref16[lo:hi], aligned)
+    good_ms = np.array(good if good else [lag16]) * 1000.0 / PESQ_RATE + start_offset_ms
     minutes = (hi - lo) / PESQ_RATE / 60.0
     drop_ms = [(e - s) * 1000.0 / PESQ_RATE for s, e in drops]
-    wlags = [w["lag_ms"] for w in wins]
     out = {
         "sent_s": round(len(sent) / RATE, 3),
         "received_s": round(len(recv) / RATE, 3),
         "lag_ms": round(lag * 1000.0 / RATE, 2),
         "delay_ms": round(lag * 1000.0 / RATE + start_offset_ms, 2),
         "delay_corr": round(corr, 3),
-        "delay_ms_windows_min": round(min(wlags) + start_offset_ms, 2),
-        "delay_ms_windows_max": round(max(wlags) + start_offset_ms, 2),
+        "envelope_corr": round(env_corr, 3),
+        "delay_ms_p50": round(float(np.percentile(good_ms, 50)), 2),
+        "delay_ms_p95": round(float(np.percentile(good_ms, 95)), 2),
+        "delay_ms_min": round(float(good_ms.min()), 2),
+        "delay_ms_max": round(float(good_ms.max()), 2),
+        "delay_track_points": len(good),
         "mos_median": round(float(np.median(mos)), 3),
         "mos_worst": round(min(mos), 3),
         "windows": len(wins),

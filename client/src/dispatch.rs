@@ -275,6 +275,10 @@ async fn request(shared: Arc<Shared>, send: web_transport_quinn::SendStream, mut
 /// Reads datagrams until the session ends (§11.3).
 pub(crate) async fn datagrams(shared: Arc<Shared>) {
     while let Ok(d) = shared.wt.read_datagram().await {
+        // Padding datagrams (§11.5.2): the receiver MUST discard them.
+        if moq_wire::varint::read(&d).is_some_and(|(t, _)| t == moq_wire::PADDING_DATAGRAM) {
+            continue;
+        }
         match Datagram::parse(d) {
             Ok(d) => shared.deliver(Object {
                 track_alias: d.track_alias,

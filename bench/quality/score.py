@@ -22,9 +22,13 @@ import math
 import os
 import sys
 
-import numpy as np
-from scipy.io import wavfile
-from scipy.signal import correlate, correlation_lags, resample_poly
+try:
+    import numpy as np
+    from scipy.io import wavfile
+    from scipy.signal import correlate, correlation_lags, resample_poly
+except ImportError as _e:
+    print(f"score.py: {_e}; run bench/quality/setup.sh and use target/quality-venv/bin/python", file=sys.stderr)
+    sys.exit(2)
 
 RATE = 48000            # both recordings
 PESQ_RATE = 16000       # P.862.2 wideband
@@ -327,10 +331,10 @@ def score(sent, recv, min_delay_ms=-1000.0, max_delay_ms=3000.0, start_offset_ms
     }
     if outage_at is not None:
         t_ret = int(round((outage_at + outage_len) * PESQ_RATE))
-        # the lag before the outage: that of the window holding the outage's start (sent timeline)
+        # the lag before the outage: the delay track's at the outage's start (sent timeline); the track
+        # holds the last reliable lag through the silent outage
         t_sent = int(round(outage_at * PESQ_RATE)) - lag16
-        lag0 = next((int(round(w["lag_ms"] * PESQ_RATE / 1000)) for w in wins
-                     if w["start_s"] * PESQ_RATE <= t_sent < (w["start_s"] + w["len_s"]) * PESQ_RATE), lag16)
+        lag0 = track[min(max((t_sent - lo) // TRACK_HOP, 0), len(track) - 1)]
         r, rlag, rcorr = recovery(ref16, deg16, t_ret, lag0, gain)
         # how long the sent speech itself paused after the return (recovery cannot beat that)
         after = np.flatnonzero(pr[max(t_ret - lag0, 0):] > ACTIVE_DBFS)

@@ -1,5 +1,5 @@
 //! Which objects a subscription delivers: its Subscription Filter (§5.1.2,
-//! §9.3 SUBSCRIPTION_FILTER) turned into a window of Locations, against the
+//! §10.2.9 SUBSCRIPTION_FILTER) turned into a window of Locations, against the
 //! Largest Object the relay knew when the SUBSCRIBE (or PUBLISH_OK) arrived.
 
 use moq_wire::coding::Location;
@@ -13,19 +13,16 @@ pub struct Window {
     pub end_group: Option<u64>,
 }
 
-/// AbsoluteRange's end group does not fit in 62 bits: the endpoint "MUST
+/// AbsoluteRange's end group would be over 2^64 - 1: the endpoint "MUST
 /// close the session with a PROTOCOL_VIOLATION" (§5.1.2).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("AbsoluteRange end group {0} + {1} overflows")]
 pub struct EndGroupOverflow(pub u64, pub u64);
 
-/// Largest Varint: group IDs are vi64 (§1.4.1), at most 2^62 - 1.
-const MAX_GROUP: u64 = (1 << 62) - 1;
-
 impl Window {
     /// Everything the track has and will have: what an absent filter means
     /// ("If omitted from SUBSCRIBE or PUBLISH_OK, the subscription is
-    /// unfiltered", §9.3), equal to AbsoluteStart {0, 0} (§5.1.2).
+    /// unfiltered", §10.2.9), equal to AbsoluteStart {0, 0} (§5.1.2).
     pub const UNFILTERED: Window = Window { start: Location { group_id: 0, object_id: 0 }, end_group: None };
 
     /// The window of `filter` (`None`: the parameter was absent), given the
@@ -37,8 +34,9 @@ impl Window {
         match (f.filter_type, largest) {
             // "If no content has been delivered yet, the filter Start Location is {0, 0}."
             (FilterType::LargestObject | FilterType::NextGroupStart, None) => open(Location::new(0, 0)),
-            (FilterType::LargestObject, Some(l)) => open(Location::new(l.group_id, l.object_id + 1)),
-            (FilterType::NextGroupStart, Some(l)) => open(Location::new(l.group_id + 1, 0)),
+            // (Saturating: a Largest Object at 2^64 - 1 has no next one; nothing more can pass.)
+            (FilterType::LargestObject, Some(l)) => open(Location::new(l.group_id, l.object_id.saturating_add(1))),
+            (FilterType::NextGroupStart, Some(l)) => open(Location::new(l.group_id.saturating_add(1), 0)),
             (FilterType::AbsoluteStart, _) => open(start),
             // "If the specified End Group Delta is zero, the remainder of that
             // Group passes the filter. Otherwise, the last Group ID to be
@@ -46,7 +44,8 @@ impl Window {
             // Group Delta."
             (FilterType::AbsoluteRange, _) => {
                 let delta = f.end_group_id.unwrap_or(0);
-                match start.group_id.checked_add(delta).filter(|g| *g <= MAX_GROUP) {
+                // Group IDs are vi64 (§1.4.1): up to 2^64 - 1 in draft-18, not 2^62 - 1 as before.
+                match start.group_id.checked_add(delta) {
                     Some(end) => Ok(Window { start, end_group: Some(end) }),
                     None => Err(EndGroupOverflow(start.group_id, delta)),
                 }
@@ -99,8 +98,13 @@ mod tests {
         // Delta 0: the rest of the start group.
         let r0 = Window::new(Some(&filter(FilterType::AbsoluteRange, Some((7, 0)), Some(0))), None).unwrap();
         assert_eq!(r0.end_group, Some(7));
-        let over = Window::new(Some(&filter(FilterType::AbsoluteRange, Some((MAX_GROUP, 0)), Some(1))), None);
-        assert_eq!(over, Err(EndGroupOverflow(MAX_GROUP, 1)));
+        let over = Window::new(Some(&filter(FilterType::AbsoluteRange, Some((u64::MAX, 0)), Some(1))), None);
+        assert_eq!(over, Err(EndGroupOverflow(u64::MAX, 1)));
+        // Above 2^62 - 1 is well-formed in draft-18 (vi64 up to 2^64 - 1).
+        let big = Window::new(Some(&filter(FilterType::AbsoluteRange, Some((1 << 62, 0)), Some(u64::MAX - (1 << 62)))), None).unwrap();
+        assert_eq!(big.end_group, Some(u64::MAX));
+        let top = Window::new(Some(&filter(FilterType::LargestObject, None, None)), Some(Location::new(u64::MAX, u64::MAX))).unwrap();
+        assert_eq!(top.start, Location::new(u64::MAX, u64::MAX));
         let abs = Window::new(Some(&filter(FilterType::AbsoluteStart, Some((3, 4)), None)), Some(Location::new(9, 9))).unwrap();
         assert_eq!(abs, Window { start: Location::new(3, 4), end_group: None });
     }

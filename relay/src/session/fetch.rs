@@ -74,7 +74,10 @@ pub async fn fetch(
     }
     let objects = track.cached(start, last);
     tracing::debug!(session = session.id, request_id = m.id, objects = objects.len(), "FETCH_OK");
-    let end = objects.last().map(|(g, o)| Location::new(*g, o.object_id + 1)).unwrap_or(Location::new(start.group_id, start.object_id));
+    let end = objects
+        .last()
+        .map(|(g, o)| Location::new(*g, o.object_id.saturating_add(1)))
+        .unwrap_or(Location::new(start.group_id, start.object_id));
     let properties = match track.current_phase() {
         Phase::Active { properties, .. } => properties,
         _ => Default::default(),

@@ -134,12 +134,20 @@ fn violation(relay: &Relay, session: &SessionHandle, why: &str) {
     session.close(session_error::PROTOCOL_VIOLATION, why);
 }
 
-/// Checks a request against its session's token (issue 13). SETUP may still
-/// be on its way (requests can overtake it, draft-18 §3.3), so this waits for
+/// Checks a request against its session's token (issue 13), or without keys
+/// against SETUP's verdict on the session. SETUP may still be on its way (requests can overtake it, draft-18 §3.3), so this waits for
 /// its verdict within the handshake timeout. Returns the REQUEST_ERROR code
 /// of a refusal, or `None` when the session itself was refused.
 async fn authorize(relay: &Relay, session: &SessionHandle, msg: &Message) -> Result<(), Option<u64>> {
-    let Some(auth) = &relay.auth else { return Ok(()) };
+    let Some(auth) = &relay.auth else {
+        // No key: SETUP's verdict still decides (a loopback-only relay refuses
+        // other machines there), so a request that overtook SETUP must not be
+        // served before it.
+        return match session.auth_state(relay.limits.handshake_timeout).await {
+            AuthState::Open | AuthState::Granted(_) => Ok(()),
+            AuthState::Pending | AuthState::Refused => Err(None),
+        };
+    };
     let grant = match session.auth_state(relay.limits.handshake_timeout).await {
         AuthState::Open => return Ok(()),
         AuthState::Granted(g) => g,

@@ -70,6 +70,9 @@ pub struct Args {
     /// Sessions open at once from one source address (a NAT can hide many phones). [default: 256]
     #[arg(long, env = "MOQ_RELAY_MAX_SESSIONS_PER_ADDRESS")]
     pub max_sessions_per_address: Option<usize>,
+    /// Sessions open at once in total, from every address (each costs ~40 KB even idle). [default: 10000]
+    #[arg(long, env = "MOQ_RELAY_MAX_SESSIONS")]
+    pub max_sessions: Option<usize>,
     /// Public key (PEM, from `moq-relay keygen`) whose tokens the relay accepts; repeat for
     /// rotation. Without one the relay checks no tokens and anyone may use it.
     #[arg(long = "auth-key", env = "MOQ_RELAY_AUTH_KEY", value_delimiter = ',')]
@@ -158,6 +161,7 @@ struct File {
     max_requests_per_sec: Option<u32>,
     request_burst: Option<u32>,
     max_sessions_per_address: Option<usize>,
+    max_sessions: Option<usize>,
     auth_issuer: Option<String>,
     auth_audience: Option<String>,
     auth: Option<String>,
@@ -250,6 +254,7 @@ impl Args {
                 request_burst: self.request_burst.or(file.request_burst).unwrap_or(d.quota.request_burst),
             },
             sessions_per_address: self.max_sessions_per_address.or(file.max_sessions_per_address).unwrap_or(d.sessions_per_address),
+            sessions: self.max_sessions.or(file.max_sessions).unwrap_or(d.sessions),
             idle_timeout: self.idle_timeout_secs.or(file.idle_timeout_secs).map(Duration::from_secs).unwrap_or(d.idle_timeout),
             token_grace: self.token_grace_secs.or(file.token_grace_secs).map(Duration::from_secs).unwrap_or(d.token_grace),
             ..d

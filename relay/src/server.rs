@@ -73,9 +73,11 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
         // One host cannot take every session: refused before the handshake,
         // so an excess connection costs one packet (CONNECTION_REFUSED).
         let ip = incoming.remote_address().ip().to_canonical();
-        if !relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).admit(ip, relay.limits.sessions_per_address) {
-            relay.metrics.limit("sessions_per_address");
-            tracing::info!(%ip, "connection refused: too many sessions from this address");
+        let admitted =
+            relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).admit(ip, relay.limits.sessions_per_address, relay.limits.sessions);
+        if let Err(cap) = admitted {
+            relay.metrics.limit(cap.label());
+            tracing::info!(%ip, limit = cap.label(), "connection refused: too many sessions");
             incoming.refuse();
             continue;
         }

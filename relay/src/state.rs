@@ -33,6 +33,8 @@ pub struct Limits {
     pub quota: crate::routing::quota::QuotaLimits,
     /// Sessions (QUIC connections) open at once from one source address.
     pub sessions_per_address: usize,
+    /// Sessions open at once in total (QUIC and WebRTC).
+    pub sessions: usize,
     /// A session whose peer sends nothing for this long is gone (QUIC idle timeout).
     pub idle_timeout: Duration,
     /// How long a session may stay after its token expired (GOAWAY at expiry).
@@ -52,6 +54,7 @@ impl Default for Limits {
             namespace_queue: 1024,
             quota: Default::default(),
             sessions_per_address: 256,
+            sessions: 10_000,
             idle_timeout: Duration::from_secs(30),
             token_grace: Duration::from_secs(600),
         }

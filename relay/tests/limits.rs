@@ -131,17 +131,20 @@ async fn each_session_limit_refuses_the_excess_and_the_session_goes_on() {
 /// sessions: the next connection is refused before its handshake, and the
 /// ones it has are still served.
 #[tokio::test]
-async fn sessions_per_address_are_capped() {
-    let relay = Relay::start(&["--max-sessions-per-address", "2"]);
-    let (a, _actl, _atheirs) = session(&relay).await;
-    let (b, _bctl, _btheirs) = session(&relay).await;
-    let refused = common::try_connect(&relay).await;
-    assert!(matches!(refused, Err(quinn::ConnectionError::ConnectionClosed(_))), "third session: {refused:?}");
-    for conn in [&a, &b] {
-        assert!(matches!(common::probe(conn, 0).await, Response::RequestError { code: 0x10, .. }));
+async fn sessions_per_address_and_in_total_are_capped() {
+    // (All from 127.0.0.1 here: the per-address cap and the total cap each refuse the third.)
+    for (flag, label) in [("--max-sessions-per-address", "sessions_per_address"), ("--max-sessions", "sessions")] {
+        let relay = Relay::start(&[flag, "2"]);
+        let (a, _actl, _atheirs) = session(&relay).await;
+        let (b, _bctl, _btheirs) = session(&relay).await;
+        let refused = common::try_connect(&relay).await;
+        assert!(matches!(refused, Err(quinn::ConnectionError::ConnectionClosed(_))), "{flag}: third session: {refused:?}");
+        for conn in [&a, &b] {
+            assert!(matches!(common::probe(conn, 0).await, Response::RequestError { code: 0x10, .. }), "{flag}: the others go on");
+        }
+        let metrics = relay.http_get("/metrics");
+        assert!(metrics.contains(&format!("moq_relay_limit_refusals_total{{limit=\"{label}\"}} 1")), "{flag}: {metrics}");
     }
-    let metrics = relay.http_get("/metrics");
-    assert!(metrics.contains("moq_relay_limit_refusals_total{limit=\"sessions_per_address\"} 1"), "{metrics}");
 }
 
 #[tokio::test]

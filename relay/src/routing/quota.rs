@@ -161,23 +161,53 @@ impl Quota {
 #[derive(Debug, Default)]
 pub struct PerAddress {
     open: std::collections::HashMap<std::net::IpAddr, usize>,
+    /// Sessions open from every address together.
+    total: usize,
+}
+
+/// Which session cap refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCap {
+    /// `--max-sessions-per-address`: one host (or NAT) is at its share.
+    PerAddress,
+    /// `--max-sessions`: the relay is full (abandoned sessions cannot grow memory without bound).
+    Total,
+}
+
+impl SessionCap {
+    /// Its `moq_relay_limit_refusals_total{limit}` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SessionCap::PerAddress => "sessions_per_address",
+            SessionCap::Total => "sessions",
+        }
+    }
 }
 
 impl PerAddress {
-    /// A connection from `ip` arrives: admitted while below `limit`.
-    pub fn admit(&mut self, ip: std::net::IpAddr, limit: usize) -> bool {
+    /// A connection from `ip` arrives: admitted while its address is below
+    /// `per_address` and the relay below `total`.
+    pub fn admit(&mut self, ip: std::net::IpAddr, per_address: usize, total: usize) -> Result<(), SessionCap> {
+        if self.total >= total {
+            return Err(SessionCap::Total);
+        }
         let n = self.open.entry(ip).or_default();
-        if *n >= limit {
-            return false;
+        if *n >= per_address {
+            if *n == 0 {
+                self.open.remove(&ip);
+            }
+            return Err(SessionCap::PerAddress);
         }
         *n += 1;
-        true
+        self.total += 1;
+        Ok(())
     }
 
     /// A connection from `ip` ended.
     pub fn release(&mut self, ip: std::net::IpAddr) {
         if let Some(n) = self.open.get_mut(&ip) {
             *n -= 1;
+            self.total -= 1;
             if *n == 0 {
                 self.open.remove(&ip);
             }
@@ -229,14 +259,27 @@ mod tests {
     fn sessions_are_counted_per_address_and_forgotten_when_gone() {
         let (a, b): (std::net::IpAddr, std::net::IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let mut p = PerAddress::default();
-        assert!(p.admit(a, 2) && p.admit(a, 2));
-        assert!(!p.admit(a, 2), "a third session from one address");
-        assert!(p.admit(b, 2), "another address is counted apart");
+        assert!(p.admit(a, 2, 9).is_ok() && p.admit(a, 2, 9).is_ok());
+        assert_eq!(p.admit(a, 2, 9), Err(SessionCap::PerAddress), "a third session from one address");
+        assert!(p.admit(b, 2, 9).is_ok(), "another address is counted apart");
         p.release(a);
-        assert!(p.admit(a, 2));
+        assert!(p.admit(a, 2, 9).is_ok());
         p.release(a);
         p.release(a);
         p.release(b);
         assert!(p.open.is_empty(), "nothing kept for addresses that left");
+    }
+
+    #[test]
+    fn sessions_are_capped_in_total_too() {
+        let ip = |i: u8| std::net::IpAddr::from([192, 0, 2, i]);
+        let mut p = PerAddress::default();
+        assert!(p.admit(ip(1), 5, 2).is_ok() && p.admit(ip(2), 5, 2).is_ok());
+        assert_eq!(p.admit(ip(3), 5, 2), Err(SessionCap::Total), "the relay is full");
+        assert_eq!((SessionCap::Total.label(), SessionCap::PerAddress.label()), ("sessions", "sessions_per_address"));
+        p.release(ip(1));
+        assert!(p.admit(ip(3), 5, 2).is_ok(), "room again once one left");
+        assert_eq!(p.admit(ip(4), 0, 9), Err(SessionCap::PerAddress));
+        assert!(!p.open.contains_key(&ip(4)), "nothing kept for a refused address");
     }
 }

@@ -20,6 +20,7 @@ use super::mux::Mux;
 use super::peer;
 use crate::config::Webrtc as Settings;
 use crate::login::Access;
+use crate::routing::quota::SessionCap;
 use crate::state::Relay;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -166,9 +167,21 @@ impl Gateway {
         let remote = client_address(peer, headers);
         let (token, _) = self.check_token(remote, headers, query)?;
         let ip = remote.ip();
-        if !self.relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).admit(ip, self.relay.limits.sessions_per_address) {
-            self.relay.metrics.limit("sessions_per_address");
-            return Err(refuse(StatusCode::TOO_MANY_REQUESTS, "per_address", "too many sessions from this address"));
+        let admitted = self.relay.per_address.lock().unwrap_or_else(|e| e.into_inner()).admit(
+            ip,
+            self.relay.limits.sessions_per_address,
+            self.relay.limits.sessions,
+        );
+        match admitted {
+            Ok(()) => {}
+            Err(cap @ SessionCap::PerAddress) => {
+                self.relay.metrics.limit(cap.label());
+                return Err(refuse(StatusCode::TOO_MANY_REQUESTS, "per_address", "too many sessions from this address"));
+            }
+            Err(cap @ SessionCap::Total) => {
+                self.relay.metrics.limit(cap.label());
+                return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "full", "the relay is full; try again later"));
+            }
         }
         // From here on the slot is the guard's to give back.
         let id = random_id();

@@ -20,8 +20,8 @@ import { fromHex } from "../moq/bytes.js";
 import { Publisher } from "../session/publisher.js";
 import { RequestTimeout, type RequestStream } from "../session/request.js";
 import { GatewayMissing, RtcTransport } from "../session/rtc.js";
-import { MoqSession, SessionClosed, WT_PROTOCOL } from "../session/session.js";
-import { fromWebTransport, type MoqTransport, type TransportKind } from "../session/transport.js";
+import { MoqSession, SessionClosed, openWebTransport } from "../session/session.js";
+import type { MoqTransport, TransportKind } from "../session/transport.js";
 import { RequestRefused, subscribeNamespace } from "../session/subscriber.js";
 import { AuthFailed, requestAuthFailure, sessionAuthFailure, type AuthFailureKind } from "./auth.js";
 import { CallRun, type CallListener } from "./callrun.js";
@@ -341,9 +341,7 @@ export class Phone {
   private openTransport(hash: Uint8Array | undefined, slow: () => void): MoqTransport {
     // The gateway is on the relay's HTTP side, where its certificate hash is.
     if (this.cfg.transport?.kind === "webrtc") return RtcTransport.open(this.cfg.certificateUrl ?? this.cfg.relayUrl, this.cfg.token);
-    const opts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
-    if (hash) opts.serverCertificateHashes = [{ algorithm: "sha-256", value: hash as Uint8Array<ArrayBuffer> }];
-    return watchStreamOpens(fromWebTransport(new WebTransport(this.cfg.relayUrl, opts)), slow);
+    return watchStreamOpens(openWebTransport(this.cfg.relayUrl, hash), slow);
   }
 
   /** Resolves with why the session ended. */

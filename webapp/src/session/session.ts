@@ -495,7 +495,7 @@ export class MoqSession {
 }
 
 /** A new WebTransport to the relay (subprotocol `moqt-18`), trusting `certificateHash` when given. */
-function openWebTransport(url: string, certificateHash: Uint8Array | undefined): MoqTransport {
+export function openWebTransport(url: string, certificateHash: Uint8Array | undefined): MoqTransport {
   const wtOpts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
   if (certificateHash) wtOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: certificateHash as Uint8Array<ArrayBuffer> }];
   return fromWebTransport(new WebTransport(url, wtOpts));

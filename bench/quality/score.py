@@ -312,6 +312,7 @@ def score(sent, recv, min_delay_ms=-1000.0, max_delay_ms=3000.0, start_offset_ms
         "delay_ms_min": round(float(good_ms.min()), 2),
         "delay_ms_max": round(float(good_ms.max()), 2),
         "delay_track_points": len(good),
+        "delay_track_ms": [round(float(v), 1) for v in good_ms],
         "mos_median": round(float(np.median(mos)), 3),
         "mos_worst": round(min(mos), 3),
         "windows": len(wins),
@@ -382,6 +383,7 @@ def main(argv=None):
     if a.brief:
         out.pop("window_detail")
         out.pop("dropout_starts_s")
+        out.pop("delay_track_ms")
     print(json.dumps(out))
     return 0
 

@@ -275,11 +275,14 @@ class CliTest(unittest.TestCase):
         out = json.loads(p.stdout)
         for key in ("delay_ms", "lag_ms", "delay_corr", "mos_median", "mos_worst", "windows",
                     "windows_flagged", "dropouts", "dropouts_per_min", "dropout_ms", "dropout_ms_per_min",
-                    "speech_s", "scored_s", "gain_db", "window_detail", "recovered", "recovery_ms"):
+                    "speech_s", "scored_s", "gain_db", "window_detail", "recovered", "recovery_ms",
+                    "delay_track_ms"):
             self.assertIn(key, out)
         self.assertAlmostEqual(out["delay_ms"], 80.0, delta=1.0)
         brief = json.loads(self.run_cli(self.sent, self.recv, "--brief").stdout)
         self.assertNotIn("window_detail", brief)
+        self.assertNotIn("delay_track_ms", brief)
+        self.assertEqual(len(out["delay_track_ms"]), out["delay_track_points"])
         self.assertNotIn("recovery_ms", brief)
 
     def assert_bad(self, p, words):

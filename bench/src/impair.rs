@@ -36,15 +36,27 @@ impl Impairment {
 /// Runs the proxy on `listen`, forwarding to `server`, with the same
 /// impairment both ways. Returns the bound address.
 pub async fn start(listen: SocketAddr, server: SocketAddr, imp: Impairment, seed: u64) -> anyhow::Result<SocketAddr> {
-    start_links(listen, server, imp.profile(), imp.profile(), seed).await
+    Ok(start_links(listen, server, imp.profile(), imp.profile(), seed).await?.addr)
+}
+
+/// A running proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxy {
+    /// Where clients send to.
+    pub addr: SocketAddr,
+    /// The links' time zero (outages are counted from it) as wall-clock
+    /// microseconds since the Unix epoch: `bench/quality` converts a
+    /// profile's outage window to positions in its recordings with it.
+    pub epoch_unix_us: u64,
 }
 
 /// Runs the proxy on `listen`, forwarding to `server`: `up` impairs what
-/// clients send, `down` what they receive. Returns the bound address.
-pub async fn start_links(listen: SocketAddr, server: SocketAddr, up: Profile, down: Profile, seed: u64) -> anyhow::Result<SocketAddr> {
+/// clients send, `down` what they receive.
+pub async fn start_links(listen: SocketAddr, server: SocketAddr, up: Profile, down: Profile, seed: u64) -> anyhow::Result<Proxy> {
     let front = Arc::new(UdpSocket::bind(listen).await?);
     let addr = front.local_addr()?;
     let epoch = Instant::now();
+    let epoch_unix_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65536];
         let mut upstream: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
@@ -76,7 +88,7 @@ pub async fn start_links(listen: SocketAddr, server: SocketAddr, up: Profile, do
             let _ = tx.send(buf[..n].to_vec());
         }
     });
-    Ok(addr)
+    Ok(Proxy { addr, epoch_unix_us })
 }
 
 /// One direction: packets in, through `link`, out of `sock` to `to`.

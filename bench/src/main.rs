@@ -189,8 +189,15 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             let profile = |n: &str| link::Profile::named(n).ok_or_else(|| anyhow::anyhow!("no profile {n:?}; --list shows them"));
-            let addr = impair::start_links(listen, to, profile(&up)?, profile(&down)?, seed).await?;
-            eprintln!("impairing {addr} → {to}: up {up}, down {down} (outages start {:?} after the proxy)", link::OUTAGE_AT);
+            let proxy = impair::start_links(listen, to, profile(&up)?, profile(&down)?, seed).await?;
+            // The first line, parsed by bench/quality/run.mjs: the bound address and the links'
+            // time zero (wall clock), from which a profile's outages start (link::OUTAGE_AT).
+            eprintln!(
+                "impairing {} → {to}: up {up}, down {down}, seed {seed}, epoch_unix_us {} (outages start {:?} after it)",
+                proxy.addr,
+                proxy.epoch_unix_us,
+                link::OUTAGE_AT
+            );
             tokio::signal::ctrl_c().await?;
             Ok(())
         }

@@ -274,13 +274,49 @@ export const exists = existsSync;
 
 export const relayBin = process.env.MOQ_RELAY_BIN ?? join(repo, "target/debug/moq-relay");
 export const phoneBin = process.env.MOQ_PHONE_BIN ?? join(repo, "target/debug/moq-phone");
+/** The web phone the relay serves: webapp/dist, or QUALITY_WEBAPP (e.g. a build of another commit). */
+export const webappDist = process.env.QUALITY_WEBAPP ?? join(repo, "webapp/dist");
 
 /** moq-relay on 127.0.0.1:`port` (UDP and TCP) serving webapp/dist; resolves once it printed its banner. */
 export async function startRelay(port, extra = []) {
-  const c = child(relayBin, ["--bind", `127.0.0.1:${port}`, "--webapp", join(repo, "webapp/dist"), "--drain-secs", "1", ...extra], {
+  const c = child(relayBin, ["--bind", `127.0.0.1:${port}`, "--webapp", webappDist, "--drain-secs", "1", ...extra], {
     name: "moq-relay",
     env: { RUST_LOG: process.env.RUST_LOG ?? "warn", MOQ_RELAY_WEBRTC_BIND: process.env.MOQ_RELAY_WEBRTC_BIND ?? "127.0.0.1:0" },
   });
   await c.line(/^moq-relay /, 15000);
   return { port, base: `http://127.0.0.1:${port}/`, stop: () => c.stop(), child: c };
+}
+
+export const turnBin = ["/usr/bin/turnserver", "/usr/sbin/turnserver"].find((p) => existsSync(p));
+export const TURN_SECRET = "quality-turn-secret";
+
+/**
+ * coturn on 127.0.0.1:`port` over UDP (as webapp/test/e2e/turn.e2e.mjs runs it, with UDP on), with
+ * TURN REST credentials (`use-auth-secret`, {@link turnCredentials}); relays between allocations on
+ * loopback. Resolves once it logs that it listens.
+ */
+export async function startTurn(port, dir) {
+  if (!turnBin) throw new Error("turnserver not found: apt-get install coturn");
+  const c = child(
+    turnBin,
+    [
+      "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", `--listening-port=${port}`, "--no-tcp", "--no-tls", "--no-dtls", "--no-cli",
+      "--use-auth-secret", `--static-auth-secret=${TURN_SECRET}`, "--realm=quality.test", "--allow-loopback-peers",
+      `--pidfile=${join(dir, `turn-${port}.pid`)}`, `--db=${join(dir, `turn-${port}.db`)}`, "--log-file=stdout", "--simple-log",
+    ],
+    { name: "turnserver" },
+  );
+  // "Total General servers" comes once its listeners and relay threads are up.
+  await c.line(/Total General servers/, 15000).catch(async (e) => {
+    await c.stop();
+    throw e;
+  });
+  return { port, stop: () => c.stop(), child: c };
+}
+
+/** TURN REST credentials (draft-uberti-behave-turn-rest) for coturn's `use-auth-secret`. */
+export async function turnCredentials(user = "q", ttlS = 3600) {
+  const { createHmac } = await import("node:crypto");
+  const username = `${Math.floor(Date.now() / 1000) + ttlS}:${user}`;
+  return { username, credential: createHmac("sha1", TURN_SECRET).update(username).digest("base64") };
 }

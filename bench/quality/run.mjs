@@ -9,7 +9,7 @@ import { appendFileSync, mkdirSync, writeFileSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem, hostname } from "node:os";
 import { join } from "node:path";
-import { deadline, killAll, listProfiles, repo, score, seedFor, wallMs } from "./lib.mjs";
+import { deadline, killAll, listProfiles, repo, score, seedFor, wallMs, webappDist } from "./lib.mjs";
 
 export const PATHS = ["moq-moq", "wt-wt", "ref-rtc", "rtc-wt", "pbx-echo"];
 // pbx-echo needs root and the Asterisk chroot: only when asked for (--paths).
@@ -80,6 +80,17 @@ function meta(o) {
       pesq: sh(join(repo, "target/quality-venv/bin/python"), ["-c", "import importlib.metadata as m; print(m.version('pesq'))"]),
       node: process.version,
     },
+    // What was measured: the binaries and the web phone's build, by modification time (others may
+    // be rebuilding while the bench runs; QUALITY_NO_BUILD=1 measures them as they are).
+    builds: Object.fromEntries(
+      ["target/debug/moq-relay", "target/debug/moq-phone", "target/debug/moq-bench", join(webappDist, "index.html")].map((f) => {
+        try {
+          return [f, statSync(join(repo, f)).mtime.toISOString()];
+        } catch {
+          return [f, "missing"];
+        }
+      }),
+    ),
     speech: { a: speechWav, bytes: (() => { try { return statSync(speechWav).size; } catch { return 0; } })() },
     options: o,
   };

@@ -9,7 +9,7 @@ import { appendFileSync, mkdirSync, writeFileSync, statSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem, hostname } from "node:os";
 import { join } from "node:path";
-import { deadline, killAll, listProfiles, repo, score, seedFor, wallMs, webappDist } from "./lib.mjs";
+import { benchBin, deadline, killAll, listProfiles, phoneBin, relayBin, repo, score, seedFor, wallMs, webappDist } from "./lib.mjs";
 
 export const PATHS = ["moq-moq", "wt-wt", "ref-rtc", "rtc-wt", "pbx-echo"];
 // pbx-echo needs root and the Asterisk chroot: only when asked for (--paths).
@@ -20,7 +20,7 @@ const CALL_TIMEOUT_MS = 75000;
 
 /** Command-line options; throws a one-line message on a bad one. */
 export function parseArgs(argv, allProfiles) {
-  const o = { quick: false, paths: DEFAULT_PATHS, profiles: undefined, runs: 3, out: join(repo, "target/quality/run"), settleS: 30 };
+  const o = { quick: false, paths: DEFAULT_PATHS, profiles: undefined, runs: 3, out: join(repo, "target/quality/run"), settleS: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -40,6 +40,8 @@ export function parseArgs(argv, allProfiles) {
     o.profiles ??= QUICK_PROFILES;
     if (!argv.includes("--runs")) o.runs = 1;
   }
+  // Before each call, wait up to this long for the 1-min load average to drop below 1.
+  o.settleS ??= o.quick ? 5 : 20;
   o.profiles ??= allProfiles;
   for (const p of o.paths) if (!PATHS.includes(p)) throw new Error(`no path ${p}; paths: ${PATHS.join(", ")}`);
   for (const p of o.profiles) if (!allProfiles.includes(p)) throw new Error(`no profile ${p}; profiles: ${allProfiles.join(", ")}`);
@@ -68,6 +70,7 @@ function meta(o) {
   const speechWav = join(repo, "target/quality/a.wav");
   return {
     date: new Date().toISOString(),
+    label: process.env.QUALITY_LABEL,
     command: `bench/quality/run ${process.argv.slice(2).join(" ")}`.trim(),
     commit: sh("git", ["-C", repo, "rev-parse", "--short", "HEAD"]),
     dirty: sh("git", ["-C", repo, "status", "--porcelain", "--untracked-files=no"]).split("\n").filter(Boolean).length,
@@ -83,9 +86,9 @@ function meta(o) {
     // What was measured: the binaries and the web phone's build, by modification time (others may
     // be rebuilding while the bench runs; QUALITY_NO_BUILD=1 measures them as they are).
     builds: Object.fromEntries(
-      ["target/debug/moq-relay", "target/debug/moq-phone", "target/debug/moq-bench", join(webappDist, "index.html")].map((f) => {
+      [relayBin, phoneBin, benchBin, join(webappDist, "index.html")].map((f) => {
         try {
-          return [f, statSync(join(repo, f)).mtime.toISOString()];
+          return [f, statSync(f).mtime.toISOString()];
         } catch {
           return [f, "missing"];
         }

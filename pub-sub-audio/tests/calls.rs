@@ -278,7 +278,7 @@ async fn party_killed_mid_call() {
 }
 
 /// A device process killed outright (no clean close) goes offline once the
-/// relay's QUIC idle timer drops its session: devices ask for 1 s
+/// relay's QUIC idle timer drops its session: devices ask for 5 s
 /// (docs/CALLS.md §3, §7), not the generic 30 s: the test waits for the
 /// NAMESPACE_DONE event, with a 10 s deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

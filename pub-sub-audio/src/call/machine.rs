@@ -103,14 +103,21 @@ pub enum Output {
     SubscribeEvents {
         device: Option<String>,
     },
+    /// SUBSCRIBE to a peer's `audio`: the caller does it for every device
+    /// that rings, the callee on its own `answer` (CALLS.md §4), so the
+    /// first frame after the answer is already on its way. Until the call
+    /// is established with that device, its frames are kept, not played
+    /// (CALLS.md §6, "Before the answer").
     SubscribeAudio {
         device: Option<String>,
     },
-    /// Stop following a callee device that lost the race.
+    /// Stop following a callee device that lost the race (its `events` and
+    /// `audio`).
     Unsubscribe {
         device: String,
     },
-    /// Start / stop sending our audio.
+    /// Start / stop sending our audio (the callee starts at its own
+    /// `answer`, the caller once established).
     Media {
         on: bool,
     },
@@ -118,6 +125,8 @@ pub enum Output {
     Ring {
         on: bool,
     },
+    /// The call is up with `device`: play its audio, frames kept from
+    /// before the answer first.
     Established {
         device: Option<String>,
     },
@@ -144,7 +153,8 @@ pub const MAX_QUEUED_DTMF: usize = 32;
 
 impl Default for Timers {
     fn default() -> Self {
-        Self { devices_appear: 3_000, no_answer: 60_000, keepalive: 500, lost_peer: 2_000 }
+        // lost_peer outlasts a 2 s hand-over (docs/design/quality.md §3.6).
+        Self { devices_appear: 3_000, no_answer: 60_000, keepalive: 500, lost_peer: 5_000 }
     }
 }
 
@@ -316,7 +326,8 @@ impl Call {
         if self.state == State::Ringing || self.state == State::Answered {
             out.push(Output::Ring { on: false });
         }
-        if media_was_on || self.state == State::Established {
+        // The callee sends from its own `answer` (CALLS.md §4).
+        if media_was_on || self.state == State::Established || self.state == State::Answered {
             out.push(Output::Media { on: false });
         }
         // A callee that never rang has nothing announced unless it rejected.
@@ -333,12 +344,18 @@ impl Call {
         out
     }
 
-    fn establish(&mut self, device: Option<String>, now: Millis, mut out: Vec<Output>) -> Vec<Output> {
+    /// `subscribe`: the peer's audio is not subscribed yet (a callee device
+    /// that answered without ringing first). The callee's media is already on.
+    fn establish(&mut self, device: Option<String>, subscribe: bool, now: Millis, mut out: Vec<Output>) -> Vec<Output> {
         if self.state == State::Ringing || self.state == State::Answered {
             out.push(Output::Ring { on: false });
         }
-        out.push(Output::SubscribeAudio { device: device.clone() });
-        out.push(Output::Media { on: true });
+        if subscribe {
+            out.push(Output::SubscribeAudio { device: device.clone() });
+        }
+        if self.role == Role::Caller {
+            out.push(Output::Media { on: true });
+        }
         out.push(Output::Established { device: device.clone() });
         for digit in self.queued_dtmf.drain(..) {
             out.push(Output::Send { event: Event::Dtmf { digit, duration_ms: 100 } });
@@ -369,20 +386,24 @@ impl Call {
         }
         let Some(d) = self.devices.get_mut(&device) else { return Vec::new() };
         match event {
-            Event::Ringing { .. } => {
+            // Its audio from now on, so that what it says right after its
+            // answer is already here (CALLS.md §4; quality.md §5).
+            Event::Ringing { .. } if *d == DeviceState::Seen => {
                 *d = DeviceState::Ringing;
+                let mut out = vec![Output::SubscribeAudio { device: Some(device) }];
                 if self.state == State::Setup {
                     self.state = State::Ringing;
-                    return vec![Output::Ring { on: true }];
+                    out.push(Output::Ring { on: true });
                 }
-                Vec::new()
+                out
             }
             Event::Answer { .. } => {
+                let subscribe = *d != DeviceState::Ringing;
                 let mut out = vec![Output::Send { event: Event::Connect { device: device.clone() } }];
                 for other in self.devices.keys().filter(|k| **k != device) {
                     out.push(Output::Unsubscribe { device: other.clone() });
                 }
-                self.establish(Some(device), now, out)
+                self.establish(Some(device), subscribe, now, out)
             }
             Event::Reject { reason, .. } => {
                 *d = DeviceState::Rejected(reason);
@@ -436,7 +457,7 @@ impl Call {
             }
             (State::Answered, Event::Connect { device }) => {
                 if device == self.me {
-                    self.establish(None, now, Vec::new())
+                    self.establish(None, false, now, Vec::new())
                 } else {
                     self.end(EndReason::AnsweredElsewhere, false, Vec::new())
                 }
@@ -461,9 +482,15 @@ impl Call {
 
     fn user(&mut self, action: UserAction, now: Millis) -> Vec<Output> {
         match (self.role, self.state, action) {
+            // Media starts with the answer, not one relay round later at
+            // `connect`; the caller's audio likewise (CALLS.md §4).
             (Role::Callee, State::Ringing, UserAction::Answer) => {
                 self.state = State::Answered;
-                vec![Output::Send { event: Event::Answer { device: self.me.clone() } }]
+                vec![
+                    Output::Send { event: Event::Answer { device: self.me.clone() } },
+                    Output::SubscribeAudio { device: None },
+                    Output::Media { on: true },
+                ]
             }
             (Role::Callee, State::Ringing, UserAction::Decline) => {
                 let out = vec![Output::Send { event: Event::Reject { device: self.me.clone(), reason: RejectReason::Decline } }];

@@ -8,7 +8,7 @@ pub use super::progress::describe;
 use super::progress::Progress;
 use super::tracks::{self, Shared};
 use super::Phone;
-use crate::call::{Call, EndReason, Event, Input, Output, UserAction};
+use crate::call::{Call, EarlyAudio, EndReason, Event, Input, Output, UserAction};
 use moq_client::{Delivery, NamespaceEvent, SubscribeParams};
 use moq_wire::coding::TrackNamespace;
 use std::collections::HashMap;
@@ -19,8 +19,25 @@ use tokio::task::JoinHandle;
 /// Something the driver loop must react to.
 pub enum Msg {
     Input(Input),
-    Audio { group: u64, object: u64, properties: bytes::Bytes, payload: bytes::Bytes },
+    /// An object on the `audio` of `device` (`None`: the caller's, at a callee).
+    Audio {
+        device: Option<String>,
+        frame: AudioObject,
+    },
 }
+
+/// One received audio object, as [`Media::incoming`] takes it.
+pub struct AudioObject {
+    pub group: u64,
+    pub object: u64,
+    pub properties: bytes::Bytes,
+    pub payload: bytes::Bytes,
+}
+
+/// After this long without an audio object the playout has run dry, and the
+/// next object re-phases the 20 ms playout tick instead of waiting up to a
+/// frame for its next beat (docs/design/quality.md §5, item 4).
+const IDLE_AFTER: Duration = Duration::from_millis(3 * crate::audio::FRAME_MS);
 
 /// How the call ended, and what was heard.
 #[derive(Debug, Clone)]
@@ -70,8 +87,17 @@ impl Driver<'_> {
         let mut sending = false;
         let mut established = false;
         let mut ended = None;
+        // Sending (file audio) and playout have their own 20 ms ticks: the
+        // playout tick re-phases to the first object after idle, the
+        // sender's keeps its pace.
         let mut tick = tokio::time::interval(Duration::from_millis(crate::audio::FRAME_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut play_tick = tokio::time::interval(Duration::from_millis(crate::audio::FRAME_MS));
+        play_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        // Frames heard before the call is established with their sender
+        // (CALLS.md §6, "Before the answer").
+        let mut early: EarlyAudio<AudioObject> = EarlyAudio::new();
+        let mut last_heard: Option<Instant> = None;
         let mut pending = first;
         loop {
             // Execute outputs.
@@ -98,12 +124,17 @@ impl Driver<'_> {
                         tasks.insert(key, tokio::spawn(follow_events(self.phone.clone(), n, device, self.tx.clone())));
                     }
                     Output::SubscribeAudio { device } => {
+                        let key = format!("audio/{device:?}");
                         let n = peer_ns(&self.peer_base, &device);
-                        tasks.insert("audio".into(), tokio::spawn(follow_audio(self.phone.clone(), n, device, self.tx.clone())));
+                        if let Some(old) = tasks.insert(key, tokio::spawn(follow_audio(self.phone.clone(), n, device, self.tx.clone()))) {
+                            old.abort();
+                        }
                     }
                     Output::Unsubscribe { device } => {
-                        if let Some(t) = tasks.remove(&format!("events/{:?}", Some(device))) {
-                            t.abort();
+                        for track in ["events", "audio"] {
+                            if let Some(t) = tasks.remove(&format!("{track}/{:?}", Some(&device))) {
+                                t.abort();
+                            }
                         }
                     }
                     Output::Media { on } => sending = on,
@@ -112,7 +143,15 @@ impl Driver<'_> {
                     }
                     Output::Established { device } => {
                         established = true;
+                        let kept = early.established(&device);
                         let _ = self.report.send(Progress::Established { device });
+                        if !kept.is_empty() {
+                            for f in kept {
+                                media.incoming(f.group, f.object, &f.properties, &f.payload);
+                            }
+                            last_heard = Some(Instant::now());
+                            play_tick.reset_immediately();
+                        }
                     }
                     Output::Dtmf { digit } => {
                         let _ = self.report.send(Progress::Dtmf { digit });
@@ -141,12 +180,16 @@ impl Driver<'_> {
                     Some(_) => {}
                     None => live = None,
                 },
+                // Both ticks always run (a disabled branch would let missed
+                // beats pile up and burst out when it is enabled).
                 _ = tick.tick() => {
                     if sending && !media.is_live() {
                         if let Some((n, props, opus)) = media.next_outgoing() {
                             tracks::send_audio(&self.published, media.mapping(), n, props, opus).await;
                         }
                     }
+                }
+                _ = play_tick.tick() => {
                     if established {
                         media.playout();
                     }
@@ -161,9 +204,16 @@ impl Driver<'_> {
                         }
                         pending = self.call.handle(i, now(start));
                     }
-                    Some(Msg::Audio { group, object, properties, payload }) => {
-                        media.incoming(group, object, &properties, &payload);
-                        pending = self.call.handle(Input::Media { device: self.call_peer() }, now(start));
+                    Some(Msg::Audio { device, frame }) => {
+                        if let Some(f) = early.frame(&device, frame) {
+                            media.incoming(f.group, f.object, &f.properties, &f.payload);
+                            let idle = last_heard.is_none_or(|t| t.elapsed() >= IDLE_AFTER);
+                            last_heard = Some(Instant::now());
+                            if idle {
+                                play_tick.reset_immediately();
+                            }
+                        }
+                        pending = self.call.handle(Input::Media { device }, now(start));
                     }
                     None => {}
                 },
@@ -174,13 +224,6 @@ impl Driver<'_> {
                     pending = self.call.handle_timeout(now(start));
                 }
             }
-        }
-    }
-
-    fn call_peer(&self) -> Option<String> {
-        match self.call.role {
-            crate::call::Role::Callee => None,
-            crate::call::Role::Caller => self.call.peer_device(),
         }
     }
 }
@@ -347,13 +390,22 @@ fn deliver(tx: &mpsc::UnboundedSender<Msg>, device: &Option<String>, payload: &[
     }
 }
 
+/// SUBSCRIBE to a peer's `audio` and pass on what arrives. A refused
+/// SUBSCRIBE is only logged: a ringing device that rejects withdraws its
+/// namespace, and its `reject` event, not the audio, must decide the
+/// outcome; an established peer that sends nothing is lost by the
+/// lost-peer timer (CALLS.md §4).
 async fn follow_audio(phone: Phone, n: TrackNamespace, device: Option<String>, tx: mpsc::UnboundedSender<Msg>) {
-    let Ok(mut sub) = phone.session.subscribe(&n, "audio", SubscribeParams::new()).await else {
-        let _ = tx.send(Msg::Input(Input::PeerGone { device }));
-        return;
+    let mut sub = match phone.session.subscribe(&n, "audio", SubscribeParams::new()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, namespace = %n, "cannot subscribe to peer audio");
+            return;
+        }
     };
     while let Ok(o) = sub.next_object(Duration::from_secs(3600)).await {
-        let m = Msg::Audio { group: o.group_id, object: o.object_id, properties: o.properties, payload: o.payload };
+        let frame = AudioObject { group: o.group_id, object: o.object_id, properties: o.properties, payload: o.payload };
+        let m = Msg::Audio { device: device.clone(), frame };
         if tx.send(m).is_err() {
             return;
         }

@@ -74,19 +74,21 @@ pub struct Phone {
     multi_line: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A device's session settings: a 1 s QUIC idle timeout with 300 ms
-/// keep-alives (docs/CALLS.md §3, §7), so the relay drops a device that
-/// vanished within about a second — ending its registration, its presence and
-/// any call still ringing it — instead of after the generic 30 s.
 /// A token as `moq-relay token` prints it (base64url, padding tolerated).
 pub fn parse_token(text: &str) -> Option<Vec<u8>> {
     moq_client::token_from_text(text)
 }
 
+/// A device's session settings: a 5 s QUIC idle timeout with 300 ms
+/// keep-alives (docs/CALLS.md §3, §7), so the relay drops a device that
+/// vanished within about 5 s — ending its registration, its presence and
+/// any call still ringing it — instead of after the generic 30 s, while a
+/// 2 s outage of its link (a hand-over) leaves the session and the call up
+/// (docs/design/quality.md §3.6).
 pub fn device_options(token: Option<Vec<u8>>) -> moq_client::Options {
     moq_client::Options {
         token,
-        idle_timeout: std::time::Duration::from_secs(1),
+        idle_timeout: std::time::Duration::from_secs(5),
         keep_alive: std::time::Duration::from_millis(300),
         implementation: format!("moq-phone/{}", env!("CARGO_PKG_VERSION")),
         ..Default::default()

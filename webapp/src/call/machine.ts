@@ -13,7 +13,7 @@
  * the clock reaches {@link Call.pollTimeout}, call {@link Call.handleTimeout}.
  */
 
-import { isChar, parseEvent, type CallEvent, type RejectReason } from "./events.js";
+import type { CallEvent, RejectReason } from "./events.js";
 
 export type Millis = number;
 
@@ -75,13 +75,19 @@ export type Output =
   | { out: "watch-devices" }
   /** SUBSCRIBE (+ joining FETCH) to a peer's `events`. */
   | { out: "subscribe-events"; device: string | null }
+  /**
+   * SUBSCRIBE to a peer's `audio`: the caller for every device that rings,
+   * the callee on its own `answer` (CALLS.md §4). Until established with
+   * that device its frames are kept, not played (CALLS.md §6).
+   */
   | { out: "subscribe-audio"; device: string | null }
-  /** Stop following a callee device that lost the race. */
+  /** Stop following a callee device that lost the race (`events` and `audio`). */
   | { out: "unsubscribe"; device: string }
-  /** Start / stop sending our audio. */
+  /** Start / stop sending our audio (the callee from its `answer`, the caller once established). */
   | { out: "media"; on: boolean }
   /** Callee: ring; caller: ringback tone. */
   | { out: "ring"; on: boolean }
+  /** The call is up with `device`: play its audio, kept frames first. */
   | { out: "established"; device: string | null }
   | { out: "dtmf"; digit: string }
   | { out: "peer-hold"; on: boolean }
@@ -98,7 +104,8 @@ export interface Timers {
 /** Digits a callee may key between answer and connect (CALLS.md §5). */
 export const MAX_QUEUED_DTMF = 32;
 
-export const DEFAULT_TIMERS: Readonly<Timers> = { devices_appear: 3_000, no_answer: 60_000, keepalive: 500, lost_peer: 2_000 };
+/** `lost_peer` outlasts a 2 s hand-over (docs/design/quality.md §3.6). */
+export const DEFAULT_TIMERS: Readonly<Timers> = { devices_appear: 3_000, no_answer: 60_000, keepalive: 500, lost_peer: 5_000 };
 
 export type CallState =
   /** Caller: invited, no device ringing yet. Callee: waiting for the INVITE. */
@@ -261,7 +268,8 @@ export class Call {
   /** Ends the call. */
   private end(reason: EndReason, mediaWasOn: boolean, out: Output[]): Output[] {
     if (this.st === "ringing" || this.st === "answered") out.push({ out: "ring", on: false });
-    if (mediaWasOn || this.st === "established") out.push({ out: "media", on: false });
+    // The callee sends from its own `answer` (CALLS.md §4).
+    if (mediaWasOn || this.st === "established" || this.st === "answered") out.push({ out: "media", on: false });
     // A callee that never rang has nothing announced unless it rejected.
     const announced = this.role === "caller" || this.st !== "setup" || reason.reason === "busy" || reason.reason === "declined";
     if (announced) out.push({ out: "withdraw" });
@@ -274,9 +282,15 @@ export class Call {
     return out;
   }
 
-  private establish(device: string | null, now: Millis, out: Output[]): Output[] {
+  /**
+   * `subscribe`: the peer's audio is not subscribed yet (a callee device
+   * that answered without ringing first). The callee's media is already on.
+   */
+  private establish(device: string | null, subscribe: boolean, now: Millis, out: Output[]): Output[] {
     if (this.st === "ringing" || this.st === "answered") out.push({ out: "ring", on: false });
-    out.push({ out: "subscribe-audio", device }, { out: "media", on: true }, { out: "established", device });
+    if (subscribe) out.push({ out: "subscribe-audio", device });
+    if (this.role === "caller") out.push({ out: "media", on: true });
+    out.push({ out: "established", device });
     for (const digit of this.queuedDtmf.splice(0)) out.push(send({ t: "dtmf", digit, duration_ms: 100 }));
     this.peer = device;
     this.st = "established";
@@ -296,21 +310,28 @@ export class Call {
       if (device !== this.peer) return [];
       return this.inCallEvent(event, now);
     }
-    if (!this.devices.has(device)) return [];
+    const d = this.devices.get(device);
+    if (d === undefined) return [];
     switch (event.t) {
-      case "ringing":
+      case "ringing": {
+        // Its audio from now on, so what it says right after its answer is
+        // already here (CALLS.md §4; docs/design/quality.md §5).
+        if (d !== "seen") return [];
         this.devices.set(device, "ringing");
+        const out: Output[] = [{ out: "subscribe-audio", device }];
         if (this.st === "setup") {
           this.st = "ringing";
-          return [{ out: "ring", on: true }];
+          out.push({ out: "ring", on: true });
         }
-        return [];
+        return out;
+      }
       case "answer": {
+        const subscribe = d !== "ringing";
         const out: Output[] = [send({ t: "connect", device })];
         // In key order, as the Rust BTreeMap iterates.
         const others = [...this.devices.keys()].filter((k) => k !== device).sort(compareBytewise);
         for (const other of others) out.push({ out: "unsubscribe", device: other });
-        return this.establish(device, now, out);
+        return this.establish(device, subscribe, now, out);
       }
       case "reject":
         this.devices.set(device, event.reason === "busy" ? "rejected-busy" : "rejected-decline");
@@ -353,7 +374,7 @@ export class Call {
       return [{ out: "announce" }, send({ t: "ringing", device: this.me }), { out: "ring", on: true }];
     }
     if (st === "answered" && event.t === "connect") {
-      return event.device === this.me ? this.establish(null, now, []) : this.end({ reason: "answered-elsewhere" }, false, []);
+      return event.device === this.me ? this.establish(null, false, now, []) : this.end({ reason: "answered-elsewhere" }, false, []);
     }
     if (st === "ringing" && event.t === "connect" && event.device !== this.me) {
       return this.end({ reason: "answered-elsewhere" }, false, []);
@@ -387,9 +408,11 @@ export class Call {
     const reject = (reason: RejectReason): CallEvent => ({ t: "reject", device: this.me, reason });
     switch (a.action) {
       case "answer":
+        // Media starts with the answer, not one relay round later at
+        // `connect`; the caller's audio likewise (CALLS.md §4).
         if (role === "callee" && st === "ringing") {
           this.st = "answered";
-          return [send({ t: "answer", device: this.me })];
+          return [send({ t: "answer", device: this.me }), { out: "subscribe-audio", device: null }, { out: "media", on: true }];
         }
         break;
       case "decline":
@@ -431,132 +454,5 @@ export class Call {
   }
 }
 
-// ------------------------------------------------------------------- JSON --
-// Readers for the serde JSON shapes (docs/vectors/calls.json, logs). They
-// are as strict as the Rust types: a missing required member is an error, a
-// missing optional device is `null`, unknown members are ignored.
-
-type Json = Record<string, unknown>;
-
-function obj(v: unknown, what: string): Json {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new TypeError(`${what}: expected a JSON object`);
-  return v as Json;
-}
-
-function strField(o: Json, key: string): string {
-  const v = o[key];
-  if (typeof v !== "string") throw new TypeError(`"${key}" must be a string`);
-  return v;
-}
-
-function optDevice(o: Json): string | null {
-  const v = o["device"];
-  if (v === undefined || v === null) return null;
-  if (typeof v !== "string") throw new TypeError(`"device" must be a string or null`);
-  return v;
-}
-
-function boolField(o: Json, key: string): boolean {
-  const v = o[key];
-  if (typeof v !== "boolean") throw new TypeError(`"${key}" must be a boolean`);
-  return v;
-}
-
-function charField(o: Json, key: string): string {
-  const v = strField(o, key);
-  if (!isChar(v)) throw new TypeError(`"${key}" must be one character`);
-  return v;
-}
-
-export function userActionFromJson(v: unknown): UserAction {
-  const o = obj(v, "user action");
-  const a = o["action"];
-  switch (a) {
-    case "answer":
-    case "decline":
-    case "hangup":
-    case "hold":
-    case "unhold":
-    case "cancel-glare":
-      return { action: a };
-    case "dtmf":
-      return { action: a, digit: charField(o, "digit") };
-    case "mute":
-      return { action: a, on: boolField(o, "on") };
-  }
-  throw new TypeError(`unknown user action ${JSON.stringify(a)}`);
-}
-
-export function inputFromJson(v: unknown): Input {
-  const o = obj(v, "input");
-  const tag = o["in"];
-  switch (tag) {
-    case "device-appeared":
-    case "device-gone":
-      return { in: tag, device: strField(o, "device") };
-    case "peer":
-      return { in: tag, device: optDevice(o), event: parseEvent(o["event"]) };
-    case "media":
-    case "peer-gone":
-      return { in: tag, device: optDevice(o) };
-    case "user":
-      return { in: tag, ...userActionFromJson(o) };
-  }
-  throw new TypeError(`unknown input ${JSON.stringify(tag)}`);
-}
-
-function endReasonFromJson(o: Json): EndReason {
-  const r = o["reason"];
-  switch (r) {
-    case "hangup":
-      return { reason: r, by_peer: boolField(o, "by_peer") };
-    case "busy":
-    case "declined":
-    case "no-answer":
-    case "offline":
-    case "cancelled":
-    case "answered-elsewhere":
-    case "lost-peer":
-    case "glare":
-      return { reason: r };
-  }
-  throw new TypeError(`unknown end reason ${JSON.stringify(r)}`);
-}
-
-export function outputFromJson(v: unknown): Output {
-  const o = obj(v, "output");
-  const tag = o["out"];
-  switch (tag) {
-    case "announce":
-    case "withdraw":
-    case "watch-devices":
-      return { out: tag };
-    case "send":
-      return { out: tag, event: parseEvent(o["event"]) };
-    case "subscribe-events":
-    case "subscribe-audio":
-    case "established":
-      return { out: tag, device: optDevice(o) };
-    case "unsubscribe":
-      return { out: tag, device: strField(o, "device") };
-    case "media":
-    case "ring":
-    case "peer-hold":
-      return { out: tag, on: boolField(o, "on") };
-    case "dtmf":
-      return { out: tag, digit: charField(o, "digit") };
-    case "ended":
-      return { out: tag, ...endReasonFromJson(o) };
-  }
-  throw new TypeError(`unknown output ${JSON.stringify(tag)}`);
-}
-
-export function timersFromJson(v: unknown): Timers {
-  const o = obj(v, "timers");
-  const n = (k: keyof Timers): number => {
-    const x = o[k];
-    if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) throw new TypeError(`timers.${k} must be a non-negative integer`);
-    return x;
-  };
-  return { devices_appear: n("devices_appear"), no_answer: n("no_answer"), keepalive: n("keepalive"), lost_peer: n("lost_peer") };
-}
+// Readers for the serde JSON shapes live in machine_json.ts.
+export { inputFromJson, outputFromJson, timersFromJson, userActionFromJson } from "./machine_json.js";

@@ -9,6 +9,7 @@
 
 import { decodeEvent, encodeEvent, type CallEvent } from "../call/events.js";
 import { Call, type EndReason, type Input, type Output, type UserAction } from "../call/machine.js";
+import { EarlyAudio } from "../call/early.js";
 import { Track, namespacePath } from "../call/address.js";
 import { catalogJson, EVENTS_PRIORITY } from "../call/tracks.js";
 import { AUDIO_PRIORITY, audioFrame, decodeLoc, encodeAudioDatagram } from "../media/loc.js";
@@ -78,6 +79,13 @@ export interface CallSetup {
   silent?: boolean;
 }
 
+/** A decoded audio object on its way to the engine. */
+interface AudioIn {
+  n: number;
+  captureUs: number | undefined;
+  opus: Uint8Array;
+}
+
 /** One events subscription to a peer device, with its sequencer. */
 interface EventsFollow {
   sub: Subscription | undefined;
@@ -93,7 +101,12 @@ export class CallRun {
   private audioTrack: LiveTrack | undefined;
   private watch: NamespaceWatch | undefined;
   private readonly follows = new Map<string, EventsFollow>();
-  private audioSub: Subscription | undefined;
+  /** `audio` subscriptions by peer device ("" for the caller, at a callee). */
+  private readonly audioSubs = new Map<string, Subscription>();
+  /** Devices whose audio we stopped following (a SUBSCRIBE may still be under way). */
+  private readonly audioDropped = new Set<string>();
+  /** Frames heard before the call is established with their sender (CALLS.md §6). */
+  private readonly early = new EarlyAudio<AudioIn>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sentFrames = 0;
   private sending = false;
@@ -190,6 +203,9 @@ export class CallRun {
           f.closed = true;
           f.sub?.close();
         }
+        this.audioDropped.add(o.device);
+        this.audioSubs.get(o.device)?.close();
+        this.audioSubs.delete(o.device);
         break;
       }
       case "media":
@@ -203,6 +219,9 @@ export class CallRun {
         this.info.phase = "established";
         this.info.establishedAt = Date.now();
         audio?.setPlayout(true);
+        // What the winner said before we knew it won plays first (CALLS.md §6).
+        for (const f of this.early.established(o.device)) audio?.receive(f.n, f.captureUs, f.opus);
+        this.bindRtp(o.device);
         break;
       case "dtmf":
         this.info.dtmfIn += o.digit;
@@ -392,7 +411,17 @@ export class CallRun {
     this.input({ in: "peer", device, event });
   }
 
+  /**
+   * SUBSCRIBE to a peer's `audio`: the caller for each ringing device, the
+   * callee from its answer (CALLS.md §4). Frames of a sender the call is not
+   * (yet) established with are kept or dropped by {@link EarlyAudio}. A
+   * refused SUBSCRIBE is only logged: a ringing device that rejects
+   * withdraws its namespace, and its `reject` event must decide the outcome;
+   * a silent established peer is lost by the lost-peer timer.
+   */
   private async followAudio(device: string | null): Promise<void> {
+    const key = device ?? "";
+    this.audioDropped.delete(key);
     // WebRTC: the audio plays from RTP; datagrams that reach the page came before `audio-in` bound the alias.
     const rtp = this.s.session.rtp !== undefined;
     const onObject = (o: ReceivedObject): void => {
@@ -401,7 +430,8 @@ export class CallRun {
       if (rtp) return this.input({ in: "media", device });
       try {
         const f = decodeLoc(o.properties, o.payload);
-        this.s.audio?.receive(n, f.captureUs === undefined ? undefined : Number(f.captureUs), f.opus);
+        const now = this.early.frame(device, { n, captureUs: f.captureUs === undefined ? undefined : Number(f.captureUs), opus: f.opus });
+        if (now) this.s.audio?.receive(now.n, now.captureUs, now.opus);
       } catch (e) {
         console.warn("dropping malformed audio object", e);
         return;
@@ -409,17 +439,23 @@ export class CallRun {
       this.input({ in: "media", device });
     };
     try {
-      this.audioSub = await subscribe(this.s.session, this.peerNamespace(device), Track.AUDIO, onObject);
-      if (this.isOver) return this.audioSub.close();
-      // WebRTC: the gateway turns this subscription's datagrams into RTP, which the engine plays.
-      const rtp = this.s.session.rtp;
-      if (rtp) {
-        rtp.audioIn(this.audioSub.alias);
-        this.s.audio?.receiveRtp(rtp);
-      }
+      const sub = await subscribe(this.s.session, this.peerNamespace(device), Track.AUDIO, onObject);
+      if (this.isOver || this.audioDropped.has(key)) return sub.close();
+      this.audioSubs.get(key)?.close();
+      this.audioSubs.set(key, sub);
+      if (this.early.isPeer(device)) this.bindRtp(device);
     } catch (e) {
-      this.input({ in: "peer-gone", device });
+      console.warn(`cannot subscribe to the audio of ${device ?? "the caller"}`, e);
     }
+  }
+
+  /** WebRTC: the gateway turns the established peer's audio datagrams into RTP, which the engine plays. */
+  private bindRtp(device: string | null): void {
+    const rtp = this.s.session.rtp;
+    const sub = this.audioSubs.get(device ?? "");
+    if (!rtp || !sub) return;
+    rtp.audioIn(sub.alias);
+    this.s.audio?.receiveRtp(rtp);
   }
 
   /** The session died under the call: end it as a lost peer. */
@@ -436,8 +472,9 @@ export class CallRun {
       f.closed = true;
       f.sub?.close();
     }
-    this.audioSub?.close();
-    if (this.audioSub) this.s.session.rtp?.audioIn(null);
+    for (const sub of this.audioSubs.values()) sub.close();
+    if (this.audioSubs.size > 0) this.s.session.rtp?.audioIn(null);
+    this.audioSubs.clear();
     this.media(false);
     this.s.audio?.close();
   }

@@ -115,7 +115,10 @@ impl Client {
             .keep_alive_interval(Some(opts.keep_alive))
             .max_concurrent_bidi_streams(256u32.into())
             .max_concurrent_uni_streams(1024u32.into())
-            .datagram_receive_buffer_size(Some(1 << 20));
+            .datagram_receive_buffer_size(Some(1 << 20))
+            // After an outage the first audio frame must leave at once, not
+            // wait for a backed-off probe (congestion.rs; quality.md §3.6).
+            .congestion_controller_factory(crate::congestion::FloorFactory::for_calls());
         config.transport_config(Arc::new(transport_config));
         // Choose the Initial Destination Connection ID ourselves so it can be
         // reported: relays name their qlog/mlog traces after it.

@@ -7,6 +7,11 @@
 
 pub mod auth;
 pub mod config;
+/// The congestion-controller floor of call sessions (docs/design/quality.md
+/// §3.6), one source with moq-client's, which the relay does not otherwise
+/// depend on.
+#[path = "../../client/src/congestion.rs"]
+pub mod congestion;
 pub mod http;
 pub mod login;
 pub mod metrics;

@@ -41,7 +41,10 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>, idle: Duration) -> anyh
         // Grown per session as it is used (session::credit).
         .max_concurrent_bidi_streams(quinn::VarInt::from_u64(crate::session::credit::BIDI.0)?)
         .max_concurrent_uni_streams(quinn::VarInt::from_u64(crate::session::credit::UNI.0)?)
-        .datagram_receive_buffer_size(Some(1 << 20));
+        .datagram_receive_buffer_size(Some(1 << 20))
+        // After an outage of a listener's link, its first audio frame must
+        // leave at once, not wait for a backed-off probe (quality.md §3.6).
+        .congestion_controller_factory(crate::congestion::FloorFactory::for_calls());
     config.transport_config(Arc::new(transport));
     let runtime = quinn::default_runtime().context("no async runtime")?;
     quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(config), socket.into(), runtime).context("creating QUIC endpoint")

@@ -3,8 +3,11 @@
 // itself (relay/src/config.rs), so index.html and style.css stay in webapp/.
 //
 //   dist/moq-phone.js      the page (src/main.ts: UI, phone, MoQ session)
-//   dist/media-worker.js   the Opus encoder/decoder worker (src/media/worker.ts)
-//   dist/audio-worklet.js  capture and playout worklets (src/media/worklet.ts)
+//   dist/media-worker.js   the Opus encoder worker (src/media/worker.ts)
+//   dist/audio-worklet.js  capture and playout worklets (src/media/worklet.ts), with the decoder
+//
+// Both of the latter embed libopus-wasm (wasm inlined). Its Node-only branch imports
+// node:module; that import is left external and never runs in a browser.
 import { build } from "esbuild";
 import { copyFile, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -30,6 +33,7 @@ const result = await build({
   legalComments: "none",
   logLevel: "warning",
   metafile: true,
+  external: ["node:*"],
 });
 for (const f of ["index.html", "style.css"]) await copyFile(join(root, f), join(dist, f));
 for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) if (!file.endsWith(".map")) console.log(`${file}  ${bytes} bytes`);

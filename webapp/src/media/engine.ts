@@ -1,13 +1,14 @@
 /**
  * The page's audio engine ({@link PhoneAudio}): one AudioContext at 48 kHz
  * with two worklet nodes (audio-worklet.js) and a media worker
- * (media-worker.js) holding the WebCodecs Opus encoder and decoder:
+ * (media-worker.js) holding the Opus encoder; Opus is libopus in
+ * WebAssembly on both sides (quality.md §3.5), WebCodecs is not used:
  *
- *   microphone ─► moq-capture ─(port)─► worker: AudioEncoder ─► page ─► OBJECT_DATAGRAM
- *   OBJECT_DATAGRAM ─► page ─► worker: AudioDecoder ─(port)─► moq-playout (jitter buffer) ─► speakers
+ *   microphone ─► moq-capture ─(port)─► worker: libopus encode ─► page ─► OBJECT_DATAGRAM
+ *   OBJECT_DATAGRAM ─► page ─(port, + arrival time)─► moq-playout: controller, libopus decode/FEC/PLC, stretch ─► speakers
  *
- * getUserMedia asks for echo cancellation and noise suppression. Without
- * WebCodecs in workers the codec host runs on the main thread instead.
+ * getUserMedia asks for echo cancellation and noise suppression. If the
+ * worker cannot start, the encoder runs on the main thread instead.
  *
  * Over WebRTC (the RTP mode, docs/design/webrtc.md §4 "Media") the
  * browser's own WebRTC stack codes the audio:
@@ -17,9 +18,10 @@
  *                                   └► moq-playout's input (recorded only; it outputs silence)
  */
 
-import { MediaHost, hasWebCodecs, type HostCommand, type HostEvent, type HostStats } from "./host.js";
-import type { PlayoutStats } from "./jitter.js";
+import type { HostCommand, HostEvent, HostStats } from "./host.js";
+import type { PlayoutReport } from "./receiver.js";
 import { Tones } from "./tones.js";
+import type { PlayoutPacket } from "./worklet.js";
 import type { RtpAudio } from "../session/transport.js";
 import { MicError, type PhoneAudio, type ToneKind } from "./types.js";
 
@@ -45,8 +47,8 @@ interface Graph {
   playout: AudioWorkletNode;
   tones: Tones;
   send(c: HostCommand, transfer?: Transferable[]): void;
-  /** Where the codec host runs. */
-  where: "worker" | "main";
+  /** Where the encoder runs ("none": the worker did not start). */
+  where: "worker" | "none";
 }
 
 export class AudioEngine implements PhoneAudio {
@@ -64,7 +66,7 @@ export class AudioEngine implements PhoneAudio {
   private rtpIdleOf: RtpAudio | undefined;
   private readonly pendingDump: Record<"capture" | "playout", ((r: Dump) => void) | undefined> = { capture: undefined, playout: undefined };
   private readonly pendingCount: Record<"capture" | "playout", Array<(n: number) => void>> = { capture: [], playout: [] };
-  private pendingStats: Array<(s: PlayoutStats) => void> = [];
+  private pendingStats: Array<(s: PlayoutReport) => void> = [];
   private pendingHostStats: Array<(s: HostStats) => void> = [];
   /** The last codec error, for the UI. */
   lastError: string | undefined;
@@ -72,9 +74,9 @@ export class AudioEngine implements PhoneAudio {
   /** `assets`: where audio-worklet.js and media-worker.js are served. */
   constructor(private readonly assets: URL) {}
 
-  /** True where this browser can run the audio path at all. */
+  /** True where this browser can run the audio path at all (Web Audio worklets and WebAssembly for libopus). */
   static supported(): boolean {
-    return typeof AudioContext === "function" && typeof AudioWorkletNode === "function" && hasWebCodecs();
+    return typeof AudioContext === "function" && typeof AudioWorkletNode === "function" && typeof WebAssembly === "object";
   }
 
   /** Creates / resumes the AudioContext; call from a user gesture (autoplay policy). */
@@ -87,7 +89,7 @@ export class AudioEngine implements PhoneAudio {
     return (await this.ready()).ctx.state === "running";
   }
 
-  /** Where the Opus codec runs ("worker" or "main"). */
+  /** Where the Opus encoder runs ("worker", or "none" if the worker did not start). */
   async codecThread(): Promise<string> {
     return (await this.ready()).where;
   }
@@ -104,35 +106,38 @@ export class AudioEngine implements PhoneAudio {
     // Its input is the remote RTP track in the RTP mode, recorded there instead of decoded frames.
     const playout = new AudioWorkletNode(ctx, "moq-playout", { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1], channelCount: 1, channelCountMode: "explicit" });
     playout.connect(ctx.destination);
-    playout.port.onmessage = (e: MessageEvent<{ dump?: Dump; stats?: PlayoutStats; count?: number }>) => {
+    // The playout's decoder (libopus) loads asynchronously: the graph is ready once it did (or failed, said once).
+    let decoderReady: () => void = () => undefined;
+    const decoder = new Promise<void>((resolve) => (decoderReady = resolve));
+    playout.port.onmessage = (e: MessageEvent<{ dump?: Dump; stats?: PlayoutReport; count?: number; ready?: boolean; error?: string }>) => {
       if (e.data.dump) this.pendingDump.playout?.(e.data.dump);
       if (e.data.count !== undefined) for (const f of this.pendingCount.playout.splice(0)) f(e.data.count);
       if (e.data.stats) for (const f of this.pendingStats.splice(0)) f(e.data.stats);
+      if (e.data.error) this.lastError = e.data.error;
+      if (e.data.ready !== undefined) decoderReady();
     };
     capture.port.onmessage = (e: MessageEvent<{ dump?: Dump; count?: number }>) => {
       if (e.data.dump) this.pendingDump.capture?.(e.data.dump);
       if (e.data.count !== undefined) for (const f of this.pendingCount.capture.splice(0)) f(e.data.count);
     };
     const capChan = new MessageChannel();
-    const playChan = new MessageChannel();
     capture.port.postMessage({ data: capChan.port1 }, [capChan.port1]);
-    playout.port.postMessage({ data: playChan.port2 }, [playChan.port2]);
     const onHost = (m: HostEvent): void => this.hostEvent(m);
-    let send: Graph["send"];
-    let where: Graph["where"] = "worker";
+    let send: Graph["send"] = () => undefined;
+    let where: Graph["where"] = "none";
+    // No main-thread fallback any more: libopus runs in any worker (WebCodecs did not), and
+    // keeping it out of the page's bundle saves the page ~0.5 MB.
     const worker = await this.startWorker(onHost);
     if (worker) {
       send = (c, transfer) => worker.postMessage(c, transfer ?? []);
-    } else {
-      where = "main";
-      const host = new MediaHost({ postMessage: onHost });
-      send = (c) => host.command(c);
-    }
-    send({ t: "ports", capture: capChan.port2, playout: playChan.port1 }, [capChan.port2, playChan.port1]);
+      where = "worker";
+    } else this.lastError = "the media worker (Opus encoder) did not start: the microphone cannot be sent";
+    send({ t: "ports", capture: capChan.port2 }, [capChan.port2]);
+    await decoder;
     return { ctx, capture, playout, tones: new Tones(ctx), send, where };
   }
 
-  /** The media worker, if it starts and has WebCodecs. */
+  /** The media worker, once it started and loaded libopus; undefined if it cannot. */
   private async startWorker(onHost: (m: HostEvent) => void): Promise<Worker | undefined> {
     let worker: Worker;
     try {
@@ -145,7 +150,7 @@ export class AudioEngine implements PhoneAudio {
       worker.onmessage = (e: MessageEvent<HostEvent>) => {
         if (e.data.t === "ready") {
           clearTimeout(timer);
-          resolve(e.data.webcodecs);
+          resolve(true);
         } else onHost(e.data);
       };
       worker.onerror = () => resolve(false);
@@ -197,9 +202,10 @@ export class AudioEngine implements PhoneAudio {
     void this.graph?.then((g) => g.send({ t: "send", on: false, origin: 0 }));
   }
 
-  receive(n: number, _captureUs: number | undefined, opus: Uint8Array): void {
-    const buf = opus.slice().buffer;
-    void this.graph?.then((g) => g.send({ t: "frame", n, opus: buf }, [buf]));
+  receive(n: number, captureUs: number | undefined, opus: Uint8Array): void {
+    // Stamped now, as read: the playout controller measures jitter from these (worklet.ts PlayoutPacket).
+    const packet: PlayoutPacket = { n, captureUs, arrivalMs: performance.now(), opus: opus.slice().buffer };
+    void this.graph?.then((g) => g.playout.port.postMessage({ packet }, [packet.opus]));
   }
 
   setPlayout(on: boolean): void {
@@ -341,7 +347,7 @@ export class AudioEngine implements PhoneAudio {
     return { pcm: r.pcm, rate: r.rate, startMs, latency: { base, output, input: (settings?.latency ?? 0) * 1000 } };
   }
 
-  async playoutStats(): Promise<PlayoutStats> {
+  async playoutStats(): Promise<PlayoutReport> {
     const g = await this.ready();
     return new Promise((resolve) => {
       this.pendingStats.push(resolve);

@@ -4,16 +4,22 @@
  * - `moq-capture`: takes the microphone (after the AudioContext resampled it
  *   to 48 kHz) and posts 20 ms mono frames of 960 samples to a data port
  *   (docs/CALLS.md §6: Opus, 48 kHz, mono, 20 ms);
- * - `moq-playout`: plays decoded frames through the {@link PlayoutBuffer}
- *   jitter buffer; can record what it plays (test hook and latency bench).
- *   In the RTP mode (WebRTC) it records its input, the remote track that an
- *   <audio> element plays, and outputs silence.
+ * - `moq-playout`: the receiver (quality.md §3.3; {@link Receiver}): Opus
+ *   packets come on its port straight from the page with their arrival
+ *   time; per 20 ms frame the playout controller picks decode, FEC from the
+ *   next packet, PLC or a time-stretch, libopus (WebAssembly, loaded here)
+ *   does it at playout time, and a FIFO feeds the render quanta. It can
+ *   record what it plays (test hook and latency bench). In the RTP mode
+ *   (WebRTC) it records its input, the remote track that an <audio> element
+ *   plays, and outputs silence.
  *
- * Each node's `port` takes `{ data: MessagePort }` once: the port to the media
- * worker that encodes and decodes, so audio never passes the main thread.
+ * The capture node's `port` takes `{ data: MessagePort }` once: the port to
+ * the media worker that encodes, so the microphone never passes the main
+ * thread.
  */
 
-import { FRAME_SAMPLES, PlayoutBuffer } from "./jitter.js";
+import { FRAME_SAMPLES, OpusFrameDecoder } from "./opus.js";
+import { Receiver } from "./receiver.js";
 
 declare const sampleRate: number;
 declare const currentFrame: number;
@@ -92,8 +98,24 @@ class CaptureProcessor extends Processor {
   }
 }
 
+/** An Opus packet of the peer, as the page read it (engine.ts). */
+export interface PlayoutPacket {
+  n: number;
+  captureUs: number | undefined;
+  /**
+   * When the page read the datagram, on the page's `performance.now()` (ms).
+   * The controller only compares arrivals with each other, never with the
+   * render clock, so the page's clock serves: it has sub-ms resolution,
+   * where the worklet's `currentFrame` moves in 2.7 ms quanta and the
+   * worklet has no `performance`. The port hop after it (≤ a quantum) is
+   * covered by the target's margin.
+   */
+  arrivalMs: number;
+  opus: ArrayBuffer;
+}
+
 interface PlayoutMessage {
-  data?: MessagePort;
+  packet?: PlayoutPacket;
   record?: boolean;
   dump?: boolean;
   count?: boolean;
@@ -105,7 +127,7 @@ interface PlayoutMessage {
 }
 
 class PlayoutProcessor extends Processor {
-  private readonly jb = new PlayoutBuffer();
+  private readonly rx = new Receiver(undefined);
   private playing = true;
   private rtp = false;
   private readonly tap = new Tap();
@@ -113,16 +135,23 @@ class PlayoutProcessor extends Processor {
   constructor() {
     super();
     this.port.onmessage = (e: MessageEvent<PlayoutMessage>) => this.control(e.data);
+    // libopus compiles asynchronously; the page waits for "ready" before a call can start.
+    OpusFrameDecoder.create().then(
+      (d) => {
+        this.rx.decoder = d;
+        this.port.postMessage({ ready: true });
+      },
+      (e: unknown) => this.port.postMessage({ ready: false, error: `libopus did not load in the playout worklet: ${String(e)}` }),
+    );
   }
 
   private control(m: PlayoutMessage): void {
-    // Arrival time on the render clock: it only advances in render quanta, which is fine for 20 ms frames.
-    if (m.data) m.data.onmessage = (e: MessageEvent<{ n: number; pcm: Float32Array }>) => this.jb.push(e.data.n, e.data.pcm, (currentFrame / sampleRate) * 1000);
-    if (m.reset) this.jb.reset();
+    if (m.packet) this.rx.push(m.packet.n, m.packet.captureUs, m.packet.arrivalMs, new Uint8Array(m.packet.opus));
+    if (m.reset) this.rx.reset();
     if (m.play !== undefined) this.playing = m.play;
     if (m.rtp !== undefined) this.rtp = m.rtp;
     this.tap.control(m, this.port);
-    if (m.stats) this.port.postMessage({ stats: { ...this.jb.stats, depth: this.jb.depth, target: this.jb.target } });
+    if (m.stats) this.port.postMessage({ stats: this.rx.report() });
   }
 
   override process(inputs: Float32Array[][], outputs: Float32Array[][]): boolean {
@@ -137,7 +166,7 @@ class PlayoutProcessor extends Processor {
       for (let c = 1; c < out.length; c++) out[c]?.fill(0);
       return true;
     }
-    this.jb.render(first);
+    this.rx.render(first);
     if (!this.playing) first.fill(0);
     this.tap.add(first);
     for (let c = 1; c < out.length; c++) out[c]?.set(first);

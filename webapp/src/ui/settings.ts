@@ -85,6 +85,6 @@ export function unsupportedReason(): string | undefined {
   if (!window.isSecureContext) return "This page must be opened over https:// or on localhost: browsers only allow WebTransport and the microphone on secure pages.";
   // Without WebTransport the phone falls back to WebRTC (transport_choice.ts), through the relay's gateway.
   if (typeof WebTransport !== "function" && typeof RTCPeerConnection !== "function") return "This browser has neither WebTransport nor WebRTC. Use a recent Chrome, Edge or Firefox.";
-  if (!AudioEngine.supported()) return "This browser lacks WebCodecs audio (AudioEncoder/AudioDecoder) or AudioWorklet. Use a recent Chrome, Edge or Firefox.";
+  if (!AudioEngine.supported()) return "This browser lacks AudioWorklet or WebAssembly. Use a recent Chrome, Edge or Firefox.";
   return undefined;
 }

@@ -1,0 +1,132 @@
+// Call quality through a lossy link (issue 19, docs/design/quality.md §3.3,
+// §6 commit 5): two web phones call each other while Alice's QUIC crosses
+// `moq-bench impair` with 5 % random loss each way (bench/src/link.rs
+// profile loss5), so Bob hears Alice through loss on the sender's link and
+// Alice hears Bob through loss on the listener's link. Each playout must
+// have rebuilt lost frames from the next packet's Opus FEC (libopus in the
+// worklet), still play the peer's tone cleanly, and not have run dry in
+// bursts.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import * as L from "./lib.mjs";
+
+const ALICE_HZ = 440;
+const BOB_HZ = 740;
+const TONES = [ALICE_HZ, BOB_HZ, 620];
+const benchBin = process.env.MOQ_BENCH_BIN ?? join(L.webappDir, "../target/debug/moq-bench");
+
+/**
+ * `moq-bench impair` on 127.0.0.1:`port` (UDP) in front of the relay's QUIC;
+ * resolves once it printed its first line ("impairing <addr> → …").
+ */
+async function startImpair(port, relayPort, profile) {
+  if (!existsSync(benchBin)) throw new Error(`${benchBin} not found: build it (cargo build -p moq-bench) or set MOQ_BENCH_BIN`);
+  const proc = spawn(benchBin, ["impair", "--listen", `127.0.0.1:${port}`, "--to", `127.0.0.1:${relayPort}`, "--up", profile, "--down", profile, "--seed", "19"], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`moq-bench impair printed nothing in 10 s: ${err}`)), 10000);
+    proc.stderr.on("data", (d) => {
+      err += String(d);
+      if (/^impairing \S+ → /m.test(err)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`moq-bench impair exited (${code}): ${err}`));
+    });
+  });
+  return { stop: () => proc.kill("SIGTERM") };
+}
+
+/**
+ * A TCP front on 127.0.0.1:`port` piping to the relay's HTTP side: the page
+ * served from `port` takes its WebTransport URL and certificate hash from
+ * there (settings.ts relayEndpoints), while its QUIC (UDP, same port number)
+ * goes to the proxy.
+ */
+async function tcpFront(port, relayPort) {
+  const sockets = new Set();
+  const server = createServer((c) => {
+    const u = createConnection(relayPort, "127.0.0.1");
+    for (const s of [c, u]) {
+      sockets.add(s);
+      s.on("error", () => undefined);
+      s.on("close", () => {
+        sockets.delete(s);
+        c.destroy();
+        u.destroy();
+      });
+    }
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return {
+    base: `http://127.0.0.1:${port}/`,
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+let relay;
+let proxy;
+let front;
+let A;
+let B;
+let alice;
+let bob;
+
+describe("call quality through 5 % loss each way (moq-bench impair loss5)", () => {
+  before(async () => {
+    relay = await L.startRelay(await L.freePort());
+    const port = await L.freePort();
+    proxy = await startImpair(port, relay.port, "loss5");
+    front = await tcpFront(port, relay.port);
+    A = await L.launchBrowser(L.writeToneWav("alice.wav", ALICE_HZ));
+    B = await L.launchBrowser(L.writeToneWav("bob.wav", BOB_HZ));
+    alice = await L.openPhone(A.context, front);
+    bob = await L.openPhone(B.context, relay);
+    await L.signIn(alice, "alice");
+    await L.signIn(bob, "bob");
+  });
+
+  after(async () => {
+    await A?.browser.close();
+    await B?.browser.close();
+    proxy?.stop();
+    await front?.close();
+    await relay?.stop();
+  });
+
+  test("FEC rebuilds lost frames on both sides, the tones stay clean, no run of underruns", async () => {
+    await L.waitState(alice, "alice sees bob", (s) => s.presence.includes("bob"));
+    const sid = await L.connectCall(alice, bob, "bob");
+    // 8 s of audio each way (~400 frames, ~20 of them lost at 5 %).
+    const [toBob, toAlice] = await Promise.all([L.hear(bob, 8, 6), L.hear(alice, 8, 6)]);
+    const stats = { bob: (await bob.evaluate(() => window.__moqTest.stats())).playout, alice: (await alice.evaluate(() => window.__moqTest.stats())).playout };
+    const why = JSON.stringify(stats);
+    for (const [who, st, heard, hz] of [
+      ["bob (loss on the sender's link)", stats.bob, toBob, ALICE_HZ],
+      ["alice (loss on the listener's link)", stats.alice, toAlice, BOB_HZ],
+    ]) {
+      assert.ok(st.fec > 0, `${who}: no frame was rebuilt from FEC: ${why}`);
+      assert.ok(st.played > 10 * (st.fec + st.concealed), `${who}: most frames should be decoded from their own packet: ${why}`);
+      // A single loss is FEC's; running dry is left to the rarer double loss (~0.25 % of frames at 5 %).
+      assert.ok(st.underruns <= 2 + st.fec / 4, `${who}: the playout ran dry ${st.underruns} times for ${st.fec} FEC repairs: ${why}`);
+      // The tone, 20 ms at a time: no stretch of silence or noise where a frame was lost.
+      for (let i = 0; i + 960 <= heard.length; i += 960 * 25) L.assertTone(L.dominantTone(heard.subarray(i, i + 960 * 25), 48000, TONES), hz, `${who}, ${i / 48000} s in`);
+    }
+    await L.hangUpCall(alice, bob, sid);
+  });
+});

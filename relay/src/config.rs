@@ -140,9 +140,11 @@ pub struct Args {
     pub command: Option<crate::tokens::Command>,
 }
 
+/// The relay's TOML config file (`--config`); every key is optional and a
+/// flag given on the command line wins over it.
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
-struct File {
+pub struct File {
     bind: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -225,12 +227,19 @@ pub struct Config {
     pub webrtc: Webrtc,
 }
 
+impl File {
+    /// Parses the file's text (also the entry of fuzz/fuzz_targets/relay_config.rs).
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
 impl Args {
     pub fn resolve(self) -> anyhow::Result<Config> {
         let file: File = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", p.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", p.display()))?
+                File::parse(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", p.display()))?
             }
             None => File::default(),
         };

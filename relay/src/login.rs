@@ -115,10 +115,18 @@ impl Throttle {
     }
 }
 
+/// The body of `POST /login`.
 #[derive(serde::Deserialize)]
-struct Credentials {
-    user: String,
-    password: String,
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl Credentials {
+    /// Parses the body (also the entry of fuzz/fuzz_targets/http_bodies.rs).
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice(body).ok()
+    }
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
@@ -177,7 +185,7 @@ pub async fn login(
         r.headers_mut().insert(header::RETRY_AFTER, (wait.as_secs() + 1).into());
         return r;
     }
-    let Ok(creds) = serde_json::from_slice::<Credentials>(body) else {
+    let Some(creds) = Credentials::parse(body) else {
         metrics.login("bad_request");
         return error(StatusCode::BAD_REQUEST, "send JSON {\"user\": \"…\", \"password\": \"…\"}");
     };

@@ -137,13 +137,20 @@ async function call(env, { profile, seed, dir, secs }, n) {
     const playB = await saveTap(pageB, "playout", join(dir, "b-heard.wav"));
     const statsA = await pageA.evaluate(() => window.__moqTest.stats()).catch((e) => ({ error: e.message }));
     const statsB = await pageB.evaluate(() => window.__moqTest.stats()).catch((e) => ({ error: e.message }));
-    await E.hangUpCall(pageA, pageB, sid);
+    // The call may have ended on its own (an outage the call did not survive): that is a finding,
+    // kept with the scores, not a failure of the run.
+    const ended = {};
+    for (const [who, p] of [["a", pageA], ["b", pageB]]) {
+      const s = await E.state(p).catch(() => undefined);
+      ended[who] = s?.call?.sid === sid && s.call.phase === "ended" ? (s.call.ended?.reason ?? "ended") : undefined;
+    }
+    if (!ended.a && !ended.b) await E.hangUpCall(pageA, pageB, sid).catch(() => undefined);
     const outage = (recStart) => (profile.outage ? { at: (pa.epochMs + profile.outage.at * 1000 - recStart) / 1000, len: profile.outage.len } : undefined);
-    const rxA = kind === "rtc-wt" ? { note: "Chromium NetEQ (RTP fallback)", ...(statsA ?? {}) } : webReceiver(statsA);
+    const rxA = { ...(kind === "rtc-wt" ? { note: "Chromium NetEQ (RTP fallback)" } : webReceiver(statsA)), ended: ended.a };
     return {
       setupMs: { a: established - pa.epochMs, b: established - pa.epochMs },
       directions: [
-        { side: "sender", who: "B hears A", sent: capA.path, received: playB.path, offsetMs: playB.startMs - capA.startMs, outage: outage(playB.startMs), receiver: webReceiver(statsB) },
+        { side: "sender", who: "B hears A", sent: capA.path, received: playB.path, offsetMs: playB.startMs - capA.startMs, outage: outage(playB.startMs), receiver: { ...webReceiver(statsB), ended: ended.b } },
         { side: "listener", who: "A hears B", sent: capB.path, received: playA.path, offsetMs: playA.startMs - capB.startMs, outage: outage(playA.startMs), receiver: rxA },
       ],
       logs: { a: pageA.logs.slice(-40).join("\n"), b: pageB.logs.slice(-40).join("\n") },

@@ -11,6 +11,7 @@ and recovery: median of the runs (recovery "never" if any run did not recover).
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -97,6 +98,13 @@ def aggregate(rows):
     return out, failures
 
 
+def reason(e, n=300):
+    """A failure's reason for a table cell: no terminal colours, one line, no pipes, at most n characters."""
+    e = re.sub(r"\x1b\[[0-9;]*m", "", e)
+    e = " ".join(e.split()).replace("|", "/")
+    return e if len(e) <= n else e[: n - 1] + "…"
+
+
 def fmt(v, nd=0, unit=""):
     if v is None:
         return "–"
@@ -155,7 +163,7 @@ def markdown(rows, meta, agg, failures, plots):
         f"`{meta.get('commit', '?')}`{' (with uncommitted changes)' if meta.get('dirty') else ''}; "
         f"{o.get('runs', '?')} run(s) per profile and path. Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
         f"{m.get('memGiB', '?')} GiB, Linux {m.get('kernel', '?')}. Versions: {v.get('chromium', '?')}, coturn {v.get('coturn', '?')}, "
-        f"libopus {v.get('libopus', '?')}, {v.get('espeak', '?')}, pesq {v.get('pesq', '?')}, Node {v.get('node', '?')}. "
+        f"libopus {v.get('libopus', '?')}, {v.get('espeak', '?').split('  Data at')[0].strip()}, pesq {v.get('pesq', '?')}, Node {v.get('node', '?')}. "
         f"Median 1-min load average before the calls: {fmt(statistics.median([r['load1'] for r in rows if r.get('load1') is not None]) if any(r.get('load1') is not None for r in rows) else None, 2)}.",
         "",
         "Measured builds: " + ", ".join(f"`{k}` ({v})" for k, v in meta.get("builds", {}).items()) + "." if meta.get("builds") else "",
@@ -173,6 +181,15 @@ def markdown(rows, meta, agg, failures, plots):
         "(WebTransport); `ref-rtc` two Chromiums in a plain peer-to-peer WebRTC call through coturn (UDP,",
         "relay-only ICE; NetEQ), the reference; `rtc-wt` the web phone's WebRTC fallback calling a WebTransport page;",
         "`pbx-echo` a page through chan_moq to Asterisk Echo().",
+        "",
+        "Caveats. The browser paths' reference is each page's capture tap (after getUserMedia's echo",
+        "cancellation, noise suppression and gain control), moq-moq's is the WAV itself: compare MOS between",
+        "browser paths (wt-wt against ref-rtc: the same capture pipeline), and moq-moq with itself across",
+        "profiles. moq-moq's mouth-to-ear is anchored on the phones' output lines (±20 ms, one tick) until",
+        "moq-phone writes first-sample times (`--record` sidecar). The fake microphone loops its file, so on",
+        "browser paths an outage need not fall on continuous speech (score.py's `outage_sent_pause_ms` in",
+        "calls.jsonl says how long the sent speech paused after the return). With one run per profile",
+        "(`--quick`) median and worst are the same call.",
         "",
     ]
     checks = verdicts(agg, profiles)
@@ -207,7 +224,7 @@ def markdown(rows, meta, agg, failures, plots):
                     f"{fmt(c['m2e_p95'])} | {fmt(c['dropouts_min'], 1)} | {fmt(c['underruns_min'], 1)} | {fmt(c['fec_min'], 1)} | "
                     f"{fmt(c['concealed_s_min'], 2)} | {fmt(c['recovery_ms'])} | {c['runs']} | {notes} |")
             for e in fails:
-                lines.append(f"| {path} | – | failed | | | | | | | | | | {e.replace('|', '/').replace(chr(10), ' ')[:300]} |")
+                lines.append(f"| {path} | – | failed | | | | | | | | | | {reason(e)} |")
         lines.append("")
     return "\n".join(lines)
 

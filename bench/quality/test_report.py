@@ -51,6 +51,10 @@ class Aggregate(unittest.TestCase):
         md = report.markdown(rows, {"options": {"profiles": ["clean"]}}, agg, failures, [])
         self.assertIn("timed out after 75 s", md)
 
+    def test_failure_reasons_fit_a_cell(self):
+        self.assertEqual(report.reason("page.click: \x1b[2m- waiting\x1b[22m\n for | x"), "page.click: - waiting for / x")
+        self.assertEqual(len(report.reason("x" * 500)), 300)
+
     def test_recovery_never_if_one_run_did_not_recover(self):
         rows = [row("wt-wt", "outage2s", "sender", 2, 80, recovery=120.0),
                 row("wt-wt", "outage2s", "sender", 2, 80, run=2, recovery=None)]

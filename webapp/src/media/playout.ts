@@ -1,413 +1,451 @@
 /**
- * The playout controller of the web phone (docs/design/quality.md §3.3), a
- * NetEQ-like decision maker, sans-IO: arrivals carry their time, pulls carry
- * how much audio the shell still holds, and nothing here reads a clock. The
- * codec and the PCM stay outside: the shell (the playout worklet) keeps each
- * packet keyed by its frame number `n` (CALLS.md §6: n = group·50 + object),
- * asks {@link PlayoutController.next} what to do whenever its output FIFO
- * runs low, and does it (decode, decode FEC, conceal, stretch).
+ * The playout controller (docs/design/quality.md §3.3), the TypeScript twin
+ * of pub-sub-audio/src/audio/playout/mod.rs (same decisions, same numbers;
+ * docs/vectors/playout.json pins both): decides, frame by frame, what the
+ * receiver plays — decode, stretch, rebuild from FEC, conceal — from when
+ * frames arrived and how much audio is buffered.
  *
- * - Media clock: n × 20 ms, exact whatever the sender's tick jitter. The LOC
- *   capture timestamp only detects discontinuities (hold, a sender restart):
- *   a jump of more than 200 ms against n resets the estimator.
- * - Target delay T from a histogram of relative delays: d = (arrival − 20·n)
- *   − the smallest such value over the last 2 s of media; each 250 ms of
- *   arrivals puts its largest d into 5 ms buckets that forget old mass
- *   (half-life {@link PlayoutConfig.halfLifeMs}, faster in the first 2 s);
- *   T = the 95th percentile's bucket end + a margin, in [20, 400] ms. A d
- *   above T raises T at once (fast attack, at most 60 ms per second).
- * - Depth is changed only by time-stretch: level L (media buffered ahead +
- *   the FIFO, smoothed) against low = max(¾T, T − 10) and high = max(T, low
- *   + 20): L ≥ 4·high → accelerate two periods, ≥ high → one, < low →
- *   expand; never on a FEC, redundant or concealed frame.
- * - Loss: n missing → its redundant copy, else FEC from n+1, else PLC. For
- *   10 s after a missing frame T is at least 40 ms + margin, so that n+1 is
- *   usually here when n is due and FEC, not PLC, covers a single loss.
- * - No prefill: the first object plays at once and expands build the level.
- *   Run dry, it conceals without moving on (the delay grows by what it
- *   concealed); the first object at or after the due frame is then skipped
- *   to and played at once (those in between are gone).
+ * Sans-IO: arrivals carry their time (integer ms from any origin), pulls
+ * count samples; the packets and the decoder stay with the shell
+ * (receiver.ts in the playout worklet), which keeps each packet keyed by its
+ * frame number n (n = group·50 + object, CALLS.md §6) while
+ * {@link PlayoutController.holds} says so. The shell's loop per pull:
+ *
+ *   while (ctl.fifoSamples() < pull) { op = ctl.next(); if idle break; run op into the FIFO }
+ *   play(fifo.take(pull)); ctl.pulled(pull)
+ *
+ * Every op except `idle` puts 960 samples in the FIFO (plus what
+ * {@link PlayoutController.stretched} reports). For the frame due:
+ * - nothing at or after it buffered → `conceal` (an underrun, counted once
+ *   per run) for up to `holdConcealFrames`, then `idle`. The due frame is
+ *   held, not given up: if it arrives it plays (the gap became delay, which
+ *   accelerate removes); if a later frame arrives first the controller skips
+ *   to it and decodes at once — audio returns one one-way delay after the
+ *   link does;
+ * - buffered far beyond the target (a queue delivered at once) → skip ahead
+ *   to the target (`skipped`);
+ * - the frame is here → `decode`, or `accelerate`/`expand` when the smoothed
+ *   level is outside [low, high) (NetEQ's thresholds, §3.2);
+ * - a redundant copy is here → `redundant`;
+ * - the next frame is here → `fec` (libopus conceals inside when that packet
+ *   has no LBRR);
+ * - else → `conceal` (a loss).
+ *
+ * Level L = (newest buffered frame − due frame)·20 ms + FIFO: the due frame
+ * itself is not slack, what lies beyond it is, and that must cover the
+ * relative delay's 95th percentile (the target) — so the 20 ms minimum
+ * target keeps the next packet, and with it the FEC copy, at hand.
+ *
+ * Bounded against hostile frame numbers: at most `bufferFrames` held (and as
+ * many redundant copies); numbers above 2^53 − 1 refused; a frame more than
+ * `farFrames` ahead or `staleFrames` behind is a stray, dropped, unless
+ * `strayRun` come in a row (a sender that restarted its numbering): then the
+ * controller rebases on it. A LOC capture time that jumps by more than
+ * 200 ms against the frame numbers (hold/unhold, a restart) resets the
+ * estimator, as NetEQ does after long expansions.
  */
 
-export const FRAME_MS = 20;
-export const SAMPLES_PER_MS = 48;
+import { Estimator } from "./estimator.js";
 
+export const FRAME_SAMPLES = 960;
+export const FRAME_MS = 20;
+/** Largest frame number accepted (2^53 − 1). */
+export const MAX_N = Number.MAX_SAFE_INTEGER;
+
+/** Thresholds; the vectors pin the defaults. */
 export interface PlayoutConfig {
-  /** Media time over which the fastest arrival is the delay reference. */
-  windowMs: number;
-  /** Arrival time per histogram entry (its largest relative delay). */
-  intervalMs: number;
-  bucketMs: number;
-  buckets: number;
-  /** Old histogram mass halves in this much arrival time… */
-  halfLifeMs: number;
-  /** …and in this much during the first {@link warmupMs} after a reset. */
-  warmupHalfLifeMs: number;
-  warmupMs: number;
-  quantile: number;
-  /** Added to the percentile: the render quantum (2.7 ms) and the port hop. */
-  marginMs: number;
+  /** Target before anything is known, ms (NetEQ starts at 80). */
+  startTargetMs: number;
   minTargetMs: number;
   maxTargetMs: number;
-  startTargetMs: number;
-  /** Fast attack: T rises by at most this much per second of arrivals. */
-  attackMsPerS: number;
-  /** |Δcapture − Δn·20 ms| above this is a discontinuity. */
-  discontinuityMs: number;
-  /** EWMA weight of a new level sample (per op). */
-  levelAlpha: number;
-  /** Frames of PLC after the buffer ran dry; then silence until audio comes back. */
-  maxConcealFrames: number;
-  /** Buffered media above T by more than this is dropped at once (a flood after a stall). */
-  flushMs: number;
   /**
-   * While frames go missing (seen missing when due, with later ones here, or
-   * skipped after running dry), T is at least this + the margin: the due frame
-   * and the next one, whose packet carries the due one's FEC copy. Without
-   * it a calm lossy link sits at T = 20 ms and every loss is an underrun
-   * that only PLC can cover.
+   * Added to the histogram's quantile, ms. 10 in the worklet too: Chromium
+   * renders a worklet's quanta in bursts of ~10 ms (measured: 3–4 quanta per
+   * wake-up), not one quantum at a time as §3.3 assumed with its 3 ms.
    */
-  lossFloorMs: number;
-  /** How long (media time) after the last missing frame the loss floor holds. */
-  lossHoldMs: number;
+  marginMs: number;
+  /** LOC capture time against frame numbers: a jump above this resets, ms. */
+  discontinuityMs: number;
+  /** EWMA weight of a new level sample, per op. */
+  levelAlpha: number;
+  /** Buffered this far beyond the target, skip ahead instead of stretching, ms. */
+  maxExcessMs: number;
+  /** Concealed frames in an underrun before going silent. */
+  holdConcealFrames: number;
+  /** Frames held at most. */
+  bufferFrames: number;
+  /** A frame this far ahead of the due one is a stray. */
+  farFrames: number;
+  /** A frame this far behind the due one is a stray (not just late). */
+  staleFrames: number;
+  /** Strays in a row that make the controller rebase on the last one. */
+  strayRun: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<PlayoutConfig> = {
-  windowMs: 2000,
-  intervalMs: 250,
-  bucketMs: 5,
-  buckets: 200,
-  halfLifeMs: 1500,
-  warmupHalfLifeMs: 500,
-  warmupMs: 2000,
-  quantile: 0.95,
-  marginMs: 3,
+  startTargetMs: 40,
   minTargetMs: 20,
   maxTargetMs: 400,
-  startTargetMs: 40,
-  attackMsPerS: 60,
+  marginMs: 10,
   discontinuityMs: 200,
   levelAlpha: 0.25,
-  maxConcealFrames: 5,
-  flushMs: 600,
-  lossFloorMs: 40,
-  lossHoldMs: 10000,
+  maxExcessMs: 300,
+  holdConcealFrames: 5,
+  bufferFrames: 64,
+  farFrames: 1500,
+  staleFrames: 50,
+  strayRun: 10,
 };
 
-/** What the shell does next for one 20 ms frame (or nothing). */
+/** What the shell does next (one 20 ms frame each, except `idle`). */
 export type Op =
   | { op: "decode"; n: number }
-  /** n is lost; its LBRR copy is in n+1 (libopus conceals when there is none). */
-  | { op: "fec"; n: number; from: number }
+  /** Frame `lost` rebuilt from the in-band FEC of packet `from` (= lost + 1). */
+  | { op: "fec"; lost: number; from: number }
+  /** Frame `n` from a REDUNDANT_FRAME copy (§4.2). */
   | { op: "redundant"; n: number }
+  /** Packet loss concealment for frame `n`'s slot. */
   | { op: "conceal"; n: number }
-  /** Decode n, then remove `periods` pitch periods (2: the level is far above target). */
-  | { op: "accelerate"; n: number; periods: 1 | 2 }
-  /** Decode n, then insert one pitch period. */
+  /** Decode `n` and remove a pitch period (two when `fast`). */
+  | { op: "accelerate"; n: number; fast: boolean }
+  /** Decode `n` and insert a pitch period. */
   | { op: "expand"; n: number }
-  /** Nothing to play: silence. */
+  /** Nothing to play: silence, no samples enter the FIFO. */
   | { op: "idle" };
 
+/** Counters for people and benches. */
 export interface PlayoutStats {
-  /** Objects handed to the controller (late and duplicates included). */
-  received: number;
-  /** Frames decoded from their own packet (stretched ones included). */
+  /** Frames decoded from their own packet (stretched or not). */
   played: number;
   fec: number;
   redundant: number;
-  /** Frames concealed by PLC (loss and underrun). */
+  /** Frames concealed (losses and underruns). */
   concealed: number;
   concealedMs: number;
-  /** Times the buffer ran dry (once per run of empty pulls). */
+  /** Runs of "nothing buffered". */
   underruns: number;
-  /** Objects that came after their turn. */
+  /** Frames that came after their turn. */
   late: number;
-  /** Frames jumped over to resume (after an underrun) or flushed. */
+  /** Frames jumped over (after an outage, a queue, an overflow). */
   skipped: number;
+  /** Frames refused: beyond 2^53, too far ahead, evicted, strays. */
+  refused: number;
+  /** Estimator resets (discontinuities, rebases). */
+  resets: number;
   accelMs: number;
   expandMs: number;
   targetMs: number;
+  /** Smoothed level at the last decision, ms. */
   levelMs: number;
+}
+
+/** A sorted set of frame numbers (small: at most `bufferFrames`). */
+class Frames {
+  private v: number[] = [];
+  get size(): number {
+    return this.v.length;
+  }
+  first(): number | undefined {
+    return this.v[0];
+  }
+  last(): number | undefined {
+    return this.v[this.v.length - 1];
+  }
+  has(n: number): boolean {
+    return this.v.includes(n);
+  }
+  /** False if already there. */
+  insert(n: number): boolean {
+    let i = this.v.length;
+    while (i > 0 && (this.v[i - 1] as number) > n) i--;
+    if (i > 0 && this.v[i - 1] === n) return false;
+    this.v.splice(i, 0, n);
+    return true;
+  }
+  remove(n: number): boolean {
+    const i = this.v.indexOf(n);
+    if (i < 0) return false;
+    this.v.splice(i, 1);
+    return true;
+  }
+  popFirst(): number | undefined {
+    return this.v.shift();
+  }
+  /** Drops everything below `n`. */
+  dropBelow(n: number): void {
+    this.v = this.v.filter((m) => m >= n);
+  }
+  /** The first at or above `n`. */
+  atOrAbove(n: number): number | undefined {
+    return this.v.find((m) => m >= n);
+  }
+  clear(): void {
+    this.v = [];
+  }
 }
 
 export class PlayoutController {
   private readonly cfg: PlayoutConfig;
-  /** Frame numbers buffered (the packets live in the shell). */
-  private readonly buffered = new Set<number>();
-  private readonly redundantCopies = new Set<number>();
-  private newest: number | undefined;
-  /** The next frame to play; undefined before the first object. */
+  private readonly est: Estimator;
+  private readonly held = new Frames();
+  private readonly redundantCopies = new Frames();
+  /** The frame due; undefined before the first object. */
   private due: number | undefined;
-  /** After an underrun: resume at the first object at or after {@link due}. */
-  private resync = false;
-  private dryRun = 0;
+  /** Nothing was buffered at the last decision (an underrun or outage). */
+  private holding = false;
+  private holdFrames = 0;
+  /** Samples the shell's FIFO holds. */
+  private fifo = 0;
+  /** Smoothed level, ms; undefined until the next decision re-seeds it. */
   private level: number | undefined;
-  // Estimator.
-  private readonly recent: Array<{ n: number; a: number }> = [];
-  private hist: Float64Array;
-  private histStartMs: number | undefined;
-  private intervalStart: number | undefined;
-  private intervalMax = 0;
-  private histTargetMs: number;
-  /** Fast attack's hold: T is at least this until the histogram forgets. */
-  private peakMs = 0;
-  private attackStart = 0;
-  private attacked = 0;
-  private lastCapture: { n: number; us: number } | undefined;
-  /** The loss floor holds while the due frame is below this. */
-  private lossyUntil = -Infinity;
-  readonly stats: PlayoutStats;
+  /** Frame number and LOC capture time (µs) of the last arrival that had one. */
+  private lastCapture: [number, number] | undefined;
+  private strays = 0;
+  private accelSamples = 0;
+  private expandSamples = 0;
+  private readonly counts = { played: 0, fec: 0, redundant: 0, concealed: 0, concealedMs: 0, underruns: 0, late: 0, skipped: 0, refused: 0, resets: 0 };
 
   constructor(config: Partial<PlayoutConfig> = {}) {
     this.cfg = { ...DEFAULT_CONFIG, ...config };
-    this.hist = new Float64Array(this.cfg.buckets);
-    this.histTargetMs = this.cfg.startTargetMs;
-    this.stats = { received: 0, played: 0, fec: 0, redundant: 0, concealed: 0, concealedMs: 0, underruns: 0, late: 0, skipped: 0, accelMs: 0, expandMs: 0, targetMs: this.cfg.startTargetMs, levelMs: 0 };
-  }
-
-  /** The next frame the controller will ask for (packets below it are of no more use). */
-  get position(): number | undefined {
-    return this.due;
-  }
-
-  get targetMs(): number {
-    return this.stats.targetMs;
-  }
-
-  /** Frames buffered ahead of playout. */
-  get depth(): number {
-    return this.buffered.size;
+    this.est = new Estimator({ startMs: this.cfg.startTargetMs, minMs: this.cfg.minTargetMs, maxMs: this.cfg.maxTargetMs, marginMs: this.cfg.marginMs });
   }
 
   /**
-   * Object `n` arrived at `nowMs` (any monotonic ms clock, the same for every
-   * arrival), with its LOC capture time if it had one. False: late or a
-   * duplicate, the shell drops the packet.
+   * Object `n` arrived at `nowMs` (integer ms), with its LOC capture time if
+   * it had one. Whether the shell should keep its packet (false: late,
+   * duplicate, refused); afterwards the shell drops every packet for which
+   * {@link holds} is false.
    */
   onObject(n: number, captureUs: number | undefined, nowMs: number): boolean {
-    this.stats.received++;
-    if (captureUs !== undefined) {
-      const last = this.lastCapture;
-      const jump = last !== undefined && Math.abs((captureUs - last.us) / 1000 - (n - last.n) * FRAME_MS) > this.cfg.discontinuityMs;
-      if (jump) this.discontinuity(n);
-      if (!last || jump || n > last.n) this.lastCapture = { n, us: captureUs };
-    }
-    this.estimate(n, nowMs);
-    if (this.due !== undefined && n < this.due) {
-      this.stats.late++;
+    if (!Number.isSafeInteger(n) || n < 0) {
+      this.counts.refused++;
       return false;
     }
-    if (this.buffered.has(n)) return false;
-    this.buffered.add(n);
-    if (this.newest === undefined || n > this.newest) this.newest = n;
-    return true;
-  }
-
-  /** A redundant copy of frame `n` arrived (quality.md §4.2, REDUNDANT_FRAME). False: of no use. */
-  onRedundant(n: number, _nowMs: number): boolean {
-    if ((this.due !== undefined && n < this.due) || this.buffered.has(n)) return false;
-    this.redundantCopies.add(n);
-    return true;
-  }
-
-  /** What to do next; `fifoSamples` is what the shell still holds unplayed. */
-  next(fifoSamples: number): Op {
-    if (this.due === undefined) {
-      if (this.buffered.size === 0) return { op: "idle" };
-      this.due = Math.min(...this.buffered);
-      this.level = undefined;
+    const discontinuity = this.captureJump(n, captureUs);
+    const next = this.due;
+    if (next === undefined) {
+      this.due = n;
+      this.held.insert(n);
+      this.est.arrival(n, nowMs);
+      return true;
     }
-    if (this.resync) {
-      let resume: number | undefined;
-      for (const m of this.buffered) if (m >= this.due && (resume === undefined || m < resume)) resume = m;
-      if (resume !== undefined) {
-        this.stats.skipped += resume - this.due;
-        if (resume > this.due) this.lossyUntil = resume + this.cfg.lossHoldMs / FRAME_MS;
-        this.due = resume;
-        this.resync = false;
-        this.dryRun = 0;
-        this.level = undefined;
+    if (discontinuity) {
+      this.counts.resets++;
+      this.est.reset();
+      if (n < next) return this.rebase(n, nowMs);
+    }
+    if (n >= next + this.cfg.farFrames || n + this.cfg.staleFrames < next) {
+      // Too far from the stream to be a frame of it: a stray, unless a run says the stream moved.
+      this.strays++;
+      if (this.strays >= this.cfg.strayRun) {
+        this.counts.resets++;
+        return this.rebase(n, nowMs);
+      }
+      this.counts.refused++;
+      return false;
+    }
+    this.strays = 0;
+    if (n < next) {
+      this.counts.late++;
+      this.est.arrival(n, nowMs);
+      return false;
+    }
+    if (!this.held.insert(n)) return false;
+    this.est.arrival(n, nowMs);
+    this.redundantCopies.remove(n);
+    this.bound();
+    return this.held.has(n);
+  }
+
+  /** A REDUNDANT_FRAME copy of frame `n` arrived (§4.2): whether to keep it. */
+  onRedundant(n: number): boolean {
+    const next = this.due;
+    if (next === undefined) return false;
+    if (n < next || n >= next + this.cfg.bufferFrames || this.held.has(n)) return false;
+    this.redundantCopies.insert(n);
+    while (this.redundantCopies.size > this.cfg.bufferFrames) this.redundantCopies.popFirst();
+    return this.redundantCopies.has(n);
+  }
+
+  /** Is the packet of frame `n` still wanted? */
+  holds(n: number): boolean {
+    return this.held.has(n);
+  }
+
+  heldLen(): number {
+    return this.held.size;
+  }
+
+  holdsRedundant(n: number): boolean {
+    return this.redundantCopies.has(n);
+  }
+
+  /** Samples the controller believes the shell's FIFO holds. */
+  fifoSamples(): number {
+    return this.fifo;
+  }
+
+  /** The shell played `samples` from its FIFO. */
+  pulled(samples: number): void {
+    this.fifo = Math.max(0, this.fifo - samples);
+  }
+
+  /** What the stretcher did with an `accelerate`/`expand` frame: samples added (> 0) or removed (< 0); 0 = declined. */
+  stretched(_n: number, deltaSamples: number): void {
+    this.fifo = Math.max(0, this.fifo + deltaSamples);
+    if (deltaSamples < 0) this.accelSamples += -deltaSamples;
+    else this.expandSamples += deltaSamples;
+  }
+
+  targetMs(): number {
+    return this.est.targetMs();
+  }
+
+  /** True before the first object and while silent after an underrun. */
+  isIdle(): boolean {
+    return this.due === undefined || (this.holding && this.holdFrames >= this.cfg.holdConcealFrames);
+  }
+
+  stats(): PlayoutStats {
+    const perMs = FRAME_SAMPLES / FRAME_MS;
+    return {
+      ...this.counts,
+      accelMs: Math.floor(this.accelSamples / perMs),
+      expandMs: Math.floor(this.expandSamples / perMs),
+      targetMs: this.est.targetMs(),
+      levelMs: this.level === undefined ? 0 : Math.trunc(this.level),
+    };
+  }
+
+  /** The next frame's op. */
+  next(): Op {
+    let n = this.due;
+    if (n === undefined) return { op: "idle" };
+    const h = this.held.first();
+    const r = this.redundantCopies.first();
+    const first = h === undefined ? r : r === undefined ? h : Math.min(h, r);
+    if (first === undefined) {
+      // Nothing buffered: the due frame is late or the link is down.
+      if (!this.holding) {
+        this.holding = true;
+        this.holdFrames = 0;
+        this.counts.underruns++;
+      }
+      if (this.holdFrames >= this.cfg.holdConcealFrames) return { op: "idle" };
+      this.holdFrames++;
+      return this.conceal(n, false);
+    }
+    if (this.holding) {
+      // Resume on what came first after the gap: those before it are gone.
+      this.holding = false;
+      this.level = undefined;
+      if (first > n) {
+        this.skipTo(first);
+        n = first;
       }
     }
-    this.flush(fifoSamples);
-    const n = this.due;
-    this.setTarget();
-    const ahead = this.newest !== undefined && this.newest >= n ? (this.newest + 1 - n) * FRAME_MS : 0;
-    const sample = ahead + fifoSamples / SAMPLES_PER_MS;
-    this.level = this.level === undefined ? sample : this.level + this.cfg.levelAlpha * (sample - this.level);
-    this.stats.levelMs = this.level;
-    if (this.buffered.delete(n)) {
-      this.advance(n);
-      this.dryRun = 0;
-      this.stats.played++;
-      const t = this.stats.targetMs;
-      const low = Math.max(0.75 * t, t - 10);
-      const high = Math.max(t, low + 20);
-      if (this.level >= 4 * high) return { op: "accelerate", n, periods: 2 };
-      if (this.level >= high) return { op: "accelerate", n, periods: 1 };
-      if (this.level < low) return { op: "expand", n };
+    const target = this.est.targetMs();
+    let raw = this.rawLevel(n);
+    if (raw > target + this.cfg.maxExcessMs) {
+      // A queue delivered at once: keep the target's worth, skip the rest.
+      const newest = this.held.last() ?? n;
+      const keep = Math.ceil(target / FRAME_MS);
+      const from = Math.max(Math.max(0, newest - keep), n);
+      const to = this.held.atOrAbove(from) ?? newest;
+      this.skipTo(to);
+      n = to;
+      this.level = undefined;
+      raw = this.rawLevel(n);
+    }
+    const level = this.level === undefined ? raw : this.level + this.cfg.levelAlpha * (raw - this.level);
+    this.level = level;
+    this.due = n + 1;
+    if (this.held.remove(n)) {
+      this.fifo += FRAME_SAMPLES;
+      this.redundantCopies.remove(n);
+      this.counts.played++;
+      const low = Math.max(0.75 * target, target - 10);
+      const high = Math.max(target, low + 20);
+      if (level >= 4 * high) return { op: "accelerate", n, fast: true };
+      if (level >= high) return { op: "accelerate", n, fast: false };
+      if (level < low) return { op: "expand", n };
       return { op: "decode", n };
     }
-    // From here on n is missing (unless the buffer is merely dry, below).
-    if (this.redundantCopies.has(n) || this.buffered.size > 0) this.lossyUntil = n + this.cfg.lossHoldMs / FRAME_MS;
-    if (this.redundantCopies.has(n)) {
-      this.advance(n);
-      this.stats.redundant++;
+    if (this.redundantCopies.remove(n)) {
+      this.fifo += FRAME_SAMPLES;
+      this.counts.redundant++;
       return { op: "redundant", n };
     }
-    if (this.buffered.has(n + 1)) {
-      this.advance(n);
-      this.stats.fec++;
-      return { op: "fec", n, from: n + 1 };
+    if (this.held.has(n + 1)) {
+      this.fifo += FRAME_SAMPLES;
+      this.counts.fec++;
+      return { op: "fec", lost: n, from: n + 1 };
     }
-    if (this.buffered.size > 0) {
-      this.advance(n);
-      this.conceal();
-      return { op: "conceal", n };
-    }
-    // Dry: conceal a little, then silence until audio comes back. The due frame stays due:
-    // if it was only late, it plays when it comes (the delay grew by what was concealed,
-    // as NetEQ's expand does); if it was lost, the next one to arrive is resumed at.
-    if (this.dryRun === 0) this.stats.underruns++;
-    this.resync = true;
-    if (this.dryRun >= this.cfg.maxConcealFrames) return { op: "idle" };
-    this.dryRun++;
-    this.conceal();
+    return this.conceal(n, true);
+  }
+
+  private conceal(n: number, advance: boolean): Op {
+    this.counts.concealed++;
+    this.counts.concealedMs += FRAME_MS;
+    this.fifo += FRAME_SAMPLES;
+    if (advance) this.due = n + 1;
     return { op: "conceal", n };
   }
 
-  /** What the stretcher really did with frame `n`: samples added (> 0) or removed (< 0); 0 = declined. */
-  stretched(_n: number, deltaSamples: number): void {
-    if (deltaSamples > 0) this.stats.expandMs += deltaSamples / SAMPLES_PER_MS;
-    else this.stats.accelMs -= deltaSamples / SAMPLES_PER_MS;
+  /** Media buffered beyond frame `n`, plus the FIFO, ms. */
+  private rawLevel(n: number): number {
+    const newest = Math.max(this.held.last() ?? n, this.redundantCopies.last() ?? n);
+    return (Math.max(newest, n) - n) * FRAME_MS + this.fifo / (FRAME_SAMPLES / FRAME_MS);
   }
 
-  /** Forgets the stream (a new call): the estimator starts again too. */
-  reset(): void {
-    this.buffered.clear();
-    this.redundantCopies.clear();
-    this.newest = undefined;
-    this.due = undefined;
-    this.resync = false;
-    this.dryRun = 0;
-    this.level = undefined;
-    this.lastCapture = undefined;
-    this.lossyUntil = -Infinity;
-    this.resetEstimator();
-    this.stats.targetMs = this.cfg.startTargetMs;
-  }
-
-  private advance(n: number): void {
-    this.due = n + 1;
-    for (const r of this.redundantCopies) if (r <= n) this.redundantCopies.delete(r);
-  }
-
-  private conceal(): void {
-    this.stats.concealed++;
-    this.stats.concealedMs += FRAME_MS;
-  }
-
-  /** More buffered than the target can ever need (a flood after a stall): jump ahead to T. */
-  private flush(fifoSamples: number): void {
-    if (this.due === undefined || this.newest === undefined) return;
-    const ahead = (this.newest + 1 - this.due) * FRAME_MS + fifoSamples / SAMPLES_PER_MS;
-    if (ahead - this.stats.targetMs <= this.cfg.flushMs) return;
-    const to = this.newest + 1 - Math.max(1, Math.ceil(this.stats.targetMs / FRAME_MS));
-    for (const m of this.buffered) if (m < to) this.buffered.delete(m);
-    this.stats.skipped += to - this.due;
+  /** Jumps the due frame forward to `to`, forgetting what lies before. */
+  private skipTo(to: number): void {
+    const n = this.due;
+    if (n === undefined || to <= n) return;
+    this.counts.skipped += to - n;
+    this.held.dropBelow(to);
+    this.redundantCopies.dropBelow(to);
     this.due = to;
+  }
+
+  /** Keeps at most `bufferFrames` held: the oldest go (skipped if due). */
+  private bound(): void {
+    while (this.held.size > this.cfg.bufferFrames) {
+      const old = this.held.popFirst();
+      if (old === undefined) break;
+      this.counts.refused++;
+      const n = this.due;
+      if (n !== undefined && old >= n) {
+        this.counts.skipped += old + 1 - n;
+        this.due = old + 1;
+        this.redundantCopies.dropBelow(old + 1);
+      }
+    }
+  }
+
+  /** Starts the stream over at `n` (a sender that restarted numbering). */
+  private rebase(n: number, nowMs: number): boolean {
+    this.est.reset();
+    this.held.clear();
+    this.redundantCopies.clear();
+    this.due = n;
+    this.holding = false;
     this.level = undefined;
+    this.strays = 0;
+    this.held.insert(n);
+    this.est.arrival(n, nowMs);
+    return true;
   }
 
-  /** Hold/unhold or a restarted sender: old delays say nothing about the new stream. */
-  private discontinuity(n: number): void {
-    this.resetEstimator();
-    if (this.due !== undefined && n < this.due) {
-      // The stream went back in frame numbers: play it from here.
-      this.buffered.clear();
-      this.redundantCopies.clear();
-      this.newest = undefined;
-      this.due = n;
-      this.resync = false;
-      this.dryRun = 0;
-      this.level = undefined;
-    }
-  }
-
-  private resetEstimator(): void {
-    this.recent.length = 0;
-    this.hist = new Float64Array(this.cfg.buckets);
-    this.histStartMs = undefined;
-    this.intervalStart = undefined;
-    this.intervalMax = 0;
-    this.histTargetMs = this.cfg.startTargetMs;
-    this.peakMs = 0;
-    this.attacked = 0;
-    this.setTarget();
-  }
-
-  private estimate(n: number, nowMs: number): void {
-    const a = nowMs - n * FRAME_MS;
-    this.recent.push({ n, a });
-    let top = n;
-    for (const r of this.recent) top = Math.max(top, r.n);
-    const keep = this.cfg.windowMs / FRAME_MS;
-    while (this.recent.length > 0 && (this.recent[0] as { n: number }).n <= top - keep) this.recent.shift();
-    let min = a;
-    for (const r of this.recent) min = Math.min(min, r.a);
-    const d = a - min;
-    if (this.histStartMs === undefined) this.histStartMs = nowMs;
-    if (this.intervalStart === undefined) {
-      this.intervalStart = nowMs;
-      this.intervalMax = d;
-    } else if (nowMs - this.intervalStart >= this.cfg.intervalMs) {
-      this.closeInterval(nowMs);
-      this.intervalStart = nowMs;
-      this.intervalMax = d;
-    } else this.intervalMax = Math.max(this.intervalMax, d);
-    // Fast attack: a delay beyond the target raises it now, not after the histogram agrees.
-    const want = d + this.cfg.marginMs;
-    if (want > this.stats.targetMs) {
-      if (nowMs - this.attackStart >= 1000) {
-        this.attackStart = nowMs;
-        this.attacked = 0;
-      }
-      const raise = Math.min(want - this.stats.targetMs, this.cfg.attackMsPerS - this.attacked);
-      if (raise > 0) {
-        this.attacked += raise;
-        this.peakMs = this.stats.targetMs + raise;
-        this.setTarget();
-      }
-    }
-  }
-
-  private closeInterval(nowMs: number): void {
-    const c = this.cfg;
-    const warm = nowMs - (this.histStartMs ?? nowMs) < c.warmupMs;
-    const f = Math.pow(0.5, c.intervalMs / (warm ? c.warmupHalfLifeMs : c.halfLifeMs));
-    const k = Math.min(c.buckets - 1, Math.floor(this.intervalMax / c.bucketMs));
-    let total = 0;
-    for (let i = 0; i < this.hist.length; i++) total += this.hist[i] = (this.hist[i] as number) * f;
-    this.hist[k] = (this.hist[k] as number) + (1 - f);
-    total += 1 - f;
-    let acc = 0;
-    let q = c.buckets - 1;
-    for (let i = 0; i < this.hist.length; i++) {
-      acc += this.hist[i] as number;
-      if (acc >= c.quantile * total) {
-        q = i;
-        break;
-      }
-    }
-    this.histTargetMs = (q + 1) * c.bucketMs + c.marginMs;
-    // The fast attack's hold fades with the same forgetting.
-    this.peakMs = this.histTargetMs + Math.max(0, this.peakMs - this.histTargetMs) * f;
-    this.setTarget();
-  }
-
-  private setTarget(): void {
-    const c = this.cfg;
-    const floor = this.due !== undefined && this.due < this.lossyUntil ? c.lossFloorMs + c.marginMs : c.minTargetMs;
-    this.stats.targetMs = Math.max(floor, Math.min(c.maxTargetMs, Math.max(this.histTargetMs, this.peakMs)));
+  /** Does the LOC capture time of `n` jump against the frame numbers? Updates the reference. */
+  private captureJump(n: number, captureUs: number | undefined): boolean {
+    if (captureUs === undefined || !Number.isSafeInteger(captureUs) || captureUs < 0) return false;
+    const last = this.lastCapture;
+    this.lastCapture = [n, captureUs];
+    if (!last) return false;
+    const dn = n - last[0];
+    if (Math.abs(dn) > 1_000_000) return true;
+    const jump = captureUs - last[1] - dn * FRAME_MS * 1000;
+    return Math.abs(jump) > this.cfg.discontinuityMs * 1000;
   }
 }

@@ -9,11 +9,13 @@
  */
 
 import { FRAME_SAMPLES, type OpusFrameDecoder } from "./opus.js";
-import { PlayoutController, SAMPLES_PER_MS, type Op, type PlayoutConfig, type PlayoutStats } from "./playout.js";
+import { FRAME_MS, PlayoutController, type Op, type PlayoutConfig, type PlayoutStats } from "./playout.js";
 import { Stretcher } from "./stretch.js";
 
 /** What the playout reports (test hook, latency bench): the controller's counters plus the shell's. */
 export interface PlayoutReport extends PlayoutStats {
+  /** Packets handed to the receiver (late, duplicate and refused ones included). */
+  received: number;
   /** Frames buffered ahead, and the target in whole frames (the old jitter buffer's units). */
   depth: number;
   target: number;
@@ -58,16 +60,17 @@ export class Fifo {
 }
 
 export class Receiver {
-  readonly controller: PlayoutController;
+  controller: PlayoutController;
   private readonly stretcher = new Stretcher();
   private readonly packets = new Map<number, Uint8Array>();
   private readonly fifo = new Fifo();
   private decodeErrors = 0;
+  private received = 0;
 
   /** `decoder`: libopus, once loaded (until then the receiver plays silence). */
   constructor(
     public decoder: OpusFrameDecoder | undefined,
-    config: Partial<PlayoutConfig> = {},
+    private readonly config: Partial<PlayoutConfig> = {},
   ) {
     this.controller = new PlayoutController(config);
   }
@@ -80,32 +83,43 @@ export class Receiver {
    */
   push(n: number, captureUs: number | undefined, arrivalMs: number, opus: Uint8Array): void {
     if (!this.decoder) return;
-    if (this.controller.onObject(n, captureUs, arrivalMs)) this.packets.set(n, opus);
+    this.received++;
+    // The controller counts whole ms, as the Rust one does.
+    if (this.controller.onObject(n, captureUs, Math.floor(arrivalMs))) this.packets.set(n, opus);
+    this.prune();
   }
 
   /** Fills `out` (one render quantum) with the next samples, silence where there are none. */
   render(out: Float32Array): void {
-    while (this.decoder && this.fifo.length < out.length) {
-      const op = this.controller.next(this.fifo.length);
+    while (this.decoder && this.controller.fifoSamples() < out.length) {
+      const op = this.controller.next();
       if (op.op === "idle") break;
       this.fifo.push(this.run(this.decoder, op));
-      const from = this.controller.position;
-      if (from !== undefined) for (const k of this.packets.keys()) if (k < from) this.packets.delete(k);
+      this.prune();
     }
     const got = this.fifo.read(out);
     out.fill(0, got);
+    this.controller.pulled(out.length);
   }
 
   /** Forgets the call (its packets, FIFO and the controller's state); the decoder stays. */
   reset(): void {
-    this.controller.reset();
+    this.controller = new PlayoutController(this.config);
     this.packets.clear();
     this.fifo.clear();
+    this.received = 0;
+    this.decodeErrors = 0;
   }
 
   report(): PlayoutReport {
-    const s = this.controller.stats;
-    return { ...s, depth: this.controller.depth, target: Math.ceil(s.targetMs / (FRAME_SAMPLES / SAMPLES_PER_MS)), decodeErrors: this.decodeErrors };
+    const s = this.controller.stats();
+    return { ...s, received: this.received, depth: this.controller.heldLen(), target: Math.ceil(s.targetMs / FRAME_MS), decodeErrors: this.decodeErrors };
+  }
+
+  /** Drops the packets the controller no longer holds (late, skipped, played). */
+  private prune(): void {
+    if (this.packets.size <= this.controller.heldLen()) return;
+    for (const k of this.packets.keys()) if (!this.controller.holds(k)) this.packets.delete(k);
   }
 
   private run(dec: OpusFrameDecoder, op: Exclude<Op, { op: "idle" }>): Float32Array {
@@ -126,7 +140,7 @@ export class Receiver {
         case "accelerate":
         case "expand": {
           const pcm = dec.decode(this.packet(op.n));
-          const { pcm: out, outcome } = this.stretcher.stretch(pcm, op.op === "expand" ? "expand" : op.periods === 2 ? "fast-accelerate" : "accelerate");
+          const { pcm: out, outcome } = this.stretcher.stretch(pcm, op.op === "expand" ? "expand" : op.fast ? "fast-accelerate" : "accelerate");
           this.controller.stretched(op.n, outcome.delta);
           return out;
         }

@@ -19,6 +19,8 @@ PATH_ORDER = ["moq-moq", "wt-wt", "rtc-wt", "pbx-echo", "ref-rtc"]
 OURS = ["wt-wt", "moq-moq"]
 REF = "ref-rtc"
 SIDES = ["sender", "listener"]
+# pbx-echo's one direction: the page hears itself through Echo() (A's link crossed twice).
+ROW_SIDES = SIDES + ["loop"]
 LOSS_X = [("clean", 0), ("loss1", 1), ("loss3", 3), ("loss5", 5), ("loss10", 10)]
 CDF_PROFILES = ["clean", "jitter60", "loss2-jitter20"]
 
@@ -189,7 +191,9 @@ def markdown(rows, meta, agg, failures, plots):
         "moq-phone writes first-sample times (`--record` sidecar). The fake microphone loops its file, so on",
         "browser paths an outage need not fall on continuous speech (score.py's `outage_sent_pause_ms` in",
         "calls.jsonl says how long the sent speech paused after the return). With one run per profile",
-        "(`--quick`) median and worst are the same call.",
+        "(`--quick`) median and worst are the same call. The two sides carry different voices (sender rows: A's",
+        "`en-us+m3`, listener rows: B's `en-us+f2`), which PESQ rates differently even on a clean link: compare",
+        "a side across paths and profiles, not the sender's row with the listener's.",
         "",
     ]
     checks = verdicts(agg, profiles)
@@ -214,7 +218,7 @@ def markdown(rows, meta, agg, failures, plots):
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for path in paths:
             fails = failures.get((prof, path), [])
-            for side in SIDES:
+            for side in ROW_SIDES:
                 c = agg.get((prof, path, side))
                 if c is None:
                     continue
@@ -241,7 +245,7 @@ def plot(agg, profiles, outdir):
     if len(xs) >= 2:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for path in paths:
-            for side, style in (("sender", "-"), ("listener", "--")):
+            for side, style in (("sender", "-"), ("listener", "--"), ("loop", ":")):
                 pts = [(x, agg[(n, path, side)]["mos_median"]) for n, x in xs if (n, path, side) in agg]
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", color=colors[path], label=f"{path} ({side}'s link)")
@@ -284,7 +288,7 @@ def plot(agg, profiles, outdir):
     present = [p for p in profiles if any(k[0] == p for k in agg)]
     if present:
         fig, ax = plt.subplots(figsize=(max(7, len(present) * 1.1), 4.5))
-        series = [(path, side) for path in paths for side in SIDES if any((p, path, side) in agg for p in present)]
+        series = [(path, side) for path in paths for side in ROW_SIDES if any((p, path, side) in agg for p in present)]
         w = 0.8 / max(1, len(series))
         for i, (path, side) in enumerate(series):
             ys = [agg[(p, path, side)]["mos_median"] if (p, path, side) in agg else 0 for p in present]

@@ -49,6 +49,10 @@ pub struct Args {
     /// Milliseconds a peer has to send SETUP, a request or a stream header. [default: 10000]
     #[arg(long, env = "MOQ_RELAY_HANDSHAKE_TIMEOUT_MS")]
     pub handshake_timeout_ms: Option<u64>,
+    /// Milliseconds a stream header, object or control message begun and not finished may wait
+    /// for its next bytes (then DATA_STREAM_TIMEOUT / CONTROL_MESSAGE_TIMEOUT). [default: 5000]
+    #[arg(long, env = "MOQ_RELAY_STALL_TIMEOUT_MS")]
+    pub stall_timeout_ms: Option<u64>,
     /// Subscriptions (SUBSCRIBE, FETCH, TRACK_STATUS) a session may hold open. [default: 4096]
     #[arg(long, env = "MOQ_RELAY_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: Option<usize>,
@@ -155,6 +159,7 @@ pub struct File {
     cache_groups: Option<usize>,
     cache_bytes: Option<usize>,
     handshake_timeout_ms: Option<u64>,
+    stall_timeout_ms: Option<u64>,
     auth_key: Option<Vec<PathBuf>>,
     max_subscriptions: Option<usize>,
     max_namespaces: Option<usize>,
@@ -254,6 +259,7 @@ impl Args {
                 .or(file.handshake_timeout_ms)
                 .map(Duration::from_millis)
                 .unwrap_or(d.handshake_timeout),
+            stall_timeout: self.stall_timeout_ms.or(file.stall_timeout_ms).map(Duration::from_millis).unwrap_or(d.stall_timeout),
             quota: crate::routing::quota::QuotaLimits {
                 subscriptions: self.max_subscriptions.or(file.max_subscriptions).unwrap_or(d.quota.subscriptions),
                 namespaces: self.max_namespaces.or(file.max_namespaces).unwrap_or(d.quota.namespaces),

@@ -23,6 +23,11 @@ pub struct Limits {
     pub cache_bytes: usize,
     /// Time a peer has to send SETUP, a request's first message or a data stream header.
     pub handshake_timeout: Duration,
+    /// How long a header, object or control message begun and not finished
+    /// may wait for its next bytes before the session closes with
+    /// DATA_STREAM_TIMEOUT or CONTROL_MESSAGE_TIMEOUT (draft-18 §3.5). Idle
+    /// time between whole objects or messages is never timed out.
+    pub stall_timeout: Duration,
     /// Upper bound on how long a SUBSCRIBE may wait for its track to appear.
     pub max_rendezvous: Duration,
     /// Time a SUBSCRIBE waits for the upstream publisher's answer.
@@ -49,6 +54,9 @@ impl Default for Limits {
             cache_groups: 32,
             cache_bytes: 256 << 10,
             handshake_timeout: Duration::from_secs(10),
+            // Over twice a 2 s outage plus QUIC's backed-off retransmission,
+            // which a call must survive with a unit caught half-way.
+            stall_timeout: Duration::from_secs(5),
             max_rendezvous: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(10),
             namespace_queue: 1024,

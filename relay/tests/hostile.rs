@@ -83,31 +83,33 @@ async fn setup_never_sent_times_out() {
     assert_served(&served, 0).await;
 }
 
+/// Streams that reach the relay with no byte at all are stopped (CANCELLED,
+/// §3.3.1, §3.3.3) after the handshake timeout and the session survives: an
+/// empty stream is no stalled message. (A partial first message or stream
+/// type is one: relay/tests/stalls.rs.)
 #[tokio::test]
 async fn streams_opened_and_never_written_are_stopped_and_session_survives() {
     let relay = Relay::start(&["--handshake-timeout-ms", "300"]);
     let (conn, _ctl, _r) = session(&relay).await;
+    // Streams the client opens and never writes. A stream reaches the peer
+    // with its first frame, or when a higher-numbered one does: QUIC opens
+    // every lower-numbered stream of the kind with it (RFC 9000 §3.2). So a
+    // last stream of each kind is written, and the empty ones arrive empty.
     let mut idle = Vec::new();
     for _ in 0..20 {
-        let (mut send, recv) = conn.open_bi().await.unwrap();
-        // A stream only reaches the peer once it carries a frame.
-        send.write_all(&[]).await.unwrap();
-        let _ = send.set_priority(0);
-        idle.push((send, recv));
+        idle.push(conn.open_bi().await.unwrap());
     }
-    let mut uni = conn.open_uni().await.unwrap();
-    uni.write_all(&[]).await.unwrap();
-    // Make the streams exist at the relay: a zero-length write sends no STREAM
-    // frame, so write one byte of a two-byte varint that never completes.
-    for (send, _) in idle.iter_mut() {
-        send.write_all(&[0x80]).await.unwrap();
-    }
-    uni.write_all(&[0x80]).await.unwrap();
+    let idle_uni = conn.open_uni().await.unwrap();
+    let mut padding = conn.open_uni().await.unwrap();
+    let mut b = Vec::new();
+    varint::write(&mut b, 0x132B3E28); // PADDING stream type (§11.5.1)
+    padding.write_all(&b).await.unwrap();
+    assert_served(&conn, 0).await;
     for (send, _) in idle.iter_mut() {
         assert_eq!(send.stopped().await.unwrap(), Some(1u32.into()), "idle request stream must be stopped (CANCELLED)");
     }
-    assert_eq!(uni.stopped().await.unwrap(), Some(1u32.into()));
-    assert_served(&conn, 0).await;
+    assert_eq!(idle_uni.stopped().await.unwrap(), Some(1u32.into()));
+    assert_served(&conn, 2).await;
 }
 
 #[tokio::test]

@@ -22,12 +22,17 @@ use std::time::Duration;
 const ALIAS_WAIT: Duration = Duration::from_secs(2);
 
 /// Reads one upstream SUBGROUP stream and forwards each object as it completes.
+///
+/// A header or object begun and not finished within `Limits::stall_timeout`
+/// of its last bytes closes the session ([`stalled`]); the timer is armed
+/// only while a unit is partial, so an object that arrives whole in one read
+/// — every audio frame — costs no timer.
 pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStream, first: BytesMut) {
     let mut parser = SubgroupParser::new(relay.limits.max_object_size);
     parser.push(&first);
     let serial = relay.next_id();
     let mut stream: Option<(UpstreamStream, Arc<crate::routing::track::Track>, u8)> = None;
-    let result: Result<(), WireError> = async {
+    let result: Result<(), Failure> = async {
         loop {
             while let Some(ev) = parser.next()? {
                 match ev {
@@ -58,9 +63,22 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
                     }
                 }
             }
-            match recv.read_chunk(64 * 1024).await {
+            let read = recv.read_chunk(64 * 1024);
+            let read = if parser.buffered() == 0 {
+                // Between whole objects: idle is legitimate (§3.5 lets an
+                // endpoint stop such a stream, but a call's publisher may
+                // pause for minutes), so no timer on the forwarding path.
+                read.await
+            } else {
+                // Mid-header or mid-object: the stall timeout from the last bytes.
+                match tokio::time::timeout(relay.limits.stall_timeout, read).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(Failure::Stalled),
+                }
+            };
+            match read {
                 Ok(Some(c)) => parser.push(&c),
-                Ok(None) => return parser.finish(),
+                Ok(None) => return parser.finish().map_err(Failure::Wire),
                 Err(ReadError::Reset(code)) => {
                     if let Some((up, track, _)) = &stream {
                         track.on_stream_end(up.serial, Some(code));
@@ -85,7 +103,13 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
                 track.on_stream_end(up.serial, None);
             }
         }
-        Err(WireError::TooLarge(n)) => {
+        Err(Failure::Stalled) => {
+            if let Some((up, track, _)) = &stream {
+                track.on_stream_end(up.serial, Some(stream_error::SESSION_CLOSED));
+            }
+            stalled(&relay, &session, if stream.is_some() { "object" } else { "subgroup header" });
+        }
+        Err(Failure::Wire(WireError::TooLarge(n))) => {
             // An oversize object costs the publisher that stream, not the session.
             relay.metrics.error("object_too_large");
             tracing::info!(session = session.id, size = n, "object exceeds limit; stream stopped");
@@ -94,7 +118,7 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
                 track.on_stream_end(up.serial, Some(stream_error::EXCESSIVE_LOAD));
             }
         }
-        Err(e) => {
+        Err(Failure::Wire(e)) => {
             relay.metrics.error("malformed_data_stream");
             if let Some((up, track, _)) = &stream {
                 track.on_stream_end(up.serial, Some(stream_error::MALFORMED_TRACK));
@@ -102,6 +126,30 @@ pub async fn subgroup(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: 
             session.close(session_error::PROTOCOL_VIOLATION, &format!("data stream: {e}"));
         }
     }
+}
+
+/// Why a subgroup stream's reading ended early.
+enum Failure {
+    Wire(WireError),
+    /// A header or object begun and not finished within the stall timeout.
+    Stalled,
+}
+
+impl From<WireError> for Failure {
+    fn from(e: WireError) -> Self {
+        Failure::Wire(e)
+    }
+}
+
+/// The peer sent part of a data stream's header or of an object and then
+/// nothing for the stall timeout: "took too long to send data expected on
+/// an open Data Stream. This includes fields of a stream header or an object
+/// header" (§3.5 DATA_STREAM_TIMEOUT), so the session closes with that code.
+/// Counted as `moq_relay_errors_total{code="data_stream_timeout"}`.
+pub fn stalled(relay: &Relay, session: &SessionHandle, what: &str) {
+    relay.metrics.error("data_stream_timeout");
+    tracing::debug!(session = session.id, what, "partial data stream unit stalled");
+    session.close(session_error::DATA_STREAM_TIMEOUT, &format!("a data stream stalled half-way through its {what}"));
 }
 
 /// Reads the session's datagrams (§11.3) in a loop of its own, so a datagram

@@ -157,6 +157,19 @@ impl SessionHandle {
     }
 
     /// Closes the session for a Request ID [`Self::claim_request`] refused.
+    /// The peer began a control message (on the control stream or a
+    /// request stream) and sent nothing more for the stall timeout: "the
+    /// peer took too long" (§3.5 CONTROL_MESSAGE_TIMEOUT). Counted as
+    /// `moq_relay_errors_total{code="control_message_timeout"}`.
+    pub fn message_stalled(&self, metrics: &crate::metrics::Metrics, stream: &str) {
+        metrics.error("control_message_timeout");
+        tracing::debug!(session = self.id, stream, "partial control message stalled");
+        self.close(
+            crate::wire::session_error::CONTROL_MESSAGE_TIMEOUT,
+            &format!("a control message on a {stream} stream stalled half-way"),
+        );
+    }
+
     pub fn invalid_request_id(&self, why: super::ids::Invalid) {
         self.close(crate::wire::session_error::INVALID_REQUEST_ID, why.reason());
     }

@@ -16,6 +16,10 @@ pub enum StreamError {
     Reset(u32),
     #[error("timed out waiting for the peer")]
     Timeout,
+    /// The peer sent part of a control message and then nothing for the
+    /// stall timeout (§3.5 CONTROL_MESSAGE_TIMEOUT): see [`FrameReader`].
+    #[error("the peer stopped sending in the middle of a control message")]
+    Stalled,
     #[error("protocol violation: {0}")]
     Wire(#[from] WireError),
     #[error("transport: {0}")]
@@ -30,9 +34,23 @@ pub enum StreamError {
 /// handlers never see it. Dropped before the peer finished its side, the
 /// reader sends STOP_SENDING with CANCELLED, or the code [`Self::stop`] gave
 /// (§3.3.2: "a relevant error code"), not quinn's default 0 (INTERNAL_ERROR).
+///
+/// A message begun and not finished times out: once bytes of a message are
+/// buffered, each read waits at most `stall` for more, and
+/// [`StreamError::Stalled`] follows (the session closes with
+/// CONTROL_MESSAGE_TIMEOUT, §3.5: "took too long"). Waiting *between* whole
+/// messages is never timed out here: a subscription's request stream is
+/// silent for its whole life. The deadline lives in the reader, not in the
+/// read, because handlers poll [`Self::next`] inside `select!` loops that
+/// drop and restart it whenever another branch wakes: a deadline re-armed
+/// per call would never fire while, say, NAMESPACE notices flow.
 pub struct FrameReader {
     recv: RecvStream,
     buf: BytesMut,
+    /// How long a partial message may wait for its next bytes.
+    stall: Duration,
+    /// When the partial message in `buf` times out; re-armed when bytes arrive.
+    deadline: Option<tokio::time::Instant>,
     /// A request stream (GOAWAY allowed, §10.4), not the control stream.
     request_stream: bool,
     goaways: u8,
@@ -40,15 +58,21 @@ pub struct FrameReader {
 }
 
 impl FrameReader {
-    /// A request stream's reader.
-    pub fn new(recv: RecvStream) -> Self {
-        Self { recv, buf: BytesMut::new(), request_stream: true, goaways: 0, stopped: false }
+    /// A request stream's reader; a partial message may wait `stall` for
+    /// its next bytes (`Limits::stall_timeout`).
+    pub fn new(recv: RecvStream, stall: Duration) -> Self {
+        Self { recv, buf: BytesMut::new(), stall, deadline: None, request_stream: true, goaways: 0, stopped: false }
     }
 
     /// The control stream's reader, whose first bytes were already read: its
     /// GOAWAY is the session's (`session::control`).
-    pub fn with_buffer(recv: RecvStream, buf: BytesMut) -> Self {
-        Self { recv, buf, request_stream: false, goaways: 0, stopped: false }
+    pub fn with_buffer(recv: RecvStream, buf: BytesMut, stall: Duration) -> Self {
+        Self { recv, buf, stall, deadline: None, request_stream: false, goaways: 0, stopped: false }
+    }
+
+    /// Part of a message is buffered: the peer is in the middle of one.
+    pub fn is_partial(&self) -> bool {
+        !self.buf.is_empty()
     }
 
     /// A GOAWAY on a request stream (§10.4): from a client its New Session
@@ -93,8 +117,23 @@ impl FrameReader {
                 }
                 return Ok(f);
             }
-            match self.recv.read_chunk(64 * 1024).await {
-                Ok(Some(chunk)) => self.buf.extend_from_slice(&chunk),
+            let read = self.recv.read_chunk(64 * 1024);
+            let read = if self.buf.is_empty() {
+                read.await
+            } else {
+                // Mid-message: armed once, kept across cancelled calls.
+                let at = *self.deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.stall);
+                match tokio::time::timeout_at(at, read).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(StreamError::Stalled),
+                }
+            };
+            match read {
+                Ok(Some(chunk)) => {
+                    // Progress: a slow link is not a stalled one.
+                    self.deadline = None;
+                    self.buf.extend_from_slice(&chunk)
+                }
                 Ok(None) if self.buf.is_empty() => {
                     // The peer finished its side: nothing to stop.
                     self.stopped = true;

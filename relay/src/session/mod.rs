@@ -163,28 +163,32 @@ async fn serve(relay: &Arc<Relay>, session: &Arc<SessionHandle>) {
 }
 
 /// Dispatches an incoming uni stream on its type (§3.4).
+///
+/// The type is the first field of the stream's header. A stream that never
+/// sends a byte is stopped after the handshake timeout (CANCELLED, §3.3.3)
+/// and the session kept: QUIC opens every lower-numbered stream with the one
+/// written (RFC 9000 §3.2), so an empty stream may only be waiting for a
+/// lost packet. A type begun and not finished within the stall timeout is
+/// "fields of a stream header" the peer "took too long to send"
+/// (§3.5 DATA_STREAM_TIMEOUT): the session closes with that code.
 async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStream) {
     let mut buf = BytesMut::new();
-    let t = tokio::time::timeout(relay.limits.handshake_timeout, async {
-        loop {
-            if let Some((t, _)) = varint::read(&buf) {
-                return Ok(t);
-            }
-            match recv.read_chunk(4096).await {
-                Ok(Some(c)) => buf.extend_from_slice(&c),
-                Ok(None) => return Err(()),
-                Err(_) => return Err(()),
-            }
+    let empty_deadline = tokio::time::Instant::now() + relay.limits.handshake_timeout;
+    let t = loop {
+        if let Some((t, _)) = varint::read(&buf) {
+            break t;
         }
-    })
-    .await;
-    let t = match t {
-        Ok(Ok(t)) => t,
-        Ok(Err(())) => return,
-        Err(_) => {
-            // A stream that never says what it is: stop it, keep the session.
-            let _ = recv.stop(crate::wire::stream_error::CANCELLED);
-            return;
+        // Empty: the handshake deadline; partial: the stall timeout from the
+        // last bytes (a one-byte type arrives whole, so this is rare).
+        let at = if buf.is_empty() { empty_deadline } else { tokio::time::Instant::now() + relay.limits.stall_timeout };
+        match tokio::time::timeout_at(at, recv.read_chunk(4096)).await {
+            Ok(Ok(Some(c))) => buf.extend_from_slice(&c),
+            Ok(Ok(None) | Err(_)) => return,
+            Err(_) if buf.is_empty() => {
+                let _ = recv.stop(crate::wire::stream_error::CANCELLED);
+                return;
+            }
+            Err(_) => return data::stalled(&relay, &session, "stream type"),
         }
     };
     tracing::trace!(session = session.id, stream_type = t, "uni stream");
@@ -212,7 +216,7 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
     }
     session.setup_seen.notify_waiters();
     // Re-frame SETUP as a control message: type already identified.
-    let mut reader = io::FrameReader::with_buffer(recv, std::mem::take(&mut buf));
+    let mut reader = io::FrameReader::with_buffer(recv, std::mem::take(&mut buf), relay.limits.stall_timeout);
     match reader.next_within(relay.limits.handshake_timeout).await {
         Ok(f) if f.kind == SETUP => {
             let options = match moq_wire::coding::KeyValuePairs::decode_bounded(&mut &f.payload[..], f.payload.len()) {
@@ -233,6 +237,12 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
             }
         }
         Ok(_) => unreachable_setup(&session),
+        // SETUP begun and not finished: the stall timeout after its last
+        // bytes, or the handshake deadline for the whole of it (§3.5).
+        Err(io::StreamError::Stalled | io::StreamError::Timeout) => {
+            session.message_stalled(&relay.metrics, "control");
+            return;
+        }
         Err(e) => {
             relay.metrics.error("setup");
             session.close(session_error::PROTOCOL_VIOLATION, &format!("bad SETUP: {e}"));
@@ -258,6 +268,10 @@ async fn control(relay: Arc<Relay>, session: Arc<SessionHandle>, recv: RecvStrea
                 return;
             }
             Err(io::StreamError::Transport(_)) => return,
+            Err(io::StreamError::Stalled) => {
+                session.message_stalled(&relay.metrics, "control");
+                return;
+            }
             Err(e) => {
                 relay.metrics.error("control_stream");
                 session.close(session_error::PROTOCOL_VIOLATION, &format!("control stream: {e}"));

@@ -13,16 +13,22 @@ use std::sync::Arc;
 
 /// Runs one request stream to completion.
 pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendStream, recv: RecvStream) {
-    let mut reader = FrameReader::new(recv);
+    let mut reader = FrameReader::new(recv, relay.limits.stall_timeout);
     let first = reader.next_if(kind::starts_request);
     let frame = match tokio::time::timeout(relay.limits.handshake_timeout, first).await.unwrap_or(Err(StreamError::Timeout)) {
         Ok(f) => f,
-        Err(StreamError::Timeout) => {
-            // Opened and never written: drop the request, keep the session.
+        Err(StreamError::Timeout) if !reader.is_partial() => {
+            // Opened and never written: cancel the request (§3.3.1), keep the
+            // session. An empty stream is no evidence of a stalled peer: QUIC
+            // opens every lower-numbered stream along with the one written
+            // (RFC 9000 §3.2), so it may only be waiting for a lost packet.
             reader.stop(crate::wire::stream_error::CANCELLED);
             let _ = send.reset(crate::wire::stream_error::CANCELLED);
             return;
         }
+        // A first message begun and not finished (trickled past the
+        // handshake deadline, or stalled): §3.5 CONTROL_MESSAGE_TIMEOUT.
+        Err(StreamError::Timeout | StreamError::Stalled) => return session.message_stalled(&relay.metrics, "request"),
         Err(StreamError::Wire(e)) => return violation(&relay, &session, &format!("request stream: {e}")),
         Err(_) => return,
     };
@@ -100,6 +106,7 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
     match res {
         Ok(()) => {}
         Err(StreamError::Wire(e)) => violation(&relay, &session, &e.to_string()),
+        Err(StreamError::Stalled) => session.message_stalled(&relay.metrics, "request"),
         Err(e) => tracing::debug!(session = session.id, error = %e, "request ended"),
     }
 }

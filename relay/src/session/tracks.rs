@@ -47,6 +47,10 @@ pub async fn watch(
 /// Offers one track to the subscriber with PUBLISH and serves it if accepted.
 async fn publish(relay: Arc<Relay>, session: Arc<SessionHandle>, track: Arc<Track>, forward: bool) {
     if let Err(e) = publish_inner(&relay, &session, &track, forward).await {
+        if matches!(e, StreamError::Stalled) {
+            // The subscriber stopped half-way through PUBLISH_OK or an update (§3.5).
+            session.message_stalled(&relay.metrics, "request");
+        }
         tracing::debug!(session = session.id, track = %track.name, error = %e, "PUBLISH to subscriber ended");
     }
 }
@@ -71,7 +75,7 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
         track_extensions,
     });
     super::io::write(&mut send, &encode_request(&msg)?).await?;
-    let mut reader = FrameReader::new(recv);
+    let mut reader = FrameReader::new(recv, relay.limits.stall_timeout);
     let (forward, window) = match reader.next_within(relay.limits.upstream_timeout).await?.response()? {
         Response::PublishOk(p) | Response::RequestOk(p) => {
             // §10.2, §10.2.1, §5.1.2: only PUBLISH_OK's parameters, once

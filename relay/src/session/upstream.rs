@@ -28,7 +28,13 @@ pub fn default_priority(properties: &Bytes) -> u8 {
 pub async fn run(relay: Arc<Relay>, publisher: Arc<SessionHandle>, track: Arc<Track>) {
     match run_inner(&relay, &publisher, &track).await {
         Ok(()) => end(&relay, &track),
-        Err(e) => fail(&relay, &track, &e.to_string()),
+        Err(e) => {
+            if matches!(e, StreamError::Stalled) {
+                // The publisher stopped half-way through its answer (§3.5).
+                publisher.message_stalled(&relay.metrics, "request");
+            }
+            fail(&relay, &track, &e.to_string())
+        }
     }
 }
 
@@ -66,7 +72,7 @@ async fn run_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Track>)
         params,
     });
     super::io::write(&mut send, &encode_request(&msg)?).await?;
-    let mut reader = FrameReader::new(recv);
+    let mut reader = FrameReader::new(recv, relay.limits.stall_timeout);
     let first = reader.next_within(relay.limits.upstream_timeout).await?;
     let alias = match first.response()? {
         Response::SubscribeOk { alias, properties, .. } => {

@@ -17,7 +17,8 @@
  * Every op except `idle` puts 960 samples in the FIFO (plus what
  * {@link PlayoutController.stretched} reports). For the frame due:
  * - nothing at or after it buffered → `conceal` (an underrun, counted once
- *   per run) for up to `holdConcealFrames`, then `idle`. The due frame is
+ *   per run, and only if the level had been built since the last one) for
+ *   up to `holdConcealFrames`, then `idle`. The due frame is
  *   held, not given up: if it arrives it plays (the gap became delay, which
  *   accelerate removes); if a later frame arrives first the controller skips
  *   to it and decodes at once — audio returns one one-way delay after the
@@ -194,6 +195,12 @@ export class PlayoutController {
   /** Nothing was buffered at the last decision (an underrun or outage). */
   private holding = false;
   private holdFrames = 0;
+  /**
+   * The level reached `low` since the last time the buffer ran dry: only
+   * then is running dry an underrun (a stream that never got going, or one
+   * still refilling after an outage, is not counted again).
+   */
+  private primed = false;
   /** Samples the shell's FIFO holds. */
   private fifo = 0;
   /** Smoothed level, ms; undefined until the next decision re-seeds it. */
@@ -329,7 +336,8 @@ export class PlayoutController {
       if (!this.holding) {
         this.holding = true;
         this.holdFrames = 0;
-        this.counts.underruns++;
+        if (this.primed) this.counts.underruns++;
+        this.primed = false;
       }
       if (this.holdFrames >= this.cfg.holdConcealFrames) return { op: "idle" };
       this.holdFrames++;
@@ -366,6 +374,7 @@ export class PlayoutController {
       this.counts.played++;
       const low = Math.max(0.75 * target, target - 10);
       const high = Math.max(target, low + 20);
+      this.primed ||= level >= low;
       if (level >= 4 * high) return { op: "accelerate", n, fast: true };
       if (level >= high) return { op: "accelerate", n, fast: false };
       if (level < low) return { op: "expand", n };
@@ -430,6 +439,7 @@ export class PlayoutController {
     this.redundantCopies.clear();
     this.due = n;
     this.holding = false;
+    this.primed = false;
     this.level = undefined;
     this.strays = 0;
     this.held.insert(n);

@@ -252,12 +252,13 @@ pub fn write(o: &Outcome, a: &CompareArgs) -> anyhow::Result<String> {
          (PUBLISH_NAMESPACE of the device, SUBSCRIBE_NAMESPACE of the ring prefix); then M calls per second for {} s: INVITE, \
          ringing, auto-answer, connect, audio both ways through live Opus ports (80-byte packets every 20 ms, no codec work), \
          hung up {} s after the caller heard the first frame. Setup times are measured at the caller from `Phone::call`; \
-         first audio is the first frame the caller's jitter buffer played (it holds 2 frames before playing).\n",
+         first audio is the first frame the caller's jitter buffer played; answer → first audio is the caller's \
+         established → that frame (docs/design/quality.md §5).\n",
         a.storm_secs, a.hold_secs
     )?;
     writeln!(
         md,
-        "| relay | audio | calls/s | calls | caller heard callee | → ringback p50 (ms) | → established p50 (ms) | → first audio p50 (ms) | p99 (ms) | max (ms) | audio played while held (median % of frames) | relay CPU (% core) | generator CPU (% core) | rest of machine CPU (% core) | failures |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| relay | audio | calls/s | calls | caller heard callee | → ringback p50 (ms) | → established p50 (ms) | → first audio p50 (ms) | p99 (ms) | max (ms) | answer → first audio p50 (ms) | audio played while held (median % of frames) | relay CPU (% core) | generator CPU (% core) | rest of machine CPU (% core) | failures |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )?;
     for (m, rate) in ["datagram", "stream"].iter().flat_map(|m| a.storm.iter().map(move |r| (*m, *r))) {
         for (i, v) in o.storm.iter().enumerate() {
@@ -269,7 +270,7 @@ pub fn write(o: &Outcome, a: &CompareArgs) -> anyhow::Result<String> {
                 };
                 writeln!(
                     md,
-                    "| {} | {m} | {rate} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} |",
+                    "| {} | {m} | {rate} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} |",
                     names[i],
                     s.attempted,
                     s.ok,
@@ -278,6 +279,7 @@ pub fn write(o: &Outcome, a: &CompareArgs) -> anyhow::Result<String> {
                     f(pct(&s.first_audio_ms, 0.5), 0),
                     f(pct(&s.first_audio_ms, 0.99), 0),
                     f(pct(&s.first_audio_ms, 1.0), 0),
+                    f(pct(&s.answer_audio_ms, 0.5), 0),
                     f(100.0 * pct(&s.heard, 0.5), 0),
                     100.0 * s.relay_cpu_s / s.secs.max(1e-9),
                     100.0 * s.gen_cpu_s / s.secs.max(1e-9),

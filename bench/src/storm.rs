@@ -2,7 +2,9 @@
 //! second between registered phones, the full call model of docs/CALLS.md
 //! (INVITE, ringing, answer, connect, audio both ways), each call held a
 //! few seconds then hung up. Measures setup time at the caller: INVITE
-//! (`Phone::call`) → ringback, → established, → first audio frame played.
+//! (`Phone::call`) → ringback, → established, → first audio frame played,
+//! and answer → first audio: the caller's established → its first played
+//! frame (docs/design/quality.md §5: the goal is ≤ 40 ms p50 on loopback).
 //!
 //! Audio goes through live Opus ports: 80-byte packets every 20 ms pass
 //! through untouched, so the generator spends no CPU on codecs.
@@ -28,6 +30,9 @@ pub struct StormResult {
     pub ring_ms: Vec<f64>,
     pub established_ms: Vec<f64>,
     pub first_audio_ms: Vec<f64>,
+    /// Answer → first audio: the caller's established → first frame it
+    /// played, in ms, per call that worked.
+    pub answer_audio_ms: Vec<f64>,
     /// Per call that worked: share of the callee's frames the caller played
     /// during the hold (1.0 = all).
     pub heard: Vec<f64>,
@@ -122,7 +127,10 @@ async fn one_call(caller: Phone, to: Address, hold: Duration, mapping: AudioMapp
     tokio::pin!(deadline);
     let mut ended: Option<EndReason> = None;
     while s.first_audio.is_none() && ended.is_none() {
+        // Progress first: `Established` is reported before the first frame
+        // is played, and both may be waiting here at once.
         tokio::select! {
+            biased;
             p = rep_rx.recv() => match p {
                 Some(Progress::Ringing { on: true }) => { s.ring.get_or_insert(ms(t0)); }
                 Some(Progress::Established { .. }) => { s.established.get_or_insert(ms(t0)); }
@@ -233,6 +241,9 @@ pub async fn run(relay: &Relay, rate: f64, secs: u64, hold: Duration, streams: b
                 out.ring_ms.extend(s.ring);
                 out.established_ms.extend(s.established);
                 out.first_audio_ms.extend(s.first_audio);
+                if let (Some(e), Some(a)) = (s.established, s.first_audio) {
+                    out.answer_audio_ms.push(a - e);
+                }
                 out.heard.push(s.heard);
             }
             Err(e) => {

@@ -62,13 +62,14 @@ pub fn pct(v: &[f64], p: f64) -> f64 {
 
 pub fn storm_line(r: &StormResult) -> String {
     format!(
-        "{}/{} calls heard the callee ({:.0}% of frames while held); INVITE→ring p50 {:.0} ms, →first audio p50 {:.0} ms p99 {:.0} ms; relay {:.0}% CPU, generator {:.0}%{}{}",
+        "{}/{} calls heard the callee ({:.0}% of frames while held); INVITE→ring p50 {:.0} ms, →first audio p50 {:.0} ms p99 {:.0} ms; answer→first audio p50 {:.0} ms; relay {:.0}% CPU, generator {:.0}%{}{}",
         r.ok,
         r.attempted,
         100.0 * pct(&r.heard, 0.5),
         pct(&r.ring_ms, 0.5),
         pct(&r.first_audio_ms, 0.5),
         pct(&r.first_audio_ms, 0.99),
+        pct(&r.answer_audio_ms, 0.5),
         100.0 * r.relay_cpu_s / r.secs.max(1e-9),
         100.0 * r.gen_cpu_s / r.secs.max(1e-9),
         r.register_error.as_ref().map(|e| format!(" — registration failed: {e}")).unwrap_or_default(),

@@ -127,10 +127,11 @@ export function parseProxyLine(text) {
 
 /**
  * `moq-bench impair` from `listen` (default a free port) to `to`, `up` / `down`
- * profiles, `seed`; resolves once it is bound, with its port and epoch.
+ * profiles, `seed`; resolves once it is bound, with its port and epoch. `prefix` runs it
+ * otherwise (e.g. `ip netns exec NS moq-bench`).
  */
-export async function startProxy({ to, up, down = up, seed, listen = "127.0.0.1:0" }) {
-  const c = child(benchBin, ["impair", "--listen", listen, "--to", to, "--up", up, "--down", down, "--seed", String(seed)], { name: "moq-bench impair" });
+export async function startProxy({ to, up, down = up, seed, listen = "127.0.0.1:0", prefix = [benchBin] }) {
+  const c = child(prefix[0], [...prefix.slice(1), "impair", "--listen", listen, "--to", to, "--up", up, "--down", down, "--seed", String(seed)], { name: "moq-bench impair" });
   const l = await c.line(/^impairing /, 10000);
   const p = parseProxyLine(l.text);
   if (!p) throw new Error(`moq-bench impair: unexpected first line ${JSON.stringify(l.text)} (is target/debug/moq-bench current?)`);

@@ -36,7 +36,7 @@ test("options: defaults, --quick, and bad values refused", () => {
   const d = parseArgs([], ALL);
   assert.deepEqual(d.profiles, ALL);
   assert.equal(d.runs, 3);
-  assert.deepEqual(d.paths, ["moq-moq", "wt-wt", "ref-rtc", "rtc-wt"]);
+  assert.deepEqual(d.paths, ["moq-moq", "wt-wt", "ref-rtc", "rtc-wt", "pbx-echo"]);
   const q = parseArgs(["--quick"], ALL);
   assert.deepEqual(q.profiles, QUICK_PROFILES);
   assert.equal(q.runs, 1);

@@ -15,6 +15,11 @@
 //! backs off above the floor; the floor is what a few calls need, not a
 //! licence to flood.
 //!
+//! Measured with bench/tests/call_outage.rs (a call through moq-relay, 2 s
+//! of total loss both ways, loopback): with the floor each side played audio
+//! its peer sent after the outage 32–82 ms after the link returned (4 runs);
+//! without it 411–464 ms, and once 2.1 s.
+//!
 //! This file is also compiled into moq-relay (`relay/src/lib.rs` names it
 //! with `#[path]`), so that both directions of a call behave the same.
 

@@ -184,14 +184,26 @@ describe("PlayoutController", () => {
   it("a capture-time jump against the frame numbers resets the estimator; going back in numbers rebases", () => {
     const c = new PlayoutController();
     const s = new Shell(c);
-    for (let n = 0; n < 50; n++) c.onObject(n, n * 20000, n * 20 + (n === 30 ? 150 : 0));
-    s.play(1000);
+    for (let n = 0; n < 100; n++) c.onObject(n, n * 20000, n * 20 + (n === 80 ? 150 : 0));
+    s.play(1700);
     assert.ok(c.targetMs() > DEFAULT_CONFIG.startTargetMs, `raised by the 150 ms late frame: ${c.targetMs()}`);
-    c.onObject(50, 50 * 20000 + 5_000_000, 1000);
+    c.onObject(100, 100 * 20000 + 5_000_000, 2000);
     assert.equal(c.targetMs(), DEFAULT_CONFIG.startTargetMs, "back to the start target");
     assert.equal(c.stats().resets, 1);
-    assert.equal(c.onObject(3, 90_000_000, 1020), true, "a restarted sender: its frame 3 is taken");
+    assert.equal(c.onObject(80, 90_000_000, 2020), false, "an older frame number close behind (a reordered copy) is no jump, whatever its capture time");
+    assert.equal(c.stats().resets, 1);
+    assert.equal(c.onObject(0, 95_000_000, 2040), true, "a restarted sender, its frame 0 far behind: taken, the stream rebased");
     assert.equal(c.stats().resets, 2);
+    assert.equal(c.holds(0), true);
+  });
+
+  it("a copy of a frame already played is a duplicate, not a late frame", () => {
+    const c = new PlayoutController();
+    const s = new Shell(c, 0);
+    feed(c, 0, 10, 0);
+    s.play(100);
+    assert.equal(c.onObject(2, undefined, 300), false);
+    assert.equal(c.stats().late, 0);
   });
 
   it("strays far from the stream are refused, until a run of them says the stream moved", () => {

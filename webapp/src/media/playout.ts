@@ -208,6 +208,11 @@ export class PlayoutController {
   /** Frame number and LOC capture time (µs) of the last arrival that had one. */
   private lastCapture: [number, number] | undefined;
   private strays = 0;
+  /**
+   * Bit i: frame `due − 1 − i` was played from its own packet, so a copy of
+   * it arriving now is a duplicate, not a late frame (u64, as in Rust).
+   */
+  private playedBits = 0n;
   private accelSamples = 0;
   private expandSamples = 0;
   private readonly counts = { played: 0, fec: 0, redundant: 0, concealed: 0, concealedMs: 0, underruns: 0, late: 0, skipped: 0, refused: 0, resets: 0 };
@@ -253,6 +258,9 @@ export class PlayoutController {
     }
     this.strays = 0;
     if (n < next) {
+      const back = next - 1 - n;
+      // A duplicate of a frame already played: its arrival says nothing about the network's delay.
+      if (back < 64 && (this.playedBits >> BigInt(back)) & 1n) return false;
       this.counts.late++;
       this.est.arrival(n, nowMs);
       return false;
@@ -368,7 +376,9 @@ export class PlayoutController {
     const level = this.level === undefined ? raw : this.level + this.cfg.levelAlpha * (raw - this.level);
     this.level = level;
     this.due = n + 1;
-    if (this.held.remove(n)) {
+    const own = this.held.remove(n);
+    this.playedBits = BigInt.asUintN(64, (this.playedBits << 1n) | (own ? 1n : 0n));
+    if (own) {
       this.fifo += FRAME_SAMPLES;
       this.redundantCopies.remove(n);
       this.counts.played++;
@@ -397,7 +407,10 @@ export class PlayoutController {
     this.counts.concealed++;
     this.counts.concealedMs += FRAME_MS;
     this.fifo += FRAME_SAMPLES;
-    if (advance) this.due = n + 1;
+    if (advance) {
+      this.due = n + 1;
+      this.playedBits = BigInt.asUintN(64, this.playedBits << 1n);
+    }
     return { op: "conceal", n };
   }
 
@@ -412,6 +425,7 @@ export class PlayoutController {
     const n = this.due;
     if (n === undefined || to <= n) return;
     this.counts.skipped += to - n;
+    this.playedBits = shifted(this.playedBits, to - n);
     this.held.dropBelow(to);
     this.redundantCopies.dropBelow(to);
     this.due = to;
@@ -426,6 +440,7 @@ export class PlayoutController {
       const n = this.due;
       if (n !== undefined && old >= n) {
         this.counts.skipped += old + 1 - n;
+        this.playedBits = shifted(this.playedBits, old + 1 - n);
         this.due = old + 1;
         this.redundantCopies.dropBelow(old + 1);
       }
@@ -442,6 +457,7 @@ export class PlayoutController {
     this.primed = false;
     this.level = undefined;
     this.strays = 0;
+    this.playedBits = 0n;
     this.held.insert(n);
     this.est.arrival(n, nowMs);
     return true;
@@ -451,11 +467,21 @@ export class PlayoutController {
   private captureJump(n: number, captureUs: number | undefined): boolean {
     if (captureUs === undefined || !Number.isSafeInteger(captureUs) || captureUs < 0) return false;
     const last = this.lastCapture;
+    if (!last) {
+      this.lastCapture = [n, captureUs];
+      return false;
+    }
+    // An older frame (reordered, a duplicate) neither moves the reference nor jumps.
+    if (n <= last[0] && n + this.cfg.staleFrames >= last[0]) return false;
     this.lastCapture = [n, captureUs];
-    if (!last) return false;
     const dn = n - last[0];
     if (Math.abs(dn) > 1_000_000) return true;
     const jump = captureUs - last[1] - dn * FRAME_MS * 1000;
     return Math.abs(jump) > this.cfg.discontinuityMs * 1000;
   }
+}
+
+/** `bits << k` in 64 bits; 0 when k ≥ 64 (Rust's `checked_shl(k).unwrap_or(0)` for k ≤ 64). */
+function shifted(bits: bigint, k: number): bigint {
+  return k >= 64 ? 0n : BigInt.asUintN(64, bits << BigInt(k));
 }

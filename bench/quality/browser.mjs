@@ -11,7 +11,7 @@
 // the page encodes) and its playout, each with its first sample's wall clock.
 import { join } from "node:path";
 import * as E from "../../webapp/test/e2e/lib.mjs";
-import { deadline, freePort, pcmFromBase64, startProxy, startRelay, startTurn, tcpFront, writeWav, TURN_SECRET } from "./lib.mjs";
+import { deadline, firstAudioMs, freePort, pcmFromBase64, startProxy, startRelay, startTurn, tcpFront, writeWav, TURN_SECRET } from "./lib.mjs";
 
 /** Normalises a web phone's playout statistics to the report's keys. */
 export function webReceiver(stats) {
@@ -32,9 +32,24 @@ export function webReceiver(stats) {
 export async function saveTap(page, node, path, dump = (pg, n) => pg.evaluate((x) => window.__moqTest.recording(x), n)) {
   const r = await dump(page, node);
   if (r.rate !== 48000) throw new Error(`${node} recorded at ${r.rate} Hz, the scoring needs 48000`);
-  writeWav(path, pcmFromBase64(r.pcm), r.rate);
-  return { path, startMs: r.startMs };
+  const samples = pcmFromBase64(r.pcm);
+  writeWav(path, samples, r.rate);
+  return { path, startMs: r.startMs, samples };
 }
+
+/** Resolves in the page with the wall clock (ms) at which its call is established, polled every 5 ms. */
+const establishedAt = (page) =>
+  page.evaluate(
+    () =>
+      new Promise((res) => {
+        const t = setInterval(() => {
+          if (window.__moqTest.state().call?.phase === "established") {
+            clearInterval(t);
+            res(performance.timeOrigin + performance.now());
+          }
+        }, 5);
+      }),
+  );
 
 /** A page whose RTCPeerConnections may use relayed (TURN) candidates only (as turn.e2e.mjs does). */
 async function relayOnly(context) {
@@ -119,14 +134,19 @@ async function call(env, { profile, seed, dir, secs }, n) {
     const b = `ben${n}`;
     await E.signIn(pageA, a);
     await E.signIn(pageB, b);
+    // Recording from before the dial: the first audio after the answer is measured on it.
+    for (const p of [pageA, pageB]) await p.evaluate(() => Promise.all([window.__moqTest.record(true, "capture"), window.__moqTest.record(true, "playout")]));
+    const estA = establishedAt(pageA).catch(() => undefined);
+    const estB = establishedAt(pageB).catch(() => undefined);
     const sid = await E.connectCall(pageA, pageB, b);
     const established = Date.now();
-    for (const p of [pageA, pageB]) await p.evaluate(() => Promise.all([window.__moqTest.record(true, "capture"), window.__moqTest.record(true, "playout")]));
-    const want = secs * 48000;
+    const [tEstA, tEstB] = await deadline(Promise.all([estA, estB]), 5000, "established times");
+    // The call's speech: secs of playout from the answer on.
+    const atAnswer = await Promise.all([pageA, pageB].map((p) => p.evaluate(() => window.__moqTest.recorded("playout"))));
     await deadline(
       E.until("the call's speech recorded", async () => {
         const r = await Promise.all([pageA, pageB].map((p) => p.evaluate(() => window.__moqTest.recorded("playout"))));
-        return r.every((x) => x >= want);
+        return r.every((x, i) => x >= atAnswer[i] + secs * 48000);
       }, (secs + 20) * 1000, 250),
       (secs + 25) * 1000,
       "recording",
@@ -146,11 +166,11 @@ async function call(env, { profile, seed, dir, secs }, n) {
     }
     if (!ended.a && !ended.b) await E.hangUpCall(pageA, pageB, sid).catch(() => undefined);
     const outage = (recStart) => (profile.outage ? { at: (pa.epochMs + profile.outage.at * 1000 - recStart) / 1000, len: profile.outage.len } : undefined);
-    const rxA = { ...(kind === "rtc-wt" ? { note: "Chromium NetEQ (RTP fallback)" } : webReceiver(statsA)), ended: ended.a };
+    const rxA = { ...(kind === "rtc-wt" ? { note: "Chromium NetEQ (RTP fallback)" } : webReceiver(statsA)), ended: ended.a, first_audio_ms: firstAudioMs(playA, tEstA) };
     return {
       setupMs: { a: established - pa.epochMs, b: established - pa.epochMs },
       directions: [
-        { side: "sender", who: "B hears A", sent: capA.path, received: playB.path, offsetMs: playB.startMs - capA.startMs, outage: outage(playB.startMs), receiver: { ...webReceiver(statsB), ended: ended.b } },
+        { side: "sender", who: "B hears A", sent: capA.path, received: playB.path, offsetMs: playB.startMs - capA.startMs, outage: outage(playB.startMs), receiver: { ...webReceiver(statsB), ended: ended.b, first_audio_ms: firstAudioMs(playB, tEstB) } },
         { side: "listener", who: "A hears B", sent: capB.path, received: playA.path, offsetMs: playA.startMs - capB.startMs, outage: outage(playA.startMs), receiver: rxA },
       ],
       logs: { a: pageA.logs.slice(-40).join("\n"), b: pageB.logs.slice(-40).join("\n") },

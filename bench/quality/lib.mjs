@@ -188,6 +188,24 @@ export function writeWav(path, samples, rate = 48000) {
   return path;
 }
 
+/**
+ * First audio after answer (design §2.3 point 7): from the page's "established" (wall ms) to the
+ * first 10 ms of its playout above -50 dBFS (a full-scale sine is 0 dBFS), in ms; undefined if the
+ * recording started later or nothing was heard.
+ */
+export function firstAudioMs(tap, establishedMs) {
+  if (establishedMs === undefined || !(tap.startMs <= establishedMs)) return undefined;
+  const n = 480;
+  const threshold = 10 ** (-50 / 10) / 2; // mean square of a sine at -50 dBFS
+  const from = Math.floor(((establishedMs - tap.startMs) * 48000) / 1000);
+  for (let i = Math.max(0, from); i + n <= tap.samples.length; i += n) {
+    let sq = 0;
+    for (let j = i; j < i + n; j++) sq += tap.samples[j] * tap.samples[j];
+    if (sq / n > threshold) return ((i - from) * 1000) / 48000;
+  }
+  return undefined;
+}
+
 /** Base64 little-endian int16 PCM (the pages' recordings) → float samples. */
 export function pcmFromBase64(b64) {
   const b = Buffer.from(b64, "base64");

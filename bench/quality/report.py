@@ -91,6 +91,7 @@ def aggregate(rows):
             "fec_min": counter("fec"),
             "concealed_s_min": med([per_min(c.get("concealed_ms"), c.get("played_ms")) for c in rec]),
             "recovery_ms": recovery,
+            "first_audio_ms": med([c.get("first_audio_ms") for c in rec]),
             "ended": sorted({c.get("ended") for c in rec if c.get("ended") and c.get("ended") != "hangup" and c.get("ended") != "hangup by peer"}),
             "track": track,
             "load1": med([r.get("load1") for r in rs]),
@@ -211,11 +212,13 @@ def markdown(rows, meta, agg, failures, plots):
     lines += ["## Per profile", "",
               "Columns: MOS median / worst (of the runs' median windows), mouth-to-ear p50 / p95 (ms), dropouts per",
               "minute, the receiver's underruns / FEC-recovered frames per minute and concealed seconds per minute,",
-              "recovery after the outage (ms), runs scored. `–` = not measured on that path.", ""]
+              "recovery after the outage (ms), first audio after the answer (ms: from the page's \"established\" to",
+              "its first 10 ms of playout above -50 dBFS; browser paths; it includes the time the talker's looping",
+              "file takes to reach speech, so it is an upper bound), runs scored. `–` = not measured on that path.", ""]
     for prof in profiles:
         lines += [f"### {prof}", "",
-                  "| path | side | MOS med | MOS worst | m2e p50 | m2e p95 | dropouts/min | underruns/min | FEC/min | concealed s/min | recovery ms | runs | notes |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| path | side | MOS med | MOS worst | m2e p50 | m2e p95 | dropouts/min | underruns/min | FEC/min | concealed s/min | recovery ms | first audio ms | runs | notes |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for path in paths:
             fails = failures.get((prof, path), [])
             for side in ROW_SIDES:
@@ -226,9 +229,9 @@ def markdown(rows, meta, agg, failures, plots):
                 lines.append(
                     f"| {path} | {side} | {fmt(c['mos_median'], 2)} | {fmt(c['mos_worst'], 2)} | {fmt(c['m2e_p50'])} | "
                     f"{fmt(c['m2e_p95'])} | {fmt(c['dropouts_min'], 1)} | {fmt(c['underruns_min'], 1)} | {fmt(c['fec_min'], 1)} | "
-                    f"{fmt(c['concealed_s_min'], 2)} | {fmt(c['recovery_ms'])} | {c['runs']} | {notes} |")
+                    f"{fmt(c['concealed_s_min'], 2)} | {fmt(c['recovery_ms'])} | {fmt(c['first_audio_ms'])} | {c['runs']} | {notes} |")
             for e in fails:
-                lines.append(f"| {path} | – | failed | | | | | | | | | | {reason(e)} |")
+                lines.append(f"| {path} | – | failed | | | | | | | | | | | {reason(e)} |")
         lines.append("")
     return "\n".join(lines)
 

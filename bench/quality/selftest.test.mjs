@@ -2,7 +2,7 @@
 // line, the profile list, moq-phone's audio line, seeds. Run: node --test bench/quality/
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseProfileList, parseProxyLine, seedFor } from "./lib.mjs";
+import { firstAudioMs, parseProfileList, parseProxyLine, seedFor } from "./lib.mjs";
 import { parseAudioLine } from "./moq.mjs";
 import { parseArgs, QUICK_PROFILES } from "./run.mjs";
 
@@ -54,4 +54,14 @@ test("seeds depend on profile and run only (every path meets the same loss patte
   assert.notEqual(seedFor("loss3", 1), seedFor("loss3", 2));
   assert.notEqual(seedFor("loss3", 1), seedFor("loss5", 1));
   assert.ok(seedFor("clean", 1) > 0);
+});
+
+test("first audio after the answer: the first 10 ms above -50 dBFS after `established`", () => {
+  const samples = new Float32Array(48000);
+  // A -40 dBFS sine from 300 ms on; -60 dBFS noise-like ripple before it does not count.
+  for (let i = 0; i < samples.length; i++) samples[i] = (i >= 14400 ? 0.01 : 0.001) * Math.sin(i * 0.3);
+  const tap = { startMs: 1000, samples };
+  assert.equal(firstAudioMs(tap, 1100), 200); // established 100 ms into the recording
+  assert.equal(firstAudioMs(tap, 900), undefined); // the recording started after it
+  assert.equal(firstAudioMs({ startMs: 0, samples: new Float32Array(4800) }, 0), undefined); // silence
 });

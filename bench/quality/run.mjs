@@ -168,7 +168,7 @@ async function main() {
         }
       }
     }
-    await env?.stop().catch(() => undefined);
+    if (env) await deadline(env.stop(), 60000, `${path} teardown`).catch((e) => process.stderr.write(`${e.message}\n`));
   }
   process.stderr.write(`done in ${((Date.now() - started) / 60000).toFixed(1)} min: ${jsonl}\n`);
 }

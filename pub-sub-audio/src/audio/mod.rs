@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod jitter;
+pub mod playout;
 pub mod stretch;
 /// LOC packaging lives in moq-wire (the relay's WebRTC gateway writes it
 /// too); re-exported so `audio::loc` keeps its name here.

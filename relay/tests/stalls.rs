@@ -33,6 +33,12 @@ fn relay() -> Relay {
     Relay::start(&["--stall-timeout-ms", STALL_MS])
 }
 
+/// With a handshake deadline far beyond any test: what closes a session
+/// there is the stall timeout alone.
+fn relay_without_handshake_deadline() -> Relay {
+    Relay::start(&["--stall-timeout-ms", STALL_MS, "--handshake-timeout-ms", "600000"])
+}
+
 /// Waits for the relay to close `conn` and returns the application code.
 /// The bound only turns "never closed" into a failure instead of a hang.
 async fn closed_with(conn: &quinn::Connection) -> u32 {
@@ -44,8 +50,8 @@ async fn closed_with(conn: &quinn::Connection) -> u32 {
 }
 
 /// A session that does nothing wrong is still served.
-async fn assert_served(conn: &quinn::Connection) {
-    match probe(conn, 0).await {
+async fn assert_served(conn: &quinn::Connection, request_id: u64) {
+    match probe(conn, request_id).await {
         Response::RequestError { code, .. } => assert_eq!(code, 0x10, "DOES_NOT_EXIST expected"),
         other => panic!("bystander got {other:?}"),
     }
@@ -98,7 +104,7 @@ async fn stalled_uni(relay: &Relay, publish_alias: Option<u64>, bytes: &[u8]) ->
     let mut uni = conn.open_uni().await.unwrap();
     uni.write_all(bytes).await.unwrap();
     let code = closed_with(&conn).await;
-    assert_served(&bystander).await;
+    assert_served(&bystander, 0).await;
     code
 }
 
@@ -149,14 +155,14 @@ async fn half_a_stream_type_closes_with_data_stream_timeout() {
 /// CONTROL_MESSAGE_TIMEOUT, and the session, not only the stream, goes.
 #[tokio::test]
 async fn half_a_first_request_message_closes_with_control_message_timeout() {
-    let relay = relay();
+    let relay = relay_without_handshake_deadline();
     let (bystander, _c1, _r1) = session(&relay).await;
     let (conn, _ctl, _r2) = session(&relay).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     send.write_all(&[0x03, 0x00, 0x14, 0x01, 0x02, 0x03]).await.unwrap();
     assert_eq!(closed_with(&conn).await, CONTROL_MESSAGE_TIMEOUT);
     assert_eq!(relay.metric("moq_relay_errors_total{code=\"control_message_timeout\"}"), Some(1.0));
-    assert_served(&bystander).await;
+    assert_served(&bystander, 0).await;
 }
 
 /// §10.9 REQUEST_UPDATE on a live PUBLISH_NAMESPACE stream (§10.15), cut
@@ -177,7 +183,7 @@ async fn half_a_later_request_message_closes_with_control_message_timeout() {
     assert!(matches!(read_frame(&mut recv).await.unwrap().response().unwrap(), Response::RequestOk(_)));
     send.write_all(&[0x02, 0x00, 0x10, 0x02]).await.unwrap();
     assert_eq!(closed_with(&conn).await, CONTROL_MESSAGE_TIMEOUT);
-    assert_served(&bystander).await;
+    assert_served(&bystander, 0).await;
 }
 
 /// §3.3: after SETUP only GOAWAY may come on the control stream; one cut
@@ -189,14 +195,14 @@ async fn half_a_goaway_on_the_control_stream_closes_with_control_message_timeout
     let (conn, mut ctl, _r2) = session(&relay).await;
     ctl.write_all(&[0x10, 0x00, 0x05, 0x00]).await.unwrap();
     assert_eq!(closed_with(&conn).await, CONTROL_MESSAGE_TIMEOUT);
-    assert_served(&bystander).await;
+    assert_served(&bystander, 0).await;
 }
 
 /// §3.3 SETUP cut half-way closes with §3.5 CONTROL_MESSAGE_TIMEOUT after
-/// the stall timeout, not the (default 10 s) handshake deadline.
+/// the stall timeout, not the handshake deadline (was PROTOCOL_VIOLATION).
 #[tokio::test]
 async fn half_a_setup_closes_with_control_message_timeout() {
-    let relay = relay();
+    let relay = relay_without_handshake_deadline();
     let conn = connect(&relay).await;
     let mut ctl = conn.open_uni().await.unwrap();
     ctl.write_all(&setup_bytes()[..3]).await.unwrap();
@@ -241,6 +247,59 @@ async fn idle_subgroup_stream_between_objects_is_not_timed_out() {
     assert!(publ.close_reason().is_none() && sub.close_reason().is_none());
     assert_eq!(relay.metric("moq_relay_errors_total{code=\"data_stream_timeout\"}"), None);
     assert_eq!(relay.metric("moq_relay_errors_total{code=\"control_message_timeout\"}"), None);
+}
+
+/// §10.12 FETCH answered from the cache on a FETCH_HEADER stream (§11.4.3)
+/// that the subscriber's QUIC never gives room for (a 4 KB stream window,
+/// never read): after the stall timeout the relay resets it with
+/// TOO_FAR_BEHIND (§3.3.3, "exceeded the publisher's resource limits"),
+/// ends the request, and the session goes on.
+#[tokio::test]
+async fn fetch_stream_never_read_is_reset_and_session_survives() {
+    let relay = relay();
+    let (publ, _c1, _r1) = session(&relay).await;
+    let _req = publish(&publ, "fetch", 8).await;
+    let mut up = publ.open_uni().await.unwrap();
+    let mut d = subgroup_header(8, 0);
+    d.extend_from_slice(&object(0, &[3u8; 40_000]));
+    up.write_all(&d).await.unwrap();
+    up.finish().unwrap();
+    relay.wait_objects_in(1).await;
+
+    let mut transport = quinn::TransportConfig::default();
+    transport.stream_receive_window(4096u32.into());
+    let (conn, _c2, _r2) = common::session_with(&relay, transport).await;
+    let (mut s, mut r) = conn.open_bi().await.unwrap();
+    let fetch = Message::Fetch(moq_wire::message::Fetch {
+        id: 0,
+        fetch_type: moq_wire::message::FetchType::Standalone,
+        standalone_fetch: Some(moq_wire::message::StandaloneFetch {
+            track_namespace: TrackNamespace::from_utf8_path("stall/fetch"),
+            track_name: "t".into(),
+            start_location: moq_wire::coding::Location::new(0, 0),
+            end_location: moq_wire::coding::Location::new(1, 0),
+        }),
+        joining_fetch: None,
+        params: KeyValuePairs::new(),
+    });
+    s.write_all(&encode_request(&fetch).unwrap()).await.unwrap();
+    let ok = read_frame(&mut r).await.unwrap().response().unwrap();
+    assert!(matches!(ok, Response::FetchOk { .. }), "{ok:?}");
+    // The relay ends the request (FIN) once it gave up on the data stream.
+    let end = tokio::time::timeout(Duration::from_secs(30), read_frame(&mut r)).await;
+    assert!(end.expect("the relay never ended the FETCH request").is_none(), "nothing after FETCH_OK");
+    let mut data = conn.accept_uni().await.unwrap();
+    let code = loop {
+        match data.read_chunk(65536, true).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the FETCH stream ended normally: it was never stalled"),
+            Err(quinn::ReadError::Reset(code)) => break code,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(code, 5u32.into(), "TOO_FAR_BEHIND");
+    assert_eq!(relay.metric("moq_relay_errors_total{code=\"fetch_stream_stalled\"}"), Some(1.0));
+    assert_served(&conn, 2).await;
 }
 
 /// The next object's payload on a forwarded subgroup stream.

@@ -13,6 +13,10 @@ use moq_wire::coding::{KeyValuePairs, Location};
 use moq_wire::message::{self, FetchType};
 use std::sync::Arc;
 
+/// A FETCH stream is written in pieces of this size, each within the stall
+/// timeout: progress, not the whole range, is what is timed.
+const FETCH_WRITE_PIECE: usize = 16 * 1024;
+
 /// See the comment where it is used.
 const FETCH_STREAM_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -107,7 +111,23 @@ pub async fn fetch(
     // reply land first; it costs one FETCH 20 ms and nothing else.
     tokio::time::sleep(FETCH_STREAM_DELAY).await;
     let mut uni = session.wt.open_uni().await.map_err(|e| StreamError::Transport(e.to_string()))?;
-    super::io::write(&mut uni, &out).await?;
+    // A peer that grants this stream no flow control would hold the task,
+    // the range copied in `out` and the request's quota slot for the life of
+    // the session: each piece must find room within the stall timeout, or the
+    // stream is reset with TOO_FAR_BEHIND (§3.3.3: the request "exceeded the
+    // publisher's resource limits") and the session goes on.
+    for piece in out.chunks(FETCH_WRITE_PIECE) {
+        match tokio::time::timeout(relay.limits.stall_timeout, super::io::write(&mut uni, piece)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                relay.metrics.error("fetch_stream_stalled");
+                tracing::debug!(session = session.id, request_id = m.id, "FETCH stream not read: reset");
+                let _ = uni.reset(crate::wire::stream_error::TOO_FAR_BEHIND);
+                let _ = send.finish();
+                return Ok(());
+            }
+        }
+    }
     let _ = uni.finish();
     let _ = send.finish();
     Ok(())

@@ -214,6 +214,27 @@ pub async fn try_connect_with(
     endpoint.connect(std::net::SocketAddr::new(ip, relay.port), "localhost").unwrap().await
 }
 
+/// As [`connect`], with the client's own QUIC transport settings (a small
+/// receive window, say), then the SETUP exchange as [`session`] does it.
+pub async fn session_with(relay: &Relay, transport: quinn::TransportConfig) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let roots = moq_certs::load_ca_roots(&relay.ca).unwrap();
+    let tls = moq_certs::client_config(roots, &[b"moqt-18"]);
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut endpoint = quinn::Endpoint::client(std::net::SocketAddr::new(ip, 0)).unwrap();
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    client.transport_config(Arc::new(transport));
+    endpoint.set_default_client_config(client);
+    let conn = endpoint.connect(std::net::SocketAddr::new(ip, relay.port), "localhost").unwrap().await.expect("QUIC connection");
+    let mut ctl = conn.open_uni().await.unwrap();
+    ctl.write_all(&setup_bytes()).await.unwrap();
+    let mut theirs = conn.accept_uni().await.unwrap();
+    let f = read_frame(&mut theirs).await.expect("relay SETUP");
+    assert_eq!(f.kind, moq_wire::SETUP);
+    (conn, ctl, theirs)
+}
+
 /// Encodes a SETUP with no options (§10.3).
 pub fn setup_bytes() -> Vec<u8> {
     let mut b = bytes::BytesMut::new();

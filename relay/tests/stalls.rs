@@ -198,6 +198,43 @@ async fn half_a_goaway_on_the_control_stream_closes_with_control_message_timeout
     assert_served(&bystander, 0).await;
 }
 
+/// §10.18 SUBSCRIBE_NAMESPACE: a REQUEST_UPDATE cut half-way times out even
+/// while NAMESPACE notices (§10.16) keep waking the relay's watch loop —
+/// every 50 ms, against a 200 ms stall timeout — because the deadline
+/// belongs to the partial message, not to one wait for it.
+#[tokio::test]
+async fn half_a_message_stalls_while_notices_flow() {
+    let relay = relay();
+    let (watcher, _c1, _r1) = session(&relay).await;
+    let (mut send, mut recv) = watcher.open_bi().await.unwrap();
+    let m = Message::SubscribeNamespace(moq_wire::message::SubscribeNamespace {
+        id: 0,
+        track_namespace_prefix: moq_wire::coding::TrackNamespacePrefix::from_utf8_path("stall/w"),
+        params: Default::default(),
+    });
+    send.write_all(&encode_request(&m).unwrap()).await.unwrap();
+    assert!(matches!(read_frame(&mut recv).await.unwrap().response().unwrap(), Response::RequestOk(_)));
+    send.write_all(&[0x02, 0x00, 0x10, 0x02]).await.unwrap();
+
+    let (publ, _c2, _r2) = session(&relay).await;
+    let driver = tokio::spawn(async move {
+        let mut streams = Vec::new();
+        for i in 0u64.. {
+            let (mut s, r) = publ.open_bi().await.unwrap();
+            let m = Message::PublishNamespace(PublishNamespace {
+                id: 2 * i,
+                track_namespace: TrackNamespace::from_utf8_path(&format!("stall/w/{i}")),
+                params: KeyValuePairs::new(),
+            });
+            s.write_all(&encode_request(&m).unwrap()).await.unwrap();
+            streams.push((s, r));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(closed_with(&watcher).await, CONTROL_MESSAGE_TIMEOUT);
+    driver.abort();
+}
+
 /// §3.3 SETUP cut half-way closes with §3.5 CONTROL_MESSAGE_TIMEOUT after
 /// the stall timeout, not the handshake deadline (was PROTOCOL_VIOLATION).
 #[tokio::test]

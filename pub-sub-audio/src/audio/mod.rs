@@ -1,8 +1,8 @@
 //! The audio path of a call (docs/CALLS.md §6): Opus 48 kHz mono 20 ms with
-//! in-band FEC, LOC packaging, an adaptive jitter buffer, WAV in and out.
+//! in-band FEC, LOC packaging, the playout controller and time-stretch
+//! (docs/design/quality.md §3.3), WAV in and out.
 
 pub mod codec;
-pub mod jitter;
 pub mod playout;
 pub mod stretch;
 /// LOC packaging lives in moq-wire (the relay's WebRTC gateway writes it

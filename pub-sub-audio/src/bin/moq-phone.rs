@@ -212,8 +212,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     let st = outcome.recording.stats;
     let _ = report.send(Progress::Info(format!(
-        "audio: played {} fec {} concealed {} underruns {} late {}",
-        st.played, st.fec, st.concealed, st.underruns, st.late
+        "audio: played {} fec {} concealed {} underruns {} late {} skipped {} concealed_ms {} accel_ms {} expand_ms {} target_ms {}",
+        st.played, st.fec, st.concealed, st.underruns, st.late, st.skipped, st.concealed_ms, st.accel_ms, st.expand_ms, st.target_ms
     )));
     // Let our tracks linger so the peer reads our last events, then leave.
     tokio::time::sleep(pub_sub_audio::phone::tracks::LINGER + Duration::from_millis(200)).await;

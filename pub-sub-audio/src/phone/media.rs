@@ -1,10 +1,25 @@
 //! The per-call audio pump, driven by the call's 20 ms tick: encode the next
-//! frame of what we play and send it; pop the jitter buffer, decode, record.
+//! frame of what we play and send it; play out what arrived.
+//!
+//! Playout is the shell of the sans-IO [`Controller`]
+//! (docs/design/quality.md §3.3): an arriving object goes to the controller
+//! with its arrival time (read here, from a monotonic clock) and its packet
+//! is kept by frame number while the controller holds it; each 20 ms pull
+//! asks the controller for ops until the FIFO of decoded PCM holds a pull's
+//! worth, carries them out with libopus (decode, FEC from the next packet,
+//! PLC) and the [`Stretcher`] (accelerate / expand), and plays 960 samples.
+//! An Opus-passthrough sink (chan_moq) gets packets instead of PCM:
+//! decodes pass through, and a stretch is only done on a silent packet
+//! (≤ 12 bytes), by dropping it or sending it twice (§3.4).
 
 use crate::audio::codec::{OpusDecoder, OpusEncoder};
-use crate::audio::jitter::{JitterBuffer, Playout, Stats};
+pub use crate::audio::playout::Stats;
+use crate::audio::playout::{Controller, Op};
+use crate::audio::stretch::{Kind, Stretcher};
 use crate::audio::{loc, FRAME};
 use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
 /// How audio frames map to MoQ objects (docs/CALLS.md §6, §8). Both ends
 /// of a call must use the same one; datagrams are the default.
@@ -69,16 +84,33 @@ pub struct Recording {
     pub latency_ms: Vec<f64>,
 }
 
+/// An Opus packet of at most this many bytes is silence (or comfort noise):
+/// the only packets an Opus passthrough may drop or repeat (§3.4).
+const SILENT_PACKET: usize = 12;
+
+/// A received packet kept for the controller, with its LOC capture time.
+struct Packet {
+    opus: Bytes,
+    capture_us: Option<u64>,
+}
+
 pub struct Media {
     cfg: MediaConfig,
     enc: OpusEncoder,
     dec: OpusDecoder,
-    jb: JitterBuffer,
+    ctl: Controller,
+    /// Packets by frame number, while the controller holds them.
+    packets: BTreeMap<u64, Packet>,
+    stretcher: Stretcher,
+    /// Decoded PCM not yet played.
+    fifo: VecDeque<i16>,
+    /// The controller's clock origin (arrival times are ms since).
+    origin: Instant,
+    /// Opus passthrough: a silent packet to send again (an expand).
+    repeat: Option<Bytes>,
     sent: u64,
     pos: usize,
     rec: Recording,
-    /// Capture timestamps by frame number, to measure mouth-to-ear latency.
-    stamps: std::collections::HashMap<u64, u64>,
     /// Live endpoint's playout side and whether it speaks Opus.
     sink: Option<(tokio::sync::mpsc::Sender<AudioFrame>, bool)>,
     /// Live PCM not yet making a whole 20 ms frame.
@@ -87,6 +119,14 @@ pub struct Media {
 
 pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+fn to_f32(pcm: &[i16]) -> Vec<f32> {
+    pcm.iter().map(|&s| s as f32 / 32768.0).collect()
+}
+
+fn to_i16(pcm: &[f32]) -> impl Iterator<Item = i16> + '_ {
+    pcm.iter().map(|&v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
 }
 
 impl Media {
@@ -101,11 +141,15 @@ impl Media {
             cfg,
             enc: OpusEncoder::new(5)?,
             dec: OpusDecoder::new()?,
-            jb: JitterBuffer::new(2, 15),
+            ctl: Controller::default(),
+            packets: BTreeMap::new(),
+            stretcher: Stretcher::new(),
+            fifo: VecDeque::with_capacity(4 * FRAME),
+            origin: Instant::now(),
+            repeat: None,
             sent: 0,
             pos: 0,
             rec: Recording::default(),
-            stamps: Default::default(),
             sink,
             pending_pcm: Vec::new(),
         };
@@ -161,46 +205,59 @@ impl Media {
         Some(self.stamp(Bytes::from(opus)))
     }
 
-    /// A received audio object. Malformed objects are logged and dropped.
-    pub fn incoming(&mut self, group: u64, object: u64, properties: &[u8], payload: &[u8]) {
-        match loc::decode(properties, payload) {
-            Ok(f) => {
-                let seq = group * self.cfg.mapping.per_group() + object;
-                if let Some(ts) = f.capture_us {
-                    self.stamps.insert(seq, ts);
-                }
-                self.jb.push(seq, f.opus);
+    /// A received audio object (arrival time: now). Malformed objects are
+    /// logged and dropped. Returns true when playout was idle and this
+    /// object can start it: the caller may pull at once instead of at its
+    /// next tick (quality.md §3.3 "Shells").
+    pub fn incoming(&mut self, group: u64, object: u64, properties: &[u8], payload: &[u8]) -> bool {
+        let f = match loc::decode(properties, payload) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping malformed audio object");
+                return false;
             }
-            Err(e) => tracing::warn!(error = %e, "dropping malformed audio object"),
+        };
+        let Some(n) = group.checked_mul(self.cfg.mapping.per_group()).and_then(|g| g.checked_add(object)) else {
+            tracing::debug!(group, object, "audio object number out of range; dropped");
+            return false;
+        };
+        let now_ms = self.origin.elapsed().as_millis() as u64;
+        let idle = self.ctl.is_idle();
+        let keep = self.ctl.on_object(n, f.capture_us, now_ms);
+        if keep {
+            self.packets.insert(n, Packet { opus: Bytes::copy_from_slice(&f.opus), capture_us: f.capture_us });
+        }
+        self.forget();
+        idle && keep
+    }
+
+    /// Drops the packets the controller no longer holds (bounded by it).
+    fn forget(&mut self) {
+        if self.packets.len() > self.ctl.held_len() {
+            let ctl = &self.ctl;
+            self.packets.retain(|n, _| ctl.holds(*n));
         }
     }
 
     /// One 20 ms playout step.
     pub fn playout(&mut self) {
-        let step = self.jb.pop();
         if let Some((sink, true)) = self.sink.clone() {
-            // Opus passthrough: the gateway's own decoder conceals gaps.
-            if let Playout::Frame(p) = step {
-                if let Some(seq) = self.jb.last_seq() {
-                    self.note_latency(seq);
-                }
-                let _ = sink.try_send(AudioFrame::Opus(Bytes::from(p)));
-            }
+            self.playout_opus(&sink);
             return;
         }
-        let idle = matches!(step, Playout::Idle);
-        let pcm = match step {
-            Playout::Idle => vec![0; FRAME],
-            Playout::Frame(p) => {
-                if let Some(seq) = self.jb.last_seq() {
-                    self.note_latency(seq);
-                }
-                let pcm = self.dec.decode(&p).or_else(|_| self.dec.conceal());
-                pcm.unwrap_or_else(|_| vec![0; FRAME])
+        let mut idle = false;
+        while (self.fifo.len() as u64) < FRAME as u64 && self.ctl.fifo_samples() < FRAME as u64 {
+            let op = self.ctl.next();
+            if op == Op::Idle {
+                idle = self.fifo.is_empty();
+                break;
             }
-            Playout::Fec(next) => self.dec.recover(&next).or_else(|_| self.dec.conceal()).unwrap_or_else(|_| vec![0; FRAME]),
-            Playout::Conceal => self.dec.conceal().unwrap_or_else(|_| vec![0; FRAME]),
-        };
+            self.run(op);
+        }
+        self.forget();
+        let mut pcm: Vec<i16> = self.fifo.drain(..FRAME.min(self.fifo.len())).collect();
+        pcm.resize(FRAME, 0);
+        self.ctl.pulled(FRAME as u64);
         if self.cfg.record {
             self.rec.samples.extend_from_slice(&pcm);
         }
@@ -211,10 +268,92 @@ impl Media {
         }
     }
 
-    /// Records the latency of a frame as it is played (best effort).
-    pub fn note_latency(&mut self, seq: u64) {
-        if let Some(ts) = self.stamps.remove(&seq) {
-            self.rec.latency_ms.push(now_us().saturating_sub(ts) as f64 / 1000.0);
+    /// Carries out one op into the FIFO.
+    fn run(&mut self, op: Op) {
+        let ahead = self.fifo.len();
+        let pcm = match op {
+            Op::Idle => return,
+            Op::Decode(n) | Op::Accelerate { n, .. } | Op::Expand(n) => {
+                let Some(p) = self.packets.remove(&n) else {
+                    // The controller and the store disagree (cannot happen): conceal.
+                    self.fifo.extend(self.dec.conceal().unwrap_or_else(|_| vec![0; FRAME]));
+                    if !matches!(op, Op::Decode(_)) {
+                        self.ctl.stretched(n, 0);
+                    }
+                    return;
+                };
+                self.note_latency(p.capture_us, ahead);
+                let pcm = self.dec.decode(&p.opus).or_else(|_| self.dec.conceal()).unwrap_or_else(|_| vec![0; FRAME]);
+                let kind = match op {
+                    Op::Accelerate { fast: true, .. } => Kind::FastAccelerate,
+                    Op::Accelerate { .. } => Kind::Accelerate,
+                    Op::Expand(_) => Kind::Expand,
+                    _ => {
+                        self.stretcher.observe(&to_f32(&pcm));
+                        self.fifo.extend(pcm);
+                        return;
+                    }
+                };
+                let (out, o) = self.stretcher.stretch(&to_f32(&pcm), kind);
+                self.ctl.stretched(n, o.delta as i64);
+                self.fifo.extend(to_i16(&out));
+                return;
+            }
+            Op::DecodeFec { from, .. } => match self.packets.get(&from) {
+                Some(p) => self.dec.recover_sized(&p.opus, FRAME).or_else(|_| self.dec.conceal()),
+                None => self.dec.conceal(),
+            },
+            // No REDUNDANT_FRAME on the wire yet (§4.2): nothing to decode.
+            Op::DecodeRedundant(_) | Op::Conceal(_) => self.dec.conceal(),
+        };
+        self.fifo.extend(pcm.unwrap_or_else(|_| vec![0; FRAME]));
+    }
+
+    /// Opus passthrough: one packet per pull, none for a FEC/PLC slot (the
+    /// gateway's decoder conceals); stretches only on silent packets.
+    fn playout_opus(&mut self, sink: &tokio::sync::mpsc::Sender<AudioFrame>) {
+        if self.ctl.fifo_samples() >= FRAME as u64 {
+            if let Some(p) = self.repeat.take() {
+                let _ = sink.try_send(AudioFrame::Opus(p));
+            }
+            self.ctl.pulled(FRAME as u64);
+            return;
+        }
+        loop {
+            let op = self.ctl.next();
+            let n = match op {
+                Op::Idle => break,
+                Op::Decode(n) | Op::Accelerate { n, .. } | Op::Expand(n) => n,
+                _ => break,
+            };
+            let Some(p) = self.packets.remove(&n) else { break };
+            self.note_latency(p.capture_us, 0);
+            let silent = p.opus.len() <= SILENT_PACKET;
+            match op {
+                Op::Accelerate { .. } if silent => {
+                    self.ctl.stretched(n, -(FRAME as i64));
+                    continue;
+                }
+                Op::Expand(_) if silent => {
+                    self.ctl.stretched(n, FRAME as i64);
+                    self.repeat = Some(p.opus.clone());
+                }
+                Op::Accelerate { .. } | Op::Expand(_) => self.ctl.stretched(n, 0),
+                _ => {}
+            }
+            let _ = sink.try_send(AudioFrame::Opus(p.opus));
+            break;
+        }
+        self.forget();
+        self.ctl.pulled(FRAME as u64);
+    }
+
+    /// Records the mouth-to-ear latency of a frame about to play after
+    /// `ahead` samples already in the FIFO (best effort: same host clock).
+    fn note_latency(&mut self, capture_us: Option<u64>, ahead: usize) {
+        if let Some(ts) = capture_us {
+            let ms = now_us().saturating_sub(ts) as f64 / 1000.0 + ahead as f64 / 48.0;
+            self.rec.latency_ms.push(ms);
         }
     }
 
@@ -223,7 +362,7 @@ impl Media {
     }
 
     pub fn finish(mut self) -> Recording {
-        self.rec.stats = self.jb.stats;
+        self.rec.stats = self.ctl.stats();
         self.rec
     }
 }

@@ -18,8 +18,10 @@
 //! "calm link back to 20–30 ms within ~10 s" — after a long jittery spell the
 //! old mass must fall under 5 %, which takes 4.3 half-lives. The half-life
 //! is 2 s here (0.5 s during the first 2 s), so a calm link is back after
-//! ≈ 9 s; a single bad interval still cannot move the 95th percentile alone
-//! (its weight is 8 %·forgetting), two within ~3.5 s do.
+//! ≈ 9 s. The price: one interval's weight (1 − 0.917 = 8 %) exceeds 5 %,
+//! so a single bad interval moves the 95th percentile for ~1.5 s (the
+//! design's fast attack raises it anyway); a released queue (frames ~1 s
+//! late) thus lifts the target towards the clamp for that long.
 //!
 //! Portable arithmetic: times are integer ms, the histogram is f64 updated
 //! by multiplications and additions only (constants below are the exact

@@ -55,7 +55,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(server::accept(relay.clone(), endpoint.clone()));
-    tokio::spawn(maintain_certificate(certs.clone()));
+    // Signal handlers exist before the banner says the relay is up: whoever
+    // waits for the banner (a supervisor, a test) may send SIGTERM or SIGHUP
+    // at once, and an unhandled SIGTERM would kill the relay without GOAWAY.
+    let shutdown = Shutdown::install()?;
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(maintain_certificate(certs.clone(), hup));
 
     let port = endpoint.local_addr()?.port();
     println!("moq-relay (draft-ietf-moq-transport-18) on UDP+TCP {}", config.bind);
@@ -98,7 +103,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => println!("  note: no webapp/ directory found; pass --webapp DIR to serve the web phone"),
     }
 
-    shutdown_signal().await;
+    shutdown.wait().await;
     tracing::info!("shutting down: GOAWAY to all sessions");
     relay.going_away.send_replace(true);
     for s in relay.sessions() {
@@ -113,20 +118,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
+/// SIGTERM and SIGINT, registered up front (see [`run`]).
+struct Shutdown {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
     }
 }
 
 /// Renews the generated certificate before it expires and reloads PEM files
 /// on SIGHUP, without dropping sessions (new handshakes see the new one).
-async fn maintain_certificate(certs: Arc<CertStore>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+async fn maintain_certificate(certs: Arc<CertStore>, mut hup: tokio::signal::unix::Signal) {
     loop {
         let wait = certs.next_check(SystemTime::now());
         tokio::select! {

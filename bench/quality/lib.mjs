@@ -6,7 +6,7 @@
 // reason, never a hang.
 import { spawn, execFileSync } from "node:child_process";
 import { writeFileSync, existsSync } from "node:fs";
-import { createServer, connect as tcpConnect } from "node:net";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -254,40 +254,8 @@ export async function freePort() {
   throw new Error("no free port");
 }
 
-/**
- * A TCP front on 127.0.0.1:`port` piping every connection to `toPort` (the
- * relay's HTTP side), so a page served from `port` reaches the relay's web
- * phone and certificate over TCP while its QUIC goes to the proxy on the
- * same UDP port.
- */
-export async function tcpFront(port, toPort) {
-  const sockets = new Set();
-  const server = createServer((c) => {
-    const u = tcpConnect(toPort, "127.0.0.1");
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on("error", () => undefined);
-      s.on("close", () => {
-        sockets.delete(s);
-        c.destroy();
-        u.destroy();
-      });
-    }
-    c.pipe(u);
-    u.pipe(c);
-  });
-  await new Promise((res, rej) => {
-    server.once("error", rej);
-    server.listen(port, "127.0.0.1", res);
-  });
-  return {
-    base: `http://127.0.0.1:${port}/`,
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
+// The TCP front in front of a proxied relay: the e2e tests' own (webapp/test/e2e/lib.mjs).
+export { tcpFront } from "../../webapp/test/e2e/lib.mjs";
 
 export const exists = existsSync;
 

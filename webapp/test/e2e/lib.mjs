@@ -6,7 +6,7 @@
 // No sleeps as synchronisation: everything waits for a state with a deadline.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, connect as tcpConnect } from "node:net";
 import { createSocket } from "node:dgram";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -431,4 +431,40 @@ export async function metrics(relay) {
         return [l.slice(0, i), Number(l.slice(i + 1))];
       }),
   );
+}
+
+/**
+ * A TCP front on 127.0.0.1:`port` piping every connection to `toPort` (the
+ * relay's HTTP side): a page served from `port` reaches the relay's web
+ * phone and certificate over TCP there (settings.ts relayEndpoints), while
+ * its QUIC (UDP, the same port number) goes to whatever listens on UDP —
+ * an impairment proxy in the quality tests and bench/quality.
+ */
+export async function tcpFront(port, toPort) {
+  const sockets = new Set();
+  const server = createServer((c) => {
+    const u = tcpConnect(toPort, "127.0.0.1");
+    for (const s of [c, u]) {
+      sockets.add(s);
+      s.on("error", () => undefined);
+      s.on("close", () => {
+        sockets.delete(s);
+        c.destroy();
+        u.destroy();
+      });
+    }
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return {
+    base: `http://127.0.0.1:${port}/`,
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
 }

@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as L from "./lib.mjs";
@@ -44,40 +43,6 @@ async function startImpair(port, relayPort, profile) {
   return { stop: () => proc.kill("SIGTERM") };
 }
 
-/**
- * A TCP front on 127.0.0.1:`port` piping to the relay's HTTP side: the page
- * served from `port` takes its WebTransport URL and certificate hash from
- * there (settings.ts relayEndpoints), while its QUIC (UDP, same port number)
- * goes to the proxy.
- */
-async function tcpFront(port, relayPort) {
-  const sockets = new Set();
-  const server = createServer((c) => {
-    const u = createConnection(relayPort, "127.0.0.1");
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on("error", () => undefined);
-      s.on("close", () => {
-        sockets.delete(s);
-        c.destroy();
-        u.destroy();
-      });
-    }
-    c.pipe(u);
-    u.pipe(c);
-  });
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", resolve);
-  });
-  return {
-    base: `http://127.0.0.1:${port}/`,
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
 
 let relay;
 let proxy;
@@ -92,7 +57,7 @@ describe("call quality through 5 % loss each way (moq-bench impair loss5)", () =
     relay = await L.startRelay(await L.freePort());
     const port = await L.freePort();
     proxy = await startImpair(port, relay.port, "loss5");
-    front = await tcpFront(port, relay.port);
+    front = await L.tcpFront(port, relay.port);
     A = await L.launchBrowser(L.writeToneWav("alice.wav", ALICE_HZ));
     B = await L.launchBrowser(L.writeToneWav("bob.wav", BOB_HZ));
     alice = await L.openPhone(A.context, front);

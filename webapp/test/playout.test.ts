@@ -98,6 +98,13 @@ describe("Estimator (the cases of estimator.rs)", () => {
 });
 
 describe("PlayoutController", () => {
+  it("the target's floor is 40 ms (the pull clock's own jitter), not the design's 20", () => {
+    assert.equal(DEFAULT_CONFIG.minTargetMs, 40);
+    const c = new PlayoutController();
+    feed(c, 0, 250, 0);
+    assert.equal(c.targetMs(), 40, "a calm link (quantile 5 + margin 10) sits on the floor");
+  });
+
   it("plays the first object at once, then builds the level by expanding", () => {
     const c = new PlayoutController();
     const s = new Shell(c);
@@ -155,10 +162,13 @@ describe("PlayoutController", () => {
     const ops = s.play(1000);
     assert.equal(ops.filter((o) => o.op === "conceal").length, DEFAULT_CONFIG.holdConcealFrames);
     assert.equal(c.isIdle(), true);
-    assert.equal(c.stats().underruns, 1, "one underrun per dry run");
+    assert.equal(c.stats().underruns, 0, "not yet: a stream that ends did not underrun");
     c.onObject(55, undefined, 1100);
     assert.equal((s.play(20)[0] as { n: number }).n, 55);
     assert.equal(c.stats().skipped, 50);
+    assert.equal(c.stats().underruns, 1, "counted when the stream resumes, once per dry run");
+    s.play(1000);
+    assert.equal(c.stats().underruns, 1, "its end (nothing more came) is no second one");
   });
 
   it("a queue delivered at once is skipped down to the target, not stretched away", () => {

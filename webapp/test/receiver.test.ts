@@ -43,7 +43,7 @@ function rms(x: Float32Array): number {
 }
 
 describe("Receiver with libopus", () => {
-  it("rebuilds lost frames from the next packet's FEC (the 20 ms minimum target keeps it at hand), with no hole", async () => {
+  it("rebuilds lost frames from the next packet's FEC (the minimum target, 40 ms, keeps it at hand), with no hole", async () => {
     const pk = await packets(70);
     const rx = new Receiver(await OpusFrameDecoder.create());
     // One packet every 20 ms (explicit times), frames 20 and 45 lost; playout starts 40 ms after the first.

@@ -15,6 +15,10 @@
  *   0.5 s for the first 8 intervals); the target is the upper edge of the
  *   bucket holding the 95th percentile plus a margin, clamped. (The design's
  *   5 s half-life could not bring a calm link back under 30 ms within 10 s.)
+ *   The price: one interval's weight (1 − 0.917 = 8 %) exceeds 5 %, so a
+ *   single bad interval moves the 95th percentile for ~1.5 s (the fast
+ *   attack raises it anyway); a released queue (frames ~1 s late) thus lifts
+ *   the target towards the clamp for that long.
  * - Fast attack: a d above the target raises it at once, by at most 60 ms
  *   per second of arrivals; the raise fades with the histogram's forgetting.
  */

@@ -34,11 +34,6 @@ pub struct AudioObject {
     pub payload: bytes::Bytes,
 }
 
-/// After this long without an audio object the playout has run dry, and the
-/// next object re-phases the 20 ms playout tick instead of waiting up to a
-/// frame for its next beat (docs/design/quality.md §5, item 4).
-const IDLE_AFTER: Duration = Duration::from_millis(3 * crate::audio::FRAME_MS);
-
 /// How the call ended, and what was heard.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -97,7 +92,6 @@ impl Driver<'_> {
         // Frames heard before the call is established with their sender
         // (CALLS.md §6, "Before the answer").
         let mut early: EarlyAudio<AudioObject> = EarlyAudio::new();
-        let mut last_heard: Option<Instant> = None;
         let mut pending = first;
         loop {
             // Execute outputs.
@@ -145,11 +139,13 @@ impl Driver<'_> {
                         established = true;
                         let kept = early.established(&device);
                         let _ = self.report.send(Progress::Established { device });
-                        if !kept.is_empty() {
-                            for f in kept {
-                                media.incoming(f.group, f.object, &f.properties, &f.payload);
-                            }
-                            last_heard = Some(Instant::now());
+                        // Kept frames start the playout at once, if it is idle
+                        // (quality.md §5 item 4).
+                        let mut start_now = false;
+                        for f in kept {
+                            start_now |= media.incoming(f.group, f.object, &f.properties, &f.payload);
+                        }
+                        if start_now {
                             play_tick.reset_immediately();
                         }
                     }
@@ -206,10 +202,12 @@ impl Driver<'_> {
                     }
                     Some(Msg::Audio { device, frame }) => {
                         if let Some(f) = early.frame(&device, frame) {
-                            media.incoming(f.group, f.object, &f.properties, &f.payload);
-                            let idle = last_heard.is_none_or(|t| t.elapsed() >= IDLE_AFTER);
-                            last_heard = Some(Instant::now());
-                            if idle {
+                            // The tick re-phases only when the playout controller was
+                            // idle (nothing to play), never on a mere gap in arrivals:
+                            // under jitter, re-phasing on every 60 ms gap added early
+                            // ticks, so playout ran ~1 % fast and the delay drifted
+                            // up through the call (jitter60: 172 → 420 ms).
+                            if media.incoming(f.group, f.object, &f.properties, &f.payload) {
                                 play_tick.reset_immediately();
                             }
                         }

@@ -345,5 +345,9 @@ impl Drop for Pbx {
         }
         self.kill_relay();
         let _ = self.ast.run(&["stop"]);
+        // The logs stay for a failing test to be read; a passing one leaves nothing behind.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

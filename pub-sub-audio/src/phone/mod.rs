@@ -84,10 +84,15 @@ pub fn parse_token(text: &str) -> Option<Vec<u8>> {
 /// vanished within about 5 s — ending its registration, its presence and
 /// any call still ringing it — instead of after the generic 30 s, while a
 /// 2 s outage of its link (a hand-over) leaves the session and the call up
-/// (docs/design/quality.md §3.6).
+/// (docs/design/quality.md §3.6). The handshake may take 10 s and SETUP 5 s:
+/// a phone on a lossy link (5 % bursty loss in bench/quality) loses Initial
+/// packets, and QUIC's retransmission backs off (RFC 9002 §6.2) past the
+/// 1.5 s that suits a test client.
 pub fn device_options(token: Option<Vec<u8>>) -> moq_client::Options {
     moq_client::Options {
         token,
+        handshake_timeout: std::time::Duration::from_secs(10),
+        setup_timeout: std::time::Duration::from_secs(5),
         idle_timeout: std::time::Duration::from_secs(5),
         keep_alive: std::time::Duration::from_millis(300),
         implementation: format!("moq-phone/{}", env!("CARGO_PKG_VERSION")),

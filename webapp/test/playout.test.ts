@@ -191,6 +191,18 @@ describe("PlayoutController", () => {
     assert.equal(c.stats().expandMs, 0);
   });
 
+  it("a stretch moves the smoothed level at once (NetEQ compensates its filtered level so)", () => {
+    const c = new PlayoutController();
+    const s = new Shell(c);
+    feed(c, 0, 50, 0);
+    s.play(500);
+    const before = c.stats().levelMs;
+    c.stretched(25, -480);
+    assert.equal(c.stats().levelMs, before - 10, "10 ms removed");
+    c.stretched(25, 240);
+    assert.equal(c.stats().levelMs, before - 5, "5 ms added back");
+  });
+
   it("a capture-time jump against the frame numbers resets the estimator; going back in numbers rebases", () => {
     const c = new PlayoutController();
     const s = new Shell(c);

@@ -75,7 +75,7 @@ export interface PlayoutConfig {
   marginMs: number;
   /** LOC capture time against frame numbers: a jump above this resets, ms. */
   discontinuityMs: number;
-  /** EWMA weight of a new level sample, per op. */
+  /** EWMA weight of a new level sample, per op (NetEQ: about 1/16). */
   levelAlpha: number;
   /** Buffered this far beyond the target, skip ahead instead of stretching, ms. */
   maxExcessMs: number;
@@ -97,7 +97,7 @@ export const DEFAULT_CONFIG: Readonly<PlayoutConfig> = {
   maxTargetMs: 400,
   marginMs: 10,
   discontinuityMs: 200,
-  levelAlpha: 0.25,
+  levelAlpha: 1 / 16,
   maxExcessMs: 300,
   holdConcealFrames: 5,
   bufferFrames: 64,
@@ -318,9 +318,14 @@ export class PlayoutController {
     this.fifo = Math.max(0, this.fifo - samples);
   }
 
-  /** What the stretcher did with an `accelerate`/`expand` frame: samples added (> 0) or removed (< 0); 0 = declined. */
+  /**
+   * What the stretcher did with an `accelerate`/`expand` frame: samples added (> 0) or removed (< 0); 0 = declined.
+   * The smoothed level moves by as much at once (as NetEQ compensates its filtered level): without it the
+   * level lagged the FIFO it had just changed, and accelerate and expand undid each other under jitter.
+   */
   stretched(_n: number, deltaSamples: number): void {
     this.fifo = Math.max(0, this.fifo + deltaSamples);
+    if (this.level !== undefined) this.level = Math.max(0, this.level + deltaSamples / (FRAME_SAMPLES / FRAME_MS));
     if (deltaSamples < 0) this.accelSamples += -deltaSamples;
     else this.expandSamples += deltaSamples;
   }

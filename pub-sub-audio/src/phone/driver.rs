@@ -159,6 +159,11 @@ impl Driver<'_> {
                 }
             }
             if let Some(reason) = ended {
+                // Whichever noticed first (the session check, a peer track
+                // or the lost-peer timer), say why before the end line.
+                if let Some(why) = self.phone.session_ended() {
+                    let _ = self.report.send(Progress::Error(format!("relay session ended: {why}")));
+                }
                 for (_, t) in tasks {
                     t.abort();
                 }
@@ -179,6 +184,10 @@ impl Driver<'_> {
                 // Both ticks always run (a disabled branch would let missed
                 // beats pile up and burst out when it is enabled).
                 _ = tick.tick() => {
+                    if self.phone.session_ended().is_some() {
+                        pending = session_lost();
+                        continue;
+                    }
                     if sending && !media.is_live() {
                         if let Some((n, props, opus)) = media.next_outgoing() {
                             tracks::send_audio(&self.published, media.mapping(), n, props, opus).await;
@@ -224,6 +233,16 @@ impl Driver<'_> {
             }
         }
     }
+}
+
+/// The relay session under the call is gone (the relay was killed or
+/// restarted, the link was down past the idle timeout, or the relay closed
+/// it after GOAWAY, draft-18 §3.5, §3.6): nothing of the call can reach the
+/// peer any more, so it ends now, as a lost peer. The peer's tracks would
+/// end it too, but only once each subscription noticed, and a caller still
+/// waiting for devices would wait for its timers.
+fn session_lost() -> Vec<Output> {
+    vec![Output::Ended(EndReason::LostPeer)]
 }
 
 /// Caller: NAMESPACE / NAMESPACE_DONE of callee devices under `…/call/<sid>/<callee>`.

@@ -5,6 +5,8 @@
 pub mod driver;
 pub mod media;
 pub mod progress;
+pub mod reconnect;
+pub mod registration;
 pub mod tracks;
 
 use crate::call::{Address, Call, Namespaces, Timers, UserAction};
@@ -13,7 +15,9 @@ use media::MediaConfig;
 use moq_client::{NamespaceEvent, Session, Tls};
 use moq_wire::coding::{TrackNamespace, TrackNamespacePrefix, TupleField};
 pub use progress::Progress;
+pub use registration::{Registration, RegistrationEvent};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -72,6 +76,34 @@ pub struct Phone {
     busy: Arc<Mutex<bool>>,
     /// A gateway takes any number of calls at once (never busy by itself).
     multi_line: Arc<std::sync::atomic::AtomicBool>,
+    /// Calls running on this session ([`Phone::call`], [`Phone::take`]).
+    calls: Arc<AtomicUsize>,
+    /// The registration's request stream and the background tasks serving
+    /// this session, released by [`Phone::close`] (a reconnecting phone
+    /// must not keep a dead session's streams and sockets).
+    held: Arc<Mutex<Held>>,
+}
+
+#[derive(Default)]
+struct Held {
+    registration: Option<moq_client::RequestHandle>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+/// Counts a call in progress for as long as it lives.
+struct CallGuard(Arc<AtomicUsize>);
+
+impl CallGuard {
+    fn new(calls: &Arc<AtomicUsize>) -> Self {
+        calls.fetch_add(1, Ordering::Relaxed);
+        CallGuard(calls.clone())
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A token as `moq-relay token` prints it (base64url, padding tolerated).
@@ -109,24 +141,68 @@ impl Phone {
         let session = moq_client::Client::connect_with(&cfg.url, &cfg.tls, &device_options(cfg.token.clone()))
             .await
             .map_err(|source| PhoneError::Connect { url: cfg.url.to_string(), source })?;
-        let phone =
-            Phone { session, cfg: Arc::new(cfg), published: Default::default(), busy: Default::default(), multi_line: Default::default() };
+        let phone = Phone {
+            session,
+            cfg: Arc::new(cfg),
+            published: Default::default(),
+            busy: Default::default(),
+            multi_line: Default::default(),
+            calls: Default::default(),
+            held: Default::default(),
+        };
         let reg = phone
             .session
             .publish_namespace(&ns(Namespaces::device(&phone.cfg.user, &phone.cfg.device)))
             .await
             .map_err(|source| PhoneError::Refused { what: "the registration".into(), source })?;
         // Keep the registration for the life of the session.
-        std::mem::forget(reg);
+        phone.held().registration = Some(reg);
         let ring = phone
             .session
             .subscribe_namespace(&prefix(Namespaces::ring_prefix(&phone.cfg.user)))
             .await
             .map_err(|source| PhoneError::Refused { what: "the ring subscription".into(), source })?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(watch_ring(ring, tx));
-        tokio::spawn(serve_subscribes(phone.clone()));
+        let ring_task = tokio::spawn(watch_ring(ring, tx)).abort_handle();
+        let serve_task = tokio::spawn(serve_subscribes(phone.clone())).abort_handle();
+        phone.held().tasks.extend([ring_task, serve_task]);
         Ok((phone, rx))
+    }
+
+    /// Connects and registers like [`Phone::register`], then stays
+    /// registered: see [`Registration`].
+    pub async fn stay_registered(cfg: PhoneConfig, policy: reconnect::BackoffPolicy) -> Result<Registration, PhoneError> {
+        Registration::start(cfg, policy).await
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls (placed or taken) running on this session now.
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Why this phone's session ended, if it has: the relay closed it, went
+    /// silent past the idle timeout, or we closed it.
+    pub fn session_ended(&self) -> Option<String> {
+        self.session.close_reason()
+    }
+
+    /// Leaves the relay: stops serving this session, closes it (NO_ERROR,
+    /// draft-18 §3.5) and releases its registration. Calls still running on
+    /// it end as their peer's tracks do.
+    pub async fn close(&self) {
+        let (registration, tasks) = {
+            let mut held = self.held();
+            (held.registration.take(), std::mem::take(&mut held.tasks))
+        };
+        for t in tasks {
+            t.abort();
+        }
+        let _ = self.session.clone().close().await;
+        drop(registration);
     }
 
     fn publish_space(&self, own: &TrackNamespace) -> tracks::Shared {
@@ -162,6 +238,7 @@ impl Phone {
         let peer_base = ns(Namespaces::call_prefix(&sid).into_iter().chain([to.user.clone()]).collect());
         let published = self.publish_space(&own);
         let (call, first) = Call::outgoing(&sid, &self.cfg.user, &to.to_string(), &self.cfg.display, self.cfg.timers, 0);
+        let _counted = CallGuard::new(&self.calls);
         *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = true;
         let out = self.drive(call, own.clone(), peer_base, published, first, media, user, report).await;
         *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = false;
@@ -183,6 +260,7 @@ impl Phone {
         let published = self.publish_space(&own);
         let busy = *self.busy.lock().unwrap_or_else(|e| e.into_inner()) && !self.multi_line.load(std::sync::atomic::Ordering::Relaxed);
         let (call, first) = Call::incoming(&inc.sid, &self.cfg.device, busy, self.cfg.timers, 0);
+        let _counted = CallGuard::new(&self.calls);
         if !busy {
             *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = true;
         }

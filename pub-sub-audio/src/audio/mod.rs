@@ -2,7 +2,9 @@
 //! in-band FEC, LOC packaging, the playout controller and time-stretch
 //! (docs/design/quality.md §3.3), WAV in and out.
 
+pub mod adapt;
 pub mod codec;
+pub mod feedback;
 pub mod playout;
 pub mod stretch;
 /// LOC packaging lives in moq-wire (the relay's WebRTC gateway writes it

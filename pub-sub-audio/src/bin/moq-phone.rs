@@ -1,19 +1,27 @@
 //! moq-phone: a headless phone over MoQ (docs/CALLS.md).
 //!
-//!   moq-phone --as alice register
+//!   moq-phone --as alice register            (then type `call bob`, `hangup`, …)
+//!   moq-phone --as bob register --auto-answer --play in.wav --record out.wav
 //!   moq-phone --as alice call bob --play in.wav --record out.wav
 //!   moq-phone --as bob answer --play in.wav --record out.wav
 //!   moq-phone presence
 //!
 //! Progress goes to stdout, one line per event ("ringing", "established",
 //! "ended: busy"); errors to stderr with what to do about them.
+//!
+//! `register` and `answer` stay registered: when the relay session ends
+//! they say why ("relay session ended: …; reconnecting in 1.2 s"),
+//! reconnect with jittered exponential backoff and say "registered again"
+//! (docs/CALLS.md §3, "Re-registration"). A call running when the session
+//! ends finishes with a reason ("ended: lost peer").
 
 use clap::{Parser, Subcommand};
 use pub_sub_audio::audio::wav;
 use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
+use pub_sub_audio::phone::driver::Outcome;
 use pub_sub_audio::phone::media::MediaConfig;
-use pub_sub_audio::phone::Progress;
-use pub_sub_audio::phone::{Phone, PhoneConfig};
+use pub_sub_audio::phone::reconnect::BackoffPolicy;
+use pub_sub_audio::phone::{Incoming, Phone, PhoneConfig, Progress, Registration, RegistrationEvent};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -48,8 +56,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Stay online (registered) and print incoming calls until interrupted.
-    Register,
+    /// Stay online (registered, reconnecting when the relay goes away) and
+    /// print incoming calls until interrupted or `quit`. Commands on stdin,
+    /// one a line: `call ADDRESS`, `answer`, `decline`, `hangup`, `hold`,
+    /// `unhold`, `dtmf DIGITS`, `quit`. One call at a time.
+    Register {
+        #[command(flatten)]
+        media: MediaArgs,
+        /// Answer every incoming call (after --after-ms).
+        #[arg(long)]
+        auto_answer: bool,
+        /// Let it ring this long before answering automatically.
+        #[arg(long, default_value_t = 0)]
+        after_ms: u64,
+    },
     /// Call a user or an extension (user/ext).
     Call {
         to: String,
@@ -87,7 +107,8 @@ struct MediaArgs {
     /// WAV file to send (any rate, mono or stereo).
     #[arg(long)]
     play: Option<PathBuf>,
-    /// WAV file to write what we hear into (48 kHz mono).
+    /// WAV file to write what we hear into (48 kHz mono); `register`
+    /// rewrites it after each call.
     #[arg(long)]
     record: Option<PathBuf>,
     /// Hang up after this many seconds in the call.
@@ -164,63 +185,207 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Cmd::Subscribe { namespace, track } => return raw_subscribe(cfg, namespace, track).await,
         _ => {}
     }
-    let (phone, mut incoming) = Phone::register(cfg).await?;
-    let (report, seen) = printer();
-    let _ = report.send(Progress::Info(format!("registered {} on {}", cli.user, cli.relay)));
-    let (user_tx, user_rx) = mpsc::unbounded_channel();
+    let stay = |cfg| Phone::stay_registered(cfg, BackoffPolicy::default());
     let outcome = match cli.cmd {
-        Cmd::Register => loop {
-            match incoming.recv().await {
-                Some(i) => {
-                    let _ = report.send(Progress::Info(format!("incoming call {} from {}", i.sid, i.from)));
-                }
-                None => return Ok(std::process::ExitCode::from(1)),
-            }
-        },
+        Cmd::Register { media: m, auto_answer, after_ms } => {
+            let reg = stay(cfg).await?;
+            println!("registered {} on {}", cli.user, cli.relay);
+            return softphone(reg, &cli.user, &cli.relay, &m, auto_answer.then_some(after_ms)).await;
+        }
         Cmd::Call { to, media: m } => {
+            let (phone, _incoming) = Phone::register(cfg).await?;
+            let (report, seen) = printer();
+            let _ = report.send(Progress::Info(format!("registered {} on {}", cli.user, cli.relay)));
             let to = Address::parse(&to)?;
+            let (user_tx, user_rx) = mpsc::unbounded_channel();
             hangup_timer(&m, user_tx.clone(), seen.clone());
             dtmf_sender(&m, user_tx.clone(), seen.clone());
-            let cfg = media(&m)?;
-            let out = phone.call(&to, cfg, user_rx, report.clone()).await;
-            save(&m, &out)?;
+            let out = phone.call(&to, media(&m)?, user_rx, report.clone()).await;
+            finish(&m, &out, &report)?;
             out
         }
         Cmd::Answer { media: m, decline, busy, after_ms, wait_secs } => {
-            let inc = tokio::time::timeout(Duration::from_secs(wait_secs), incoming.recv())
-                .await
-                .map_err(|_| anyhow::anyhow!("no incoming call within {wait_secs} s"))?
-                .ok_or_else(|| anyhow::anyhow!("lost the relay session"))?;
-            let _ = report.send(Progress::Info(format!("incoming call {} from {}", inc.sid, inc.from)));
-            phone.set_busy(busy);
-            let tx = user_tx.clone();
-            let mut ringing = seen.clone();
-            tokio::spawn(async move {
-                if ringing.wait_for(|s| s.0).await.is_ok() {
-                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                    let _ = tx.send(if decline { UserAction::Decline } else { UserAction::Answer });
+            let mut reg = stay(cfg).await?;
+            println!("registered {} on {}", cli.user, cli.relay);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+            // Waiting survives relay restarts: the registration comes back.
+            let (phone, inc) = loop {
+                let ev = tokio::time::timeout_at(deadline, reg.next())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("no incoming call within {wait_secs} s"))?
+                    .ok_or_else(|| anyhow::anyhow!("the registration stopped"))?;
+                match ev {
+                    RegistrationEvent::Incoming { phone, call } => break (phone, call),
+                    other => say(&other, &cli.user, &cli.relay),
                 }
-            });
+            };
+            println!("incoming call {} from {}", inc.sid, inc.from);
+            phone.set_busy(busy);
+            let (report, seen) = printer();
+            let (user_tx, user_rx) = mpsc::unbounded_channel();
+            let action = if decline { UserAction::Decline } else { UserAction::Answer };
+            answer_on_ringing(after_ms, action, user_tx.clone(), seen.clone());
             hangup_timer(&m, user_tx.clone(), seen.clone());
             dtmf_sender(&m, user_tx.clone(), seen.clone());
-            let cfg = media(&m)?;
-            let out = phone.take(&inc, cfg, user_rx, report.clone()).await;
-            save(&m, &out)?;
+            let out = phone.take(&inc, media(&m)?, user_rx, report.clone()).await;
+            finish(&m, &out, &report)?;
             out
         }
         Cmd::Presence | Cmd::Publish { .. } | Cmd::Subscribe { .. } => unreachable!("handled above"),
     };
-    let st = outcome.recording.stats;
-    let _ = report.send(Progress::Info(format!(
-        "audio: played {} fec {} concealed {} underruns {} late {} skipped {} concealed_ms {} accel_ms {} expand_ms {} target_ms {}",
-        st.played, st.fec, st.concealed, st.underruns, st.late, st.skipped, st.concealed_ms, st.accel_ms, st.expand_ms, st.target_ms
-    )));
     // Let our tracks linger so the peer reads our last events, then leave.
     tokio::time::sleep(pub_sub_audio::phone::tracks::LINGER + Duration::from_millis(200)).await;
     Ok(match outcome.reason {
         EndReason::Hangup { .. } => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::from(1),
     })
+}
+
+/// Saves the recording, then prints the call's audio statistics.
+fn finish(m: &MediaArgs, out: &Outcome, report: &mpsc::UnboundedSender<Progress>) -> anyhow::Result<()> {
+    save(m, out)?;
+    let st = out.recording.stats;
+    let _ = report.send(Progress::Info(format!(
+        "audio: played {} fec {} concealed {} underruns {} late {} skipped {} concealed_ms {} accel_ms {} expand_ms {} target_ms {}",
+        st.played, st.fec, st.concealed, st.underruns, st.late, st.skipped, st.concealed_ms, st.accel_ms, st.expand_ms, st.target_ms
+    )));
+    Ok(())
+}
+
+/// One line per registration event (not rings: the caller prints those).
+fn say(ev: &RegistrationEvent, user: &str, relay: &url::Url) {
+    match ev {
+        RegistrationEvent::SessionEnded { reason, retry_in } => {
+            println!("relay session ended: {reason}; reconnecting in {:.1} s", retry_in.as_secs_f64())
+        }
+        RegistrationEvent::RetryFailed { error, retry_in } => {
+            println!("reconnecting failed: {error}; next try in {:.1} s", retry_in.as_secs_f64())
+        }
+        RegistrationEvent::Registered => println!("registered again {user} on {relay}"),
+        RegistrationEvent::Incoming { call, .. } => println!("incoming call {} from {}", call.sid, call.from),
+    }
+}
+
+/// Sends `action` (answer or decline) once the call rings, after `after_ms`.
+fn answer_on_ringing(
+    after_ms: u64,
+    action: UserAction,
+    tx: mpsc::UnboundedSender<UserAction>,
+    mut seen: tokio::sync::watch::Receiver<(bool, bool)>,
+) {
+    tokio::spawn(async move {
+        if seen.wait_for(|s| s.0).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            let _ = tx.send(action);
+        }
+    });
+}
+
+/// The call `register` is in: where the user's commands go, and the call.
+struct Active {
+    actions: mpsc::UnboundedSender<UserAction>,
+    call: tokio::task::JoinHandle<Outcome>,
+    report: mpsc::UnboundedSender<Progress>,
+}
+
+/// Starts a call (placed when `to` is given, else taken) with a printer
+/// and the --hangup-after / --dtmf helpers of `m`.
+fn start_call(phone: Phone, to: Option<Address>, inc: Option<Incoming>, m: &MediaArgs, auto: Option<u64>) -> anyhow::Result<Active> {
+    let (report, seen) = printer();
+    let (actions, user_rx) = mpsc::unbounded_channel();
+    hangup_timer(m, actions.clone(), seen.clone());
+    dtmf_sender(m, actions.clone(), seen.clone());
+    if let Some(after_ms) = auto {
+        answer_on_ringing(after_ms, UserAction::Answer, actions.clone(), seen);
+    }
+    let cfg = media(m)?;
+    let r = report.clone();
+    let call = tokio::spawn(async move {
+        match (to, inc) {
+            (Some(to), _) => phone.call(&to, cfg, user_rx, r).await,
+            (None, Some(inc)) => phone.take(&inc, cfg, user_rx, r).await,
+            (None, None) => unreachable!("a call is placed or taken"),
+        }
+    });
+    Ok(Active { actions, call, report })
+}
+
+/// `register`: stays online through relay restarts, takes commands from
+/// stdin and runs one call at a time; a ring during a call is answered
+/// busy by the phone itself (CALLS.md §4).
+async fn softphone(
+    mut reg: Registration,
+    user: &str,
+    relay: &url::Url,
+    m: &MediaArgs,
+    auto: Option<u64>,
+) -> anyhow::Result<std::process::ExitCode> {
+    use tokio::io::AsyncBufReadExt;
+    let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    let mut active: Option<Active> = None;
+    loop {
+        tokio::select! {
+            ev = reg.next() => match ev {
+                Some(RegistrationEvent::Incoming { phone, call }) => {
+                    println!("incoming call {} from {}", call.sid, call.from);
+                    if active.is_none() {
+                        active = Some(start_call(phone, None, Some(call), m, auto)?);
+                    } else {
+                        // Our busy flag makes the phone reject it as busy.
+                        let (report, _) = printer();
+                        tokio::spawn(async move {
+                            let (_keep, none) = mpsc::unbounded_channel();
+                            phone.take(&call, MediaConfig::default(), none, report).await
+                        });
+                    }
+                }
+                Some(other) => say(&other, user, relay),
+                None => anyhow::bail!("the registration stopped"),
+            },
+            line = async { match stdin.as_mut() { Some(l) => l.next_line().await, None => std::future::pending().await } } => {
+                let Ok(Some(line)) = line else {
+                    // stdin closed: keep serving calls without commands.
+                    stdin = None;
+                    continue;
+                };
+                let mut words = line.split_whitespace();
+                let action = match (words.next(), words.next()) {
+                    (None, _) => continue,
+                    (Some("quit"), _) => return Ok(std::process::ExitCode::SUCCESS),
+                    (Some("call"), Some(to)) => {
+                        match (&active, reg.phone(), Address::parse(to)) {
+                            (Some(_), _, _) => println!("error: already in a call"),
+                            (None, None, _) => println!("error: not registered now (reconnecting to the relay)"),
+                            (None, _, Err(e)) => println!("error: {e}"),
+                            (None, Some(phone), Ok(to)) => active = Some(start_call(phone, Some(to), None, m, None)?),
+                        }
+                        continue;
+                    }
+                    (Some("answer"), _) => vec![UserAction::Answer],
+                    (Some("decline"), _) => vec![UserAction::Decline],
+                    (Some("hangup"), _) => vec![UserAction::Hangup],
+                    (Some("hold"), _) => vec![UserAction::Hold],
+                    (Some("unhold"), _) => vec![UserAction::Unhold],
+                    (Some("dtmf"), Some(d)) => d.chars().map(|digit| UserAction::Dtmf { digit }).collect(),
+                    (Some(other), _) => {
+                        println!("error: unknown command {other:?}: call ADDRESS, answer, decline, hangup, hold, unhold, dtmf DIGITS, quit");
+                        continue;
+                    }
+                };
+                match &active {
+                    Some(a) => action.into_iter().for_each(|x| { let _ = a.actions.send(x); }),
+                    None => println!("error: no call"),
+                }
+            },
+            out = async { match active.as_mut() { Some(a) => (&mut a.call).await, None => std::future::pending().await } } => {
+                let a = active.take().expect("a call was running");
+                match out {
+                    Ok(out) => finish(m, &out, &a.report)?,
+                    Err(e) => println!("error: the call failed: {e}"),
+                }
+            },
+        }
+    }
 }
 
 /// --hangup-after counts from the moment the call is established.

@@ -184,6 +184,12 @@ impl Phone {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// No call runs on this session and no ended call's tracks linger
+    /// (so closing it now loses no final event, [`tracks::LINGER`]).
+    pub fn is_idle(&self) -> bool {
+        self.calls_in_progress() == 0 && self.published.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
     /// Why this phone's session ended, if it has: the relay closed it, went
     /// silent past the idle timeout, or we closed it.
     pub fn session_ended(&self) -> Option<String> {

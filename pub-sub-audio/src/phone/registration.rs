@@ -138,8 +138,10 @@ async fn supervise(
 
 /// Forwards rings until the session ends; returns why (`None`: nobody
 /// listens any more). A GOAWAY (draft-18 §3.6, §10.4) ends the session
-/// once no call runs on it (the relay's drain timeout still bounds that),
-/// and a New Session URI in it becomes the relay to reconnect to.
+/// once no call runs on it and the last call's tracks stopped lingering
+/// (the relay's drain timeout still bounds that: calls are not dropped
+/// for a drain), and a New Session URI in it becomes the relay to
+/// reconnect to.
 async fn serve(
     phone: &Phone,
     rings: &mut mpsc::UnboundedReceiver<Incoming>,
@@ -167,7 +169,7 @@ async fn serve(
                         cfg.url = url;
                     }
                 }
-                if phone.calls_in_progress() == 0 {
+                if phone.is_idle() {
                     return Some(format!("GOAWAY from the relay (next: {})", cfg.url));
                 }
             }

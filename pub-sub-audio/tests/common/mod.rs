@@ -56,9 +56,14 @@ pub fn our_bin() -> std::path::PathBuf {
 
 /// `extra` arguments go to our relay; `ours` picks it whatever MOQ_CALLS_RELAY says.
 pub fn start_relay(extra: &[&str], ours: bool) -> Relay {
+    start_relay_on(free_port(), extra, ours)
+}
+
+/// [`start_relay`] on a given port: a relay restarted where its phones
+/// expect it.
+pub fn start_relay_on(port: u16, extra: &[&str], ours: bool) -> Relay {
     let dir = std::env::temp_dir().join(format!("psa-calls-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
     let via_ietf = !ours && std::env::var("MOQ_CALLS_RELAY").is_ok_and(|v| v == "ietf");
     let mut cmd = if via_ietf {
         let files = write_certs(&dir);
@@ -101,6 +106,137 @@ pub fn start_relay(extra: &[&str], ours: bool) -> Relay {
     }
 }
 
+impl Relay {
+    /// The UDP port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url.port().expect("a relay URL has a port")
+    }
+
+    /// SIGTERM: our relay sends GOAWAY to every session and exits once
+    /// they are gone (or its drain time is over).
+    pub fn terminate(&mut self) {
+        let st = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(st.success(), "kill -TERM the relay");
+    }
+
+    /// Waits for the relay process to exit (after [`Relay::terminate`]).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("reap the relay")
+    }
+
+    /// `kill -9`: the relay vanishes without closing a session (no GOAWAY,
+    /// no CONNECTION_CLOSE); its phones find out from their idle timers.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL the relay");
+        self.child.wait().expect("reap the relay");
+    }
+}
+
+/// A `moq-phone` process whose stdout lines a test waits for, and whose
+/// stdin takes `register`'s commands (`call bob`, `hangup`, …).
+pub struct PhoneProc {
+    pub name: String,
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line seen so far, for the message of a failed wait.
+    pub seen: Vec<String>,
+}
+
+impl Drop for PhoneProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PhoneProc {
+    /// Starts `moq-phone -r URL -k ARGS…` (the binary next to this test's).
+    pub fn start(name: &str, url: &url::Url, args: &[&str]) -> PhoneProc {
+        let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("moq-phone");
+        let mut child = Command::new(bin)
+            .args(["-r", url.as_str(), "-k"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moq-phone (cargo build -p pub-sub-audio --bins)");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        PhoneProc { name: name.into(), child, stdin, lines, seen: Vec::new() }
+    }
+
+    /// Writes one command line to its stdin.
+    pub fn send(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{command}").and_then(|_| stdin.flush()).unwrap_or_else(|e| panic!("{}: write {command:?}: {e}", self.name));
+    }
+
+    /// Waits for the next line starting with `prefix` and returns it;
+    /// panics (with every line so far) if the process ends first or after
+    /// `within` — a guard against a hang, not a timing requirement.
+    pub fn wait_for(&mut self, prefix: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.starts_with(prefix) {
+                        return l;
+                    }
+                }
+                Err(e) => {
+                    let why = match e {
+                        std::sync::mpsc::RecvTimeoutError::Timeout => format!("not within {within:?}"),
+                        std::sync::mpsc::RecvTimeoutError::Disconnected => "the process ended".into(),
+                    };
+                    panic!("{}: no line starting {prefix:?} ({why}); its lines:\n{}", self.name, self.seen.join("\n"))
+                }
+            }
+        }
+    }
+
+    /// Waits until a line starting with each of `prefixes` has come, in
+    /// any order (lines printed by different tasks of the phone), and
+    /// returns them in the order of `prefixes`.
+    pub fn wait_for_each(&mut self, prefixes: &[&str], within: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if let Some(i) = (0..prefixes.len()).find(|&i| found[i].is_none() && l.starts_with(prefixes[i])) {
+                        found[i] = Some(l);
+                    }
+                }
+                Err(e) => {
+                    let missing: Vec<&str> = prefixes.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(p, _)| *p).collect();
+                    panic!("{}: no line starting with each of {missing:?} ({e:?}); its lines:\n{}", self.name, self.seen.join("\n"))
+                }
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
 pub fn write_certs(dir: &std::path::Path) -> (String, String) {
     let f = moq_certs::write_dev_files(dir, &[] as &[&str], Duration::from_secs(86_400)).unwrap();
     (f.leaf_pem.display().to_string(), f.leaf_key.display().to_string())
@@ -111,4 +247,74 @@ pub fn relay_cli(args: &[&str]) -> String {
     let out = Command::new(our_bin()).args(args).output().expect("run moq-relay (cargo build -p moq-relay)");
     assert!(out.status.success(), "moq-relay {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A UDP forwarder between phones and a relay that a test can cut and heal:
+/// a network partition. Each client address gets its own upstream socket,
+/// so the relay sees one peer per phone (as through bench/src/impair.rs,
+/// whose outages are timed; this one is cut on an event).
+pub struct Partition {
+    /// Where phones connect instead of the relay.
+    pub url: url::Url,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Partition {
+    pub fn start(relay: &url::Url) -> Partition {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let server: std::net::SocketAddr = format!("127.0.0.1:{}", relay.port().unwrap()).parse().unwrap();
+        let front = Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        front.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let port = front.local_addr().unwrap().port();
+        let (cut, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (c, s) = (cut.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut ups: std::collections::HashMap<std::net::SocketAddr, Arc<std::net::UdpSocket>> = Default::default();
+            let mut buf = [0u8; 65_536];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, from)) = front.recv_from(&mut buf) else { continue };
+                if c.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let up = ups.entry(from).or_insert_with(|| {
+                    let up = Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+                    up.connect(server).unwrap();
+                    up.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+                    let (up2, front2, c2, s2) = (up.clone(), front.clone(), c.clone(), s.clone());
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 65_536];
+                        while !s2.load(Ordering::Relaxed) {
+                            // A refused send (the relay is down) shows up as
+                            // an error here; the phone keeps trying.
+                            let Ok(n) = up2.recv(&mut buf) else { continue };
+                            if !c2.load(Ordering::Relaxed) {
+                                let _ = front2.send_to(&buf[..n], from);
+                            }
+                        }
+                    });
+                    up
+                });
+                let _ = up.send(&buf[..n]);
+            }
+        });
+        Partition { url: format!("moqt://127.0.0.1:{port}").parse().unwrap(), cut, stop }
+    }
+
+    /// Drops every packet both ways from now on.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forwards again.
+    pub fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -44,6 +44,13 @@ impl OpusEncoder {
         Ok(())
     }
 
+    /// Changes the bitrate during the call (quality.md §4.2: more while
+    /// LBRR takes a share of it).
+    pub fn set_bitrate(&mut self, bits_per_second: u32) -> Result<(), CodecError> {
+        self.enc.set_bitrate(Bitrate::BitsPerSecond(bits_per_second.clamp(6_000, 510_000) as i32))?;
+        Ok(())
+    }
+
     /// Encodes one 20 ms frame of exactly [`FRAME`] samples.
     pub fn encode(&mut self, pcm: &[i16]) -> Result<Vec<u8>, CodecError> {
         debug_assert_eq!(pcm.len(), FRAME);

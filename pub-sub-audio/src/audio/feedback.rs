@@ -142,7 +142,7 @@ impl LossMeter {
         Some(Report {
             n: self.newest,
             loss: lost * 1000 / len,
-            burst: if runs == 0 { 0 } else { lost * 10 / runs },
+            burst: (lost * 10).checked_div(runs).unwrap_or(0),
             late: (late * 1000 / len).min(1000),
             fec: stats.fec,
             red: stats.redundant,

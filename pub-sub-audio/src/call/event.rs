@@ -2,6 +2,7 @@
 //! each, tagged by `"t"`. Unknown members are ignored; an unknown `t` decodes
 //! to [`Event::Unknown`] so the call goes on.
 
+use crate::audio::feedback::Report;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +52,14 @@ pub enum Event {
     Mute {
         on: bool,
     },
-    Keepalive,
+    /// Every 500 ms while established (CALLS.md §5, §7). `rx` is the
+    /// listener's report on the audio it receives (quality.md §4.1), which
+    /// the peer's sender adapts to; a peer that does not know the member
+    /// ignores it, one that does not send it sends `{"t":"keepalive"}`.
+    Keepalive {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rx: Option<Report>,
+    },
     /// An event type this implementation does not know (logged, ignored).
     #[serde(skip)]
     Unknown(String),
@@ -106,8 +114,23 @@ mod tests {
     fn wire_form() {
         let e = Event::Reject { device: "d1".into(), reason: RejectReason::Busy };
         assert_eq!(String::from_utf8(e.encode()).unwrap(), r#"{"t":"reject","device":"d1","reason":"busy"}"#);
-        assert_eq!(Event::decode(br#"{"t":"keepalive"}"#).unwrap(), Event::Keepalive);
+        assert_eq!(Event::decode(br#"{"t":"keepalive"}"#).unwrap(), Event::Keepalive { rx: None });
+        assert_eq!(String::from_utf8(Event::Keepalive { rx: None }.encode()).unwrap(), r#"{"t":"keepalive"}"#);
         assert_eq!(Event::decode(br#"{"t":"dtmf","digit":"5","extra":1}"#).unwrap(), Event::Dtmf { digit: '5', duration_ms: 100 });
+    }
+
+    #[test]
+    fn keepalive_carries_the_listeners_report() {
+        let rx = Report { n: 4711, loss: 50, burst: 25, late: 10, fec: 3, red: 2, conceal_ms: 40, target_ms: 60 };
+        let e = Event::Keepalive { rx: Some(rx) };
+        let text = r#"{"t":"keepalive","rx":{"n":4711,"loss":50,"burst":25,"late":10,"fec":3,"red":2,"conceal_ms":40,"target_ms":60}}"#;
+        assert_eq!(String::from_utf8(e.encode()).unwrap(), text);
+        assert_eq!(Event::decode(text.as_bytes()).unwrap(), e);
+        // A newer peer's extra members, in the report and beside it, are ignored.
+        let newer = r#"{"t":"keepalive","rx":{"loss":7,"m2e_ms":90},"x":1}"#;
+        assert_eq!(Event::decode(newer.as_bytes()).unwrap(), Event::Keepalive { rx: Some(Report { loss: 7, ..Report::default() }) });
+        // A report that is not an object is malformed (the keepalive is dropped, as any bad event).
+        assert!(Event::decode(br#"{"t":"keepalive","rx":5}"#).is_err());
     }
 
     #[test]

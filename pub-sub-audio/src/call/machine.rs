@@ -5,6 +5,7 @@
 //! vectors (`docs/vectors/calls.json`) drive this and the web phone's copy.
 
 use super::event::{Event, RejectReason};
+use crate::audio::feedback::Report;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -198,6 +199,8 @@ pub struct Call {
     deadline_answer: Option<Millis>,
     next_keepalive: Option<Millis>,
     lost_at: Option<Millis>,
+    /// What our keepalives report on the audio we receive (quality.md §4.1).
+    rx: Option<Report>,
 }
 
 impl Call {
@@ -217,6 +220,7 @@ impl Call {
             deadline_answer: None,
             next_keepalive: None,
             lost_at: None,
+            rx: None,
         }
     }
 
@@ -241,6 +245,13 @@ impl Call {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The listener's report the next keepalives carry as `rx` (quality.md
+    /// §4.1). An input like any other: the machine measures nothing, the
+    /// shell's loss meter (`audio::feedback`) does and hands it in.
+    pub fn set_rx(&mut self, rx: Option<Report>) {
+        self.rx = rx;
     }
 
     /// The callee device of an established call (caller side).
@@ -277,7 +288,7 @@ impl Call {
             return self.end(EndReason::NoAnswer, false, out);
         }
         if let Some(t) = self.next_keepalive.filter(|t| now >= *t) {
-            out.push(Output::Send { event: Event::Keepalive });
+            out.push(Output::Send { event: Event::Keepalive { rx: self.rx } });
             self.next_keepalive = Some(t.max(now) + self.timers.keepalive);
         }
         out

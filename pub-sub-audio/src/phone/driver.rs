@@ -201,6 +201,10 @@ impl Driver<'_> {
                 }
                 m = self.rx.recv() => match m {
                     Some(Msg::Input(i)) => {
+                        // The peer's report on our audio re-tunes our encoder (quality.md §4.2).
+                        if let Input::Peer { event: Event::Keepalive { rx: Some(rx) }, .. } = &i {
+                            media.peer_report(rx);
+                        }
                         if let Input::Peer { event: Event::Invite { from, to, display, .. }, .. } = &i {
                             if self.call.state() == crate::call::State::Setup {
                                 let (from, to, display) = (from.clone(), to.clone(), display.clone());
@@ -228,6 +232,8 @@ impl Driver<'_> {
                     pending = self.call.handle(Input::User(a), now(start));
                 },
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                    // Our report on the peer's audio rides on the keepalives (quality.md §4.1).
+                    self.call.set_rx(media.rx_report());
                     pending = self.call.handle_timeout(now(start));
                 }
             }

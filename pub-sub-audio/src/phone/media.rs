@@ -11,8 +11,17 @@
 //! An Opus-passthrough sink (chan_moq) gets packets instead of PCM:
 //! decodes pass through, and a stretch is only done on a silent packet
 //! (≤ 12 bytes), by dropping it or sending it twice (§3.4).
+//!
+//! Feedback and adaptation (§4): every arriving frame number feeds the
+//! [`LossMeter`], whose report the call's keepalives carry ([`Media::rx_report`]);
+//! the peer's report sets the encoder ([`Media::peer_report`], the pure
+//! policy [`adapt`]) and how far back a whole older frame rides along in
+//! each object as REDUNDANT_FRAME. Received copies go to the controller's
+//! redundant-frame input and are decoded when it says `DecodeRedundant`.
 
+use crate::audio::adapt::{adapt, AdaptState, EncoderSettings};
 use crate::audio::codec::{OpusDecoder, OpusEncoder};
+use crate::audio::feedback::{LossMeter, Report};
 pub use crate::audio::playout::Stats;
 use crate::audio::playout::{Controller, Op};
 use crate::audio::stretch::{Kind, Stretcher};
@@ -75,11 +84,26 @@ pub struct MediaConfig {
     pub live: Option<LivePort>,
 }
 
+/// What the sender did with the peer's reports (quality.md §4.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// Reports heard from the peer.
+    pub reports: u64,
+    /// The encoder's expected loss % at the end, and the highest it reached.
+    pub loss_perc: u8,
+    pub max_loss_perc: u8,
+    /// Highest REDUNDANT_FRAME distance used.
+    pub max_k: u8,
+    /// Objects sent carrying a REDUNDANT_FRAME.
+    pub redundant_sent: u64,
+}
+
 /// Result of the audio path of one call.
 #[derive(Debug, Clone, Default)]
 pub struct Recording {
     pub samples: Vec<i16>,
     pub stats: Stats,
+    pub sender: SenderStats,
     /// Mouth-to-ear latency samples in ms (capture timestamp to playout).
     pub latency_ms: Vec<f64>,
 }
@@ -87,6 +111,9 @@ pub struct Recording {
 /// An Opus packet of at most this many bytes is silence (or comfort noise):
 /// the only packets an Opus passthrough may drop or repeat (§3.4).
 const SILENT_PACKET: usize = 12;
+
+/// Packets sent lately, for REDUNDANT_FRAME (the largest distance used).
+const SENT_KEPT: usize = 2;
 
 /// A received packet kept for the controller, with its LOC capture time.
 struct Packet {
@@ -101,6 +128,13 @@ pub struct Media {
     ctl: Controller,
     /// Packets by frame number, while the controller holds them.
     packets: BTreeMap<u64, Packet>,
+    /// REDUNDANT_FRAME copies by frame number, while the controller holds them.
+    copies: BTreeMap<u64, Bytes>,
+    meter: LossMeter,
+    adapt: AdaptState,
+    settings: EncoderSettings,
+    /// The last packets sent, newest last, by frame number.
+    sent_packets: VecDeque<(u64, Bytes)>,
     stretcher: Stretcher,
     /// Decoded PCM not yet played.
     fifo: VecDeque<i16>,
@@ -139,10 +173,15 @@ impl Media {
         };
         let media = Self {
             cfg,
-            enc: OpusEncoder::new(5)?,
+            enc: OpusEncoder::new(EncoderSettings::default().loss_perc)?,
             dec: OpusDecoder::new()?,
             ctl: Controller::default(),
             packets: BTreeMap::new(),
+            copies: BTreeMap::new(),
+            meter: LossMeter::new(),
+            adapt: AdaptState::default(),
+            settings: EncoderSettings::default(),
+            sent_packets: VecDeque::with_capacity(SENT_KEPT + 1),
             stretcher: Stretcher::new(),
             fifo: VecDeque::with_capacity(4 * FRAME),
             origin: Instant::now(),
@@ -184,7 +223,58 @@ impl Media {
     fn stamp(&mut self, opus: Bytes) -> (u64, Bytes, Bytes) {
         let n = self.sent;
         self.sent += 1;
-        (n, Bytes::from(loc::properties(now_us())), opus)
+        let k = self.settings.k as u64;
+        let copy = (k > 0).then(|| self.sent_packets.iter().find(|(m, _)| *m + k == n)).flatten();
+        let props = loc::properties_with(now_us(), copy.map(|(_, p)| (k, &p[..])));
+        self.rec.sender.redundant_sent += copy.is_some() as u64;
+        self.sent_packets.push_back((n, opus.clone()));
+        if self.sent_packets.len() > SENT_KEPT {
+            self.sent_packets.pop_front();
+        }
+        (n, Bytes::from(props), opus)
+    }
+
+    /// Milliseconds on the controller's clock.
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// What our keepalives tell the peer about its audio (quality.md §4.1);
+    /// `None` before its first frame.
+    pub fn rx_report(&mut self) -> Option<Report> {
+        let now = self.now_ms();
+        self.meter.report(&self.ctl.stats(), now)
+    }
+
+    /// The peer's report on our audio: re-tunes the encoder and the
+    /// redundancy from the next frame (quality.md §4.2).
+    pub fn peer_report(&mut self, rx: &Report) {
+        let now = self.now_ms();
+        let s = adapt(rx, &mut self.adapt, now);
+        if s.loss_perc != self.settings.loss_perc {
+            if let Err(e) = self.enc.set_expected_loss(s.loss_perc) {
+                tracing::warn!(error = %e, "cannot set the expected loss");
+            }
+        }
+        if s.bitrate != self.settings.bitrate {
+            if let Err(e) = self.enc.set_bitrate(s.bitrate) {
+                tracing::warn!(error = %e, "cannot set the bitrate");
+            }
+        }
+        if s != self.settings {
+            tracing::debug!(loss = rx.loss, burst = rx.burst, loss_perc = s.loss_perc, bitrate = s.bitrate, k = s.k, "encoder adapted");
+        }
+        self.settings = s;
+        let st = &mut self.rec.sender;
+        st.reports += 1;
+        st.loss_perc = s.loss_perc;
+        st.max_loss_perc = st.max_loss_perc.max(s.loss_perc);
+        st.max_k = st.max_k.max(s.k);
+    }
+
+    /// The encoder settings in force.
+    pub fn settings(&self) -> EncoderSettings {
+        self.settings
     }
 
     /// The next frame to send: (frame number, LOC properties, Opus packet).
@@ -221,21 +311,33 @@ impl Media {
             tracing::debug!(group, object, "audio object number out of range; dropped");
             return false;
         };
-        let now_ms = self.origin.elapsed().as_millis() as u64;
+        let now_ms = self.now_ms();
+        self.meter.on_arrival(n, now_ms);
         let idle = self.ctl.is_idle();
         let keep = self.ctl.on_object(n, f.capture_us, now_ms);
         if keep {
             self.packets.insert(n, Packet { opus: Bytes::copy_from_slice(&f.opus), capture_us: f.capture_us });
         }
+        if let Some(r) = f.redundant {
+            if let Some(m) = n.checked_sub(r.k) {
+                if self.ctl.on_redundant(m) {
+                    self.copies.insert(m, Bytes::from(r.opus));
+                }
+            }
+        }
         self.forget();
         idle && keep
     }
 
-    /// Drops the packets the controller no longer holds (bounded by it).
+    /// Drops the packets and copies the controller no longer holds (bounded by it).
     fn forget(&mut self) {
         if self.packets.len() > self.ctl.held_len() {
             let ctl = &self.ctl;
             self.packets.retain(|n, _| ctl.holds(*n));
+        }
+        if self.copies.len() > self.ctl.redundant_len() {
+            let ctl = &self.ctl;
+            self.copies.retain(|n, _| ctl.holds_redundant(*n));
         }
     }
 
@@ -303,14 +405,18 @@ impl Media {
                 Some(p) => self.dec.recover_sized(&p.opus, FRAME).or_else(|_| self.dec.conceal()),
                 None => self.dec.conceal(),
             },
-            // No REDUNDANT_FRAME on the wire yet (§4.2): nothing to decode.
-            Op::DecodeRedundant(_) | Op::Conceal(_) => self.dec.conceal(),
+            Op::DecodeRedundant(n) => match self.copies.remove(&n) {
+                Some(p) => self.dec.decode(&p).or_else(|_| self.dec.conceal()),
+                None => self.dec.conceal(),
+            },
+            Op::Conceal(_) => self.dec.conceal(),
         };
         self.fifo.extend(pcm.unwrap_or_else(|_| vec![0; FRAME]));
     }
 
-    /// Opus passthrough: one packet per pull, none for a FEC/PLC slot (the
-    /// gateway's decoder conceals); stretches only on silent packets.
+    /// Opus passthrough: one packet per pull — a REDUNDANT_FRAME copy as it
+    /// came — none for a FEC/PLC slot (the gateway's decoder conceals);
+    /// stretches only on silent packets.
     fn playout_opus(&mut self, sink: &tokio::sync::mpsc::Sender<AudioFrame>) {
         if self.ctl.fifo_samples() >= FRAME as u64 {
             if let Some(p) = self.repeat.take() {
@@ -324,6 +430,12 @@ impl Media {
             let n = match op {
                 Op::Idle => break,
                 Op::Decode(n) | Op::Accelerate { n, .. } | Op::Expand(n) => n,
+                Op::DecodeRedundant(n) => {
+                    if let Some(p) = self.copies.remove(&n) {
+                        let _ = sink.try_send(AudioFrame::Opus(p));
+                    }
+                    break;
+                }
                 _ => break,
             };
             let Some(p) = self.packets.remove(&n) else { break };
@@ -364,5 +476,52 @@ impl Media {
     pub fn finish(mut self) -> Recording {
         self.rec.stats = self.ctl.stats();
         self.rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 s of a 220 Hz tone at 48 kHz.
+    fn tone() -> Vec<i16> {
+        (0..48_000).map(|i| ((i as f64 * 220.0 * std::f64::consts::TAU / 48_000.0).sin() * 8_000.0) as i16).collect()
+    }
+
+    #[test]
+    fn a_burst_of_two_is_played_from_redundant_copies_and_reported_as_loss() {
+        let (mut tx, _) = Media::new(MediaConfig { play: tone(), ..Default::default() }).unwrap();
+        let (mut rx, _) = Media::new(MediaConfig::default()).unwrap();
+        // The listener reports bursty loss; no wait for the 2 s of the policy here.
+        tx.adapt.policy.red_on_ms = 0;
+        tx.peer_report(&Report { loss: 50, burst: 30, ..Report::default() });
+        assert_eq!(tx.settings(), EncoderSettings { loss_perc: 8, bitrate: 40_000, fec: true, k: 2 });
+        let frames: Vec<_> = std::iter::from_fn(|| tx.next_outgoing()).take(40).collect();
+        let lost = [20, 21];
+        let mut deliver = frames.iter().filter(|(n, _, _)| !lost.contains(n));
+        // Three frames ahead of playout, then one per pull.
+        for (n, props, opus) in deliver.by_ref().take(3) {
+            rx.incoming(n / 50, n % 50, props, opus);
+        }
+        for (n, props, opus) in deliver {
+            rx.incoming(n / 50, n % 50, props, opus);
+            rx.playout();
+        }
+        let st = rx.ctl.stats();
+        assert_eq!((st.redundant, st.concealed), (2, 0), "{st:?}");
+        let report = rx.rx_report().unwrap();
+        assert_eq!((report.n, report.loss, report.burst, report.red), (39, 50, 20, 2));
+        let sent = tx.finish().sender;
+        assert_eq!((sent.reports, sent.max_k, sent.max_loss_perc, sent.redundant_sent), (1, 2, 8, 38));
+    }
+
+    #[test]
+    fn no_redundancy_until_a_report_asks_for_it() {
+        let (mut tx, _) = Media::new(MediaConfig { play: tone(), ..Default::default() }).unwrap();
+        for _ in 0..5 {
+            let (_, props, opus) = tx.next_outgoing().unwrap();
+            assert_eq!(loc::decode(&props, &opus).unwrap().redundant, None);
+        }
+        assert_eq!(tx.settings(), EncoderSettings::default());
     }
 }

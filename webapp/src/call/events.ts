@@ -6,6 +6,8 @@
  * out (members in the order below).
  */
 
+import { RX_MEMBERS, type RxReport } from "../media/feedback.js";
+
 export type RejectReason = "busy" | "decline";
 
 export type CallEvent =
@@ -21,7 +23,12 @@ export type CallEvent =
   | { t: "hold" }
   | { t: "unhold" }
   | { t: "mute"; on: boolean }
-  | { t: "keepalive" }
+  /**
+   * Every 500 ms while established (CALLS.md §5, §7). `rx`: the listener's
+   * report on the audio it receives (quality.md §4.1), which the peer's
+   * sender adapts to; absent from peers that do not measure it.
+   */
+  | { t: "keepalive"; rx?: RxReport }
   /** An event type this implementation does not know (logged, ignored). Never sent. */
   | { t: "unknown"; name: string };
 
@@ -81,6 +88,23 @@ function u32(o: Json, key: string, dflt: number): number {
 }
 
 /**
+ * The keepalive's `rx` member as serde reads pub-sub-audio's `Report`: an
+ * object whose known members are non-negative integers (missing ones 0,
+ * unknown ones ignored); anything else makes the event malformed.
+ */
+function rxReport(v: unknown): RxReport {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new EventError("Malformed", '"rx" must be an object');
+  const o = v as Json;
+  const r = {} as RxReport;
+  for (const k of RX_MEMBERS) {
+    const x = o[k] ?? 0;
+    if (typeof x !== "number" || !Number.isSafeInteger(x) || x < 0) throw new EventError("Malformed", `"rx.${k}" must be a non-negative integer`);
+    r[k] = x;
+  }
+  return r;
+}
+
+/**
  * An event from a parsed JSON value, strictly (like serde's `Deserialize`
  * for `Event`): an unknown `t` is an error here, see {@link decodeEvent}.
  */
@@ -110,8 +134,9 @@ export function parseEvent(v: unknown): CallEvent {
       return { t, digit: char(o, "digit"), duration_ms: u32(o, "duration_ms", DEFAULT_DTMF_MS) };
     case "hold":
     case "unhold":
-    case "keepalive":
       return { t };
+    case "keepalive":
+      return o["rx"] === undefined || o["rx"] === null ? { t } : { t, rx: rxReport(o["rx"]) };
     case "mute":
       return { t, on: bool(o, "on") };
   }
@@ -159,8 +184,10 @@ export function eventToJson(e: Exclude<CallEvent, { t: "unknown" }>): Json {
       return { t: e.t, on: e.on };
     case "hold":
     case "unhold":
-    case "keepalive":
       return { t: e.t };
+    case "keepalive":
+      if (!e.rx) return { t: e.t };
+      return { t: e.t, rx: Object.fromEntries(RX_MEMBERS.map((k) => [k, e.rx?.[k] ?? 0])) };
   }
 }
 

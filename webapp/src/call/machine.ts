@@ -14,6 +14,7 @@
  */
 
 import type { CallEvent, RejectReason } from "./events.js";
+import type { RxReport } from "../media/feedback.js";
 
 export type Millis = number;
 
@@ -158,6 +159,8 @@ export class Call {
   private deadlineAnswer: Millis | null = null;
   private nextKeepalive: Millis | null = null;
   private lostAt: Millis | null = null;
+  /** What our keepalives report on the audio we receive (quality.md §4.1). */
+  private rx: RxReport | undefined;
 
   private constructor(sid: string, role: Role, me: string, timers: Timers) {
     this.sid = sid;
@@ -199,6 +202,15 @@ export class Call {
   }
 
   /** The earliest time {@link handleTimeout} must be called, or `null`. */
+  /**
+   * The listener's report the next keepalives carry as `rx` (quality.md
+   * §4.1). An input like any other: the machine measures nothing, the
+   * shell's loss meter (media/feedback.ts) does and hands it in.
+   */
+  setRx(rx: RxReport | undefined): void {
+    this.rx = rx;
+  }
+
   pollTimeout(): Millis | null {
     if (this.st === "ended") return null;
     let min: Millis | null = null;
@@ -226,7 +238,7 @@ export class Call {
       return this.end({ reason: "no-answer" }, false, out);
     }
     if (this.nextKeepalive !== null && now >= this.nextKeepalive) {
-      out.push(send({ t: "keepalive" }));
+      out.push(send(this.rx ? { t: "keepalive", rx: this.rx } : { t: "keepalive" }));
       this.nextKeepalive = Math.max(this.nextKeepalive, now) + this.timers.keepalive;
     }
     return out;

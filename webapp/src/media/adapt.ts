@@ -92,3 +92,46 @@ export function adapt(report: Pick<RxReport, "loss" | "burst">, state: AdaptStat
   }
   return { loss_perc: lossPerc, bitrate, fec: true, k: state.k };
 }
+
+/**
+ * The sender's side of adaptation for a shell (the web phone's engine):
+ * the peer's reports in, encoder settings and the REDUNDANT_FRAME copy for
+ * each frame out. Frames are numbered by the order they are sent, so the
+ * copy for a frame is the packet sent k frames before it; {@link restart}
+ * forgets them when sending stops and starts again.
+ */
+export class SenderAdapter {
+  private readonly state = new AdaptState();
+  settings: EncoderSettings = { ...INITIAL_SETTINGS };
+  /** Packets sent lately, newest last (at most the largest k). */
+  private sent: Uint8Array[] = [];
+  /** Counters for tests and benches. */
+  readonly stats = { reports: 0, maxLossPerc: 0, maxK: 0, redundantSent: 0 };
+
+  /** The peer's report at `nowMs`: the new settings when the encoder must change, else `undefined`. */
+  report(rx: Pick<RxReport, "loss" | "burst">, nowMs: number): EncoderSettings | undefined {
+    const s = adapt(rx, this.state, nowMs);
+    const old = this.settings;
+    this.settings = s;
+    this.stats.reports++;
+    this.stats.maxLossPerc = Math.max(this.stats.maxLossPerc, s.loss_perc);
+    this.stats.maxK = Math.max(this.stats.maxK, s.k);
+    return s.loss_perc !== old.loss_perc || s.bitrate !== old.bitrate ? s : undefined;
+  }
+
+  /** The copy the frame about to be sent carries (if k > 0 and that frame was sent); remembers `opus`. */
+  next(opus: Uint8Array): { k: number; opus: Uint8Array } | undefined {
+    const k = this.settings.k;
+    const copy = k > 0 && this.sent.length >= k ? this.sent[this.sent.length - k] : undefined;
+    this.sent.push(opus);
+    if (this.sent.length > 2) this.sent.shift();
+    if (!copy) return undefined;
+    this.stats.redundantSent++;
+    return { k, opus: copy };
+  }
+
+  /** Sending restarted: earlier packets are no frames of this run. */
+  restart(): void {
+    this.sent = [];
+  }
+}

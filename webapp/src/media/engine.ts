@@ -18,6 +18,9 @@
  *                                   └► moq-playout's input (recorded only; it outputs silence)
  */
 
+import { INITIAL_SETTINGS, SenderAdapter } from "./adapt.js";
+import type { RxReport } from "./feedback.js";
+import type { RedundantFrame } from "./loc.js";
 import type { HostCommand, HostEvent, HostStats } from "./host.js";
 import type { PlayoutReport } from "./receiver.js";
 import { Tones } from "./tones.js";
@@ -55,7 +58,11 @@ export class AudioEngine implements PhoneAudio {
   private graph: Promise<Graph> | undefined;
   private mic: MediaStream | undefined;
   private micNode: MediaStreamAudioSourceNode | undefined;
-  private onFrame: ((opus: Uint8Array, captureUs: number) => void) | undefined;
+  private onFrame: ((opus: Uint8Array, captureUs: number, redundant?: RedundantFrame) => void) | undefined;
+  /** The sender's side of adaptation (quality.md §4.2). */
+  adapter = new SenderAdapter();
+  /** The playout's latest report on the peer's audio (§4.1). */
+  private lastRx: RxReport | undefined;
   private muted = false;
   private playing = true;
   /** RTP mode: where the microphone is sent, and what plays the peer. */
@@ -109,7 +116,8 @@ export class AudioEngine implements PhoneAudio {
     // The playout's decoder (libopus) loads asynchronously: the graph is ready once it did (or failed, said once).
     let decoderReady: () => void = () => undefined;
     const decoder = new Promise<void>((resolve) => (decoderReady = resolve));
-    playout.port.onmessage = (e: MessageEvent<{ dump?: Dump; stats?: PlayoutReport; count?: number; ready?: boolean; error?: string }>) => {
+    playout.port.onmessage = (e: MessageEvent<{ dump?: Dump; stats?: PlayoutReport; count?: number; ready?: boolean; error?: string; rx?: RxReport | null }>) => {
+      if (e.data.rx !== undefined) this.lastRx = e.data.rx ?? undefined;
       if (e.data.dump) this.pendingDump.playout?.(e.data.dump);
       if (e.data.count !== undefined) for (const f of this.pendingCount.playout.splice(0)) f(e.data.count);
       if (e.data.stats) for (const f of this.pendingStats.splice(0)) f(e.data.stats);
@@ -163,7 +171,10 @@ export class AudioEngine implements PhoneAudio {
   }
 
   private hostEvent(m: HostEvent): void {
-    if (m.t === "encoded") this.onFrame?.(new Uint8Array(m.opus), m.captureUs);
+    if (m.t === "encoded") {
+      const opus = new Uint8Array(m.opus);
+      this.onFrame?.(opus, m.captureUs, this.adapter.next(opus));
+    }
     else if (m.t === "error") this.lastError = m.message;
     else if (m.t === "stats") for (const f of this.pendingHostStats.splice(0)) f(m.stats);
   }
@@ -187,8 +198,9 @@ export class AudioEngine implements PhoneAudio {
     this.micNode.connect(g.capture);
   }
 
-  startSending(onFrame: (opus: Uint8Array, captureUs: number) => void): void {
+  startSending(onFrame: (opus: Uint8Array, captureUs: number, redundant?: RedundantFrame) => void): void {
     this.onFrame = onFrame;
+    this.adapter.restart();
     void this.ready().then((g) => {
       const ts = g.ctx.getOutputTimestamp();
       const perf = ts.performanceTime ?? performance.now();
@@ -202,10 +214,26 @@ export class AudioEngine implements PhoneAudio {
     void this.graph?.then((g) => g.send({ t: "send", on: false, origin: 0 }));
   }
 
-  receive(n: number, captureUs: number | undefined, opus: Uint8Array): void {
+  receive(n: number, captureUs: number | undefined, opus: Uint8Array, redundant?: RedundantFrame): void {
     // Stamped now, as read: the playout controller measures jitter from these (worklet.ts PlayoutPacket).
     const packet: PlayoutPacket = { n, captureUs, arrivalMs: performance.now(), opus: opus.slice().buffer };
-    void this.graph?.then((g) => g.playout.port.postMessage({ packet }, [packet.opus]));
+    const transfer = [packet.opus];
+    if (redundant) {
+      packet.redundant = { k: redundant.k, opus: redundant.opus.slice().buffer };
+      transfer.push(packet.redundant.opus);
+    }
+    void this.graph?.then((g) => g.playout.port.postMessage({ packet }, transfer));
+  }
+
+  rxReport(): RxReport | undefined {
+    // Arrivals are stamped with performance.now(): the report's time is on that clock too.
+    void this.graph?.then((g) => g.playout.port.postMessage({ report: performance.now() }));
+    return this.lastRx;
+  }
+
+  peerReport(rx: RxReport): void {
+    const s = this.adapter.report(rx, performance.now());
+    if (s) void this.graph?.then((g) => g.send({ t: "tune", packetLossPercent: s.loss_perc, bitrate: s.bitrate }));
   }
 
   setPlayout(on: boolean): void {
@@ -296,6 +324,9 @@ export class AudioEngine implements PhoneAudio {
 
   close(): void {
     this.onFrame = undefined;
+    // The next call starts from the fixed settings until its peer reports.
+    this.adapter = new SenderAdapter();
+    this.lastRx = undefined;
     this.sendRtp(null);
     // (A call's end: the RTP element stays, muted, for the connection's next call.)
     this.receiveRtp(null);
@@ -309,6 +340,7 @@ export class AudioEngine implements PhoneAudio {
       g.send({ t: "send", on: false, origin: 0 });
       g.send({ t: "mute", on: false });
       g.send({ t: "reset" });
+      g.send({ t: "tune", packetLossPercent: INITIAL_SETTINGS.loss_perc, bitrate: INITIAL_SETTINGS.bitrate });
       g.playout.port.postMessage({ reset: true, play: true });
     });
   }

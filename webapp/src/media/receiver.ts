@@ -3,11 +3,14 @@
  * "Shells"): Opus packets in, keyed by frame number, with their arrival
  * time; 128-sample render quanta out. Whenever its FIFO cannot fill a
  * quantum it asks the controller what to do and does it with libopus
- * (decode, FEC from the next packet, PLC) and the {@link Stretcher}. No
+ * (decode, FEC from the next packet, a REDUNDANT_FRAME copy, PLC) and the
+ * {@link Stretcher}. Every frame number heard also feeds the
+ * {@link LossMeter} whose report the call's keepalives carry (§4.1). No
  * clock here either: the playout worklet calls {@link Receiver.render} once
  * per quantum, and unit tests do the same with explicit arrival times.
  */
 
+import { LossMeter, type RxReport } from "./feedback.js";
 import { FRAME_SAMPLES, type OpusFrameDecoder } from "./opus.js";
 import { FRAME_MS, PlayoutController, type Op, type PlayoutConfig, type PlayoutStats } from "./playout.js";
 import { Stretcher } from "./stretch.js";
@@ -63,6 +66,9 @@ export class Receiver {
   controller: PlayoutController;
   private readonly stretcher = new Stretcher();
   private readonly packets = new Map<number, Uint8Array>();
+  /** REDUNDANT_FRAME copies by frame number, while the controller holds them. */
+  private readonly copies = new Map<number, Uint8Array>();
+  private meter = new LossMeter();
   private readonly fifo = new Fifo();
   private decodeErrors = 0;
   private received = 0;
@@ -85,8 +91,21 @@ export class Receiver {
     if (!this.decoder) return;
     this.received++;
     // The controller counts whole ms, as the Rust one does.
+    this.meter.onArrival(n, Math.floor(arrivalMs));
     if (this.controller.onObject(n, captureUs, Math.floor(arrivalMs))) this.packets.set(n, opus);
     this.prune();
+  }
+
+  /** A REDUNDANT_FRAME copy of frame `n` (carried by a later frame, pushed just before). */
+  pushRedundant(n: number, opus: Uint8Array): void {
+    if (!this.decoder || !Number.isSafeInteger(n) || n < 0) return;
+    if (this.controller.onRedundant(n)) this.copies.set(n, opus);
+    this.prune();
+  }
+
+  /** The report on what arrived (quality.md §4.1) at `nowMs`, on the arrivals' clock; `undefined` before the first frame. */
+  rxReport(nowMs: number): RxReport | undefined {
+    return this.meter.report(this.controller.stats(), Math.floor(nowMs));
   }
 
   /** Fills `out` (one render quantum) with the next samples, silence where there are none. */
@@ -106,6 +125,8 @@ export class Receiver {
   reset(): void {
     this.controller = new PlayoutController(this.config);
     this.packets.clear();
+    this.copies.clear();
+    this.meter = new LossMeter();
     this.fifo.clear();
     this.received = 0;
     this.decodeErrors = 0;
@@ -118,6 +139,7 @@ export class Receiver {
 
   /** Drops the packets the controller no longer holds (late, skipped, played). */
   private prune(): void {
+    for (const k of this.copies.keys()) if (!this.controller.holdsRedundant(k)) this.copies.delete(k);
     if (this.packets.size <= this.controller.heldLen()) return;
     for (const k of this.packets.keys()) if (!this.controller.holds(k)) this.packets.delete(k);
   }
@@ -129,9 +151,11 @@ export class Receiver {
           return dec.conceal();
         case "fec":
           return dec.decodeFec(this.packet(op.from));
-        case "redundant":
-          // REDUNDANT_FRAME copies (quality.md §4.2) are not received yet: nothing sends them.
-          return dec.conceal();
+        case "redundant": {
+          const copy = this.copies.get(op.n);
+          this.copies.delete(op.n);
+          return copy ? dec.decode(copy) : dec.conceal();
+        }
         case "decode": {
           const pcm = dec.decode(this.packet(op.n));
           this.stretcher.observe(pcm);

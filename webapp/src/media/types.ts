@@ -5,19 +5,31 @@
  */
 
 import type { RtpAudio } from "../session/transport.js";
+import type { RxReport } from "./feedback.js";
+import type { RedundantFrame } from "./loc.js";
 
 export type ToneKind = "ring" | "ringback";
 
 export interface CallAudio {
   /**
    * Starts sending: each encoded 20 ms Opus frame goes to `onFrame` with its
-   * capture time (µs since the Unix epoch). Frames keep coming (silence
+   * capture time (µs since the Unix epoch) and, while the peer's reports
+   * ask for redundancy, the copy of an earlier frame it carries
+   * (REDUNDANT_FRAME, quality.md §4.2). Frames keep coming (silence
    * included, DTX off) until {@link stopSending}.
    */
-  startSending(onFrame: (opus: Uint8Array, captureUs: number) => void): void;
+  startSending(onFrame: (opus: Uint8Array, captureUs: number, redundant?: RedundantFrame) => void): void;
   stopSending(): void;
-  /** An Opus frame of the peer: frame number `n` (CALLS.md §6). */
-  receive(n: number, captureUs: number | undefined, opus: Uint8Array): void;
+  /** An Opus frame of the peer: frame number `n` (CALLS.md §6), with the REDUNDANT_FRAME it carried. */
+  receive(n: number, captureUs: number | undefined, opus: Uint8Array, redundant?: RedundantFrame): void;
+  /**
+   * Our report on the peer's audio for the next keepalive (quality.md
+   * §4.1): the latest one the playout made (asked for again now, so it is
+   * at most one keepalive old); `undefined` before any audio.
+   */
+  rxReport?(): RxReport | undefined;
+  /** The peer's report on our audio: re-tunes the encoder and redundancy (§4.2). */
+  peerReport?(rx: RxReport): void;
   /** Plays what the peer sends (off while we hold the call). */
   setPlayout(on: boolean): void;
   /** Sends silence instead of the microphone. */

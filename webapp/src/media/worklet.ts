@@ -112,6 +112,8 @@ export interface PlayoutPacket {
    */
   arrivalMs: number;
   opus: ArrayBuffer;
+  /** A REDUNDANT_FRAME it carried: the packet of frame n − k (quality.md §4.2). */
+  redundant?: { k: number; opus: ArrayBuffer };
 }
 
 interface PlayoutMessage {
@@ -121,6 +123,8 @@ interface PlayoutMessage {
   count?: boolean;
   reset?: boolean;
   stats?: boolean;
+  /** Asks for the listener's report (quality.md §4.1) at this time on the arrivals' clock; answered `{ rx }`. */
+  report?: number;
   play?: boolean;
   /** RTP mode: record the input (the remote WebRTC track, which an <audio> element plays) and output silence. */
   rtp?: boolean;
@@ -146,7 +150,12 @@ class PlayoutProcessor extends Processor {
   }
 
   private control(m: PlayoutMessage): void {
-    if (m.packet) this.rx.push(m.packet.n, m.packet.captureUs, m.packet.arrivalMs, new Uint8Array(m.packet.opus));
+    if (m.packet) {
+      const p = m.packet;
+      this.rx.push(p.n, p.captureUs, p.arrivalMs, new Uint8Array(p.opus));
+      if (p.redundant) this.rx.pushRedundant(p.n - p.redundant.k, new Uint8Array(p.redundant.opus));
+    }
+    if (m.report !== undefined) this.port.postMessage({ rx: this.rx.rxReport(m.report) ?? null });
     if (m.reset) this.rx.reset();
     if (m.play !== undefined) this.playing = m.play;
     if (m.rtp !== undefined) this.rtp = m.rtp;

@@ -142,6 +142,8 @@ export class CallRun {
   /** Feeds the machine and executes what it says. */
   input(i: Input): void {
     if (this.isOver) return;
+    // The peer's report on our audio re-tunes our encoder (quality.md §4.2).
+    if (i.in === "peer" && i.event.t === "keepalive" && i.event.rx) this.s.audio?.peerReport?.(i.event.rx);
     this.execute(this.s.call.handle(i, this.now()));
   }
 
@@ -172,6 +174,8 @@ export class CallRun {
     if (t === null || this.isOver) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      // Our report on the peer's audio rides on the keepalives (quality.md §4.1).
+      this.s.call.setRx(this.s.audio?.rxReport?.());
       this.execute(this.s.call.handleTimeout(this.now()));
     }, Math.max(0, t - this.now()));
   }
@@ -281,10 +285,10 @@ export class CallRun {
     if (rtp) return this.mediaRtp(on, rtp, audio);
     if (!on) return audio.stopSending();
     const track = this.publication().audio;
-    audio.startSending((opus, captureUs) => {
+    audio.startSending((opus, captureUs, redundant) => {
       const n = this.sentFrames++;
       const { group, object } = { group: Math.floor(n / 50), object: n % 50 };
-      track.send(group, object, (alias) => encodeAudioDatagram(alias, n, captureUs, opus));
+      track.send(group, object, (alias) => encodeAudioDatagram(alias, n, captureUs, opus, undefined, redundant));
     });
   }
 
@@ -431,7 +435,7 @@ export class CallRun {
       try {
         const f = decodeLoc(o.properties, o.payload);
         const now = this.early.frame(device, { n, captureUs: f.captureUs === undefined ? undefined : Number(f.captureUs), opus: f.opus });
-        if (now) this.s.audio?.receive(now.n, now.captureUs, now.opus);
+        if (now) this.s.audio?.receive(now.n, now.captureUs, now.opus, now.n === n ? f.redundant : undefined);
       } catch (e) {
         console.warn("dropping malformed audio object", e);
         return;

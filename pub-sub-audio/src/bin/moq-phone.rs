@@ -244,10 +244,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// Saves the recording, then prints the call's audio statistics.
 fn finish(m: &MediaArgs, out: &Outcome, report: &mpsc::UnboundedSender<Progress>) -> anyhow::Result<()> {
     save(m, out)?;
-    let st = out.recording.stats;
+    let (st, tx) = (out.recording.stats, out.recording.sender);
     let _ = report.send(Progress::Info(format!(
-        "audio: played {} fec {} concealed {} underruns {} late {} skipped {} concealed_ms {} accel_ms {} expand_ms {} target_ms {}",
-        st.played, st.fec, st.concealed, st.underruns, st.late, st.skipped, st.concealed_ms, st.accel_ms, st.expand_ms, st.target_ms
+        "audio: played {} fec {} red {} concealed {} underruns {} late {} skipped {} concealed_ms {} accel_ms {} expand_ms {} target_ms {} \
+         reports {} sent_loss_perc {} sent_max_loss_perc {} sent_k {} sent_red {}",
+        st.played, st.fec, st.redundant, st.concealed, st.underruns, st.late, st.skipped, st.concealed_ms, st.accel_ms, st.expand_ms, st.target_ms,
+        tx.reports, tx.loss_perc, tx.max_loss_perc, tx.max_k, tx.redundant_sent
     )));
     Ok(())
 }

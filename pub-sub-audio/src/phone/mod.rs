@@ -1,6 +1,9 @@
 //! The async shell of a phone: one MoQ session to any draft-18 relay,
 //! registration and presence, ringing, and one [`driver::Driver`] per call
 //! (docs/CALLS.md). The call logic itself is the sans-IO [`crate::call`].
+//! A [`Phone`] is one session; [`Registration`] keeps a phone registered
+//! across sessions (relay restarts, partitions, GOAWAY) on the schedule of
+//! [`reconnect`] (docs/CALLS.md §3 "Re-registration").
 
 pub mod driver;
 pub mod media;

@@ -1,7 +1,7 @@
 //! A phone that stays registered: when its relay session ends (the relay
 //! was killed or restarted, the link was down past the idle timeout, or the
 //! relay sent GOAWAY), it connects again on the schedule of
-//! [`reconnect::Backoff`] and re-publishes its registration and its ring
+//! [`Backoff`] and re-publishes its registration and its ring
 //! subscription (docs/CALLS.md §3, "Re-registration").
 //!
 //! Why a handle with one event stream, not a `Phone` that swaps its session

@@ -4,6 +4,7 @@
 //!   moq-bench compare ...     ours (tokens off, on) vs moq-relay-ietf vs moq-dev (bench/run)
 //!   moq-bench call-loss --loss 2 --jitter-ms 20 --secs 30
 //!   moq-bench fallback --calls 10,25,50   WebRTC fallback calls beside QUIC (issue 14)
+//!   moq-bench soak --minutes 60   call churn through our relay, fails on growth (bench/soak, issue 20)
 //!
 //! call-loss runs a real call (two phones, our relay as a process) through a
 //! UDP impairment proxy and reports concealment, underruns per minute and
@@ -15,12 +16,14 @@ mod impair;
 mod link;
 mod load;
 mod pbx;
+mod phones;
 mod plot;
 mod probe;
 mod procstat;
 mod relays;
 mod report;
 mod rtc_peer;
+mod soak;
 mod storm;
 mod tokens;
 mod verdict;
@@ -106,6 +109,10 @@ enum Cmd {
         #[arg(long)]
         list: bool,
     },
+    /// Call churn through our relay for `--minutes`, watched for growth;
+    /// writes bench/SOAK.md and exits 1 when anything grew or a call failed
+    /// (run through bench/soak).
+    Soak(soak::SoakArgs),
     /// A call through a lossy, jittery path; writes bench/results/call-loss.md.
     CallLoss {
         /// Packet loss in percent, each direction.
@@ -199,6 +206,12 @@ async fn main() -> anyhow::Result<()> {
                 link::OUTAGE_AT
             );
             tokio::signal::ctrl_c().await?;
+            Ok(())
+        }
+        Cmd::Soak(a) => {
+            if !soak::main(a).await? {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Cmd::PbxLegs { relay, asterisk_pid, codec, calls, secs, to } => {

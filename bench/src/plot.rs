@@ -9,7 +9,7 @@ use std::path::Path;
 const COLORS: [RGBColor; 4] = [RGBColor(0, 114, 178), RGBColor(86, 180, 233), RGBColor(213, 94, 0), RGBColor(0, 158, 115)];
 
 /// Registers a sans-serif font once; false when none is installed.
-fn font() -> bool {
+pub(crate) fn font() -> bool {
     static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OK.get_or_init(|| {
         let candidates = [
@@ -29,10 +29,10 @@ fn font() -> bool {
     })
 }
 
-type Series = (String, RGBColor, Vec<(f64, f64)>, bool);
+pub(crate) type Series = (String, RGBColor, Vec<(f64, f64)>, bool);
 
 /// One panel: lines with dots; `thin` lines are secondary (p50, generator).
-fn panel<DB: DrawingBackend>(
+pub(crate) fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     x_label: &str,

@@ -9,11 +9,11 @@
 //! Audio goes through live Opus ports: 80-byte packets every 20 ms pass
 //! through untouched, so the generator spends no CPU on codecs.
 
+use crate::phones::{await_connect, config, live_port};
 use crate::relays::Relay;
-use bytes::Bytes;
-use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
-use pub_sub_audio::phone::media::{AudioFrame, AudioMapping, LivePort, MediaConfig};
-use pub_sub_audio::phone::{Phone, PhoneConfig, Progress};
+use pub_sub_audio::call::{Address, UserAction};
+use pub_sub_audio::phone::media::{AudioMapping, MediaConfig};
+use pub_sub_audio::phone::{Phone, Progress};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -44,39 +44,6 @@ pub struct StormResult {
     pub other_cpu_s: f64,
     pub secs: f64,
     pub register_error: Option<String>,
-}
-
-/// A live port fed with an Opus-sized packet every 20 ms until the call ends;
-/// what the peer says arrives on the returned receiver.
-fn live_port() -> (LivePort, mpsc::Receiver<AudioFrame>) {
-    let (from_tx, from_rx) = mpsc::channel(16);
-    let (to_tx, to_rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        let pkt = Bytes::from(vec![0x78u8; 80]);
-        loop {
-            tick.tick().await;
-            if from_tx.is_closed() {
-                return;
-            }
-            let _ = from_tx.try_send(AudioFrame::Opus(pkt.clone()));
-        }
-    });
-    (LivePort { from_user: from_rx, to_user: to_tx, opus: true }, to_rx)
-}
-
-fn config(relay: &Relay, user: String) -> PhoneConfig {
-    PhoneConfig {
-        url: relay.url.clone(),
-        tls: moq_client::Tls::DisableVerify,
-        display: user.clone(),
-        user,
-        device: "d".into(),
-        timers: Timers::default(),
-        // Tokens-on relays are not stormed (see compare.rs): the call
-        // policy would need one token per phone user.
-        token: relay.token.clone(),
-    }
 }
 
 /// A callee: answers every call as soon as it rings, talks until hung up.
@@ -121,27 +88,9 @@ async fn one_call(caller: Phone, to: Address, hold: Duration, mapping: AudioMapp
         tokio::spawn(
             async move { caller.call(&to, MediaConfig { live: Some(live), mapping, ..Default::default() }, act_rx, rep_tx).await },
         );
-    let ms = |t0: Instant| t0.elapsed().as_secs_f64() * 1e3;
-    let mut s = Setup { heard: 0.0, ring: None, established: None, first_audio: None };
-    let deadline = tokio::time::sleep(Duration::from_secs(10));
-    tokio::pin!(deadline);
-    let mut ended: Option<EndReason> = None;
-    while s.first_audio.is_none() && ended.is_none() {
-        // Progress first: `Established` is reported before the first frame
-        // is played, and both may be waiting here at once.
-        tokio::select! {
-            biased;
-            p = rep_rx.recv() => match p {
-                Some(Progress::Ringing { on: true }) => { s.ring.get_or_insert(ms(t0)); }
-                Some(Progress::Established { .. }) => { s.established.get_or_insert(ms(t0)); }
-                Some(Progress::Ended(r)) => ended = Some(r),
-                Some(_) => {}
-                None => break,
-            },
-            f = heard.recv() => if f.is_some() { s.first_audio = Some(ms(t0)); },
-            _ = &mut deadline => break,
-        }
-    }
+    let within = Duration::from_secs(10);
+    let c = await_connect(&mut rep_rx, &mut heard, t0, within).await;
+    let mut s = Setup { heard: 0.0, ring: c.ring, established: c.established, first_audio: c.first_audio };
     if s.first_audio.is_some() {
         // Count what the caller plays while the call is held.
         let end = tokio::time::Instant::now() + hold;
@@ -155,12 +104,9 @@ async fn one_call(caller: Phone, to: Address, hold: Duration, mapping: AudioMapp
     // Let the call end (bounded) so the next one on this phone starts clean.
     tokio::spawn(async move { while heard.recv().await.is_some() {} });
     let _ = tokio::time::timeout(Duration::from_secs(5), call).await;
-    match (s.first_audio, ended) {
-        (Some(_), _) => Ok(s),
-        (None, Some(r)) => Err(format!("ended: {}", pub_sub_audio::phone::driver::describe(&r))),
-        (None, None) if s.established.is_some() => Err("established, but no audio within 10 s".into()),
-        (None, None) if s.ring.is_some() => Err("rang, never established within 10 s".into()),
-        (None, None) => Err("no ringback within 10 s".into()),
+    match c.failure(within) {
+        None => Ok(s),
+        Some(e) => Err(e),
     }
 }
 
@@ -177,27 +123,13 @@ pub async fn run(relay: &Relay, rate: f64, secs: u64, hold: Duration, streams: b
     let tag = format!("s{}r{}{}", std::process::id(), rate as u64, &out.mapping[..1]);
     let mut callers = Vec::new();
     let mut callees = Vec::new();
-    let sem = Arc::new(tokio::sync::Semaphore::new(8));
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..pool {
-        for side in ["a", "b"] {
-            let cfg = config(relay, format!("{tag}{side}{i}"));
-            let sem = sem.clone();
-            set.spawn(async move {
-                let _p = sem.acquire().await;
-                (side, i, Phone::register(cfg).await)
-            });
-        }
-    }
+    let cfgs = (0..pool).flat_map(|i| ["a", "b"].map(|side| ((side, i), config(relay, format!("{tag}{side}{i}"))))).collect();
     let mut reg = Vec::new();
-    while let Some(r) = set.join_next().await {
+    for r in crate::phones::register_all(cfgs, 8).await {
         match r {
-            Ok((side, i, Ok((phone, rings)))) => reg.push((side, i, phone, rings)),
-            Ok((_, _, Err(e))) => {
-                out.register_error.get_or_insert(e.to_string());
-            }
+            Ok(((side, i), (phone, rings))) => reg.push((side, i, phone, rings)),
             Err(e) => {
-                out.register_error.get_or_insert(e.to_string());
+                out.register_error.get_or_insert(e);
             }
         }
     }

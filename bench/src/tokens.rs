@@ -107,7 +107,7 @@ impl Checked {
     }
 }
 
-async fn metrics_page(relay: &Relay) -> anyhow::Result<String> {
+pub async fn metrics_page(relay: &Relay) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = relay.url.host_str().unwrap_or("127.0.0.1");
     let port = relay.url.port().unwrap_or(4443);

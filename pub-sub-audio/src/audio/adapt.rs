@@ -10,8 +10,14 @@
 //!   per 500 ms), so a calm spell between bursts does not drop the FEC.
 //! - FEC (LBRR) always on; 32 kbit/s, 40 kbit/s while the smoothed loss is
 //!   ≥ 5 % so LBRR does not starve the primary frame.
-//! - Redundancy k ∈ {0, 1, 2}: on when a report says loss ≥ 8 % or a mean
-//!   burst ≥ 2 frames and that has held for 2 s; k = 2 when bursts are ≥ 2
+//! - Redundancy k ∈ {0, 1, 2}: on when a report says loss ≥ 8 %, or a mean
+//!   burst ≥ 2 frames with loss ≥ 3 % — at once: the report already covers
+//!   the last 2 s (deviation from §4.2's "for 2 s", why: waiting for 2 s more
+//!   of reports that each qualify, as first built, means 5 overlapping windows
+//!   in a row, which bursty links — the case k = 2 exists for — rarely give:
+//!   a browser call on bursty5 saw 30 % expected loss but never k > 0; the
+//!   3 % floor keeps a single burst of 2 in 2 s from doubling the bitrate
+//!   for 10 s). k = 2 when bursts are ≥ 2
 //!   (LBRR in frame n+1 already covers n, the copy of n in n+2 covers the
 //!   second frame of a burst), else 1 (a full-rate copy of the frame LBRR
 //!   covers at a lower rate); k goes 1 → 2 as soon as bursts appear. Off
@@ -58,9 +64,10 @@ pub struct Policy {
     pub high_bitrate: u32,
     /// Redundancy on: loss ‰ at least this …
     pub red_on_loss: u64,
-    /// … or a mean burst (×10) at least this …
+    /// … or a mean burst (×10) at least this with loss ‰ at least `red_burst_loss` …
     pub red_on_burst: u64,
-    /// … for this long, ms.
+    pub red_burst_loss: u64,
+    /// … for this long beyond the report's own 2 s, ms (0: at once).
     pub red_on_ms: u64,
     /// Redundancy off: loss ‰ below this for `red_off_ms`.
     pub red_off_loss: u64,
@@ -79,7 +86,8 @@ impl Default for Policy {
             high_bitrate: 40_000,
             red_on_loss: 80,
             red_on_burst: 20,
-            red_on_ms: 2_000,
+            red_burst_loss: 30,
+            red_on_ms: 0,
             red_off_loss: 30,
             red_off_ms: 10_000,
             fall: 1.0 / 8.0,
@@ -111,7 +119,7 @@ pub fn adapt(report: &Report, state: &mut AdaptState, now_ms: u64) -> EncoderSet
     let loss_perc = (1.5 * s / 10.0).ceil().clamp(p.min_loss_perc as f64, p.max_loss_perc as f64) as u8;
     let bitrate = if s >= p.high_rate_from as f64 { p.high_bitrate } else { p.bitrate };
 
-    let bursty = report.burst >= p.red_on_burst;
+    let bursty = report.burst >= p.red_on_burst && report.loss >= p.red_burst_loss;
     let on = report.loss >= p.red_on_loss || bursty;
     if state.k == 0 {
         state.off_since = None;
@@ -151,15 +159,13 @@ mod tests {
         let mut st = AdaptState::default();
         assert_eq!(adapt(&rx(30, 10), &mut st, 0), EncoderSettings { loss_perc: 5, bitrate: 32_000, fec: true, k: 0 });
         let mut st = AdaptState::default();
-        assert_eq!(adapt(&rx(1000, 10), &mut st, 0), EncoderSettings { loss_perc: 30, bitrate: 40_000, fec: true, k: 0 });
+        assert_eq!(adapt(&rx(1000, 10), &mut st, 0), EncoderSettings { loss_perc: 30, bitrate: 40_000, fec: true, k: 1 });
     }
 
     #[test]
-    fn redundancy_needs_two_seconds_of_loss_and_ten_of_calm() {
+    fn redundancy_on_at_a_lossy_report_off_after_ten_seconds_of_calm() {
         let mut st = AdaptState::default();
-        for t in (0..2_000).step_by(500) {
-            assert_eq!(adapt(&rx(50, 30), &mut st, t).k, 0, "at {t}");
-        }
+        assert_eq!(adapt(&rx(20, 20), &mut st, 0).k, 0, "one burst of 2 in 2 s");
         assert_eq!(adapt(&rx(50, 30), &mut st, 2_000).k, 2);
         for t in (2_500..12_500).step_by(500) {
             assert_eq!(adapt(&rx(0, 0), &mut st, t).k, 2, "at {t}");
@@ -169,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_clock_going_backwards_does_not_panic() {
-        let mut st = AdaptState::default();
+        let mut st = AdaptState { policy: Policy { red_on_ms: 2_000, ..Policy::default() }, ..AdaptState::default() };
         adapt(&rx(100, 10), &mut st, 5_000);
         assert_eq!(adapt(&rx(100, 10), &mut st, 0).k, 0);
     }

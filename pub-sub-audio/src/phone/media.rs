@@ -492,8 +492,7 @@ mod tests {
     fn a_burst_of_two_is_played_from_redundant_copies_and_reported_as_loss() {
         let (mut tx, _) = Media::new(MediaConfig { play: tone(), ..Default::default() }).unwrap();
         let (mut rx, _) = Media::new(MediaConfig::default()).unwrap();
-        // The listener reports bursty loss; no wait for the 2 s of the policy here.
-        tx.adapt.policy.red_on_ms = 0;
+        // The listener reports bursty loss.
         tx.peer_report(&Report { loss: 50, burst: 30, ..Report::default() });
         assert_eq!(tx.settings(), EncoderSettings { loss_perc: 8, bitrate: 40_000, fec: true, k: 2 });
         let frames: Vec<_> = std::iter::from_fn(|| tx.next_outgoing()).take(40).collect();

@@ -9,9 +9,10 @@
  * - expected loss = clamp(⌈1.5 × smoothed loss %⌉, 2, 30); the smoothing
  *   follows a rise at once and a fall by 1/8 per report;
  * - FEC always on; 32 kbit/s, 40 kbit/s while the smoothed loss is ≥ 5 %;
- * - k ∈ {0, 1, 2}: on after 2 s of reports with loss ≥ 8 % or mean burst
- *   ≥ 2 (k = 2 with bursts, else 1; 1 → 2 as soon as bursts appear), off
- *   after 10 s below 3 % with the on-condition false.
+ * - k ∈ {0, 1, 2}: on at a report (it covers the last 2 s) with loss ≥ 8 %
+ *   or a mean burst ≥ 2 with loss ≥ 3 % (k = 2 with bursts, else 1; 1 → 2
+ *   as soon as bursts appear), off after 10 s below 3 % with the
+ *   on-condition false.
  *
  * Pure: report, state and time (ms) in, settings out.
  */
@@ -40,7 +41,9 @@ export const POLICY = {
   highBitrate: 40000,
   redOnLoss: 80,
   redOnBurst: 20,
-  redOnMs: 2000,
+  redBurstLoss: 30,
+  /** Beyond the report's own 2 s, ms (0: at once). */
+  redOnMs: 0,
   redOffLoss: 30,
   redOffMs: 10000,
   fall: 1 / 8,
@@ -66,7 +69,7 @@ export function adapt(report: Pick<RxReport, "loss" | "burst">, state: AdaptStat
   const lossPerc = Math.min(p.maxLossPerc, Math.max(p.minLossPerc, Math.ceil((1.5 * s) / 10)));
   const bitrate = s >= p.highRateFrom ? p.highBitrate : p.bitrate;
 
-  const bursty = report.burst >= p.redOnBurst;
+  const bursty = report.burst >= p.redOnBurst && report.loss >= p.redBurstLoss;
   const on = report.loss >= p.redOnLoss || bursty;
   if (state.k === 0) {
     state.offSince = undefined;

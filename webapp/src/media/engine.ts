@@ -18,7 +18,7 @@
  *                                   └► moq-playout's input (recorded only; it outputs silence)
  */
 
-import { INITIAL_SETTINGS, SenderAdapter } from "./adapt.js";
+import { INITIAL_SETTINGS, SenderAdapter, type EncoderSettings } from "./adapt.js";
 import type { RxReport } from "./feedback.js";
 import type { RedundantFrame } from "./loc.js";
 import type { HostCommand, HostEvent, HostStats } from "./host.js";
@@ -387,11 +387,13 @@ export class AudioEngine implements PhoneAudio {
     });
   }
 
-  async codecStats(): Promise<HostStats> {
+  /** The encoder's counters, and what the peer's reports made of its settings (quality.md §4.2). */
+  async codecStats(): Promise<HostStats & { adapt: SenderAdapter["stats"] & { settings: EncoderSettings } }> {
     const g = await this.ready();
-    return new Promise((resolve) => {
+    const host = await new Promise<HostStats>((resolve) => {
       this.pendingHostStats.push(resolve);
       g.send({ t: "stats" });
     });
+    return { ...host, adapt: { ...this.adapter.stats, settings: { ...this.adapter.settings } } };
   }
 }

@@ -9,7 +9,9 @@
 //!
 //! The test asserts order and counts, not time: it runs until bob has played
 //! 20 s of alice's audio (counted in frames), then alice hangs up and both
-//! calls' counters are checked. Needs `cargo build -p moq-relay`.
+//! calls' counters are checked. A second test does the same with two
+//! `moq-phone` processes (`--hangup-after 20`) and reads their `audio:`
+//! lines. Needs `cargo build -p moq-relay -p pub-sub-audio --bin moq-phone`.
 
 use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
 use pub_sub_audio::phone::media::{AudioFrame, LivePort, MediaConfig};
@@ -184,4 +186,85 @@ async fn adapt_call() {
     // Redundancy went on and bob played lost frames from the copies.
     assert!(sent.max_k >= 1 && sent.redundant_sent > 0, "alice never sent a REDUNDANT_FRAME: {sent:?}");
     assert!(heard.redundant > 0, "bob played no frame from a REDUNDANT_FRAME copy: {heard:?}");
+}
+
+/// The `key value` pairs of moq-phone's final `audio: …` line.
+fn audio_line(lines: &[String], who: &str) -> std::collections::HashMap<String, u64> {
+    let l = lines.iter().find_map(|l| l.strip_prefix("audio: ")).unwrap_or_else(|| panic!("{who} printed no audio line: {lines:?}"));
+    let words: Vec<&str> = l.split_whitespace().collect();
+    words.chunks(2).filter_map(|kv| Some((kv[0].to_string(), kv.get(1)?.parse().ok()?))).collect()
+}
+
+/// Starts moq-phone with `args`; its stdout lines arrive on the receiver.
+fn phone(target: &std::path::Path, args: &[&str]) -> (Proc, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = Command::new(target.join("moq-phone"));
+    cmd.args(args).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start moq-phone: {e} (cargo build -p pub-sub-audio --bin moq-phone)"));
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    (Proc(child), rx)
+}
+
+/// Lines until the process closes its stdout (it exited), bounded by `GIVE_UP`.
+fn all_lines(rx: &std::sync::mpsc::Receiver<String>, who: &str) -> Vec<String> {
+    let end = std::time::Instant::now() + GIVE_UP;
+    let mut lines = Vec::new();
+    loop {
+        match rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())) {
+            Ok(l) => lines.push(l),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return lines,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{who} did not finish: {lines:?}"),
+        }
+    }
+}
+
+#[test]
+fn moq_phone_processes_print_the_senders_adaptation_and_the_copies_played() {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().unwrap().parent().unwrap();
+    let dir = std::env::temp_dir().join(format!("call-adapt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 25 s of a voiced buzz (150 Hz and harmonics), so Opus codes it as speech.
+    let buzz: Vec<i16> = (0..25 * 48_000)
+        .map(|i| {
+            let x = i as f64 * 150.0 * std::f64::consts::TAU / 48_000.0;
+            ((x.sin() + 0.5 * (2.0 * x).sin() + 0.25 * (3.0 * x).sin()) * 6_000.0) as i16
+        })
+        .collect();
+    let wav = dir.join("buzz.wav");
+    pub_sub_audio::audio::wav::write(&wav, &buzz).unwrap();
+    let wav = wav.to_str().unwrap();
+
+    let rport = free_udp_port();
+    let mut relay = Command::new(target.join("moq-relay"));
+    relay.args(["--bind", &format!("127.0.0.1:{rport}")]).env("MOQ_RELAY_WEBRTC_BIND", "127.0.0.1:0");
+    let _relay = start(relay, "moq-relay", false);
+    let pport = free_udp_port();
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_moq-bench"));
+    proxy.args(["impair", "--listen", &format!("127.0.0.1:{pport}"), "--to", &format!("127.0.0.1:{rport}")]);
+    proxy.args(["--up", "bursty5", "--down", "bursty5", "--seed", "23"]);
+    let _proxy = start(proxy, "epoch_unix_us", true);
+
+    let (direct, behind) = (format!("moqt://127.0.0.1:{rport}"), format!("moqt://127.0.0.1:{pport}"));
+    let (_bob, bob_out) = phone(target, &["--relay", &direct, "--insecure", "--as", "bob", "answer", "--play", wav, "--wait-secs", "60"]);
+    let mut bob_lines = Vec::new();
+    while !bob_lines.last().is_some_and(|l: &String| l.starts_with("registered ")) {
+        bob_lines.push(bob_out.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("bob did not register: {bob_lines:?}")));
+    }
+    let (_alice, alice_out) =
+        phone(target, &["--relay", &behind, "--insecure", "--as", "alice", "call", "bob", "--play", wav, "--hangup-after", "20"]);
+    let alice_lines = all_lines(&alice_out, "alice");
+    bob_lines.extend(all_lines(&bob_out, "bob"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (a, b) = (audio_line(&alice_lines, "alice"), audio_line(&bob_lines, "bob"));
+    eprintln!("alice: {a:?}\nbob: {b:?}");
+    assert!(a["reports"] > 0, "no report from bob reached alice: {a:?}");
+    assert!(a["sent_max_loss_perc"] > 5, "alice's expected loss never rose above 5 %: {a:?}");
+    assert!(a["sent_k"] >= 1 && a["sent_red"] > 0, "alice sent no REDUNDANT_FRAME: {a:?}");
+    assert!(b["red"] > 0, "bob played no frame from a copy: {b:?}");
 }

@@ -45,7 +45,7 @@ async function call(relay, { profile, seed, dir, speech, secs }, n) {
       const text = (c) => c.lines.map((l) => l.text);
       const stats = (c) => {
         const a = parseAudioLine(text(c).find((t) => /^audio: /.test(t)) ?? "") ?? {};
-        const frames = (a.played ?? 0) + (a.fec ?? 0) + (a.concealed ?? 0);
+        const frames = (a.played ?? 0) + (a.fec ?? 0) + (a.red ?? 0) + (a.concealed ?? 0);
         return {
           ...a,
           // The report's common keys (per call): time played out, concealed time, in ms.

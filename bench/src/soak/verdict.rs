@@ -50,6 +50,15 @@ pub struct Growth {
     pub failure: Option<String>,
 }
 
+/// A quantity for a message: MiB when the metric counts bytes.
+fn amount(name: &str, v: f64) -> String {
+    if name.contains("bytes") {
+        format!("{:+.2} MiB", v / 1048576.0)
+    } else {
+        format!("{v:+.1}")
+    }
+}
+
 /// Least-squares slope of `y` over `t` (units per second); 0 for fewer
 /// than two distinct times.
 pub fn slope(pts: &[(f64, f64)]) -> f64 {
@@ -96,8 +105,10 @@ pub fn judge(name: &str, pts: &[(f64, f64)], warm_from: f64, idle: f64, after: O
     g.limit = (b.rel * g.warm.abs()).max(b.abs);
     if g.rise > g.limit {
         g.failure = Some(format!(
-            "{name} grows: {:+.3} per minute after warm-up, {:+.1} over the {:.0} s measured (limit {:.1})",
-            g.slope_per_min, g.rise, window, g.limit
+            "{name} grows: {} per minute after warm-up, {} over the {window:.0} s measured (limit {})",
+            amount(name, g.slope_per_min),
+            amount(name, g.rise),
+            amount(name, g.limit).trim_start_matches('+')
         ));
     } else if let (Some(tol), Some(a)) = (b.back_to_idle, after) {
         if a > idle + tol {
@@ -129,7 +140,7 @@ mod tests {
     fn a_trend_beyond_the_bound_fails() {
         let line = |total: f64| -> Vec<(f64, f64)> { (0..=100).map(|i| (i as f64, 100.0 + total * i as f64 / 100.0)).collect() };
         let fail = judge("rss", &line(6.0), 0.0, 0.0, None, RSS);
-        assert!(fail.failure.as_deref().is_some_and(|f| f.starts_with("rss grows")), "{fail:?}");
+        assert_eq!(fail.failure.as_deref(), Some("rss grows: +3.6 per minute after warm-up, +6.0 over the 100 s measured (limit 5.2)"));
         assert!((fail.rise - 6.0).abs() < 1e-9);
         assert!(judge("rss", &line(4.0), 0.0, 0.0, None, RSS).failure.is_none());
     }

@@ -186,6 +186,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         _ => {}
     }
     let stay = |cfg| Phone::stay_registered(cfg, BackoffPolicy::default());
+    // The answering phone's registration lives until after the linger below:
+    // dropping it closes the session, and with it our tracks, before the
+    // peer has read our last events (it would see a lost peer, not a hangup).
+    let mut registration = None;
     let outcome = match cli.cmd {
         Cmd::Register { media: m, auto_answer, after_ms } => {
             let reg = stay(cfg).await?;
@@ -229,12 +233,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             dtmf_sender(&m, user_tx.clone(), seen.clone());
             let out = phone.take(&inc, media(&m)?, user_rx, report.clone()).await;
             finish(&m, &out, &report)?;
+            registration = Some(reg);
             out
         }
         Cmd::Presence | Cmd::Publish { .. } | Cmd::Subscribe { .. } => unreachable!("handled above"),
     };
     // Let our tracks linger so the peer reads our last events, then leave.
     tokio::time::sleep(pub_sub_audio::phone::tracks::LINGER + Duration::from_millis(200)).await;
+    drop(registration);
     Ok(match outcome.reason {
         EndReason::Hangup { .. } => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::from(1),

@@ -15,6 +15,7 @@ import uuid
 
 from aiomoqt.client import MOQTClient
 from aiomoqt.track import PublishedTrack, SubscribedTrack
+from aiomoqt.types import MOQTRequestError
 from aiomoqt.utils.url import parse_relay_url
 
 GROUP_SIZE = 10
@@ -73,9 +74,19 @@ async def run(url, flow, count):
             await track.publish(publish_track=True, forward=1)
         async with client(url).connect() as sub:
             await sub.client_session_init()
-            st = SubscribedTrack(sub, ns, "track", on_object=on_object)
-            st._quiet = True
-            await st.subscribe(timeout=5)
+            # publish() returns once PUBLISH is sent, not once the relay has it: this
+            # session's SUBSCRIBE can overtake it and find no publisher yet (0x10,
+            # DOES_NOT_EXIST). Ask again on that answer (each try waits for the relay's
+            # reply); any other error, or the same one 50 times, fails the run.
+            for attempt in range(50):
+                st = SubscribedTrack(sub, ns, "track", on_object=on_object)
+                st._quiet = True
+                try:
+                    await st.subscribe(timeout=5)
+                    break
+                except MOQTRequestError as e:
+                    if getattr(e, "error_code", None) != 0x10 or attempt == 49:
+                        raise
             try:
                 async with asyncio.timeout(20):
                     await enough.wait()

@@ -5,7 +5,7 @@
 // (docs/vectors/datachannel.json) run in datachannel_vectors.test.ts.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ChannelViolation, DcStream, HIGH_WATER, MAX_PIECE, formatSignal, parseSignal, pieces } from "../src/session/rtc_stream.js";
+import { ChannelClosedBeforeOpen, ChannelViolation, DcStream, HIGH_WATER, MAX_PIECE, STREAM_OPEN_ATTEMPTS, formatSignal, openStreamChannel, parseSignal, pieces } from "../src/session/rtc_stream.js";
 import { RequestStream } from "../src/session/request.js";
 import { gatewayUrl, parseGatewayMessage } from "../src/session/rtc.js";
 import { streamError, streamErrorCode } from "../src/session/transport.js";
@@ -266,5 +266,53 @@ describe("moq-gw messages", () => {
   it("the gateway is /webrtc on the relay's HTTP side", () => {
     assert.equal(gatewayUrl("http://localhost:4443/"), "http://localhost:4443/webrtc");
     assert.equal(gatewayUrl("http://relay.example:4443/certificate.sha256"), "http://relay.example:4443/webrtc");
+  });
+});
+
+describe("openStreamChannel: a channel the gateway closes before it opens", () => {
+  /** Channels made in turn: the first `refused` are closed by the gateway (a failed DCEP), the next opens. */
+  function gateway(refused: number) {
+    const made: Array<{ a: FakeChannel; b: FakeChannel }> = [];
+    const create = () => {
+      const p = channelPair("moq-uni");
+      made.push(p);
+      const n = made.length;
+      setTimeout(() => {
+        if (n <= refused) p.b.close();
+        else p.open();
+      }, 0);
+      return p.a;
+    };
+    return { made, create };
+  }
+
+  it("is tried again on a new channel, and what is written goes on the one that opened", async () => {
+    const g = gateway(2);
+    const s = await openStreamChannel(g.create, {}, 1000);
+    assert.equal(g.made.length, 3);
+    assert.equal(s.channel, g.made[2]!.a);
+    const w = s.writable!.getWriter();
+    await w.write(new Uint8Array([1, 2, 3]));
+    await w.close();
+    await settle();
+    assert.deepEqual(g.made[2]!.a.sent, [new Uint8Array([1, 2, 3]), "fin"]);
+    for (const m of g.made.slice(0, 2)) assert.deepEqual(m.a.sent, []);
+  });
+
+  it(`gives up after ${STREAM_OPEN_ATTEMPTS} channels`, async () => {
+    const g = gateway(STREAM_OPEN_ATTEMPTS);
+    await assert.rejects(openStreamChannel(g.create, {}, 1000), ChannelClosedBeforeOpen);
+    assert.equal(g.made.length, STREAM_OPEN_ATTEMPTS);
+  });
+
+  it("a channel that never opens is not retried (the timeout is the error)", async () => {
+    const made: FakeChannel[] = [];
+    const create = () => {
+      const p = channelPair("moq-uni");
+      made.push(p.a);
+      return p.a;
+    };
+    await assert.rejects(openStreamChannel(create, {}, 20), /did not open in time/);
+    assert.equal(made.length, 1);
   });
 });

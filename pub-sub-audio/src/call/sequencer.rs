@@ -22,10 +22,11 @@
 //!   FETCH covers them too.
 //! - "Groups can always be received out of order" (§2.3.1): a later group
 //!   arriving first is normally just reordering, so a hole is waited for
-//!   ([`GAP_WAIT_MS`]), then asked for with a Standalone FETCH (§10.12.1)
-//!   that runs beside the live subscription, so nothing live is held up by
-//!   a slow or silent publisher. A hole that a FETCH covering it did not
-//!   fill, or that outlives [`MAX_HOLE_MS`], is skipped.
+//!   ([`GAP_WAIT_MS`]), then asked for once with a Standalone FETCH
+//!   (§10.12.1) that runs beside the live subscription, so nothing live is
+//!   held up by a slow or silent publisher. A hole is skipped when it
+//!   outlives [`MAX_HOLE_MS`], or at once when the Joining FETCH, the one
+//!   source of what it covers, came back without it.
 //! - With nothing arriving at all and no Joining Location, everything is
 //!   asked for once after [`QUIET_WAIT_MS`].
 //!
@@ -92,10 +93,12 @@ pub struct EventSequencer {
     /// any group that arrived.
     known_end: u64,
     in_flight: Option<InFlight>,
-    /// When the hole at `next` was first seen; whether a FETCH covering it
-    /// has come back without it.
+    /// When the hole at `next` was first seen; whether the Joining FETCH
+    /// came back without it (nothing else can fill it); whether a
+    /// Standalone FETCH covering it was asked for (once per hole).
     hole_since: Option<Millis>,
     hole_fetched: bool,
+    hole_asked: bool,
     quiet_fetched: bool,
     started: Millis,
     joining: bool,
@@ -114,6 +117,7 @@ impl EventSequencer {
             in_flight: None,
             hole_since: None,
             hole_fetched: false,
+            hole_asked: false,
             quiet_fetched: false,
             started: now,
             joining: joining_group.is_some(),
@@ -148,9 +152,14 @@ impl EventSequencer {
     }
 
     /// A FETCH of groups `from..to` came back with `objects` (group,
-    /// payload); none when it failed. A hole it covered and did not fill is
-    /// not going to be filled by asking again: it is skipped.
+    /// payload); none when it failed. A hole the Joining FETCH covered and
+    /// did not fill is skipped at once: only it has those groups. A hole a
+    /// Standalone FETCH did not fill is not asked for again and lives until
+    /// [`MAX_HOLE_MS`]: a relay answers from what it has (§9.1), and the
+    /// object may still be on its way (a WebRTC page's stream that had to be
+    /// opened again came 300+ ms late under load).
     pub fn fetched(&mut self, from: u64, to: u64, objects: impl IntoIterator<Item = (u64, Bytes)>, now: Millis) -> Option<Millis> {
+        let joining = self.in_flight.is_some_and(|f| f.joining);
         self.in_flight = None;
         for (g, p) in objects {
             if g >= self.next {
@@ -158,7 +167,11 @@ impl EventSequencer {
             }
         }
         if self.hole_since.is_some() && (from..to).contains(&self.next) {
-            self.hole_fetched = true;
+            if joining {
+                self.hole_fetched = true;
+            } else {
+                self.hole_asked = true;
+            }
         }
         self.step(now)
     }
@@ -172,6 +185,7 @@ impl EventSequencer {
                 self.next += 1;
                 self.hole_since = None;
                 self.hole_fetched = false;
+                self.hole_asked = false;
             }
             let first_pending = self.pending.keys().next().copied();
             let hole_end = first_pending.unwrap_or(0).max(self.known_end);
@@ -188,6 +202,7 @@ impl EventSequencer {
                 self.next = to;
                 self.hole_since = None;
                 self.hole_fetched = false;
+                self.hole_asked = false;
                 continue;
             }
             break (hole, hole_end, joining_pending);
@@ -195,7 +210,7 @@ impl EventSequencer {
         // Ask for the hole after GAP_WAIT (or for anything published before
         // us after QUIET_WAIT), give up on it at MAX_HOLE.
         let quiet = !hole && self.next == 0 && !self.joining && !self.quiet_fetched;
-        let ask = self.in_flight.is_none() && (hole || quiet);
+        let ask = self.in_flight.is_none() && ((hole && !self.hole_asked) || quiet);
         let wake = match self.hole_since {
             Some(t) if hole && ask => Some(t + GAP_WAIT_MS),
             Some(t) if hole && !joining_pending => Some(t + MAX_HOLE_MS),
@@ -205,6 +220,7 @@ impl EventSequencer {
         match wake {
             Some(w) if ask && now >= w => {
                 let (from, to) = if hole {
+                    self.hole_asked = true;
                     (self.next, hole_end)
                 } else {
                     self.quiet_fetched = true;

@@ -363,7 +363,10 @@ export class CallRun {
     };
     const fetched = (from: number, to: number, run: Promise<Array<{ groupId: unknown; objectId: unknown; payload: Uint8Array }>>): void => {
       run
-        .catch(() => [])
+        .catch((e) => {
+          console.warn(`events of ${device ?? "the caller"}: FETCH of groups ${from}..${to} failed`, e);
+          return [];
+        })
         .then((objs) => {
           if (follow.closed || !seq) return;
           const got: Array<[number, Uint8Array]> = objs.filter((o) => o.objectId === 0).map((o) => [Number(o.groupId), o.payload]);
@@ -388,6 +391,7 @@ export class CallRun {
     seq = new EventSequencer(
       {
         deliver: (_g, payload) => this.deliver(device, payload),
+        skipped: (from, to) => console.warn(`events of ${device ?? "the caller"}: groups ${from}..${to} skipped (not received, not fetched)`),
         fetchJoining: () => fetched(0, (joining ?? 0) + 1, fetchObjects(session, { kind: "joining", subscribeId: sub.requestId, start: 0 })),
         fetchRange: (from, to) =>
           fetched(from, to, fetchObjects(session, { kind: "standalone", namespace: ns, name: Track.EVENTS, start: { group: from, object: 0 }, end: to >= EVERYTHING ? { group: EVERYTHING, object: 0 } : { group: to - 1, object: 1 } })),

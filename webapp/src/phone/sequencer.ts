@@ -11,9 +11,13 @@
  *   published, and an Absolute Joining FETCH from group 0 (§10.12.2) returns
  *   everything up to it;
  * - groups may arrive out of order (§2.3.1): a hole is waited for
- *   ({@link GAP_WAIT_MS}), then asked for with a Standalone FETCH
- *   (§10.12.1); a hole a FETCH did not fill, or older than
- *   {@link MAX_HOLE_MS}, is skipped;
+ *   ({@link GAP_WAIT_MS}), then asked for once with a Standalone FETCH
+ *   (§10.12.1), and skipped once it is {@link MAX_HOLE_MS} old; a FETCH
+ *   that comes back without it does not skip it sooner (the relay answers
+ *   from what it has, §9.1, and the object may still be on its way — a
+ *   WebRTC page's stream that had to be opened again came 300+ ms late
+ *   under load); only the Joining FETCH, the one source of what it
+ *   covers, skips its hole at once;
  * - with nothing arriving at all and no Joining Location, everything is
  *   asked for once after {@link QUIET_WAIT_MS}.
  *
@@ -31,6 +35,8 @@ export interface SequencerIo {
   fetchJoining(): void;
   /** Standalone FETCH of groups `from`..`to` (exclusive). */
   fetchRange(from: number, to: number): void;
+  /** Groups `from`..`to` (exclusive) were given up on (Rust's `Output::Skipped`): for the log. */
+  skipped?(from: number, to: number): void;
 }
 
 /** A range far beyond any call's events: "everything". */
@@ -42,7 +48,10 @@ export class EventSequencer {
   private knownEnd: number;
   private inFlight: { from: number; to: number; joining: boolean } | undefined;
   private holeSince: number | undefined;
+  /** The Joining FETCH came back without the hole: nothing else can fill it. */
   private holeFetched = false;
+  /** A Standalone FETCH covering the hole was asked for (once per hole). */
+  private holeAsked = false;
   private quietFetched = false;
   private readonly started: number;
   private readonly joining: boolean;
@@ -78,9 +87,13 @@ export class EventSequencer {
 
   /** A FETCH of groups `from`..`to` came back (possibly failed: no objects). */
   fetched(from: number, to: number, objects: ReadonlyArray<[number, Uint8Array]>, now: number): number | undefined {
+    const joining = this.inFlight?.joining === true;
     this.inFlight = undefined;
     for (const [g, p] of objects) if (g >= this.next && !this.pending.has(g)) this.pending.set(g, p);
-    if (this.holeSince !== undefined && from <= this.next && this.next < to) this.holeFetched = true;
+    if (this.holeSince !== undefined && from <= this.next && this.next < to) {
+      if (joining) this.holeFetched = true;
+      else this.holeAsked = true;
+    }
     return this.step(now);
   }
 
@@ -97,6 +110,7 @@ export class EventSequencer {
         this.next++;
         this.holeSince = undefined;
         this.holeFetched = false;
+        this.holeAsked = false;
       }
       firstPending = this.pending.size > 0 ? Math.min(...this.pending.keys()) : undefined;
       holeEnd = Math.max(firstPending ?? 0, this.knownEnd);
@@ -106,21 +120,25 @@ export class EventSequencer {
       joiningPending = this.inFlight !== undefined && this.inFlight.joining && this.next < this.inFlight.to;
       const tooLong = this.holeSince !== undefined && now >= this.holeSince + MAX_HOLE_MS && !joiningPending;
       if (hole && (this.holeFetched || tooLong)) {
-        this.next = firstPending ?? holeEnd;
+        const to = firstPending ?? holeEnd;
+        this.io.skipped?.(this.next, to);
+        this.next = to;
         this.holeSince = undefined;
         this.holeFetched = false;
+        this.holeAsked = false;
         continue;
       }
       break;
     }
     const quiet = !hole && this.next === 0 && !this.joining && !this.quietFetched;
-    const ask = this.inFlight === undefined && (hole || quiet);
+    const ask = this.inFlight === undefined && ((hole && !this.holeAsked) || quiet);
     let wake: number | undefined;
     if (hole && this.holeSince !== undefined && ask) wake = this.holeSince + GAP_WAIT_MS;
     else if (hole && this.holeSince !== undefined && !joiningPending) wake = this.holeSince + MAX_HOLE_MS;
     else if (quiet && ask) wake = this.started + QUIET_WAIT_MS;
     if (ask && wake !== undefined && now >= wake) {
       if (hole) {
+        this.holeAsked = true;
         this.inFlight = { from: this.next, to: holeEnd, joining: false };
         this.io.fetchRange(this.next, holeEnd);
       } else {

@@ -24,7 +24,7 @@
 
 import { SessionError } from "../moq/control.js";
 import { SessionClosed } from "./session.js";
-import { ChannelViolation, DC_PROTOCOL, DcStream, Label, whenOpen, type DataChannelLike } from "./rtc_stream.js";
+import { ChannelViolation, DC_PROTOCOL, DcStream, Label, openStreamChannel, whenOpen, type DataChannelLike } from "./rtc_stream.js";
 import type { BidiStream, DatagramDuplex, MoqTransport, RtpAudio, StreamOptions, TransportCloseInfo } from "./transport.js";
 
 /** How long `moq-gw` may take to open (POST, ICE, DTLS, SCTP, DCEP). */
@@ -235,16 +235,14 @@ export class RtcTransport implements MoqTransport, RtpAudio {
   }
 
   private async openStream(label: string): Promise<DcStream> {
-    if (this.over) throw new Error("the session is closed");
-    const ch = this.pc.createDataChannel(label, { protocol: DC_PROTOCOL, ordered: true });
-    const s = new DcStream(ch as DataChannelLike, true, { violation: (e) => this.violation(e) });
-    try {
-      await whenOpen(ch, STREAM_OPEN_MS);
-    } catch (e) {
-      ch.close();
-      throw e;
-    }
-    return s;
+    return openStreamChannel(
+      () => {
+        if (this.over) throw new Error("the session is closed");
+        return this.pc.createDataChannel(label, { protocol: DC_PROTOCOL, ordered: true });
+      },
+      { violation: (e) => this.violation(e) },
+      STREAM_OPEN_MS,
+    );
   }
 
   /** A channel the gateway opened: one MoQ stream, or garbage (closed). */

@@ -307,10 +307,18 @@ export class DcStream {
   }
 }
 
-/** Resolves once `channel` is open; rejects if it closes first or `timeoutMs` passes. */
+/** What {@link whenOpen} rejects with when the channel closed before it opened (not a timeout). */
+export class ChannelClosedBeforeOpen extends Error {
+  constructor(label: string) {
+    super(`the ${label} channel closed`);
+    this.name = "ChannelClosedBeforeOpen";
+  }
+}
+
+/** Resolves once `channel` is open; rejects if it closes first ({@link ChannelClosedBeforeOpen}) or `timeoutMs` passes. */
 export function whenOpen(channel: DataChannelLike, timeoutMs: number): Promise<void> {
   if (channel.readyState === "open") return Promise.resolve();
-  if (channel.readyState !== "connecting") return Promise.reject(new Error(`the ${channel.label} channel closed`));
+  if (channel.readyState !== "connecting") return Promise.reject(new ChannelClosedBeforeOpen(channel.label));
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the ${channel.label} channel did not open in time`)), timeoutMs);
     channel.addEventListener("open", () => {
@@ -319,9 +327,38 @@ export function whenOpen(channel: DataChannelLike, timeoutMs: number): Promise<v
     });
     channel.addEventListener("close", () => {
       clearTimeout(timer);
-      reject(new Error(`the ${channel.label} channel closed`));
+      reject(new ChannelClosedBeforeOpen(channel.label));
     });
   });
+}
+
+/** How many channels {@link openStreamChannel} tries when the gateway closes them before they open. */
+export const STREAM_OPEN_ATTEMPTS = 4;
+
+/**
+ * Opens a stream we start on a channel made by `create`. A channel the
+ * gateway closes before it opened carried nothing yet (we send only once it
+ * is open), so the stream tries a new channel, up to
+ * {@link STREAM_OPEN_ATTEMPTS} in all: the gateway's SCTP (str0m 0.24 on
+ * sctp-proto 0.10) can refuse the DCEP OPEN of a stream id that Chromium
+ * reuses while the id's last reset is still settling on its side ("Failed to
+ * write DCEP ack … ErrStreamClosed"), and the call event on it was lost (seen
+ * under load: a hold that never reached the peer). A channel that does not
+ * open within `timeoutMs` is not retried.
+ */
+export async function openStreamChannel(create: () => DataChannelLike, opts: DcStreamOptions, timeoutMs: number): Promise<DcStream> {
+  for (let attempt = 1; ; attempt++) {
+    const ch = create();
+    const s = new DcStream(ch, true, opts);
+    try {
+      await whenOpen(ch, timeoutMs);
+      return s;
+    } catch (e) {
+      ch.close();
+      if (!(e instanceof ChannelClosedBeforeOpen) || attempt >= STREAM_OPEN_ATTEMPTS) throw e;
+      console.info(`the gateway closed a ${ch.label} channel before it opened; trying a new one (${attempt}/${STREAM_OPEN_ATTEMPTS})`);
+    }
+  }
 }
 
 // An RTCDataChannel is a DataChannelLike (checked by the compiler, no code).

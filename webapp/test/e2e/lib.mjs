@@ -249,8 +249,13 @@ export async function signIn(page, user, display = "") {
   await waitState(page, `${user} online`, (s) => s.connection === "online");
 }
 
-/** Leaves a "call ended" screen (it also goes by itself after 4 s) for the home view. */
+/**
+ * Leaves a "call ended" screen (it also goes by itself after 4 s) for the
+ * home view. A call still up (a test that failed before its hangup) is hung
+ * up first, so one failure does not fail every test after it.
+ */
 export async function toHome(page) {
+  if (await page.isVisible("#hangup")) await page.click("#hangup", { timeout: 2000 }).catch(() => undefined);
   if (await page.isVisible("#ended-ok")) await page.click("#ended-ok", { timeout: 2000 }).catch(() => undefined);
   await page.waitForSelector("#dial-input", { state: "visible", timeout: 10000 });
 }

@@ -126,6 +126,7 @@ async fn subgroup(shared: Arc<Shared>, mut recv: RecvStream, first: BytesMut) {
     let seq = shared.stream_seq.fetch_add(1, Ordering::Relaxed);
     let mut parser = SubgroupParser::new(MAX_OBJECT_SIZE);
     parser.push(&first);
+    let mut held = shared.partial.holder();
     loop {
         loop {
             match parser.next() {
@@ -148,6 +149,12 @@ async fn subgroup(shared: Arc<Shared>, mut recv: RecvStream, first: BytesMut) {
                 Ok(None) => break,
                 Err(e) => return shared.violation(session_error::PROTOCOL_VIOLATION, format!("subgroup stream: {e}")),
             }
+        }
+        // What the unfinished object holds counts against the session's budget.
+        if !held.set(parser.buffered()) {
+            tracing::debug!(seq, held = shared.partial.used(), "partly received objects past the session's budget: stream stopped");
+            let _ = recv.stop(stream_error::EXCESSIVE_LOAD);
+            return;
         }
         match recv.read_chunk(64 * 1024, true).await {
             Ok(Some(c)) => parser.push(&c.bytes),

@@ -36,6 +36,7 @@
 //! - [`object`], [`fetch`]: data-plane encoding and parsing (§11.3, §11.4);
 //! - [`tls`], [`error`].
 
+mod budget;
 pub mod congestion;
 pub mod connect;
 mod dispatch;

@@ -19,6 +19,15 @@ use web_transport_quinn::SendStream;
 /// Largest object or fetch item the client accepts.
 pub const MAX_OBJECT_SIZE: usize = 16 << 20;
 
+/// The most a peer may make us hold in partly received objects at once,
+/// over all its data streams. Each object may be up to [`MAX_OBJECT_SIZE`]
+/// and a relay may open 1,024 streams, so without a session-wide bound a
+/// hostile relay could make a phone (or chan_moq inside a PBX) buffer
+/// 16 GiB; past this budget the stream that asks for more is stopped with
+/// EXCESSIVE_LOAD (draft-ietf-moq-transport-18 §3.3.3) and the session
+/// goes on. A call's objects are a few hundred bytes and arrive whole.
+pub const PARTIAL_BUDGET: usize = 64 << 20;
+
 /// Objects kept for Track Aliases whose SUBSCRIBE_OK / PUBLISH has not been
 /// processed yet (§11.4.2 allows buffering such streams briefly).
 const EARLY_OBJECT_LIMIT: usize = 8192;
@@ -75,6 +84,9 @@ pub(crate) struct Shared {
     /// One past the largest Request ID the server used (odd, §10.1): the
     /// Request ID of our GOAWAY (§10.4), 1 when it sent none.
     pub peer_requests: AtomicU64,
+    /// Bytes held in partly received objects over all of the peer's data
+    /// streams (see [`PARTIAL_BUDGET`]).
+    pub partial: crate::budget::Budget,
 }
 
 impl Shared {
@@ -88,6 +100,7 @@ impl Shared {
             violations: Mutex::new(Vec::new()),
             stream_seq: AtomicU64::new(0),
             peer_requests: AtomicU64::new(1),
+            partial: crate::budget::Budget::new(PARTIAL_BUDGET),
         }
     }
 
@@ -266,8 +279,8 @@ impl Session {
         if let Some(v) = self.violations().first() {
             return Err(Error::Protocol(v.clone()));
         }
-        match self.close_reason() {
-            Some(r) => Err(Error::Closed(r)),
+        match self.wt().close_reason() {
+            Some(r) => Err(r.into()),
             None => Ok(()),
         }
     }

@@ -146,9 +146,15 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The last second the grant is good for: `exp` plus the verifier's
+    /// clock skew, as [`Grant::check`] and [`Verifier::verify`] judge it.
+    pub fn valid_until(&self) -> u64 {
+        self.expires.saturating_add(self.skew)
+    }
+
     /// Whether `action` on namespace `ns` and `track` is allowed at `now`.
     pub fn check(&self, action: Action, ns: &[&[u8]], track: Option<&[u8]>, now: u64) -> Result<(), Refusal> {
-        if now > self.expires.saturating_add(self.skew) {
+        if now > self.valid_until() {
             return Err(Refusal::Expired);
         }
         if self.scopes.iter().any(|s| s.allows(action, ns, track)) {

@@ -193,10 +193,10 @@ impl Client {
             Ok(Err(_)) => {
                 abort(&tasks);
                 let why = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).first().cloned();
-                let reason = wt.close_reason().map(|r| r.to_string());
-                return Err(match (why, reason) {
+                let closed = wt.close_reason();
+                return Err(match (why, closed) {
                     (Some(v), _) => Error::Protocol(v),
-                    (None, Some(r)) => Error::Closed(r),
+                    (None, Some(r)) => r.into(),
                     (None, None) => Error::Closed("session ended before SETUP".into()),
                 });
             }

@@ -104,12 +104,43 @@ pub enum Error {
     /// The session is gone.
     #[error("session closed: {0}")]
     Closed(String),
+    /// The peer closed the session with a session error code
+    /// (draft-ietf-moq-transport-18 §3.5), e.g. UNAUTHORIZED or
+    /// EXPIRED_AUTH_TOKEN for a token it does not take.
+    #[error("session closed by the peer (code {code:#x}): {reason}")]
+    ClosedWith { code: u32, reason: String },
     /// Local or transport-level failure.
     #[error("transport: {0}")]
     Transport(String),
 }
 
 impl Error {
+    /// The relay closed the session over our credentials (§3.5: UNAUTHORIZED,
+    /// MALFORMED_AUTH_TOKEN, UNKNOWN_AUTH_TOKEN_ALIAS, EXPIRED_AUTH_TOKEN):
+    /// trying again with the same token cannot succeed.
+    pub fn is_auth_refusal(&self) -> bool {
+        use moq_wire::session_error as e;
+        matches!(
+            self,
+            Error::ClosedWith { code, .. }
+                if [e::UNAUTHORIZED, e::MALFORMED_AUTH_TOKEN, e::UNKNOWN_AUTH_TOKEN_ALIAS, e::EXPIRED_AUTH_TOKEN].contains(code)
+        )
+    }
+
+    /// The session error code and reason in `e`, when the peer closed the
+    /// session with one (raw QUIC: the CONNECTION_CLOSE's application code;
+    /// WebTransport: the CLOSE_WEBTRANSPORT_SESSION code).
+    pub(crate) fn close_code(e: &web_transport_quinn::SessionError) -> Option<(u32, String)> {
+        use web_transport_quinn::{SessionError, WebTransportError};
+        match e {
+            SessionError::ConnectionError(quinn::ConnectionError::ApplicationClosed(c)) => {
+                u32::try_from(c.error_code.into_inner()).ok().map(|code| (code, String::from_utf8_lossy(&c.reason).into_owned()))
+            }
+            SessionError::WebTransportError(WebTransportError::Closed(code, reason)) => Some((*code, reason.clone())),
+            _ => None,
+        }
+    }
+
     pub fn unexpected(expected: impl Into<String>, received: impl Into<String>) -> Self {
         Error::Unexpected { expected: expected.into(), received: received.into() }
     }
@@ -135,7 +166,10 @@ impl From<moq_wire::WireError> for Error {
 
 impl From<web_transport_quinn::SessionError> for Error {
     fn from(e: web_transport_quinn::SessionError) -> Self {
-        Error::Closed(e.to_string())
+        match Error::close_code(&e) {
+            Some((code, reason)) => Error::ClosedWith { code, reason },
+            None => Error::Closed(e.to_string()),
+        }
     }
 }
 
@@ -143,6 +177,7 @@ impl From<web_transport_quinn::WriteError> for Error {
     fn from(e: web_transport_quinn::WriteError) -> Self {
         match e {
             web_transport_quinn::WriteError::Stopped(code) => Error::Reset(code),
+            web_transport_quinn::WriteError::SessionError(e) => e.into(),
             other => Error::Transport(other.to_string()),
         }
     }
@@ -152,6 +187,7 @@ impl From<web_transport_quinn::ReadError> for Error {
     fn from(e: web_transport_quinn::ReadError) -> Self {
         match e {
             web_transport_quinn::ReadError::Reset(code) => Error::Reset(code),
+            web_transport_quinn::ReadError::SessionError(e) => e.into(),
             other => Error::Transport(other.to_string()),
         }
     }

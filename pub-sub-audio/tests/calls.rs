@@ -498,6 +498,44 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     assert_eq!(dominant_frequency(&out.recording.samples[24_000..], 48_000), 440.0, "the real audio was heard");
 }
 
+/// A registration whose token expires (issue 20): at expiry the relay sends
+/// GOAWAY, the idle phone leaves and comes back, the relay refuses the
+/// expired token at SETUP (EXPIRED_AUTH_TOKEN, draft-18 §3.5), and the
+/// registration gives up with that reason — its last event — instead of
+/// retrying with the same token for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_ends_the_registration_instead_of_retrying_forever() {
+    use pub_sub_audio::phone::{reconnect::BackoffPolicy, RegistrationEvent};
+    let dir = std::env::temp_dir().join(format!("psa-expiry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("issuer.key.pem");
+    let _ = std::fs::remove_file(&key);
+    relay_cli(&["keygen", "--out", key.to_str().unwrap()]);
+    let t = relay_cli(&["token", "--key", key.to_str().unwrap(), "--user", "alice", "--ttl", "5s"]);
+    let token = pub_sub_audio::phone::parse_token(&t).expect("a token");
+    // No grace after expiry (GOAWAY, then the relay closes at once) and no clock skew allowed.
+    let pubkey = dir.join("issuer.key.pub.pem");
+    let r = start_relay(&["--auth-key", pubkey.to_str().unwrap(), "--token-grace-secs", "0", "--token-skew-secs", "0"], true);
+    let mut reg = Phone::stay_registered(config(&r, "alice", "a1", timers(), Some(token)), BackoffPolicy::default())
+        .await
+        .expect("registers while the token is valid");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut before = Vec::new();
+    let error = loop {
+        let ev = tokio::time::timeout_at(deadline, reg.next()).await.unwrap_or_else(|_| panic!("no GaveUp; events: {before:?}"));
+        match ev.expect("the registration reports until it gives up") {
+            RegistrationEvent::GaveUp { error } => break error,
+            other => before.push(format!("{other:?}")),
+        }
+    };
+    assert!(error.contains("0x18"), "refused as EXPIRED_AUTH_TOKEN: {error}");
+    assert!(before.iter().any(|e| e.starts_with("SessionEnded")), "the session ended first: {before:?}");
+    assert!(!before.iter().any(|e| e.starts_with("Registered")), "an expired token never registers again: {before:?}");
+    assert!(reg.next().await.is_none(), "GaveUp is the last event");
+    assert!(reg.phone().is_none(), "no phone left registered");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Our relay with `--auth-key` (issue 13): phones holding tokens from
 /// `moq-relay token` ring each other and exchange events; a phone without a
 /// token, or with someone else's, cannot even register.

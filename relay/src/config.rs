@@ -96,6 +96,10 @@ pub struct Args {
     /// EXPIRED_AUTH_TOKEN. [default: 600]
     #[arg(long, env = "MOQ_RELAY_TOKEN_GRACE_SECS")]
     pub token_grace_secs: Option<u64>,
+    /// Seconds of clock difference allowed between token issuer and relay: a
+    /// token counts from `nbf` minus this until `exp` plus this. [default: 60]
+    #[arg(long, env = "MOQ_RELAY_TOKEN_SKEW_SECS")]
+    pub token_skew_secs: Option<u64>,
     /// `none`: anyone may use the relay as anyone (no tokens). Without it and without
     /// --auth-key / --signing-key, only clients on this machine may connect.
     #[arg(long, env = "MOQ_RELAY_AUTH", value_parser = ["none"])]
@@ -173,6 +177,7 @@ pub struct File {
     auth_audience: Option<String>,
     auth: Option<String>,
     token_grace_secs: Option<u64>,
+    token_skew_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     users: Option<PathBuf>,
     signing_key: Option<PathBuf>,
@@ -305,6 +310,9 @@ impl Args {
             verifier.keys.extend(signing.as_ref().map(|k| k.public().clone()));
             verifier.issuers.extend(issuer.clone());
             verifier.audiences.extend(audience.clone());
+            if let Some(skew) = self.token_skew_secs.or(file.token_skew_secs) {
+                verifier.skew = skew;
+            }
             let root = crate::tokens::CALL_ROOT.iter().map(|s| s.to_string()).collect();
             Some(crate::auth::Auth { verifier, call_root: Some(root) })
         };

@@ -75,7 +75,8 @@ async fn a_session_outliving_its_token_gets_goaway_then_expired_auth_token() {
     let dir = std::env::temp_dir().join(format!("moq-auth-expiry-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (issuer, issuer_pub) = keygen(&dir, "issuer");
-    let relay = Relay::start(&["--auth-key", &issuer_pub, "--token-grace-secs", "1"]);
+    // No clock skew allowed, so the token's life ends at its `exp` (else at `exp` + 60 s).
+    let relay = Relay::start(&["--auth-key", &issuer_pub, "--token-grace-secs", "1", "--token-skew-secs", "0"]);
     let conn = common::connect(&relay).await;
     let mut ctl = conn.open_uni().await.unwrap();
     ctl.write_all(&common::tokens::setup_with(Some(&mint(&issuer, "alice", "2s")))).await.unwrap();

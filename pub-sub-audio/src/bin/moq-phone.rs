@@ -220,6 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     .ok_or_else(|| anyhow::anyhow!("the registration stopped"))?;
                 match ev {
                     RegistrationEvent::Incoming { phone, call } => break (phone, call),
+                    RegistrationEvent::GaveUp { error } => anyhow::bail!("{}", gave_up(&error)),
                     other => say(&other, &cli.user, &cli.relay),
                 }
             };
@@ -270,8 +271,14 @@ fn say(ev: &RegistrationEvent, user: &str, relay: &url::Url) {
             println!("reconnecting failed: {error}; next try in {:.1} s", retry_in.as_secs_f64())
         }
         RegistrationEvent::Registered => println!("registered again {user} on {relay}"),
+        RegistrationEvent::GaveUp { error } => println!("{}", gave_up(error)),
         RegistrationEvent::Incoming { call, .. } => println!("incoming call {} from {}", call.sid, call.from),
     }
+}
+
+/// What a registration that the relay stopped taking says (and why it stops).
+fn gave_up(error: &str) -> String {
+    format!("registration given up: {error} — the relay no longer takes this token; get a new one (`moq-relay token`) and start again")
 }
 
 /// Sends `action` (answer or decline) once the call rings, after `after_ms`.
@@ -347,6 +354,7 @@ async fn softphone(
                         });
                     }
                 }
+                Some(RegistrationEvent::GaveUp { error }) => anyhow::bail!("{}", gave_up(&error)),
                 Some(other) => say(&other, user, relay),
                 None => anyhow::bail!("the registration stopped"),
             },

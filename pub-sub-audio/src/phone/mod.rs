@@ -50,6 +50,14 @@ pub enum PhoneError {
     NoCall(Duration),
 }
 
+impl PhoneError {
+    /// The relay refused our token at SETUP (see
+    /// [`moq_client::Error::is_auth_refusal`]): retrying with it is futile.
+    pub fn is_auth_refusal(&self) -> bool {
+        matches!(self, PhoneError::Connect { source, .. } | PhoneError::Refused { source, .. } if source.is_auth_refusal())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PhoneConfig {
     pub url: url::Url,

@@ -89,6 +89,15 @@ impl Backoff {
     }
 }
 
+/// A uniformly random number for the jitter: the OS's, so that phones (and
+/// PBXs) restarted together still draw differently.
+pub fn os_random() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        // No OS randomness: the clock's nanoseconds still differ per phone.
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

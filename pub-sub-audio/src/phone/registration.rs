@@ -14,7 +14,7 @@
 //! loop around [`Phone::register`] (its status and `moq reload` live there);
 //! the CLI and other long-running phones use this.
 
-use super::reconnect::{Backoff, BackoffPolicy};
+use super::reconnect::{os_random as random, Backoff, BackoffPolicy};
 use super::{Incoming, Phone, PhoneConfig, PhoneError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -31,6 +31,10 @@ pub enum RegistrationEvent {
     RetryFailed { error: String, retry_in: Duration },
     /// Registered again on a new session.
     Registered,
+    /// The relay refused our credentials when we came back (an expired or
+    /// revoked token, draft-18 §3.5): the same token will not do, so the
+    /// registration stops here; this is its last event.
+    GaveUp { error: String },
 }
 
 impl std::fmt::Debug for RegistrationEvent {
@@ -44,6 +48,7 @@ impl std::fmt::Debug for RegistrationEvent {
                 f.debug_struct("RetryFailed").field("error", error).field("retry_in", retry_in).finish()
             }
             RegistrationEvent::Registered => f.write_str("Registered"),
+            RegistrationEvent::GaveUp { error } => f.debug_struct("GaveUp").field("error", error).finish(),
         }
     }
 }
@@ -120,6 +125,10 @@ async fn supervise(
             tokio::time::sleep(wait).await;
             match Phone::register(cfg.clone()).await {
                 Ok(ok) => break ok,
+                Err(e) if e.is_auth_refusal() => {
+                    let _ = tx.send(RegistrationEvent::GaveUp { error: e.to_string() });
+                    return;
+                }
                 Err(e) => {
                     wait = Duration::from_millis(backoff.next_delay(ms(), random()));
                     if tx.send(RegistrationEvent::RetryFailed { error: e.to_string(), retry_in: wait }).is_err() {
@@ -175,13 +184,4 @@ async fn serve(
             }
         }
     }
-}
-
-/// A uniformly random number for the backoff's jitter: the OS's, so that
-/// phones restarted together still draw differently.
-fn random() -> u64 {
-    getrandom::u64().unwrap_or_else(|_| {
-        // No OS randomness: the clock's nanoseconds still differ per phone.
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
-    })
 }

@@ -83,11 +83,12 @@ pub async fn run(relay: Arc<Relay>, wt: Conn, url_query: Option<String>) {
     tracing::debug!(session = id, "session ended");
 }
 
-/// A session outliving its token (issue 13): at the token's `exp` it gets
-/// GOAWAY (§10.4), so the client reconnects with a fresh token at a moment of
-/// its choosing — between calls — and `token_grace` later it is closed with
-/// EXPIRED_AUTH_TOKEN (§3.5). Requests after `exp` are already refused with
-/// REQUEST_ERROR EXPIRED_AUTH_TOKEN (request.rs, through the grant's check).
+/// A session outliving its token (issue 13): at the token's `exp` plus the
+/// allowed clock skew it gets GOAWAY (§10.4), so the client reconnects with
+/// a fresh token at a moment of its choosing — between calls — and
+/// `token_grace` later it is closed with EXPIRED_AUTH_TOKEN (§3.5). Requests
+/// after that moment are already refused with REQUEST_ERROR
+/// EXPIRED_AUTH_TOKEN (request.rs, through the grant's check).
 async fn expire(relay: Arc<Relay>, session: Arc<SessionHandle>) {
     let mut rx = session.auth.subscribe();
     let granted = match rx.wait_for(|s| !matches!(s, AuthState::Pending)).await {
@@ -97,8 +98,14 @@ async fn expire(relay: Arc<Relay>, session: Arc<SessionHandle>) {
         },
         Err(_) => return,
     };
-    let left = granted.expires.saturating_sub(crate::auth::unix_now());
-    tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+    // The token is good until `exp` plus the allowed clock skew, as at SETUP
+    // and for each request: GOAWAY at `exp` itself admitted a token at SETUP
+    // only to send it away at once, and the phone came back in a loop.
+    // Tokens count whole seconds (`now > exp` is expired), so the moment is
+    // the start of the second after: a GOAWAY within the last valid second
+    // would send a phone off only to admit it again.
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(granted.valid_until().saturating_add(1));
+    tokio::time::sleep(at.duration_since(std::time::SystemTime::now()).unwrap_or_default()).await;
     let grace = relay.limits.token_grace;
     tracing::info!(session = session.id, grace_secs = grace.as_secs(), "access token expired: GOAWAY");
     session.go_away(grace).await;
@@ -291,11 +298,11 @@ fn admit(relay: &Relay, session: &SessionHandle, options: &moq_wire::coding::Key
         let remote = session.wt.remote_address().ip().to_canonical();
         if relay.access == crate::login::Access::Loopback && !remote.is_loopback() {
             relay.metrics.auth("not_loopback");
-            session.auth.send_replace(AuthState::Refused);
             session.close(
                 session_error::UNAUTHORIZED,
                 "this relay has no --auth-key and takes sessions from its own machine only; start it with --auth-key or --users (README, \"Access tokens\"), or --auth none",
             );
+            session.auth.send_replace(AuthState::Refused);
             return false;
         }
         session.auth.send_replace(AuthState::Open);
@@ -312,8 +319,11 @@ fn admit(relay: &Relay, session: &SessionHandle, options: &moq_wire::coding::Key
         }
         Err(refusal) => {
             relay.metrics.auth(refusal.label());
-            session.auth.send_replace(AuthState::Refused);
+            // Close first: requests waiting for the verdict end when they see
+            // it, and a request stream's FIN must not reach the client before
+            // the session's code, which says why (EXPIRED_AUTH_TOKEN, …).
             session.close(refusal.session_code(), &refusal.to_string());
+            session.auth.send_replace(AuthState::Refused);
             false
         }
     }

@@ -187,3 +187,52 @@ fn relay_goaway_lets_the_call_finish_then_phones_move() {
     alice.send("quit");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The relay's certificate is rotated while a call is up (new files, then
+/// SIGHUP, as a certificate manager does): the call is not dropped — an
+/// event still crosses the relay, and audio still flows to a client that
+/// connects after the rotation — the relay serves the new certificate, and
+/// the call ends as a hangup, with neither phone losing its session.
+#[test]
+fn certificate_rotated_mid_call_the_call_goes_on() {
+    let dir = temp_dir("rotate");
+    let (cert, key) = common::write_certs(&dir.join("live"));
+    let mut relay = start_relay(&["--tls-cert", &cert, "--tls-key", &key], true);
+    let before = relay.http_get("/certificate.sha256");
+    let (mut alice, mut bob) = two_phones(&relay.url, &dir);
+    alice.send("call bob");
+    let sid = alice.wait_for("session ", STEP).trim_start_matches("session ").to_string();
+    alice.wait_for("established", STEP);
+    bob.wait_for("established", STEP);
+    // The certificate manager writes the new pair over the old and signals.
+    let next = moq_certs::write_dev_files(dir.join("next"), &[] as &[&str], Duration::from_secs(86_400)).unwrap();
+    assert_ne!(next.fingerprint, before);
+    std::fs::copy(&next.leaf_pem, &cert).unwrap();
+    std::fs::copy(&next.leaf_key, &key).unwrap();
+    relay.hangup();
+    let deadline = std::time::Instant::now() + STEP;
+    while relay.http_get("/certificate.sha256") != next.fingerprint {
+        assert!(std::time::Instant::now() < deadline, "the relay did not take the new certificate (still {before})");
+        std::thread::sleep(Duration::from_millis(20)); // polling interval, not a wait for the outcome
+    }
+    alice.send("dtmf 7");
+    assert_eq!(bob.wait_for("dtmf ", STEP), "dtmf 7", "the call still carries events after the rotation");
+    // A session opened after the rotation (on the new certificate) sees both sides' audio still flowing.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let observer =
+            moq_client::Client::connect(&relay.url, &moq_client::Tls::DisableVerify).await.expect("a new session after the rotation");
+        tokio::join!(
+            audio_passes(&observer, Namespaces::caller("bob", &sid, "alice"), 0),
+            audio_passes(&observer, Namespaces::callee(&sid, "bob", "b1"), 0),
+        );
+    });
+    alice.send("hangup");
+    assert_eq!(alice.wait_for("ended: ", STEP), "ended: hangup");
+    assert_eq!(bob.wait_for("ended: ", STEP), "ended: hangup by peer");
+    for p in [&alice, &bob] {
+        assert!(!p.seen.iter().any(|l| l.starts_with("relay session ended")), "{} lost its session: {:?}", p.name, p.seen);
+    }
+    alice.send("quit");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@ pub mod logging;
 use crate::ast::{self, Level};
 use conf::Config;
 use pub_sub_audio::call::Timers;
+use pub_sub_audio::phone::reconnect::{os_random, Backoff, BackoffPolicy};
 use pub_sub_audio::phone::{Phone, PhoneConfig};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -171,9 +172,18 @@ fn phone_config(c: &Config) -> PhoneConfig {
 }
 
 /// Keeps one registered session up: register, serve incoming calls until
-/// the session ends, then retry with exponential backoff (capped at 30 s).
+/// the session ends, then retry on pub-sub-audio's schedule (the phone's
+/// [`Backoff`]: the ceiling starts at `reconnect_ms` and doubles to 30 s,
+/// each wait drawn uniformly below it, so PBXs that lost the same relay do
+/// not come back in the same millisecond; a session up for 10 s resets it).
 async fn connection_loop(gw: std::sync::Weak<Gateway>) {
-    let mut backoff = None::<Duration>;
+    let epoch = tokio::time::Instant::now();
+    let ms = || epoch.elapsed().as_millis() as u64;
+    let policy = |first: Duration| BackoffPolicy { first: first.as_millis() as u64, cap: 30_000, stable: 10_000 };
+    let mut backoff = match gw.upgrade() {
+        Some(g) => Backoff::new(policy(g.config().reconnect)),
+        None => return,
+    };
     loop {
         let Some(g) = gw.upgrade() else { return };
         let cfg = g.config();
@@ -188,7 +198,7 @@ async fn connection_loop(gw: std::sync::Weak<Gateway>) {
                 }
                 ast::log(Level::Notice, &format!("chan_moq: registered as {}/{} on {}", cfg.user, cfg.device, cfg.relay));
                 g.phone.send_replace(Some(phone.clone()));
-                backoff = None;
+                backoff.connected(ms());
                 drop(g);
                 loop {
                     let Some(g) = gw.upgrade() else { return };
@@ -216,12 +226,11 @@ async fn connection_loop(gw: std::sync::Weak<Gateway>) {
             }
         }
         let Some(g) = gw.upgrade() else { return };
-        let first = g.config().reconnect;
-        let wait = backoff.map_or(first, |b| (b * 2).min(Duration::from_secs(30)));
-        backoff = Some(wait);
+        let wait = Duration::from_millis(backoff.next_delay(ms(), os_random()));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = g.reconnect.notified() => backoff = None,
+            // `moq reload` (or a new moq.conf): start over from its reconnect_ms.
+            _ = g.reconnect.notified() => backoff = Backoff::new(policy(g.config().reconnect)),
         }
     }
 }

@@ -119,6 +119,22 @@ impl Relay {
         assert!(st.success(), "kill -TERM the relay");
     }
 
+    /// SIGHUP: our relay reloads its certificate files (--tls-cert / --tls-key).
+    pub fn hangup(&mut self) {
+        let st = Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(st.success(), "kill -HUP the relay");
+    }
+
+    /// The body of `GET path` on the relay's HTTP side (the same port, TCP).
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port())).expect("connect to the relay's HTTP side");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string()
+    }
+
     /// Waits for the relay process to exit (after [`Relay::terminate`]).
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         self.child.wait().expect("reap the relay")

@@ -237,6 +237,33 @@ fn unload_refused_and_relay_restart_mid_call() {
     pbx.ast.ok(&["stop"]);
 }
 
+/// `core restart gracefully` with a live MoQ leg (issue 20): Asterisk takes
+/// the restart but lets the live call run — the caller stays connected and
+/// hangs up as planned — then restarts; chan_moq loads again, registers
+/// with the relay by itself, and takes the next call.
+#[test]
+fn core_restart_gracefully_lets_the_live_call_finish() {
+    let Some((mut pbx, _)) = pbx("cm-restart") else { return };
+    let registrations = |pbx: &Pbx| count(&pbx.ast.messages(), "chan_moq: registered as");
+    let before = registrations(&pbx);
+    let log = pbx.phone("bob", &["--as", "bob", "call", "pbx/100", "--hangup-after", "6"]);
+    pbx.wait_line(&log, "established", T);
+    pbx.ast.cli("core restart gracefully");
+    // The call is not dropped: bob hangs up himself after 6 s (not "by peer", not a lost peer).
+    pbx.wait_line(&log, "ended: ", T);
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(out.lines().find(|l| l.starts_with("ended: ")), Some("ended: hangup"), "{out}\n{}", pbx.ast.messages());
+    // With no call left Asterisk restarts, and chan_moq with it.
+    wait_for("Asterisk restarted, and chan_moq registered again", Duration::from_secs(60), || {
+        pbx.ast.messages().contains("Asterisk is now restarting") && registrations(&pbx) > before && pbx.registered()
+    });
+    assert!(pbx.alive());
+    let again = pbx.phone("bob2", &["--as", "bob", "call", "pbx/100", "--hangup-after", "3"]);
+    pbx.wait_line(&again, "established", T);
+    pbx.wait_line(&again, "ended: hangup", T);
+    wait_for("no channels left", T, || pbx.no_channels());
+}
+
 /// Several MoQ calls at once share the gateway's one MoQ session: each
 /// caller hears its own echo (regression: track aliases collided).
 #[test]

@@ -13,7 +13,7 @@ use pub_sub_audio::call::Namespaces;
 use std::time::Duration;
 
 mod common;
-use common::{start_relay, start_relay_on, Partition, PhoneProc};
+use common::{start_relay, start_relay_logging, start_relay_on, Partition, PhoneProc};
 
 /// A hang guard for one step: a relay restart takes the phones' 5 s idle
 /// timeout plus a backoff and a handshake.
@@ -233,6 +233,50 @@ fn certificate_rotated_mid_call_the_call_goes_on() {
     for p in [&alice, &bob] {
         assert!(!p.seen.iter().any(|l| l.starts_with("relay session ended")), "{} lost its session: {:?}", p.name, p.seen);
     }
+    alice.send("quit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The disk is full where a phone records (`--record /dev/full`, whose
+/// writes fail with ENOSPC): the call itself is unaffected and ends as
+/// planned, the phone says the recording was not saved — and why — and
+/// stays registered: the next call connects.
+#[test]
+fn a_full_disk_for_the_recording_is_reported_and_the_phone_stays_up() {
+    let relay = start_relay(&[], true);
+    let dir = temp_dir("fulldisk");
+    let b_play = tone_file(&dir, "b.wav", 880.0);
+    let mut alice = PhoneProc::start("alice", &relay.url, &["--as", "alice", "--device", "a1", "register", "--record", "/dev/full"]);
+    let mut bob = PhoneProc::start("bob", &relay.url, &["--as", "bob", "--device", "b1", "register", "--auto-answer", "--play", &b_play]);
+    alice.wait_for("registered alice", STEP);
+    bob.wait_for("registered bob", STEP);
+    for _ in 0..2 {
+        alice.send("call bob");
+        alice.wait_for("established", STEP);
+        bob.wait_for("established", STEP);
+        alice.send("hangup");
+        let lines = alice.wait_for_each(&["ended: ", "audio: ", "error: "], STEP);
+        assert_eq!(lines[0], "ended: hangup");
+        assert_eq!(bob.wait_for("ended: ", STEP), "ended: hangup by peer");
+        let err = &lines[2];
+        assert!(err.contains("recording not saved") && err.contains("/dev/full") && err.contains("No space left"), "{err}");
+        assert!(alice.running(), "a recording that failed does not take the phone down");
+    }
+    alice.send("quit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The relay's log goes to a full disk (stderr on /dev/full, at debug
+/// level so it writes on every request): it keeps serving — two phones
+/// register, call each other and hear each other through it.
+#[test]
+fn a_full_disk_under_the_relays_log_does_not_stop_it() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let relay = start_relay_logging(&[], "debug", full);
+    let dir = temp_dir("fulllog");
+    let (mut alice, mut bob) = two_phones(&relay.url, &dir);
+    call_with_audio(&relay.url, &mut alice, &mut bob);
+    each_heard_the_other(&dir);
     alice.send("quit");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,11 +1,16 @@
 use clap::Parser;
 use moq_relay::config::Args;
+use std::io::Write as _;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // A log that cannot be written (a full disk under stderr) is lost, not
+        // fatal: tracing-subscriber would report it on stderr with eprintln!,
+        // which panics when stderr fails, and a relay mid-call must not exit.
+        .log_internal_errors(false)
         .init();
     let mut args = Args::parse();
     let result = match args.command.take() {
@@ -18,7 +23,8 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("moq-relay: {e:#}");
+            // Not eprintln!: it panics if stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "moq-relay: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

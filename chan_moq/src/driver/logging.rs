@@ -65,5 +65,7 @@ pub fn install() {
         .without_time()
         .with_level(false)
         .with_target(true)
+        // Never eprintln! from inside Asterisk: it panics if stderr fails.
+        .log_internal_errors(false)
         .try_init();
 }

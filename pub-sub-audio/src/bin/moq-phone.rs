@@ -22,6 +22,7 @@ use pub_sub_audio::phone::driver::Outcome;
 use pub_sub_audio::phone::media::MediaConfig;
 use pub_sub_audio::phone::reconnect::BackoffPolicy;
 use pub_sub_audio::phone::{Incoming, Phone, PhoneConfig, Progress, Registration, RegistrationEvent};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -135,11 +136,16 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        // A log that cannot be written (a full disk under stderr) is lost, not
+        // fatal: tracing-subscriber would report it on stderr with eprintln!,
+        // which panics when stderr fails, and a relay mid-call must not exit.
+        .log_internal_errors(false)
         .init();
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("moq-phone: {e:#}");
+            // Not eprintln!: it panics if stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "moq-phone: {e:#}");
             std::process::ExitCode::from(2)
         }
     }
@@ -250,7 +256,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
 /// Saves the recording, then prints the call's audio statistics.
 fn finish(m: &MediaArgs, out: &Outcome, report: &mpsc::UnboundedSender<Progress>) -> anyhow::Result<()> {
-    save(m, out)?;
+    // Saved before the statistics line, which tells a watcher the file is written;
+    // a failed save still gets the statistics.
+    let saved = save(m, out);
     let (st, tx) = (out.recording.stats, out.recording.sender);
     let _ = report.send(Progress::Info(format!(
         "audio: played {} fec {} red {} concealed {} underruns {} late {} skipped {} concealed_ms {} accel_ms {} expand_ms {} target_ms {} \
@@ -258,7 +266,7 @@ fn finish(m: &MediaArgs, out: &Outcome, report: &mpsc::UnboundedSender<Progress>
         st.played, st.fec, st.redundant, st.concealed, st.underruns, st.late, st.skipped, st.concealed_ms, st.accel_ms, st.expand_ms, st.target_ms,
         tx.reports, tx.loss_perc, tx.max_loss_perc, tx.max_k, tx.redundant_sent
     )));
-    Ok(())
+    saved
 }
 
 /// One line per registration event (not rings: the caller prints those).
@@ -396,7 +404,13 @@ async fn softphone(
             out = async { match active.as_mut() { Some(a) => (&mut a.call).await, None => std::future::pending().await } } => {
                 let a = active.take().expect("a call was running");
                 match out {
-                    Ok(out) => finish(m, &out, &a.report)?,
+                    // A recording that cannot be written (a full disk) is reported; the phone stays registered.
+                    Ok(out) => {
+                        if let Err(e) = finish(m, &out, &a.report) {
+                            // Through the call's printer, after its last lines.
+                            let _ = a.report.send(Progress::Info(format!("error: {e:#}")));
+                        }
+                    }
                     Err(e) => println!("error: the call failed: {e}"),
                 }
             },
@@ -433,7 +447,7 @@ fn hangup_timer(m: &MediaArgs, tx: mpsc::UnboundedSender<UserAction>, mut seen: 
 
 fn save(m: &MediaArgs, out: &pub_sub_audio::phone::driver::Outcome) -> anyhow::Result<()> {
     if let Some(p) = &m.record {
-        wav::write(p, &out.recording.samples)?;
+        wav::write(p, &out.recording.samples).map_err(|e| anyhow::anyhow!("recording not saved: {e}"))?;
     }
     Ok(())
 }

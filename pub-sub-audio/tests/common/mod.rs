@@ -62,6 +62,15 @@ pub fn start_relay(extra: &[&str], ours: bool) -> Relay {
 /// [`start_relay`] on a given port: a relay restarted where its phones
 /// expect it.
 pub fn start_relay_on(port: u16, extra: &[&str], ours: bool) -> Relay {
+    start_relay_full(port, extra, ours, None)
+}
+
+/// Our relay logging at `rust_log` into `stderr` (e.g. a file on a full disk).
+pub fn start_relay_logging(extra: &[&str], rust_log: &str, stderr: std::fs::File) -> Relay {
+    start_relay_full(free_port(), extra, true, Some((rust_log, stderr)))
+}
+
+fn start_relay_full(port: u16, extra: &[&str], ours: bool, log: Option<(&str, std::fs::File)>) -> Relay {
     let dir = std::env::temp_dir().join(format!("psa-calls-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let via_ietf = !ours && std::env::var("MOQ_CALLS_RELAY").is_ok_and(|v| v == "ietf");
@@ -82,6 +91,9 @@ pub fn start_relay_on(port: u16, extra: &[&str], ours: bool) -> Relay {
         // port + 1, may be another test relay's port when many run at once.
         c.env("MOQ_RELAY_WEBRTC_BIND", "127.0.0.1:0");
         c.stdout(Stdio::piped()).stderr(Stdio::null());
+        if let Some((level, file)) = log {
+            c.env("RUST_LOG", level).stderr(file);
+        }
         c
     };
     let mut child = cmd.spawn().expect("start the relay (cargo build -p moq-relay)");

@@ -301,7 +301,8 @@ describe("a token from /login running out", () => {
   let browser;
   let other;
   before(async () => {
-    relay = await L.startRelay(await L.freePort(), ["--users", users, "--signing-key", key, "--login-ttl", `${TTL_S}s`]);
+    // No clock skew allowed: the token stops counting at its `exp` (by default 60 s later).
+    relay = await L.startRelay(await L.freePort(), ["--users", users, "--signing-key", key, "--login-ttl", `${TTL_S}s`, "--token-skew-secs", "0"]);
     browser = await L.launchBrowser(L.writeToneWav("expiry-alice.wav", 440));
     other = await L.launchBrowser(L.writeToneWav("expiry-bob.wav", 740));
   });

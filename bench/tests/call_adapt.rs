@@ -13,11 +13,13 @@
 //! `moq-phone` processes (`--hangup-after 20`) and reads their `audio:`
 //! lines. Needs `cargo build -p moq-relay -p pub-sub-audio --bin moq-phone`.
 
-use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
-use pub_sub_audio::phone::media::{AudioFrame, LivePort, MediaConfig};
-use pub_sub_audio::phone::{Phone, PhoneConfig, Progress};
+mod common;
+
+use common::{buzz, config, impaired_relay, target_dir, Call, Proc};
+use pub_sub_audio::phone::media::{AudioFrame, LivePort};
+use pub_sub_audio::phone::Phone;
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -26,47 +28,6 @@ use tokio::sync::mpsc;
 const FRAMES: usize = 1_000;
 /// A bound on the whole test, so a broken build fails instead of hanging.
 const GIVE_UP: Duration = Duration::from_secs(90);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    loop {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// Starts `cmd` and waits for a line containing `ready` on stdout or stderr
-/// (`on_stderr`); the rest is drained.
-fn start(mut cmd: Command, ready: &'static str, on_stderr: bool) -> Proc {
-    if on_stderr {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    } else {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e} (cargo build -p moq-relay -p moq-bench)"));
-    let out: Box<dyn std::io::Read + Send> =
-        if on_stderr { Box::new(child.stderr.take().unwrap()) } else { Box::new(child.stdout.take().unwrap()) };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(out).lines().map_while(Result::ok);
-        if lines.by_ref().any(|l| l.contains(ready)) {
-            let _ = tx.send(());
-            lines.for_each(drop);
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{cmd:?} did not print {ready:?}"));
-    Proc(child)
-}
 
 /// A live PCM port: a voiced 20 ms frame (a 150 Hz buzz with harmonics, so
 /// Opus codes it as speech) every 20 ms until the call ends; each frame the
@@ -82,12 +43,7 @@ fn live_port() -> (LivePort, mpsc::UnboundedReceiver<()>) {
             if from_tx.is_closed() {
                 return;
             }
-            let pcm = (0..960)
-                .map(|i| {
-                    let x = (t + i) as f64 * 150.0 * std::f64::consts::TAU / 48_000.0;
-                    ((x.sin() + 0.5 * (2.0 * x).sin() + 0.25 * (3.0 * x).sin()) * 6_000.0) as i16
-                })
-                .collect();
+            let pcm = (0..960).map(|i| buzz(t + i)).collect();
             t += 960;
             let _ = from_tx.try_send(AudioFrame::Pcm(pcm));
         }
@@ -101,79 +57,23 @@ fn live_port() -> (LivePort, mpsc::UnboundedReceiver<()>) {
     (LivePort { from_user: from_rx, to_user: to_tx, opus: false }, heard_rx)
 }
 
-fn config(url: &str, user: &str) -> PhoneConfig {
-    PhoneConfig {
-        url: url.parse().unwrap(),
-        tls: moq_client::Tls::DisableVerify,
-        user: user.into(),
-        device: format!("{user}1"),
-        display: user.into(),
-        timers: Timers::default(),
-        token: None,
-    }
-}
-
-/// Waits for `want` on a party's progress, failing if the call ends first.
-async fn progress(rx: &mut mpsc::UnboundedReceiver<Progress>, who: &str, want: fn(&Progress) -> bool) {
-    loop {
-        match rx.recv().await {
-            Some(p) if want(&p) => return,
-            Some(Progress::Ended(r)) => panic!("{who}'s call ended ({r:?}) while waiting"),
-            Some(_) => {}
-            None => panic!("{who}'s call went away while waiting"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursty_loss_raises_the_senders_fec_and_redundant_copies_are_played() {
     tokio::time::timeout(GIVE_UP, adapt_call()).await.expect("the test did not finish within its bound");
 }
 
 async fn adapt_call() {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().unwrap().parent().unwrap();
-    let rport = free_udp_port();
-    let mut relay = Command::new(target.join("moq-relay"));
-    relay.args(["--bind", &format!("127.0.0.1:{rport}")]).env("MOQ_RELAY_WEBRTC_BIND", "127.0.0.1:0");
-    let _relay = start(relay, "moq-relay", false);
-    let pport = free_udp_port();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_moq-bench"));
-    proxy.args(["impair", "--listen", &format!("127.0.0.1:{pport}"), "--to", &format!("127.0.0.1:{rport}")]);
-    proxy.args(["--up", "bursty5", "--down", "bursty5", "--seed", "19"]);
-    let _proxy = start(proxy, "epoch_unix_us", true);
-
+    let link = impaired_relay("bursty5", Some(19));
     // Alice behind the proxy, bob straight at the relay.
-    let (alice, _) = Phone::register(config(&format!("moqt://127.0.0.1:{pport}"), "alice")).await.expect("alice registers");
-    let (bob, mut rings) = Phone::register(config(&format!("moqt://127.0.0.1:{rport}"), "bob")).await.expect("bob registers");
-
-    let (b_act, b_act_rx) = mpsc::unbounded_channel();
-    let (b_rep, mut b_prog) = mpsc::unbounded_channel();
-    let (b_live, mut b_heard) = live_port();
-    let callee = tokio::spawn(async move {
-        let inc = rings.recv().await.expect("bob's phone rings");
-        bob.take(&inc, MediaConfig { live: Some(b_live), ..Default::default() }, b_act_rx, b_rep).await
-    });
-    let (a_act, a_act_rx) = mpsc::unbounded_channel();
-    let (a_rep, mut a_prog) = mpsc::unbounded_channel();
+    let (alice, _) = Phone::register(config(&link.behind, "alice")).await.expect("alice registers");
+    let (bob, rings) = Phone::register(config(&link.direct, "bob")).await.expect("bob registers");
     let (a_live, _a_heard) = live_port();
-    let caller = tokio::spawn(async move {
-        let to = Address::parse("bob").unwrap();
-        alice.call(&to, MediaConfig { live: Some(a_live), ..Default::default() }, a_act_rx, a_rep).await
-    });
-
-    progress(&mut b_prog, "bob", |p| *p == Progress::Ringing { on: true }).await;
-    b_act.send(UserAction::Answer).unwrap();
-    progress(&mut a_prog, "alice", |p| matches!(p, Progress::Established { .. })).await;
+    let (b_live, mut b_heard) = live_port();
+    let call = Call::connect(alice, bob, rings, a_live, b_live).await;
     for _ in 0..FRAMES {
         b_heard.recv().await.expect("bob's call ended before he heard 20 s of alice");
     }
-    a_act.send(UserAction::Hangup).unwrap();
-    let a = caller.await.unwrap();
-    let b = callee.await.unwrap();
-    assert_eq!(a.reason, EndReason::Hangup { by_peer: false }, "alice");
-    assert_eq!(b.reason, EndReason::Hangup { by_peer: true }, "bob");
-    drop(b_act);
+    let (a, b) = call.hang_up().await;
 
     let (sent, heard) = (a.recording.sender, b.recording.stats);
     eprintln!("alice sends: {sent:?}");
@@ -225,39 +125,24 @@ fn all_lines(rx: &std::sync::mpsc::Receiver<String>, who: &str) -> Vec<String> {
 
 #[test]
 fn moq_phone_processes_print_the_senders_adaptation_and_the_copies_played() {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().unwrap().parent().unwrap();
+    let target = &target_dir();
     let dir = std::env::temp_dir().join(format!("call-adapt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // 25 s of a voiced buzz (150 Hz and harmonics), so Opus codes it as speech.
-    let buzz: Vec<i16> = (0..25 * 48_000)
-        .map(|i| {
-            let x = i as f64 * 150.0 * std::f64::consts::TAU / 48_000.0;
-            ((x.sin() + 0.5 * (2.0 * x).sin() + 0.25 * (3.0 * x).sin()) * 6_000.0) as i16
-        })
-        .collect();
+    let samples: Vec<i16> = (0..25 * 48_000).map(buzz).collect();
     let wav = dir.join("buzz.wav");
-    pub_sub_audio::audio::wav::write(&wav, &buzz).unwrap();
+    pub_sub_audio::audio::wav::write(&wav, &samples).unwrap();
     let wav = wav.to_str().unwrap();
 
-    let rport = free_udp_port();
-    let mut relay = Command::new(target.join("moq-relay"));
-    relay.args(["--bind", &format!("127.0.0.1:{rport}")]).env("MOQ_RELAY_WEBRTC_BIND", "127.0.0.1:0");
-    let _relay = start(relay, "moq-relay", false);
-    let pport = free_udp_port();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_moq-bench"));
-    proxy.args(["impair", "--listen", &format!("127.0.0.1:{pport}"), "--to", &format!("127.0.0.1:{rport}")]);
-    proxy.args(["--up", "bursty5", "--down", "bursty5", "--seed", "23"]);
-    let _proxy = start(proxy, "epoch_unix_us", true);
-
-    let (direct, behind) = (format!("moqt://127.0.0.1:{rport}"), format!("moqt://127.0.0.1:{pport}"));
-    let (_bob, bob_out) = phone(target, &["--relay", &direct, "--insecure", "--as", "bob", "answer", "--play", wav, "--wait-secs", "60"]);
+    let link = impaired_relay("bursty5", Some(23));
+    let (direct, behind) = (&link.direct, &link.behind);
+    let (_bob, bob_out) = phone(target, &["--relay", direct, "--insecure", "--as", "bob", "answer", "--play", wav, "--wait-secs", "60"]);
     let mut bob_lines = Vec::new();
     while !bob_lines.last().is_some_and(|l: &String| l.starts_with("registered ")) {
         bob_lines.push(bob_out.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("bob did not register: {bob_lines:?}")));
     }
     let (_alice, alice_out) =
-        phone(target, &["--relay", &behind, "--insecure", "--as", "alice", "call", "bob", "--play", wav, "--hangup-after", "20"]);
+        phone(target, &["--relay", behind, "--insecure", "--as", "alice", "call", "bob", "--play", wav, "--hangup-after", "20"]);
     let alice_lines = all_lines(&alice_out, "alice");
     bob_lines.extend(all_lines(&bob_out, "bob"));
     let _ = std::fs::remove_dir_all(&dir);

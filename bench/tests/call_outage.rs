@@ -12,12 +12,12 @@
 //! its send time, so a receiver knows which side of the outage it was sent.
 //! Needs `cargo build -p moq-relay` (the relay binary next to this test's).
 
+mod common;
+
 use bytes::Bytes;
-use pub_sub_audio::call::{Address, EndReason, Timers, UserAction};
-use pub_sub_audio::phone::media::{AudioFrame, LivePort, MediaConfig};
-use pub_sub_audio::phone::{Phone, PhoneConfig, Progress};
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use common::{config, impaired_relay, Call};
+use pub_sub_audio::phone::media::{AudioFrame, LivePort};
+use pub_sub_audio::phone::Phone;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
@@ -27,47 +27,6 @@ const OUTAGE_AT: Duration = Duration::from_secs(10);
 const OUTAGE_LEN: Duration = Duration::from_secs(2);
 /// A bound on the whole test, so a broken build fails instead of hanging.
 const GIVE_UP: Duration = Duration::from_secs(40);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    loop {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// Starts `cmd`, waits for a line containing `ready` on stdout or stderr
-/// (`on_stderr`), returns the process and that line; the rest is drained.
-fn start(mut cmd: Command, ready: &'static str, on_stderr: bool) -> (Proc, String) {
-    if on_stderr {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    } else {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e} (cargo build -p moq-relay -p moq-bench)"));
-    let out: Box<dyn std::io::Read + Send> =
-        if on_stderr { Box::new(child.stderr.take().unwrap()) } else { Box::new(child.stdout.take().unwrap()) };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(out).lines().map_while(Result::ok);
-        if let Some(l) = lines.by_ref().find(|l| l.contains(ready)) {
-            let _ = tx.send(l);
-            lines.for_each(drop);
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{cmd:?} did not print {ready:?}"));
-    (Proc(child), line)
-}
 
 fn unix_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
@@ -114,30 +73,6 @@ fn live_port() -> (LivePort, mpsc::UnboundedReceiver<u64>) {
     (LivePort { from_user: from_rx, to_user: to_tx, opus: true }, heard_rx)
 }
 
-fn config(url: &str, user: &str) -> PhoneConfig {
-    PhoneConfig {
-        url: url.parse().unwrap(),
-        tls: moq_client::Tls::DisableVerify,
-        user: user.into(),
-        device: format!("{user}1"),
-        display: user.into(),
-        timers: Timers::default(),
-        token: None,
-    }
-}
-
-/// Waits for `want` on a party's progress, failing if the call ends first.
-async fn progress(rx: &mut mpsc::UnboundedReceiver<Progress>, who: &str, want: fn(&Progress) -> bool) {
-    loop {
-        match rx.recv().await {
-            Some(p) if want(&p) => return,
-            Some(Progress::Ended(r)) => panic!("{who}'s call ended ({r:?}) while waiting"),
-            Some(_) => {}
-            None => panic!("{who}'s call went away while waiting"),
-        }
-    }
-}
-
 /// Waits until a frame sent at or after `after_us` is played; returns its
 /// send time and when it was played (µs since the epoch). Frames of the
 /// outage may never come; nothing is assumed about them.
@@ -156,17 +91,8 @@ async fn a_call_survives_a_2_s_outage_and_audio_flows_again() {
 }
 
 async fn outage_call() {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().unwrap().parent().unwrap();
-    let rport = free_udp_port();
-    let mut relay = Command::new(target.join("moq-relay"));
-    relay.args(["--bind", &format!("127.0.0.1:{rport}")]).env("MOQ_RELAY_WEBRTC_BIND", "127.0.0.1:0");
-    let (_relay, _) = start(relay, "moq-relay", false);
-    let pport = free_udp_port();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_moq-bench"));
-    proxy.args(["impair", "--listen", &format!("127.0.0.1:{pport}"), "--to", &format!("127.0.0.1:{rport}")]);
-    proxy.args(["--up", "outage2s", "--down", "outage2s"]);
-    let (_proxy, line) = start(proxy, "epoch_unix_us", true);
+    let link = impaired_relay("outage2s", None);
+    let line = &link.proxy_line;
     let epoch_us: u64 = line
         .split("epoch_unix_us ")
         .nth(1)
@@ -176,27 +102,11 @@ async fn outage_call() {
     let outage_end_us = epoch_us + (OUTAGE_AT + OUTAGE_LEN).as_micros() as u64;
 
     // Alice behind the proxy, bob straight at the relay.
-    let (alice, _) = Phone::register(config(&format!("moqt://127.0.0.1:{pport}"), "alice")).await.expect("alice registers");
-    let (bob, mut rings) = Phone::register(config(&format!("moqt://127.0.0.1:{rport}"), "bob")).await.expect("bob registers");
-
-    let (b_act, b_act_rx) = mpsc::unbounded_channel();
-    let (b_rep, mut b_prog) = mpsc::unbounded_channel();
-    let (b_live, mut b_heard) = live_port();
-    let callee = tokio::spawn(async move {
-        let inc = rings.recv().await.expect("bob's phone rings");
-        bob.take(&inc, MediaConfig { live: Some(b_live), ..Default::default() }, b_act_rx, b_rep).await
-    });
-    let (a_act, a_act_rx) = mpsc::unbounded_channel();
-    let (a_rep, mut a_prog) = mpsc::unbounded_channel();
+    let (alice, _) = Phone::register(config(&link.behind, "alice")).await.expect("alice registers");
+    let (bob, rings) = Phone::register(config(&link.direct, "bob")).await.expect("bob registers");
     let (a_live, mut a_heard) = live_port();
-    let caller = tokio::spawn(async move {
-        let to = Address::parse("bob").unwrap();
-        alice.call(&to, MediaConfig { live: Some(a_live), ..Default::default() }, a_act_rx, a_rep).await
-    });
-
-    progress(&mut b_prog, "bob", |p| *p == Progress::Ringing { on: true }).await;
-    b_act.send(UserAction::Answer).unwrap();
-    progress(&mut a_prog, "alice", |p| matches!(p, Progress::Established { .. })).await;
+    let (b_live, mut b_heard) = live_port();
+    let call = Call::connect(alice, bob, rings, a_live, b_live).await;
     assert!(unix_us() < epoch_us + OUTAGE_AT.as_micros() as u64, "the call took until the outage to set up; nothing tested");
     // Audio flows both ways before the outage.
     heard_after(&mut a_heard, "alice", epoch_us).await;
@@ -214,10 +124,5 @@ async fn outage_call() {
     );
 
     // The call is still up: alice hangs up and both see a hangup.
-    a_act.send(UserAction::Hangup).unwrap();
-    let a = caller.await.unwrap();
-    let b = callee.await.unwrap();
-    assert_eq!(a.reason, EndReason::Hangup { by_peer: false }, "alice");
-    assert_eq!(b.reason, EndReason::Hangup { by_peer: true }, "bob");
-    drop(b_act);
+    call.hang_up().await;
 }

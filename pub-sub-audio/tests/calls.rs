@@ -498,6 +498,40 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
     assert_eq!(dominant_frequency(&out.recording.samples[24_000..], 48_000), 440.0, "the real audio was heard");
 }
 
+/// A token issuer for a test: a key from `moq-relay keygen` in a temp dir
+/// (removed when dropped), tokens from `moq-relay token`.
+struct Issuer {
+    dir: std::path::PathBuf,
+}
+
+impl Issuer {
+    fn new(name: &str) -> Issuer {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("issuer.key.pem");
+        let _ = std::fs::remove_file(&key);
+        relay_cli(&["keygen", "--out", key.to_str().unwrap()]);
+        Issuer { dir }
+    }
+
+    /// The public key, for the relay's --auth-key.
+    fn public_key(&self) -> String {
+        self.dir.join("issuer.key.pub.pem").display().to_string()
+    }
+
+    fn token(&self, user: &str, ttl: &str) -> Vec<u8> {
+        let key = self.dir.join("issuer.key.pem");
+        let t = relay_cli(&["token", "--key", key.to_str().unwrap(), "--user", user, "--ttl", ttl]);
+        pub_sub_audio::phone::parse_token(&t).expect("a token")
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A registration whose token expires (issue 20): at expiry the relay sends
 /// GOAWAY, the idle phone leaves and comes back, the relay refuses the
 /// expired token at SETUP (EXPIRED_AUTH_TOKEN, draft-18 §3.5), and the
@@ -506,16 +540,10 @@ async fn bad_input_is_dropped_and_the_call_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_ends_the_registration_instead_of_retrying_forever() {
     use pub_sub_audio::phone::{reconnect::BackoffPolicy, RegistrationEvent};
-    let dir = std::env::temp_dir().join(format!("psa-expiry-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("issuer.key.pem");
-    let _ = std::fs::remove_file(&key);
-    relay_cli(&["keygen", "--out", key.to_str().unwrap()]);
-    let t = relay_cli(&["token", "--key", key.to_str().unwrap(), "--user", "alice", "--ttl", "5s"]);
-    let token = pub_sub_audio::phone::parse_token(&t).expect("a token");
+    let issuer = Issuer::new("psa-expiry");
+    let token = issuer.token("alice", "5s");
     // No grace after expiry (GOAWAY, then the relay closes at once) and no clock skew allowed.
-    let pubkey = dir.join("issuer.key.pub.pem");
-    let r = start_relay(&["--auth-key", pubkey.to_str().unwrap(), "--token-grace-secs", "0", "--token-skew-secs", "0"], true);
+    let r = start_relay(&["--auth-key", &issuer.public_key(), "--token-grace-secs", "0", "--token-skew-secs", "0"], true);
     let mut reg = Phone::stay_registered(config(&r, "alice", "a1", timers(), Some(token)), BackoffPolicy::default())
         .await
         .expect("registers while the token is valid");
@@ -533,7 +561,6 @@ async fn an_expired_token_ends_the_registration_instead_of_retrying_forever() {
     assert!(!before.iter().any(|e| e.starts_with("Registered")), "an expired token never registers again: {before:?}");
     assert!(reg.next().await.is_none(), "GaveUp is the last event");
     assert!(reg.phone().is_none(), "no phone left registered");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Our relay with `--auth-key` (issue 13): phones holding tokens from
@@ -541,16 +568,9 @@ async fn an_expired_token_ends_the_registration_instead_of_retrying_forever() {
 /// token, or with someone else's, cannot even register.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_let_their_users_call_and_keep_strangers_out() {
-    let dir = std::env::temp_dir().join(format!("psa-tokens-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("issuer.key.pem");
-    let _ = std::fs::remove_file(&key);
-    relay_cli(&["keygen", "--out", key.to_str().unwrap()]);
-    let token = |user: &str| {
-        let t = relay_cli(&["token", "--key", key.to_str().unwrap(), "--user", user, "--ttl", "10m"]);
-        pub_sub_audio::phone::parse_token(&t).expect("a token")
-    };
-    let r = start_relay(&["--auth-key", dir.join("issuer.key.pub.pem").to_str().unwrap()], true);
+    let issuer = Issuer::new("psa-tokens");
+    let token = |user: &str| issuer.token(user, "10m");
+    let r = start_relay(&["--auth-key", &issuer.public_key()], true);
     let register = |user: &str, dev: &str, t: Option<Vec<u8>>| Phone::register(config(&r, user, dev, timers(), t));
     let (alice, _) = register("alice", "a1", Some(token("alice"))).await.expect("alice with her token");
     let bob = register("bob", "b1", Some(token("bob"))).await.expect("bob with his token");

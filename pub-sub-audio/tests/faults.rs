@@ -42,23 +42,36 @@ async fn audio_passes(observer: &moq_client::Session, namespace: Vec<String>, fr
     }
 }
 
+/// alice calls bob through their stdin; returns the call's sid once both
+/// are established.
+fn place_call(alice: &mut PhoneProc, bob: &mut PhoneProc) -> String {
+    alice.send("call bob");
+    let sid = alice.wait_for("session ", STEP).trim_start_matches("session ").to_string();
+    alice.wait_for("established", STEP);
+    bob.wait_for("established", STEP);
+    sid
+}
+
+/// From a session of its own on `url`, sees frame `frame` or later of both
+/// sides' audio in call `sid` (alice → bob, bob's device b1) cross the relay.
+fn both_sides_audio_pass(url: &url::Url, sid: &str, frame: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let observer = moq_client::Client::connect(url, &moq_client::Tls::DisableVerify).await.expect("an observer session connects");
+        tokio::join!(
+            audio_passes(&observer, Namespaces::caller("bob", sid, "alice"), frame),
+            audio_passes(&observer, Namespaces::callee(sid, "bob", "b1"), frame),
+        );
+    });
+}
+
 /// Places a call alice → bob through their stdin, waits until both are
 /// established and 3 s of each side's audio crossed the relay, then alice
 /// hangs up; returns once both printed their audio statistics (the
 /// recordings are written by then).
 fn call_with_audio(url: &url::Url, alice: &mut PhoneProc, bob: &mut PhoneProc) {
-    alice.send("call bob");
-    let sid = alice.wait_for("session ", STEP).trim_start_matches("session ").to_string();
-    alice.wait_for("established", STEP);
-    bob.wait_for("established", STEP);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let observer = moq_client::Client::connect(url, &moq_client::Tls::DisableVerify).await.expect("observer connects");
-        tokio::join!(
-            audio_passes(&observer, Namespaces::caller("bob", &sid, "alice"), 150),
-            audio_passes(&observer, Namespaces::callee(&sid, "bob", "b1"), 150),
-        );
-    });
+    let sid = place_call(alice, bob);
+    both_sides_audio_pass(url, &sid, 150);
     alice.send("hangup");
     assert_eq!(alice.wait_for("ended: ", STEP), "ended: hangup");
     assert_eq!(bob.wait_for("ended: ", STEP), "ended: hangup by peer");
@@ -91,9 +104,7 @@ fn each_heard_the_other(dir: &std::path::Path) {
 /// A call up between the two, and the sessions under it then lost: both
 /// sides end the call as a lost peer and say the relay session ended.
 fn call_then(alice: &mut PhoneProc, bob: &mut PhoneProc, fault: impl FnOnce()) {
-    alice.send("call bob");
-    alice.wait_for("established", STEP);
-    bob.wait_for("established", STEP);
+    place_call(alice, bob);
     fault();
     for p in [alice, bob] {
         // The call's end and the registration's news come from different
@@ -164,9 +175,7 @@ fn relay_goaway_lets_the_call_finish_then_phones_move() {
     let mut relay = start_relay(&["--drain-secs", "120"], true);
     let dir = temp_dir("goaway");
     let (mut alice, mut bob) = two_phones(&relay.url, &dir);
-    alice.send("call bob");
-    alice.wait_for("established", STEP);
-    bob.wait_for("established", STEP);
+    place_call(&mut alice, &mut bob);
     relay.terminate();
     alice.send("dtmf 5");
     assert_eq!(bob.wait_for("dtmf ", STEP), "dtmf 5", "the call still carries events after GOAWAY");
@@ -200,10 +209,7 @@ fn certificate_rotated_mid_call_the_call_goes_on() {
     let mut relay = start_relay(&["--tls-cert", &cert, "--tls-key", &key], true);
     let before = relay.http_get("/certificate.sha256");
     let (mut alice, mut bob) = two_phones(&relay.url, &dir);
-    alice.send("call bob");
-    let sid = alice.wait_for("session ", STEP).trim_start_matches("session ").to_string();
-    alice.wait_for("established", STEP);
-    bob.wait_for("established", STEP);
+    let sid = place_call(&mut alice, &mut bob);
     // The certificate manager writes the new pair over the old and signals.
     let next = moq_certs::write_dev_files(dir.join("next"), &[] as &[&str], Duration::from_secs(86_400)).unwrap();
     assert_ne!(next.fingerprint, before);
@@ -218,15 +224,7 @@ fn certificate_rotated_mid_call_the_call_goes_on() {
     alice.send("dtmf 7");
     assert_eq!(bob.wait_for("dtmf ", STEP), "dtmf 7", "the call still carries events after the rotation");
     // A session opened after the rotation (on the new certificate) sees both sides' audio still flowing.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let observer =
-            moq_client::Client::connect(&relay.url, &moq_client::Tls::DisableVerify).await.expect("a new session after the rotation");
-        tokio::join!(
-            audio_passes(&observer, Namespaces::caller("bob", &sid, "alice"), 0),
-            audio_passes(&observer, Namespaces::callee(&sid, "bob", "b1"), 0),
-        );
-    });
+    both_sides_audio_pass(&relay.url, &sid, 0);
     alice.send("hangup");
     assert_eq!(alice.wait_for("ended: ", STEP), "ended: hangup");
     assert_eq!(bob.wait_for("ended: ", STEP), "ended: hangup by peer");
@@ -251,9 +249,7 @@ fn a_full_disk_for_the_recording_is_reported_and_the_phone_stays_up() {
     alice.wait_for("registered alice", STEP);
     bob.wait_for("registered bob", STEP);
     for _ in 0..2 {
-        alice.send("call bob");
-        alice.wait_for("established", STEP);
-        bob.wait_for("established", STEP);
+        place_call(&mut alice, &mut bob);
         alice.send("hangup");
         let lines = alice.wait_for_each(&["ended: ", "audio: ", "error: "], STEP);
         assert_eq!(lines[0], "ended: hangup");

@@ -104,6 +104,37 @@ fn answer_requests(conn: quinn::Connection) {
     });
 }
 
+/// A fake relay with the phone registered on it: SETUP both ways, every
+/// request taken. Holds what must live as long as the session: the relay,
+/// both control streams (a FIN on ours would be a violation), the phone.
+struct Registered {
+    conn: quinn::Connection,
+    phone: Phone,
+    _keep: (FakeRelay, quinn::RecvStream, quinn::SendStream, tokio::sync::mpsc::UnboundedReceiver<pub_sub_audio::phone::Incoming>),
+}
+
+async fn registered() -> Registered {
+    let relay = FakeRelay::start();
+    let phone = tokio::spawn(Phone::register(relay.config()));
+    let conn = relay.accept().await;
+    let their_control = read_setup(&conn).await;
+    let mut control = conn.open_uni().await.unwrap();
+    control.write_all(&setup_bytes()).await.unwrap();
+    answer_requests(conn.clone());
+    let (phone, rings) = tokio::time::timeout(STEP, phone).await.expect("register returns").unwrap().expect("registered");
+    Registered { conn, phone, _keep: (relay, their_control, control, rings) }
+}
+
+/// The start of a data stream: a SUBGROUP_HEADER (alias 1, group 0), then
+/// object 0 announcing `len` payload bytes.
+fn object_head(len: u64) -> Vec<u8> {
+    let mut head = Vec::new();
+    moq_wire::subgroup::SubgroupHeader::new(1, 0, 0, Some(128), 0).encode(&mut head);
+    moq_wire::varint::write(&mut head, 0);
+    moq_wire::varint::write(&mut head, len);
+    head
+}
+
 /// A relay that completes the QUIC handshake and never sends SETUP: the
 /// phone gives up with an error that names SETUP, and tells the relay why
 /// (CONTROL_MESSAGE_TIMEOUT, §3.5) instead of waiting for ever.
@@ -143,26 +174,15 @@ async fn garbage_on_the_relays_control_stream_is_a_protocol_violation() {
 /// closes the session as a PROTOCOL_VIOLATION instead of buffering it.
 #[tokio::test]
 async fn an_oversize_object_closes_the_session() {
-    let relay = FakeRelay::start();
-    let phone = tokio::spawn(Phone::register(relay.config()));
-    let conn = relay.accept().await;
-    let _their_control = read_setup(&conn).await;
-    // Our control stream stays open for the session (its FIN would be a violation).
-    let mut control = conn.open_uni().await.unwrap();
-    control.write_all(&setup_bytes()).await.unwrap();
-    answer_requests(conn.clone());
-    let (_phone, _rings) = tokio::time::timeout(STEP, phone).await.expect("register returns").unwrap().expect("registered");
+    let r = registered().await;
+    let conn = &r.conn;
     let mut data = conn.open_uni().await.unwrap();
-    let mut head = Vec::new();
-    moq_wire::subgroup::SubgroupHeader::new(1, 0, 0, Some(128), 0).encode(&mut head);
-    moq_wire::varint::write(&mut head, 0); // object id
-    moq_wire::varint::write(&mut head, 1 << 30); // payload length: 1 GiB
-    data.write_all(&head).await.unwrap();
+    data.write_all(&object_head(1 << 30)).await.unwrap(); // payload length: 1 GiB
     let writer = tokio::spawn(async move {
         let chunk = vec![0u8; 64 * 1024];
         while data.write_all(&chunk).await.is_ok() {}
     });
-    assert_eq!(closed_with(&conn).await, PROTOCOL_VIOLATION);
+    assert_eq!(closed_with(conn).await, PROTOCOL_VIOLATION);
     writer.await.unwrap();
 }
 
@@ -173,15 +193,8 @@ async fn an_oversize_object_closes_the_session() {
 /// (§3.3.3) and stays registered.
 #[tokio::test]
 async fn unfinished_objects_on_many_streams_are_stopped_past_the_budget() {
-    let relay = FakeRelay::start();
-    let phone = tokio::spawn(Phone::register(relay.config()));
-    let conn = relay.accept().await;
-    let _their_control = read_setup(&conn).await;
-    // Our control stream stays open for the session (its FIN would be a violation).
-    let mut control = conn.open_uni().await.unwrap();
-    control.write_all(&setup_bytes()).await.unwrap();
-    answer_requests(conn.clone());
-    let (phone, _rings) = tokio::time::timeout(STEP, phone).await.expect("register returns").unwrap().expect("registered");
+    let r = registered().await;
+    let conn = &r.conn;
     let object = (15 << 20) as u64; // under MAX_OBJECT_SIZE (16 MiB)
     let streams = 2 * moq_client::session::PARTIAL_BUDGET / (object as usize) + 2;
     // Each writer reports how its stream ended, if it does: held streams never do.
@@ -190,14 +203,10 @@ async fn unfinished_objects_on_many_streams_are_stopped_past_the_budget() {
         let mut data = conn.open_uni().await.unwrap();
         let tx = tx.clone();
         tokio::spawn(async move {
-            let mut head = Vec::new();
-            moq_wire::subgroup::SubgroupHeader::new(1, 0, 0, Some(128), 0).encode(&mut head);
-            moq_wire::varint::write(&mut head, 0);
-            moq_wire::varint::write(&mut head, object);
             // All but the last byte: the object never completes.
             let chunk = vec![0u8; 64 * 1024];
             let mut left = object as usize - 1;
-            let mut res = data.write_all(&head).await;
+            let mut res = data.write_all(&object_head(object)).await;
             while res.is_ok() && left > 0 {
                 let n = left.min(chunk.len());
                 res = data.write_all(&chunk[..n]).await;
@@ -219,5 +228,5 @@ async fn unfinished_objects_on_many_streams_are_stopped_past_the_budget() {
     let end = tokio::time::timeout(STEP, ends.recv()).await.expect("a stream past the budget is stopped").expect("a writer reports");
     assert_eq!(end, Ok(u64::from(EXCESSIVE_LOAD)), "stopped with EXCESSIVE_LOAD");
     assert!(conn.close_reason().is_none(), "the session lives on: {:?}", conn.close_reason());
-    assert!(phone.session_ended().is_none(), "the phone is still registered");
+    assert!(r.phone.session_ended().is_none(), "the phone is still registered");
 }

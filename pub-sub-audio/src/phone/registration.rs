@@ -14,7 +14,7 @@
 //! loop around [`Phone::register`] (its status and `moq reload` live there);
 //! the CLI and other long-running phones use this.
 
-use super::reconnect::{os_random as random, Backoff, BackoffPolicy};
+use super::reconnect::{os_random, Backoff, BackoffPolicy};
 use super::{Incoming, Phone, PhoneConfig, PhoneError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -117,7 +117,7 @@ async fn supervise(
         let Some(reason) = serve(&phone, &mut rings, &tx, &mut cfg).await else { return };
         current.send_replace(None);
         phone.close().await;
-        let mut wait = Duration::from_millis(backoff.next_delay(ms(), random()));
+        let mut wait = Duration::from_millis(backoff.next_delay(ms(), os_random()));
         if tx.send(RegistrationEvent::SessionEnded { reason, retry_in: wait }).is_err() {
             return;
         }
@@ -130,7 +130,7 @@ async fn supervise(
                     return;
                 }
                 Err(e) => {
-                    wait = Duration::from_millis(backoff.next_delay(ms(), random()));
+                    wait = Duration::from_millis(backoff.next_delay(ms(), os_random()));
                     if tx.send(RegistrationEvent::RetryFailed { error: e.to_string(), retry_in: wait }).is_err() {
                         return;
                     }

@@ -7,24 +7,8 @@
 // Bob's playout must play lost frames from them. Counts are asserted after
 // 16 s of recorded audio, not times.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as L from "./lib.mjs";
-
-const benchBin = process.env.MOQ_BENCH_BIN ?? join(L.webappDir, "../target/debug/moq-bench");
-
-/** `moq-bench impair` on 127.0.0.1:`port` in front of the relay; resolves once it printed its first line. */
-async function startImpair(port, relayPort, profile) {
-  if (!existsSync(benchBin)) throw new Error(`${benchBin} not found: build it (cargo build -p moq-bench) or set MOQ_BENCH_BIN`);
-  const proc = spawn(benchBin, ["impair", "--listen", `127.0.0.1:${port}`, "--to", `127.0.0.1:${relayPort}`, "--up", profile, "--down", profile, "--seed", "19"], { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  proc.stderr.on("data", (d) => void (err += String(d)));
-  await L.until("moq-bench impair to start", () => /^impairing \S+ → /m.test(err) || proc.exitCode !== null, 10000);
-  if (proc.exitCode !== null) throw new Error(`moq-bench impair exited (${proc.exitCode}): ${err}`);
-  return { stop: () => proc.kill("SIGTERM") };
-}
 
 let relay;
 let proxy;
@@ -38,7 +22,7 @@ describe("sender adaptation through bursty loss (moq-bench impair bursty5)", () 
   before(async () => {
     relay = await L.startRelay(await L.freePort());
     const port = await L.freePort();
-    proxy = await startImpair(port, relay.port, "bursty5");
+    proxy = await L.startImpair(port, relay.port, "bursty5");
     front = await L.tcpFront(port, relay.port);
     A = await L.launchBrowser(L.writeToneWav("alice-adapt.wav", 440, { toneS: 60 }));
     B = await L.launchBrowser(L.writeToneWav("bob-adapt.wav", 740, { toneS: 60 }));

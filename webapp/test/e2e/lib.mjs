@@ -115,6 +115,34 @@ export function spawnRelay(bind, prefix = [], extra = []) {
   };
 }
 
+/** moq-bench, for its `impair` proxy. */
+export const benchBin = process.env.MOQ_BENCH_BIN ?? join(repo, "target/debug/moq-bench");
+
+/**
+ * `moq-bench impair` on 127.0.0.1:`port` (UDP) in front of the relay's QUIC;
+ * resolves once it printed its first line ("impairing <addr> → …").
+ */
+export async function startImpair(port, relayPort, profile) {
+  if (!existsSync(benchBin)) throw new Error(`${benchBin} not found: build it (cargo build -p moq-bench) or set MOQ_BENCH_BIN`);
+  const proc = spawn(benchBin, ["impair", "--listen", `127.0.0.1:${port}`, "--to", `127.0.0.1:${relayPort}`, "--up", profile, "--down", profile, "--seed", "19"], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`moq-bench impair printed nothing in 10 s: ${err}`)), 10000);
+    proc.stderr.on("data", (d) => {
+      err += String(d);
+      if (/^impairing \S+ → /m.test(err)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`moq-bench impair exited (${code}): ${err}`));
+    });
+  });
+  return { stop: () => proc.kill("SIGTERM") };
+}
+
 /** Starts moq-relay on `port` serving webapp/dist (with `extra` arguments); resolves once it is listening. */
 export async function startRelay(port, extra = []) {
   const relay = spawnRelay(`[::]:${port}`, [], extra);

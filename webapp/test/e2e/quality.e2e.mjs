@@ -7,42 +7,12 @@
 // worklet), still play the peer's tone cleanly, and not have run dry in
 // bursts.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as L from "./lib.mjs";
 
 const ALICE_HZ = 440;
 const BOB_HZ = 740;
 const TONES = [ALICE_HZ, BOB_HZ, 620];
-const benchBin = process.env.MOQ_BENCH_BIN ?? join(L.webappDir, "../target/debug/moq-bench");
-
-/**
- * `moq-bench impair` on 127.0.0.1:`port` (UDP) in front of the relay's QUIC;
- * resolves once it printed its first line ("impairing <addr> → …").
- */
-async function startImpair(port, relayPort, profile) {
-  if (!existsSync(benchBin)) throw new Error(`${benchBin} not found: build it (cargo build -p moq-bench) or set MOQ_BENCH_BIN`);
-  const proc = spawn(benchBin, ["impair", "--listen", `127.0.0.1:${port}`, "--to", `127.0.0.1:${relayPort}`, "--up", profile, "--down", profile, "--seed", "19"], { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`moq-bench impair printed nothing in 10 s: ${err}`)), 10000);
-    proc.stderr.on("data", (d) => {
-      err += String(d);
-      if (/^impairing \S+ → /m.test(err)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`moq-bench impair exited (${code}): ${err}`));
-    });
-  });
-  return { stop: () => proc.kill("SIGTERM") };
-}
-
 
 let relay;
 let proxy;
@@ -56,7 +26,7 @@ describe("call quality through 5 % loss each way (moq-bench impair loss5)", () =
   before(async () => {
     relay = await L.startRelay(await L.freePort());
     const port = await L.freePort();
-    proxy = await startImpair(port, relay.port, "loss5");
+    proxy = await L.startImpair(port, relay.port, "loss5");
     front = await L.tcpFront(port, relay.port);
     A = await L.launchBrowser(L.writeToneWav("alice.wav", ALICE_HZ));
     B = await L.launchBrowser(L.writeToneWav("bob.wav", BOB_HZ));

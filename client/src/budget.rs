@@ -39,7 +39,11 @@ impl Held<'_> {
     /// Sets this stream's share to `bytes`; `false` (and nothing taken) if
     /// growing to it would pass the budget.
     pub fn set(&mut self, bytes: usize) -> bool {
-        if bytes <= self.held {
+        if bytes == self.held {
+            // The usual case, objects arriving whole: no shared write per read.
+            return true;
+        }
+        if bytes < self.held {
             self.budget.used.fetch_sub(self.held - bytes, Ordering::Relaxed);
             self.held = bytes;
             return true;

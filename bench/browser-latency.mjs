@@ -6,10 +6,11 @@
 // caller's capture worklet saw and what the callee played are recorded with
 // wall-clock time stamps, and each burst's onset is found on both sides.
 //
-//   node bench/browser-latency.mjs [--transport webtransport|webrtc|both] [--secs 20] [--runs 3] [--out bench/results/browser-latency.md]
+//   node bench/browser-latency.mjs [--transport webtransport|webrtc|both|capture] [--secs 20] [--runs 3] [--out bench/results/browser-latency.md]
 //
 // --transport webtransport: WT → WT; webrtc: WebRTC → WebRTC; both (the
-// default): those two and the mixed call, WebRTC caller → WT callee. The
+// default): those two and the mixed call, WebRTC caller → WT callee;
+// capture: WT → WT with the track capture and with the worklet capture. The
 // combinations alternate within each run, so load drifts hit them alike.
 //
 // Needs the built web phone and its tools (cd webapp && npm ci && npm run
@@ -42,9 +43,11 @@ const COMBOS = {
   "wt-wt": { label: "WebTransport → WebTransport", caller: WT, callee: WT },
   "rtc-rtc": { label: "WebRTC → WebRTC", caller: RTC, callee: RTC },
   "rtc-wt": { label: "WebRTC → WebTransport (mixed)", caller: RTC, callee: WT },
+  // The web phone's former capture path (the AudioWorklet instead of the track's own chunks; framer.ts).
+  "wt-wt-worklet": { label: "WebTransport → WebTransport, worklet capture", caller: "?capture=worklet", callee: "?capture=worklet" },
 };
-const PICK = { webtransport: ["wt-wt"], webrtc: ["rtc-rtc"], both: ["wt-wt", "rtc-rtc", "rtc-wt"] };
-if (!PICK[transport]) throw new Error(`--transport must be webtransport, webrtc or both, not ${transport}`);
+const PICK = { webtransport: ["wt-wt"], webrtc: ["rtc-rtc"], both: ["wt-wt", "rtc-rtc", "rtc-wt"], capture: ["wt-wt", "wt-wt-worklet"] };
+if (!PICK[transport]) throw new Error(`--transport must be webtransport, webrtc, both or capture, not ${transport}`);
 const combos = PICK[transport];
 const kind = (query) => (query === RTC ? "webrtc" : "webtransport");
 
@@ -233,7 +236,7 @@ async function run(key) {
     await alice.evaluate(() => window.__moqTest.record(true, "capture"));
     // A WebTransport callee's jitter buffer depth, sampled 4 times a second while recording (its mean delay).
     const depths = [];
-    let sampling = c.callee === WT;
+    let sampling = c.callee !== RTC;
     const sampler = (async () => {
       while (sampling) {
         depths.push((await bob.evaluate(() => window.__moqTest.stats())).playout.depth);
@@ -247,7 +250,7 @@ async function run(key) {
     const rtc1 = await rtcStats(bob);
     const stats = await bob.evaluate(() => window.__moqTest.stats());
     const callerStats = await alice.evaluate(() => window.__moqTest.stats());
-    const datagrams = c.callee === WT ? await bob.evaluate(() => globalThis.__benchDatagrams) : [];
+    const datagrams = c.callee !== RTC ? await bob.evaluate(() => globalThis.__benchDatagrams) : [];
     // The media really took the path the combination names: over RTP the page's WebCodecs encoder and decoder see no frame.
     const rtpOk = (st, q) => (q === RTC) === (st.codec.encoded === 0);
     if (!rtpOk(callerStats, c.caller) || (c.callee === RTC && stats.playout.received !== 0))
@@ -355,8 +358,10 @@ const lines = [
   "Two headless Chromium pages (each its own browser process) call each other through a fresh moq-relay per call. The caller's fake",
   `microphone plays 200 ms bursts of ${BURST_HZ} Hz once a second; echo cancellation and noise suppression are on. The paths:`,
   "",
-  "- WebTransport page: getUserMedia → AudioContext (48 kHz) → capture AudioWorklet → media worker (WebCodecs Opus, 20 ms, FEC) →",
-  "  OBJECT_DATAGRAM → relay → OBJECT_DATAGRAM → worker (AudioDecoder) → playout AudioWorklet (adaptive jitter buffer, 2–10 frames) → speaker.",
+  "- WebTransport page: getUserMedia → the microphone track → MediaStreamTrackProcessor (10 ms chunks) → media worker (libopus in",
+  "  WebAssembly, 20 ms, FEC) → OBJECT_DATAGRAM → relay → OBJECT_DATAGRAM → page → playout AudioWorklet (playout controller, libopus",
+  "  decode / FEC / PLC at playout time, time-stretch; target ≥ 40 ms) → speaker. `?capture=worklet` (the former path): the microphone →",
+  "  AudioContext (48 kHz) → capture AudioWorklet → media worker.",
   "- WebRTC page (`?transport=webrtc`): the microphone track → RTCRtpSender (Chromium's Opus RTP, 20 ms) → the relay's gateway, which makes",
   "  each RTP packet the OBJECT_DATAGRAM a WebTransport page would send; towards a WebRTC callee the gateway turns the datagrams back into RTP",
   "  (it keeps no buffer) → NetEQ (Chromium's WebRTC jitter buffer) → remote track → `<audio>` element → speaker.",
@@ -366,7 +371,8 @@ const lines = [
   "reaches the speaker (the context's reported output latency included). The capture tap is the same node in both modes: a WebRTC page",
   "connects its microphone to the capture worklet too (it just sends nothing from it), so both modes share one reference point. What lies",
   "before it (the browser's audio processing, the AudioContext's input queue) is left out of every row alike, so differences between rows",
-  "are real; but an RTP sender takes the microphone track directly, ahead of that queue, while a WebTransport page encodes from the worklet.",
+  "are real; but an RTP sender takes the microphone track directly, ahead of that queue, and so does a WebTransport page (unless",
+  "`?capture=worklet`), so their rows show what that queue costs a sender that waits for it.",
   "On a WebRTC callee the playout worklet records its input, the remote track, which the `<audio>` element plays (the worklet outputs",
   "silence); its time stamps are those of the page's AudioContext, not of the `<audio>` element's own output stream. Both pages share the",
   "host clock. Fake devices: the real device latencies of a phone or laptop come on top. Reported, not asserted.",

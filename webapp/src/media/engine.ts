@@ -4,7 +4,8 @@
  * (media-worker.js) holding the Opus encoder; Opus is libopus in
  * WebAssembly on both sides (quality.md §3.5), WebCodecs is not used:
  *
- *   microphone ─► moq-capture ─(port)─► worker: libopus encode ─► page ─► OBJECT_DATAGRAM
+ *   microphone track ─► MediaStreamTrackProcessor ─► worker: libopus encode ─► page ─► OBJECT_DATAGRAM
+ *   (or, without that processor: microphone ─► moq-capture ─(port)─► worker; framer.ts says why)
  *   OBJECT_DATAGRAM ─► page ─(port, + arrival time)─► moq-playout: controller, libopus decode/FEC/PLC, stretch ─► speakers
  *
  * getUserMedia asks for echo cancellation and noise suppression. If the
@@ -195,7 +196,28 @@ export class AudioEngine implements PhoneAudio {
     void g.ctx.resume();
     this.mic = stream;
     this.micNode = g.ctx.createMediaStreamSource(stream);
+    // The worklet still sees the microphone: the fallback source and the capture tap (test hook, benches).
     this.micNode.connect(g.capture);
+    this.sendTrack(g, stream);
+  }
+
+  /**
+   * Hands the worker the microphone track's own chunks, ~10 ms earlier than the capture worklet
+   * gets them (framer.ts). Where the browser has no MediaStreamTrackProcessor, or cannot
+   * transfer its stream, or the page's URL says `?capture=worklet`, the worklet stays the source.
+   */
+  private sendTrack(g: Graph, stream: MediaStream): void {
+    const Processor = (globalThis as { MediaStreamTrackProcessor?: new (o: { track: MediaStreamTrack }) => { readable: ReadableStream } }).MediaStreamTrackProcessor;
+    const track = stream.getAudioTracks()[0];
+    if (!Processor || !track || g.where !== "worker") return;
+    // `?capture=worklet` keeps the worklet as the source: a side-by-side in bench/browser-latency.mjs.
+    if (new URLSearchParams(globalThis.location?.search ?? "").get("capture") === "worklet") return;
+    try {
+      const { readable } = new Processor({ track });
+      g.send({ t: "track", readable }, [readable as unknown as Transferable]);
+    } catch {
+      // The worklet stays the source.
+    }
   }
 
   startSending(onFrame: (opus: Uint8Array, captureUs: number, redundant?: RedundantFrame) => void): void {

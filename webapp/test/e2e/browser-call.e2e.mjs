@@ -87,6 +87,11 @@ describe("browser ↔ browser", () => {
 
     await assertHears(alice, BOB_HZ, "alice");
     await assertHears(bob, ALICE_HZ, "bob");
+    // Chromium has MediaStreamTrackProcessor: frames are cut from the track, not the capture worklet (framer.ts).
+    for (const [who, p] of [["alice", alice], ["bob", bob]]) {
+      const codec = (await p.evaluate(() => window.__moqTest.stats())).codec;
+      assert.equal(codec.source, "track", `${who}'s capture source: ${JSON.stringify(codec)}`);
+    }
 
     // Mute: bob's microphone is replaced by silence; the call goes on.
     await bob.click("#mute");

@@ -16,7 +16,7 @@ describe("SenderAdapter", () => {
 
   it("a bursty report: the encoder is re-tuned, then frame n carries frame n-2", () => {
     const a = new SenderAdapter();
-    assert.deepEqual(a.report({ loss: 50, burst: 30 }, 0), { loss_perc: 8, bitrate: 48000, fec: true, k: 2 });
+    assert.deepEqual(a.report({ loss: 50, burst: 30 }, 0), { loss_perc: 8, bitrate: 64000, fec: true, k: 2 });
     for (const t of [500, 1000, 1500, 2000]) assert.equal(a.report({ loss: 50, burst: 30 }, t), undefined, "nothing new for the encoder");
     assert.equal(a.settings.k, 2);
     assert.equal(a.next(pkt(0)), undefined, "nothing sent 2 frames ago yet");

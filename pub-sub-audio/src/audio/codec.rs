@@ -20,10 +20,10 @@ pub struct OpusEncoder {
 }
 
 impl OpusEncoder {
-    /// VoIP mode, 40 kbit/s (audio/adapt.rs says why), FEC tuned for `expected_loss_percent`.
+    /// VoIP mode, 56 kbit/s (audio/adapt.rs says why), FEC tuned for `expected_loss_percent`.
     pub fn new(expected_loss_percent: u8) -> Result<Self, CodecError> {
         let mut enc = Encoder::new(SampleRate::Hz48000, Channels::Mono, Application::Voip)?;
-        enc.set_bitrate(Bitrate::BitsPerSecond(40_000))?;
+        enc.set_bitrate(Bitrate::BitsPerSecond(56_000))?;
         enc.set_inband_fec(true)?;
         enc.set_packet_loss_perc(expected_loss_percent.min(100))?;
         Ok(Self { enc, out: vec![0; 1500] })

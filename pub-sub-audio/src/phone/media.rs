@@ -494,7 +494,7 @@ mod tests {
         let (mut rx, _) = Media::new(MediaConfig::default()).unwrap();
         // The listener reports bursty loss.
         tx.peer_report(&Report { loss: 50, burst: 30, ..Report::default() });
-        assert_eq!(tx.settings(), EncoderSettings { loss_perc: 8, bitrate: 48_000, fec: true, k: 2 });
+        assert_eq!(tx.settings(), EncoderSettings { loss_perc: 8, bitrate: 64_000, fec: true, k: 2 });
         let frames: Vec<_> = std::iter::from_fn(|| tx.next_outgoing()).take(40).collect();
         let lost = [20, 21];
         let mut deliver = frames.iter().filter(|(n, _, _)| !lost.contains(n));

@@ -8,7 +8,7 @@
  *
  * - expected loss = clamp(⌈1.5 × smoothed loss %⌉, 2, 30); the smoothing
  *   follows a rise at once and a fall by 1/8 per report;
- * - FEC always on; 40 kbit/s, 48 kbit/s while the smoothed loss is ≥ 5 % (adapt.rs says why not 32/40);
+ * - FEC always on; 56 kbit/s, 64 kbit/s while the smoothed loss is ≥ 5 % (adapt.rs says why: the bench speech through libopus alone);
  * - k ∈ {0, 1, 2}: on at a report (it covers the last 2 s) with loss ≥ 8 %
  *   or a mean burst ≥ 2 with loss ≥ 3 % (k = 2 with bursts, else 1; 1 → 2
  *   as soon as bursts appear), off after 10 s below 3 % with the
@@ -30,15 +30,15 @@ export interface EncoderSettings {
 }
 
 /** Before any report (an old peer never sends one): CALLS.md §6's fixed settings. */
-export const INITIAL_SETTINGS: Readonly<EncoderSettings> = { loss_perc: 5, bitrate: 40000, fec: true, k: 0 };
+export const INITIAL_SETTINGS: Readonly<EncoderSettings> = { loss_perc: 5, bitrate: 56000, fec: true, k: 0 };
 
 export const POLICY = {
   minLossPerc: 2,
   maxLossPerc: 30,
   /** Smoothed loss, ‰, from which the higher bitrate is used. */
   highRateFrom: 50,
-  bitrate: 40000,
-  highBitrate: 48000,
+  bitrate: 56000,
+  highBitrate: 64000,
   redOnLoss: 80,
   redOnBurst: 20,
   redBurstLoss: 30,

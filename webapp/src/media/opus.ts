@@ -20,9 +20,9 @@ export const FRAME_SAMPLES = 960;
 /**
  * What the encoder starts with (CALLS.md §6; the Rust phone's codec.rs). Complexity 9, as WebRTC uses on
  * desktops: measured on the quality bench's speech through this codec alone (32 kbit/s, loss 5 %), PESQ MOS
- * 3.35 at complexity 5 and 3.53 at 9, for 0.50 → 0.62 ms of wasm per 20 ms frame. 40 kbit/s: adapt.ts says why.
+ * 3.35 at complexity 5 and 3.53 at 9, for 0.50 → 0.62 ms of wasm per 20 ms frame. 56 kbit/s: adapt.ts says why.
  */
-export const ENCODER_DEFAULTS = { bitrate: 40000, complexity: 9, packetLossPercent: 5 } as const;
+export const ENCODER_DEFAULTS = { bitrate: 56000, complexity: 9, packetLossPercent: 5 } as const;
 
 /** A 48 kHz mono Opus decoder whose every output is one whole 20 ms frame. */
 export class OpusFrameDecoder {

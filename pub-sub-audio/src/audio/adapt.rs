@@ -18,7 +18,7 @@
 //!   64: 4.25 / 4.24 and 4.42 / 4.42 (20 %: 4.16). The lower voice needs
 //!   56 kbit/s for a clean call to stay ≥ 4.0 after the path's own losses,
 //!   and 64 makes FEC free; both are below G.711's 64 kbit/s payload that
-//!   every PBX link carries).
+//!   every PBX link carries). Regenerate: `node bench/quality/codec-sweep.mjs`.
 //! - Redundancy k ∈ {0, 1, 2}: on when a report says loss ≥ 8 %, or a mean
 //!   burst ≥ 2 frames with loss ≥ 3 % — at once: the report already covers
 //!   the last 2 s (deviation from §4.2's "for 2 s", why: waiting for 2 s more

@@ -73,7 +73,7 @@ function writeWav(path, f32) {
 
 /** xorshift64* in [0, 1) (seeded; not link.rs's stream, the same kind of link). */
 function rng(seed) {
-  let s = BigInt(seed) | 1n;
+  let s = (BigInt(seed) * 0x9e3779b97f4a7c15n + 1n) & 0xffffffffffffffffn;
   return () => {
     s ^= s >> 12n; s ^= (s << 25n) & 0xffffffffffffffffn; s ^= s >> 27n;
     return Number(((s * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn) >> 11n) / 2 ** 53;
@@ -115,7 +115,7 @@ async function once(seed) {
     while (i < arrivals.length && arrivals[i][0] <= wake) {
       const [at, n] = arrivals[i++];
       rx.push(n, undefined, at, packets[n]);
-      if (red > 0 && n >= red) rx.pushRedundant(n - red, packets[n - red]);
+      if (red > 0 && n >= red) rx.pushRedundant(n - red, at, packets[n - red]);
     }
     // Render ahead up to the next wake-up.
     while (rendered + QUANTUM <= out.length && rendered < ((wake + WAKE_MS) * 48000) / 1000) {

@@ -223,7 +223,7 @@ fn shared_vectors() {
                         ctl.on_object(n, cap, t);
                     }
                     Ev::Redundant(n) => {
-                        ctl.on_redundant(n);
+                        ctl.on_redundant(n, t);
                     }
                     Ev::Pull => {
                         while ctl.fifo_samples() < 960 {

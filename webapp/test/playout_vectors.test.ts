@@ -131,7 +131,7 @@ describe("playout vectors (docs/vectors/playout.json)", () => {
         for (; i < ev.length && (ev[i] as Ev).t <= chk.at; i++) {
           const e = ev[i] as Ev;
           if (e.kind === "object") ctl.onObject(e.n, e.capUs, e.t);
-          else if (e.kind === "redundant") ctl.onRedundant(e.n);
+          else if (e.kind === "redundant") ctl.onRedundant(e.n, e.t);
           else {
             while (ctl.fifoSamples() < 960) {
               const op = ctl.next();

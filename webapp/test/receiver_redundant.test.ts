@@ -25,7 +25,7 @@ describe("Receiver with REDUNDANT_FRAME copies", () => {
     const deliver = (n: number) => {
       if (lost.has(n)) return;
       rx.push(n, undefined, t, packets[n] as Uint8Array);
-      if (n >= 2) rx.pushRedundant(n - 2, packets[n - 2] as Uint8Array);
+      if (n >= 2) rx.pushRedundant(n - 2, t, packets[n - 2] as Uint8Array);
     };
     // Three frames ahead of playout, then one per 20 ms of rendering.
     for (let n = 0; n < 3; n++) deliver(n);

@@ -320,7 +320,7 @@ impl Media {
         }
         if let Some(r) = f.redundant {
             if let Some(m) = n.checked_sub(r.k) {
-                if self.ctl.on_redundant(m) {
+                if self.ctl.on_redundant(m, now_ms) {
                     self.copies.insert(m, Bytes::from(r.opus));
                 }
             }

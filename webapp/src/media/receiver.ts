@@ -96,10 +96,10 @@ export class Receiver {
     this.prune();
   }
 
-  /** A REDUNDANT_FRAME copy of frame `n` (carried by a later frame, pushed just before). */
-  pushRedundant(n: number, opus: Uint8Array): void {
+  /** A REDUNDANT_FRAME copy of frame `n` (carried by a later frame, pushed just before), arrived at `arrivalMs`. */
+  pushRedundant(n: number, arrivalMs: number, opus: Uint8Array): void {
     if (!this.decoder || !Number.isSafeInteger(n) || n < 0) return;
-    if (this.controller.onRedundant(n)) this.copies.set(n, opus);
+    if (this.controller.onRedundant(n, Math.floor(arrivalMs))) this.copies.set(n, opus);
     this.prune();
   }
 

@@ -164,7 +164,7 @@ class PlayoutProcessor extends Processor {
     if (m.packet) {
       const p = m.packet;
       this.rx.push(p.n, p.captureUs, p.arrivalMs, new Uint8Array(p.opus));
-      if (p.redundant) this.rx.pushRedundant(p.n - p.redundant.k, new Uint8Array(p.redundant.opus));
+      if (p.redundant) this.rx.pushRedundant(p.n - p.redundant.k, p.arrivalMs, new Uint8Array(p.redundant.opus));
     }
     if (m.report !== undefined) this.port.postMessage({ rx: this.rx.rxReport(m.report) ?? null });
     if (m.reset) this.rx.reset();

@@ -99,7 +99,13 @@ pub struct Config {
     pub margin_ms: u64,
     /// LOC capture time against frame numbers: a jump above this resets, ms.
     pub discontinuity_ms: u64,
-    /// EWMA weight of a new level sample, per op (NetEQ: about 1/16).
+    /// EWMA weight of a new level sample, per op. 1/32: NetEQ's
+    /// BufferLevelFilter keeps 251–254/256 per 10 ms (1/26 to 1/43 per
+    /// 20 ms op); with 1/16 the level followed 60 ms jitter's clumps and
+    /// crossed the thresholds, stretching speech ~10 times as often as NetEQ
+    /// (bench/quality jitter60: 250 ms of expansion per 30 s call against
+    /// NetEQ's 26); bench/quality/playout-sim.mjs, voice a, jitter 60 ms,
+    /// 5 seeds: PESQ 3.86 at 1/16, 4.17 at 1/32 (4.17 on a clean link).
     pub level_alpha: f64,
     /// Buffered this far beyond the target, skip ahead instead of stretching, ms.
     pub max_excess_ms: u64,
@@ -123,7 +129,7 @@ impl Default for Config {
             max_target_ms: 400,
             margin_ms: 10,
             discontinuity_ms: 200,
-            level_alpha: 1.0 / 16.0,
+            level_alpha: 1.0 / 32.0,
             max_excess_ms: 300,
             hold_conceal_frames: 5,
             buffer_frames: 64,
@@ -303,12 +309,34 @@ impl Controller {
         self.held.contains(&n)
     }
 
-    /// A REDUNDANT_FRAME copy of frame `n` arrived (§4.2). Returns whether
-    /// the shell should keep it ([`Self::holds_redundant`]).
-    pub fn on_redundant(&mut self, n: u64) -> bool {
+    /// A REDUNDANT_FRAME copy of frame `n` arrived at `now_ms` (§4.2).
+    /// Returns whether the shell should keep it ([`Self::holds_redundant`]).
+    ///
+    /// A copy of a frame whose own packet is not here is that frame's first
+    /// arrival, and the estimator is told, as of a late packet: a copy that
+    /// rides k frames behind arrives about k·20 ms after its frame, so on a
+    /// bursty link the target grows until the copies come in time to be
+    /// played (with a 20 ms floor they came after their turn:
+    /// bench/quality/playout-sim.mjs, bursty 5 %, k = 2 — 18 underruns per
+    /// 30 s, 6 with this). A copy of a frame played from its own packet says
+    /// nothing.
+    pub fn on_redundant(&mut self, n: u64, now_ms: u64) -> bool {
         let Some(next) = self.next else { return false };
-        if n < next || n >= next + self.cfg.buffer_frames as u64 || self.held.contains(&n) {
+        if n > MAX_N {
             return false;
+        }
+        if n < next {
+            let back = next - 1 - n;
+            if back < self.cfg.stale_frames && !(back < 64 && self.played_bits & (1 << back) != 0) {
+                self.est.arrival(n, now_ms);
+            }
+            return false;
+        }
+        if n >= next + self.cfg.buffer_frames as u64 || self.held.contains(&n) {
+            return false;
+        }
+        if !self.redundant.contains(&n) {
+            self.est.arrival(n, now_ms);
         }
         self.redundant.insert(n);
         while self.redundant.len() > self.cfg.buffer_frames {
@@ -398,7 +426,7 @@ impl Controller {
                     return Op::Idle;
                 }
                 self.hold_frames += 1;
-                return self.conceal(n, false);
+                return self.conceal(n);
             }
         };
         if self.holding {
@@ -463,17 +491,17 @@ impl Controller {
             self.stats.fec += 1;
             return Op::DecodeFec { lost: n, from: n + 1 };
         }
-        self.conceal(n, true)
+        self.conceal(n)
     }
 
-    fn conceal(&mut self, n: u64, advance: bool) -> Op {
+    /// PLC for `n`'s slot. The due frame and the played bits are the
+    /// caller's: a decision has advanced them already (advancing here too
+    /// shifted the bits twice, and a duplicate of the frame before a
+    /// concealment counted as late), a hold does not advance them.
+    fn conceal(&mut self, n: u64) -> Op {
         self.stats.concealed += 1;
         self.stats.concealed_ms += FRAME_MS;
         self.fifo += FRAME_SAMPLES;
-        if advance {
-            self.next = Some(n + 1);
-            self.played_bits <<= 1;
-        }
         Op::Conceal(n)
     }
 

@@ -249,7 +249,7 @@ fn hostile_frame_numbers_never_panic_nor_grow_the_buffer() {
     }
     // Redundant copies are bounded too.
     for n in 0..10_000u64 {
-        s.ctl.on_redundant(n);
+        s.ctl.on_redundant(n, 0);
     }
     assert!(s.ctl.redundant_len() <= Config::default().buffer_frames);
 }
@@ -260,9 +260,9 @@ fn a_redundant_copy_fills_a_hole_before_fec_does() {
     for n in [0, 1, 4, 5, 6] {
         s.arrive(n, 0);
     }
-    assert!(s.ctl.on_redundant(2));
-    assert!(s.ctl.on_redundant(3));
-    assert!(!s.ctl.on_redundant(4), "the primary is here");
+    assert!(s.ctl.on_redundant(2, 0));
+    assert!(s.ctl.on_redundant(3, 0));
+    assert!(!s.ctl.on_redundant(4, 0), "the primary is here");
     let ops: Vec<Op> = (0..5).flat_map(|_| s.pull()).collect();
     assert!(ops.contains(&Op::DecodeRedundant(2)) && ops.contains(&Op::DecodeRedundant(3)), "{ops:?}");
     assert_eq!(s.ctl.stats().redundant, 2);

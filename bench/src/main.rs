@@ -12,6 +12,7 @@
 
 mod compare;
 mod fallback;
+mod hostile_caller;
 mod impair;
 mod link;
 mod load;
@@ -113,6 +114,9 @@ enum Cmd {
     /// writes bench/SOAK.md and exits 1 when anything grew or a call failed
     /// (run through bench/soak).
     Soak(soak::SoakArgs),
+    /// A caller that misbehaves towards its callee (flood, garbage, vanish);
+    /// chan_moq's test in Asterisk runs it (exit 1: the callee never got far enough).
+    HostileCaller(hostile_caller::HostileCallerArgs),
     /// A call through a lossy, jittery path; writes bench/results/call-loss.md.
     CallLoss {
         /// Packet loss in percent, each direction.
@@ -210,6 +214,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Soak(a) => {
             if !soak::main(a).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::HostileCaller(a) => {
+            if !hostile_caller::main(a).await? {
                 std::process::exit(1);
             }
             Ok(())

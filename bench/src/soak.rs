@@ -17,6 +17,7 @@
 
 mod calls;
 mod hostile;
+mod pbx;
 mod report;
 mod sample;
 mod verdict;
@@ -48,6 +49,19 @@ pub struct SoakArgs {
     /// Seconds between hostile sessions (0: none).
     #[arg(long, default_value_t = 10)]
     pub hostile_every: u64,
+    /// Concurrent calls to the PBX (`pbx/100` and `pbx/101`, soak/pbx.rs) kept up besides `--calls`;
+    /// needs --asterisk-pid, --asterisk-cli and --asterisk-etc (bench/soak --pbx sets them).
+    #[arg(long, default_value_t = 0)]
+    pub pbx_calls: usize,
+    /// The Asterisk process whose RSS, descriptors and threads are sampled.
+    #[arg(long)]
+    pub asterisk_pid: Option<u32>,
+    /// A command running one Asterisk CLI line given as its last argument (space-separated).
+    #[arg(long)]
+    pub asterisk_cli: Option<String>,
+    /// The directory of Asterisk's moq.conf (the soak points chan_moq at its relay).
+    #[arg(long)]
+    pub asterisk_etc: Option<std::path::PathBuf>,
     /// Seconds between samples [default: 1 per 60th of the run, 1–5 s].
     #[arg(long)]
     pub sample_secs: Option<f64>,
@@ -106,7 +120,11 @@ pub type Metric = (&'static str, Bound, fn(&Sample) -> f64);
 ///   same 5 % (each phone session has a UDP socket, so descriptors follow
 ///   the constant pool); descriptors and tasks back to idle (±8: the
 ///   hostile endpoint's and the sampler's own) at the end.
-pub fn metrics() -> Vec<Metric> {
+/// - Asterisk (with --pbx-calls): RSS 5 %, descriptors and threads as the
+///   relay's (its own pool; 4 for threads: Asterisk starts and ends a
+///   thread per channel), active channels 5 % of the held level and none
+///   left once the calls are over — a stuck channel is what a PBX leaks.
+pub fn metrics(pbx: bool) -> Vec<Metric> {
     let rel5 = |abs: f64, back: Option<f64>| Bound { rel: 0.05, abs, back_to_idle: back };
     let g = |i: usize| -> fn(&Sample) -> f64 {
         match i {
@@ -119,7 +137,7 @@ pub fn metrics() -> Vec<Metric> {
         }
     };
     vec![
-        ("relay RSS (bytes)", rel5(0.0, None), |s| s.relay_rss),
+        ("relay RSS (bytes)", rel5(0.0, None), (|s| s.relay_rss) as fn(&Sample) -> f64),
         ("relay open fds", Bound { rel: 0.0, abs: 2.0, back_to_idle: Some(0.0) }, |s| s.relay_fds),
         ("relay threads", Bound { rel: 0.0, abs: 2.0, back_to_idle: Some(2.0) }, |s| s.relay_threads),
         ("relay sessions", rel5(2.0, Some(0.0)), g(0)),
@@ -132,6 +150,18 @@ pub fn metrics() -> Vec<Metric> {
         ("generator open fds", rel5(2.0, Some(8.0)), |s| s.gen_fds),
         ("generator tasks", rel5(2.0, Some(8.0)), |s| s.gen_tasks),
     ]
+    .into_iter()
+    .chain(
+        [
+            ("Asterisk RSS (bytes)", rel5(0.0, None), (|s| s.ast_rss) as fn(&Sample) -> f64),
+            ("Asterisk open fds", Bound { rel: 0.0, abs: 2.0, back_to_idle: Some(2.0) }, |s| s.ast_fds),
+            ("Asterisk threads", Bound { rel: 0.0, abs: 4.0, back_to_idle: Some(4.0) }, |s| s.ast_threads),
+            ("Asterisk channels", rel5(2.0, Some(0.0)), |s| s.ast_channels),
+        ]
+        .into_iter()
+        .filter(|_| pbx),
+    )
+    .collect()
 }
 
 /// Everything the report needs.
@@ -156,7 +186,16 @@ pub async fn main(args: SoakArgs) -> anyhow::Result<bool> {
     let dir = std::env::temp_dir().join(format!("soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let relay = Relay::start(&RelayBin::new(Kind::Ours, bin), &dir, args.relay_cpu).await?;
-    let run = soak(&relay, args).await?;
+    let ast = match (args.pbx_calls, args.asterisk_pid, &args.asterisk_cli, &args.asterisk_etc) {
+        (0, ..) => None,
+        (_, Some(pid), Some(cli), Some(etc)) => {
+            let a = pbx::Asterisk { pid, cli: cli.split_whitespace().map(String::from).collect(), etc: etc.clone() };
+            a.register_on(&relay.url).await?;
+            Some(a)
+        }
+        _ => anyhow::bail!("--pbx-calls needs --asterisk-pid, --asterisk-cli and --asterisk-etc (bench/soak --pbx sets them)"),
+    };
+    let run = soak(&relay, ast.as_ref(), args).await?;
     drop(relay);
     let _ = std::fs::remove_dir_all(&dir);
     report::write(&run)?;
@@ -169,7 +208,7 @@ pub async fn main(args: SoakArgs) -> anyhow::Result<bool> {
     Ok(run.failures.is_empty())
 }
 
-async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
+async fn soak(relay: &Relay, ast: Option<&pbx::Asterisk>, args: SoakArgs) -> anyhow::Result<Run> {
     let since = |t0: Instant| t0.elapsed().as_secs_f64();
     let churn_secs = args.minutes * 60.0;
     let warm_from = churn_secs * args.warmup;
@@ -178,11 +217,12 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
     let mut rng = Rng(args.seed);
     // Let the start-up probe session go before the idle sample.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = sample::take(relay, 0.0, 0, 0).await;
+    let idle = sample::take(relay, ast, 0.0, 0, 0).await;
 
     // Two phones a call, plus room for phones whose last call's tracks
     // still linger (2 s) and for those re-registering.
-    let phones = args.calls * 2 + args.calls / 2 + 10;
+    let pbx_calls = if ast.is_some() { args.pbx_calls } else { 0 };
+    let phones = args.calls * 2 + args.calls / 2 + pbx_calls + pbx_calls / 2 + 10;
     eprintln!("[1/4] registering {phones} phones on {}", relay.url);
     let tag = format!("k{}", std::process::id());
     let cfgs: Vec<_> = (0..phones).map(|i| (i, crate::phones::config(relay, format!("{tag}u{i}")))).collect();
@@ -217,6 +257,13 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
             let plan = Plan::draw(&mut rng, hold);
             tokio::spawn(calls::place(ctx.clone(), two[0].clone(), (two[1].0, callee_user), plan));
         }
+        let pbx_live = ctx.pbx_live.load(Ordering::Relaxed);
+        for _ in 0..pbx_calls.saturating_sub(pbx_live).min(per_tick) {
+            let Some(one) = ctx.pick(&mut rng, 1) else { break };
+            let ext = 100 + rng.below(2) as u16;
+            let plan = Plan::draw(&mut rng, hold);
+            tokio::spawn(pbx::place(ctx.clone(), one[0].clone(), ext, plan));
+        }
         reregs += args.reregs_per_min / 60.0;
         while reregs >= 1.0 {
             reregs -= 1.0;
@@ -238,7 +285,8 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
         while hostile_tasks.try_join_next().is_some() {}
         if t >= next_sample {
             next_sample += every;
-            samples.push(sample::take(relay, t, ctx.live.load(Ordering::Relaxed), ctx.registered()).await);
+            let calls = ctx.live.load(Ordering::Relaxed) + ctx.pbx_live.load(Ordering::Relaxed);
+            samples.push(sample::take(relay, ast, t, calls, ctx.registered()).await);
         }
         if t >= next_line {
             next_line += 30.0;
@@ -261,9 +309,10 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
     }
     let churned = since(start);
 
-    eprintln!("[3/4] draining: no new calls; waiting for the {} running to end", ctx.live.load(Ordering::Relaxed));
+    let running = || ctx.live.load(Ordering::Relaxed) + ctx.pbx_live.load(Ordering::Relaxed);
+    eprintln!("[3/4] draining: no new calls; waiting for the {} running to end", running());
     let drain_by = Instant::now() + hold.mul_f64(1.5) + Duration::from_secs(60);
-    while (ctx.live.load(Ordering::Relaxed) > 0 || !hostile_tasks.is_empty()) && Instant::now() < drain_by {
+    while (running() > 0 || !hostile_tasks.is_empty()) && Instant::now() < drain_by {
         tokio::time::sleep(Duration::from_millis(500)).await;
         while hostile_tasks.try_join_next().is_some() {}
     }
@@ -271,7 +320,7 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
     let deaf_outcome = deaf.as_ref().map(|d| hostile::outcome(&d.conn)).unwrap_or_else(|| "not run".into());
     drop(deaf);
     let mut failures = Vec::new();
-    let stuck = ctx.live.load(Ordering::Relaxed);
+    let stuck = running();
     if stuck > 0 {
         failures.push(format!("{stuck} calls still running {:.0} s after the churn stopped", since(start) - churned));
     }
@@ -283,7 +332,7 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
     ep.close(0u32.into(), b"soak over");
     // Lingering tracks (2 s), closed sessions and blocking threads settle.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let after = sample::take(relay, since(start), 0, 0).await;
+    let after = sample::take(relay, ast, since(start), 0, 0).await;
 
     let tally = std::mem::take(&mut *ctx.tally());
     let failed: u64 = tally.failed.values().sum();
@@ -294,8 +343,12 @@ async fn soak(relay: &Relay, args: SoakArgs) -> anyhow::Result<Run> {
     if troubled > 0 {
         failures.push(format!("{troubled} connected calls went wrong: {}", reasons(&tally.troubled)));
     }
+    let pbx_failed: u64 = tally.pbx_failed.values().sum();
+    if pbx_failed > 0 {
+        failures.push(format!("{pbx_failed} of {} calls to the PBX did not connect: {}", tally.pbx_placed, reasons(&tally.pbx_failed)));
+    }
     let mut judged = Vec::new();
-    for (name, bound, get) in metrics() {
+    for (name, bound, get) in metrics(ast.is_some()) {
         let pts: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, get(s))).filter(|p| p.1.is_finite()).collect();
         let g = verdict::judge(name, &pts, warm_from, get(&idle), Some(get(&after)).filter(|v| v.is_finite()), bound);
         if !REPORTED_ONLY.contains(&name) {

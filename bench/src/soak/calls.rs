@@ -112,6 +112,11 @@ pub struct Tally {
     pub rereg_failed: BTreeMap<String, u64>,
     /// Rings with no plan (a call nobody placed to this phone).
     pub unexpected_rings: u64,
+    /// Calls to the PBX (soak/pbx.rs): placed, connected, failed to, ended as planned.
+    pub pbx_placed: u64,
+    pub pbx_connected: u64,
+    pub pbx_failed: BTreeMap<String, u64>,
+    pub pbx_ended_clean: u64,
 }
 
 /// One phone of the pool.
@@ -131,6 +136,8 @@ pub struct Ctx {
     pub tally: Mutex<Tally>,
     /// Calls placed and not yet finished (both sides checked).
     pub live: AtomicUsize,
+    /// Calls to the PBX placed and not yet finished.
+    pub pbx_live: AtomicUsize,
     pub mapping: AudioMapping,
 }
 
@@ -141,6 +148,7 @@ impl Ctx {
             plans: Mutex::default(),
             tally: Mutex::default(),
             live: AtomicUsize::new(0),
+            pbx_live: AtomicUsize::new(0),
             mapping,
         })
     }
@@ -183,7 +191,7 @@ impl Ctx {
         Some(out)
     }
 
-    fn release(&self, slots: &[usize]) {
+    pub(super) fn release(&self, slots: &[usize]) {
         let mut pool = self.pool();
         for &i in slots {
             pool[i].reserved = false;
@@ -238,7 +246,7 @@ async fn take_one(ctx: Arc<Ctx>, phone: Phone, inc: Incoming) {
 
 /// One side's part of an established call: its actions at their times, and
 /// what it hears of the peer's, until the call ends.
-async fn follow(
+pub(super) async fn follow(
     me: Side,
     plan: &Plan,
     act: &mpsc::UnboundedSender<UserAction>,

@@ -36,6 +36,12 @@ pub struct Sample {
     /// The load at that moment: calls running and phones registered.
     pub calls: f64,
     pub phones: f64,
+    /// Asterisk (soak/pbx.rs), NaN without one: RSS, descriptors, threads, active channels.
+    pub ast_rss: f64,
+    pub ast_fds: f64,
+    pub ast_threads: f64,
+    pub ast_channels: f64,
+    pub ast_cpu_s: f64,
 }
 
 /// Open file descriptors of a process (entries of /proc/PID/fd).
@@ -56,7 +62,7 @@ pub fn gauge(page: &str, name: &str) -> Option<f64> {
 
 /// Takes one sample. The relay's descriptors and threads are read before
 /// its /metrics, whose TCP connection would otherwise count as a descriptor.
-pub async fn take(relay: &Relay, t: f64, calls: usize, phones: usize) -> Sample {
+pub async fn take(relay: &Relay, ast: Option<&super::pbx::Asterisk>, t: f64, calls: usize, phones: usize) -> Sample {
     let me = std::process::id();
     let mut s = Sample {
         t,
@@ -71,7 +77,16 @@ pub async fn take(relay: &Relay, t: f64, calls: usize, phones: usize) -> Sample 
         gen_cpu_s: cpu_secs(me),
         calls: calls as f64,
         phones: phones as f64,
+        ast_rss: ast.map_or(f64::NAN, |a| rss_bytes(a.pid) as f64),
+        ast_fds: ast.map_or(f64::NAN, |a| fds(a.pid)),
+        ast_threads: ast.map_or(f64::NAN, |a| threads(a.pid)),
+        ast_channels: f64::NAN,
+        ast_cpu_s: ast.map_or(f64::NAN, |a| cpu_secs(a.pid)),
     };
+    if let Some(a) = ast.cloned() {
+        // The CLI is a child process: off the async workers.
+        s.ast_channels = tokio::task::spawn_blocking(move || a.channels()).await.unwrap_or(f64::NAN);
+    }
     if let Ok(page) = crate::tokens::metrics_page(relay).await {
         for (i, name) in GAUGES.iter().enumerate() {
             s.gauges[i] = gauge(&page, name).unwrap_or(f64::NAN);

@@ -45,6 +45,9 @@ pub struct HostileCallerArgs {
     /// INVITEs for `flood`.
     #[arg(long, default_value_t = 20)]
     pub count: usize,
+    /// Seconds of real audio in a `garbage` or `vanish` call.
+    #[arg(long, default_value_t = 4)]
+    pub secs: u64,
     /// The caller's user name.
     #[arg(long, default_value = "mallory")]
     pub from: String,
@@ -175,11 +178,11 @@ async fn one_call(client: &moq_client::Session, a: &HostileCallerArgs, user: &st
         n = 2;
         println!("garbage: junk audio sent");
     }
-    // Two seconds of real audio at the media's pace, keepalives every 500 ms.
+    // Real audio at the media's pace for --secs, keepalives every 500 ms.
     let mut enc = pub_sub_audio::audio::codec::OpusEncoder::new(0)?;
     let frame: Vec<i16> = (0..960).map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin() * 8000.0) as i16).collect();
     let mut clock = tokio::time::interval(Duration::from_millis(20));
-    for i in 0..100u64 {
+    for i in 0..a.secs * 50 {
         clock.tick().await;
         let mut d = DatagramSpec::new(n / 50, n % 50, Bytes::from(enc.encode(&frame)?));
         d.properties = Bytes::from(pub_sub_audio::audio::loc::properties(0));

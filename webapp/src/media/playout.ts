@@ -54,6 +54,8 @@ export const FRAME_SAMPLES = 960;
 export const FRAME_MS = 20;
 /** Largest frame number accepted (2^53 − 1). */
 export const MAX_N = Number.MAX_SAFE_INTEGER;
+/** low = max(¾·target, target − this), ms: NetEQ's deceleration offset (playout/mod.rs LOW_OFFSET_MS says why). */
+export const LOW_OFFSET_MS = 85;
 
 /** Thresholds; the vectors pin the defaults. */
 export interface PlayoutConfig {
@@ -420,7 +422,7 @@ export class PlayoutController {
       this.fifo += FRAME_SAMPLES;
       this.redundantCopies.remove(n);
       this.counts.played++;
-      const low = Math.max(0.75 * target, target - 10);
+      const low = Math.max(0.75 * target, target - LOW_OFFSET_MS);
       const high = Math.max(target, low + 20);
       this.primed ||= level >= low;
       if (level >= 4 * high) return { op: "accelerate", n, fast: true };

@@ -9,7 +9,8 @@
 // Needs `bench/quality/run` to have made the speech and the venv once
 // (or: bash bench/quality/setup.sh && bash bench/quality/speech.sh).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readWav16, writeWav } from "./lib.mjs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -29,24 +30,7 @@ const losses = arg("loss", "2,10,20");
 const py = join(repo, "target/quality-venv/bin/python");
 const dir = mkdtempSync(join(tmpdir(), "codec-sweep-"));
 
-function readWav(path) {
-  const buf = readFileSync(path);
-  for (let off = 12; off + 8 <= buf.length; ) {
-    const id = buf.toString("ascii", off, off + 4);
-    const size = buf.readUInt32LE(off + 4);
-    if (id === "data") return new Int16Array(buf.buffer.slice(buf.byteOffset + off + 8, buf.byteOffset + off + 8 + size));
-    off += 8 + size + (size & 1);
-  }
-  throw new Error(`${path}: no data chunk`);
-}
 
-function writeWav(path, pcm) {
-  const h = Buffer.alloc(44);
-  h.write("RIFF", 0); h.writeUInt32LE(36 + pcm.length * 2, 4); h.write("WAVEfmt ", 8); h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22); h.writeUInt32LE(48000, 24); h.writeUInt32LE(96000, 28);
-  h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34); h.write("data", 36); h.writeUInt32LE(pcm.length * 2, 40);
-  writeFileSync(path, Buffer.concat([h, Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)]));
-}
 
 async function through(pcm, bitrate, loss) {
   const enc = await opus.createEncoder({ sampleRate: 48000, channels: 1, application: opus.Application.Voip, bitrate, complexity: 9, fec: true, dtx: false, packetLossPercent: loss, signal: opus.Signal.Auto });
@@ -69,12 +53,12 @@ console.log("| voice | bitrate (kbit/s) | expected loss % | payload kbit/s | PES
 console.log("|---|---|---|---|---|---|");
 for (const voice of ["a", "b"]) {
   const sent = join(repo, "target/quality", `${voice}.wav`);
-  const pcm = readWav(sent);
+  const pcm = readWav16(sent);
   for (const bitrate of bitrates)
     for (const loss of losses) {
       const { out, kbps } = await through(pcm, bitrate, loss);
       const heard = join(dir, `${voice}-${bitrate}-${loss}.wav`);
-      writeWav(heard, out);
+      writeWav(heard, Float32Array.from(out, (v) => v / 32768));
       const s = JSON.parse(execFileSync(py, [join(repo, "bench/quality/score.py"), sent, heard, "--brief"], { encoding: "utf8" }));
       console.log(`| ${voice} | ${bitrate / 1000} | ${loss} | ${kbps.toFixed(1)} | ${s.mos_median} | ${s.mos_worst} |`);
     }

@@ -5,7 +5,7 @@
 // Every wait has a deadline; a call that misses one becomes a row with its
 // reason, never a hang.
 import { spawn, execFileSync } from "node:child_process";
-import { writeFileSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -165,6 +165,18 @@ export function seedFor(profile, run) {
   let h = 2166136261;
   for (const ch of `${profile}#${run}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
   return h % 1000000007 || 1;
+}
+
+/** The 16-bit samples of a PCM WAV's data chunk. */
+export function readWav16(path) {
+  const buf = readFileSync(path);
+  for (let off = 12; off + 8 <= buf.length; ) {
+    const id = buf.toString("ascii", off, off + 4);
+    const size = buf.readUInt32LE(off + 4);
+    if (id === "data") return new Int16Array(buf.buffer.slice(buf.byteOffset + off + 8, buf.byteOffset + off + 8 + size));
+    off += 8 + size + (size & 1);
+  }
+  throw new Error(`${path}: no data chunk`);
 }
 
 /** Writes float samples (-1..1) as a 16-bit mono WAV. */

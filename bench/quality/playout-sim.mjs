@@ -17,7 +17,8 @@
 // Prints one JSON line per run and the medians. Needs the speech and the
 // venv (bench/quality/run makes them) and webapp's node_modules (esbuild).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readWav16, writeWav } from "./lib.mjs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -51,25 +52,7 @@ writeFileSync(entry, `export { Receiver } from ${JSON.stringify(join(repo, "weba
 await build({ entryPoints: [entry], outfile: join(dir, "rx.mjs"), bundle: true, format: "esm", platform: "node", logLevel: "warning", nodePaths: [join(repo, "webapp/node_modules")] });
 const { Receiver, OpusFrameDecoder, OpusFrameEncoder } = await import(pathToFileURL(join(dir, "rx.mjs")).href);
 
-function readWav(path) {
-  const buf = readFileSync(path);
-  for (let off = 12; off + 8 <= buf.length; ) {
-    const id = buf.toString("ascii", off, off + 4);
-    const size = buf.readUInt32LE(off + 4);
-    if (id === "data") return new Int16Array(buf.buffer.slice(buf.byteOffset + off + 8, buf.byteOffset + off + 8 + size));
-    off += 8 + size + (size & 1);
-  }
-  throw new Error(`${path}: no data chunk`);
-}
 
-function writeWav(path, f32) {
-  const pcm = Int16Array.from(f32, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))));
-  const h = Buffer.alloc(44);
-  h.write("RIFF", 0); h.writeUInt32LE(36 + pcm.length * 2, 4); h.write("WAVEfmt ", 8); h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22); h.writeUInt32LE(48000, 24); h.writeUInt32LE(96000, 28);
-  h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34); h.write("data", 36); h.writeUInt32LE(pcm.length * 2, 40);
-  writeFileSync(path, Buffer.concat([h, Buffer.from(pcm.buffer)]));
-}
 
 /** xorshift64* in [0, 1) (seeded; not link.rs's stream, the same kind of link). */
 function rng(seed) {
@@ -81,7 +64,7 @@ function rng(seed) {
 }
 
 const sent = join(repo, "target/quality", `${voice}.wav`);
-const pcm = readWav(sent);
+const pcm = readWav16(sent);
 const frames = Math.floor(pcm.length / 960);
 const enc = await OpusFrameEncoder.create();
 const packets = [];

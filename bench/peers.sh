@@ -4,9 +4,11 @@
 #
 #   moq-relay-ietf   Cloudflare's moq-relay-ietf 0.8.0 (draft-18 only)
 #   moq-relay-dev    moq-dev's moq-relay 0.17.10 (drafts 14-22, moq-lite)
+#   clock            moq-dev's clock client (moq-tokio 0.19.31's example), for
+#                    the interop matrix (interop/run)
 #
 #   bench/peers.sh            build what is missing
-#   bench/peers.sh --force    rebuild both
+#   bench/peers.sh --force    rebuild them all
 #
 # Each build takes ~10 min on 2 cores. Set PEERS_WAIT_IDLE=1 to wait until no
 # other cargo/rustc runs on the machine before each build (a shared box).
@@ -64,6 +66,34 @@ if [ "$FORCE" = --force ] || [ ! -x "$BIN/moq-relay-dev" ]; then
   cp "$ROOT/build-moq-relay-dev/release/moq-relay" "$BIN/moq-relay-dev"
 else
   step "moq-relay-dev: $BIN/moq-relay-dev exists"
+fi
+
+# --- moq-dev's clock client: the `clock` example of moq-tokio, with the same
+# webpki-roots pin as moq-relay (the published lock asks for 1.0.11).
+TVER=0.19.31
+if [ "$FORCE" = --force ] || [ ! -x "$BIN/clock" ]; then
+  step "moq-dev clock client (moq-tokio $TVER example, webpki-roots 1.0.10)"
+  crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/moq-tokio-$TVER.crate 2>/dev/null | head -1 || true)
+  if [ -z "$crate" ]; then
+    scratch=$(mktemp -d)
+    mkdir -p "$scratch/src"
+    printf '[package]\nname = "peer-fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nmoq-tokio = { version = "=%s", default-features = false }\n' "$TVER" >"$scratch/Cargo.toml"
+    echo 'fn main() {}' >"$scratch/src/main.rs"
+    (cd "$scratch" && cargo fetch -q)
+    rm -rf "$scratch"
+    crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/moq-tokio-$TVER.crate | head -1)
+  fi
+  src=$ROOT/src/moq-tokio-$TVER
+  rm -rf "$src"
+  tar xzf "$crate" -C "$ROOT/src"
+  printf '\n[workspace]\n' >>"$src/Cargo.toml"
+  (cd "$src" && { cargo update -q -p webpki-roots@1.0.11 --precise 1.0.10 2>/dev/null || true; })
+  wait_idle
+  # Shares moq-relay's target dir: most of the dependency tree is the same.
+  (cd "$src" && cargo build --release --locked --no-default-features --features noq,aws-lc-rs --example clock --target-dir "$ROOT/build-moq-relay-dev")
+  cp "$ROOT/build-moq-relay-dev/release/examples/clock" "$BIN/clock"
+else
+  step "clock: $BIN/clock exists"
 fi
 
 step "peers ready"

@@ -179,7 +179,7 @@ describe("what the phone publishes (CALLS.md §5-§6)", () => {
   it("the catalog is byte-identical to the Rust phone's", () => {
     assert.equal(
       catalogJson("moq-phone/v1/ring/bob/ab12/alice"),
-      '{"tracks":[{"channelConfig":"1","codec":"opus","isLive":true,"name":"audio","namespace":"moq-phone/v1/ring/bob/ab12/alice","packaging":"loc","role":"audio","samplerate":48000}],"version":1}',
+      '{"tracks":[{"bitrate":64000,"channelConfig":"1","codec":"opus","isLive":true,"name":"audio","namespace":"moq-phone/v1/ring/bob/ab12/alice","packaging":"loc","role":"audio","samplerate":48000}],"version":"draft-01"}',
     );
   });
 });

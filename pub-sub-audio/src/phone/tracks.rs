@@ -50,12 +50,15 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Published> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The MSF catalog of a call namespace (CALLS.md §6).
+/// The MSF catalog of a call namespace (CALLS.md §6). MSF's `version` is a
+/// string, "draft-XX" for an Internet-Draft (draft-ietf-moq-msf "MSF
+/// version"), and an audio track requires `bitrate`, the track's maximum
+/// (64 kbit/s: the encoder's ceiling, `audio::adapt`).
 pub fn catalog(namespace: &str) -> Bytes {
     let v = serde_json::json!({
-        "version": 1,
+        "version": "draft-01",
         "tracks": [{"name": "audio", "namespace": namespace, "packaging": "loc", "role": "audio",
-                    "codec": "opus", "samplerate": 48000, "channelConfig": "1", "isLive": true}]
+                    "codec": "opus", "samplerate": 48000, "channelConfig": "1", "bitrate": 64000, "isLive": true}]
     });
     Bytes::from(v.to_string())
 }

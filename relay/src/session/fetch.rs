@@ -1,5 +1,6 @@
 //! FETCH (draft-ietf-moq-transport-18 §10.12) answered from the relay's
-//! per-track cache, and TRACK_STATUS (§10.14).
+//! per-track cache — or, when the cache has nothing of the range, by the
+//! track's publisher (`upstream_fetch`) — and TRACK_STATUS (§10.14).
 
 use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
@@ -36,15 +37,26 @@ pub async fn fetch(
     // Resolve the track and the inclusive range [start, last].
     let (track, start, last): (Arc<Track>, Location, Location) = match m.fetch_type {
         FetchType::Standalone => {
-            let Some(sf) = m.standalone_fetch else { return refuse(&mut send, RequestErrorCode::InternalError, "missing range").await };
-            let name = FullName { namespace: sf.track_namespace, name: sf.track_name };
-            let Some(track) = relay.router().track(&name) else {
-                return refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await;
+            let Some(sf) = m.standalone_fetch.clone() else {
+                return refuse(&mut send, RequestErrorCode::InternalError, "missing range").await;
             };
+            let name = FullName { namespace: sf.track_namespace, name: sf.track_name };
             // End Location is "plus 1"; Object 0 means the whole group (§10.12.1).
             let e = sf.end_location;
             let last = if e.object_id == 0 { Location::new(e.group_id, u64::MAX) } else { Location::new(e.group_id, e.object_id - 1) };
-            (track, sf.start_location, last)
+            let track = relay.router().track(&name);
+            let cached = track.as_ref().is_some_and(|t| !t.cached(sf.start_location, last).is_empty());
+            let route = relay.router().route(&name.namespace);
+            let publisher = route.and_then(|a| relay.session(a.session));
+            match track {
+                Some(t) if cached => (t, sf.start_location, last),
+                // Nothing of the range here: the publisher answers (§9.1, §9.5).
+                track => match (publisher, track) {
+                    (Some(p), _) => return super::upstream_fetch::forward(relay, session, &p, m, send).await,
+                    (None, Some(t)) => (t, sf.start_location, last),
+                    (None, None) => return refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await,
+                },
+            }
         }
         FetchType::RelativeJoining | FetchType::AbsoluteJoining => {
             let Some(jf) = m.joining_fetch else {

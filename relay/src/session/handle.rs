@@ -6,7 +6,7 @@
 
 use super::credit;
 use super::io;
-use super::transport::{Conn, Dir, SendStream};
+use super::transport::{Conn, Dir, RecvStream, SendStream};
 use crate::routing::outbound::Outbound;
 use crate::routing::router::SessionId;
 use crate::routing::track::Track;
@@ -70,6 +70,9 @@ pub struct SessionHandle {
     pub(super) quota: Mutex<crate::routing::quota::Quota>,
     /// Stream credit granted to the peer: [request (bidi), data (uni)].
     credit: Mutex<[credit::StreamCredit; 2]>,
+    /// FETCHes the relay sent this peer (as its subscriber, §9.1), by our
+    /// Request ID, waiting for their FETCH_HEADER stream (§11.4.4).
+    fetches: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<(RecvStream, bytes::BytesMut)>>>,
 }
 
 /// Holds one unit of stream credit while a peer-opened stream is served.
@@ -109,7 +112,31 @@ impl SessionHandle {
                 credit::StreamCredit::new(credit::BIDI.0, credit::BIDI.1),
                 credit::StreamCredit::new(credit::UNI.0, credit::UNI.1),
             ]),
+            fetches: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Registers a FETCH we are about to send this peer: its data stream
+    /// arrives on the returned receiver (see [`Self::deliver_fetch`]).
+    pub fn expect_fetch(&self, request_id: u64) -> tokio::sync::oneshot::Receiver<(RecvStream, bytes::BytesMut)> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.fetches.lock().unwrap_or_else(|e| e.into_inner()).insert(request_id, tx);
+        rx
+    }
+
+    /// Hands a FETCH_HEADER stream to the FETCH it answers; gives the stream
+    /// back when no FETCH of ours has that Request ID (any more).
+    pub fn deliver_fetch(&self, request_id: u64, recv: RecvStream, rest: bytes::BytesMut) -> Result<(), RecvStream> {
+        let waiting = self.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(&request_id);
+        match waiting {
+            Some(tx) => tx.send((recv, rest)).map_err(|(recv, _)| recv),
+            None => Err(recv),
+        }
+    }
+
+    /// Forgets a FETCH that ended without (or before) its data stream.
+    pub fn forget_fetch(&self, request_id: u64) {
+        self.fetches.lock().unwrap_or_else(|e| e.into_inner()).remove(&request_id);
     }
 
     /// Accounts for a peer-opened stream and grants more when it is due.

@@ -33,6 +33,7 @@ pub mod subscribe;
 pub mod tracks;
 pub mod transport;
 pub mod upstream;
+pub mod upstream_fetch;
 
 pub use handle::{AuthState, Established, SessionHandle};
 use transport::Dir;
@@ -204,10 +205,8 @@ async fn uni(relay: Arc<Relay>, session: Arc<SessionHandle>, mut recv: RecvStrea
         SETUP => Box::pin(control(relay, session, recv, buf)).await,
         PADDING => while let Ok(Some(_)) = recv.read_chunk(64 * 1024).await {},
         t if crate::wire::subgroup::is_subgroup_type(t) => Box::pin(data::subgroup(relay, session, recv, buf)).await,
-        crate::wire::fetch::FETCH_HEADER => {
-            // We never send FETCH upstream, so no FETCH stream is expected.
-            let _ = recv.stop(crate::wire::stream_error::CANCELLED);
-        }
+        // The answer to a FETCH the relay passed on to this publisher.
+        crate::wire::fetch::FETCH_HEADER => Box::pin(upstream_fetch::incoming(relay, session, recv, buf)).await,
         other => {
             relay.metrics.error("unknown_stream_type");
             session.close(session_error::PROTOCOL_VIOLATION, &format!("unknown stream type {other:#x}"));

@@ -25,11 +25,14 @@ export function encodeEventStream(trackAlias: U64, seq: U64, event: CallEvent, p
  * The `catalog` track's object (CALLS.md §6): an MSF catalog naming the
  * `audio` track of `namespacePath` (`moq-phone/v1/…`). Members are in the
  * order the Rust phone writes them (sorted), so both send the same bytes.
+ * MSF's `version` is a string ("draft-01"); an audio track requires
+ * `bitrate`, its maximum (64 kbit/s, the encoder's ceiling in media/adapt.ts).
  */
 export function catalogJson(namespacePath: string): string {
   return JSON.stringify({
     tracks: [
       {
+        bitrate: 64000,
         channelConfig: "1",
         codec: "opus",
         isLive: true,
@@ -40,6 +43,6 @@ export function catalogJson(namespacePath: string): string {
         samplerate: 48000,
       },
     ],
-    version: 1,
+    version: "draft-01",
   });
 }

@@ -1,13 +1,14 @@
 """aiomoqt listens to a moq-phone call: are our call tracks plain MoQ media?
 
-usage: python call_listener.py URL    (prints "ready", then, after a line on
+usage: python call_listener.py URL CALLEE    (prints "ready", then, after a line on
 stdin or 60 s, one JSON line; exit 0 = every check passed)
 
 One SUBSCRIBE_NAMESPACE on `moq-phone/v1` (draft-ietf-moq-transport-18
 §10.18) shows the call's namespaces (docs/CALLS.md §2): the caller's
 `ring/<callee>/<sid>/<caller>` and each callee device's
 `call/<sid>/<callee>/<device>`. For each, aiomoqt SUBSCRIBEs to `audio` and
-FETCHes object 0/0 of `catalog` (§10.12.1), then checks:
+FETCHes object 0/0 of `catalog` (§10.12.1) — for calls to CALLEE only, as
+other calls may share the relay — then checks:
   - audio: every object from 0/0 to the last one arrived, once (CALLS.md §6:
     Group = frame / 50, Object = frame % 50);
   - catalog: aiomoqt's own MSF parser (aiomoqt.media.catalog, draft-ietf-moq-msf)
@@ -46,7 +47,7 @@ def audio_problem(locs):
     return None
 
 
-async def listen(url):
+async def listen(url, callee):
     r = parse_relay_url(url)
     client = MOQTClient(r.host, r.port, path=r.path or "", use_quic=r.use_quic, verify_tls=False,
                         supported_drafts=[18])
@@ -72,7 +73,8 @@ async def listen(url):
     async def on_namespace(session, msg):
         fields = [text(f) for f in msg.namespace_suffix]
         # ring/<callee>/<sid>/<caller> or call/<sid>/<callee>/<device>
-        if len(fields) == 4 and fields[0] in ("ring", "call"):
+        ours = len(fields) == 4 and ((fields[0], fields[1]) == ("ring", callee) or (fields[0], fields[2]) == ("call", callee))
+        if ours:
             tasks.append(asyncio.ensure_future(follow(session, "/".join([ROOT] + fields))))
 
     async with client.connect() as session:
@@ -135,7 +137,7 @@ async def read_catalog(session, ns):
 
 def main():
     try:
-        result = asyncio.run(listen(sys.argv[1]))
+        result = asyncio.run(listen(sys.argv[1], sys.argv[2]))
     except Exception as e:
         result = {"ok": False, "problem": f"{type(e).__name__}: {e}"}
     print(json.dumps(result), flush=True)

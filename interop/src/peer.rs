@@ -146,10 +146,14 @@ async fn connect(c: &Common) -> Result<Session, Error> {
     Client::connect(&c.relay, &tls(c)).await
 }
 
-/// One subscriber's copy of the track: its handle and the open subgroup.
+/// One subscriber's copy of the track: its handle, the open subgroup, and
+/// whether its first group began. A new subscriber starts at the next group,
+/// as a live encoder starts a viewer at a keyframe: every group it gets is
+/// whole (moq-dev's subscriber cannot take a group from the middle).
 struct Sink {
     track: TrackPublisher,
     writer: Option<SubgroupWriter>,
+    started: bool,
 }
 
 async fn publish(c: &Common, flow: Flow, delivery: Delivery, group_size: u64, rate: u64) -> Result<bool, Error> {
@@ -166,7 +170,7 @@ async fn publish(c: &Common, flow: Flow, delivery: Delivery, group_size: u64, ra
         }
         Flow::Publish => {
             let track = session.publish(&ns, &c.track, 1).await?;
-            sinks.lock().unwrap_or_else(|e| e.into_inner()).push(Sink { track, writer: None });
+            sinks.lock().unwrap_or_else(|e| e.into_inner()).push(Sink { track, writer: None, started: false });
             None
         }
     };
@@ -184,6 +188,11 @@ async fn publish(c: &Common, flow: Flow, delivery: Delivery, group_size: u64, ra
         let mut current = std::mem::take(&mut *sinks.lock().unwrap_or_else(|e| e.into_inner()));
         let mut kept = Vec::with_capacity(current.len());
         for mut sink in current.drain(..) {
+            sink.started |= o == 0;
+            if !sink.started {
+                kept.push(sink);
+                continue;
+            }
             let ok = match delivery {
                 Delivery::Datagram => {
                     let spec = DatagramSpec { end_of_group: o + 1 == group_size, ..DatagramSpec::new(g, o, payload.clone()) };
@@ -230,7 +239,7 @@ async fn serve(session: Session, sinks: Arc<Mutex<Vec<Sink>>>, track: String) {
             Ok(PublisherRequest::Subscribe(s)) if s.track_name() == track => {
                 alias += 1;
                 if let Ok(t) = s.accept(alias).await {
-                    sinks.lock().unwrap_or_else(|e| e.into_inner()).push(Sink { track: t, writer: None });
+                    sinks.lock().unwrap_or_else(|e| e.into_inner()).push(Sink { track: t, writer: None, started: false });
                 }
             }
             Ok(PublisherRequest::Subscribe(s)) => {

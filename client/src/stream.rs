@@ -126,6 +126,7 @@ pub fn describe(r: &Response) -> String {
             format!("FETCH_OK (end {}/{})", end_location.group_id, end_location.object_id)
         }
         Response::GoAway { uri, .. } => format!("GOAWAY {uri:?}"),
+        Response::PublishStateNotify(_) => "PUBLISH_STATE_NOTIFY".into(),
     }
 }
 

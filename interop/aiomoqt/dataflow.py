@@ -6,7 +6,12 @@ draft-ietf-moq-transport-18:
   namespace  PUBLISH_NAMESPACE, the relay forwards the subscriber's SUBSCRIBE (§6.2)
   publish    direct PUBLISH, the subscriber SUBSCRIBEs to the relay's copy (§9.11)
 
-usage: python dataflow.py URL FLOW [COUNT]   (exit 0 = pass; prints one JSON line)
+The publisher and the subscriber may speak different drafts (18 or 22): the
+relay then carries a track from a session of one draft to a session of the
+other.
+
+usage: python dataflow.py URL FLOW [COUNT [PUB_DRAFT SUB_DRAFT]]
+       (exit 0 = pass; prints one JSON line)
 """
 import asyncio
 import json
@@ -21,10 +26,10 @@ from aiomoqt.utils.url import parse_relay_url
 GROUP_SIZE = 10
 
 
-def client(url):
+def client(url, draft=18):
     r = parse_relay_url(url)
     return MOQTClient(r.host, r.port, path=r.path or "", use_quic=r.use_quic,
-                      verify_tls=False, supported_drafts=[18])
+                      verify_tls=False, supported_drafts=[draft])
 
 
 def contiguous(locs):
@@ -49,7 +54,7 @@ def contiguous(locs):
     return None
 
 
-async def run(url, flow, count):
+async def run(url, flow, count, pub_draft=18, sub_draft=18):
     ns = f"moq-phone-test/dataflow/{flow}/{uuid.uuid4().hex[:8]}"
     received = []
     enough = asyncio.Event()
@@ -62,7 +67,7 @@ async def run(url, flow, count):
         if len(received) >= count:
             enough.set()
 
-    async with client(url).connect() as pub:
+    async with client(url, pub_draft).connect() as pub:
         await pub.client_session_init()
         track = PublishedTrack(pub, namespace=ns, trackname="track", object_size=80,
                                group_size=GROUP_SIZE, num_subgroups=1, rate=200)
@@ -72,7 +77,7 @@ async def run(url, flow, count):
             await track.publish(announce_namespace=True, publish_track=False)
         else:
             await track.publish(publish_track=True, forward=1)
-        async with client(url).connect() as sub:
+        async with client(url, sub_draft).connect() as sub:
             await sub.client_session_init()
             # publish() returns once PUBLISH is sent, not once the relay has it: this
             # session's SUBSCRIBE can overtake it and find no publisher yet (0x10,
@@ -103,16 +108,17 @@ async def run(url, flow, count):
     groups = len({g for g, _ in locs})
     if problem is None and groups < 3:
         problem = f"objects spanned only {groups} groups"
-    return {"flow": flow, "received": len(locs), "groups": groups, "first": locs[0] if locs else None,
+    return {"flow": flow, "drafts": [pub_draft, sub_draft], "received": len(locs), "groups": groups, "first": locs[0] if locs else None,
             "last": locs[-1] if locs else None, "ok": problem is None, "problem": problem}
 
 
 def main():
     url, flow = sys.argv[1], sys.argv[2]
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+    pub_draft, sub_draft = (int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) > 5 else (18, 18)
     if flow not in ("namespace", "publish"):
         sys.exit(f"unknown flow {flow!r}: use namespace or publish")
-    result = asyncio.run(run(url, flow, count))
+    result = asyncio.run(run(url, flow, count, pub_draft, sub_draft))
     print(json.dumps(result))
     sys.exit(0 if result["ok"] else 1)
 

@@ -1,22 +1,26 @@
-//! One UDP port, two ALPNs (draft-ietf-moq-transport-18 §3.1): `moqt-18` for
-//! raw QUIC and `h3` for WebTransport, whose CONNECT must offer the `moqt-18`
-//! subprotocol (WT-Available-Protocols / WT-Protocol). Both end up as the same
-//! web-transport-quinn `Session`, handed to the session code as
-//! [`Conn::Quic`], so it does not care which.
+//! One UDP port, several ALPNs (draft-ietf-moq-transport-18 §3.1): `moqt-18`
+//! and `moqt-22` for raw QUIC and `h3` for WebTransport, whose CONNECT must
+//! offer one of those as a subprotocol (WT-Available-Protocols /
+//! WT-Protocol). Both end up as the same web-transport-quinn `Session`,
+//! handed to the session code as a [`Conn`] with the negotiated
+//! [`Version`], so it does not care which transport.
+//!
+//! When a client offers both drafts the relay picks draft-18 (the order of
+//! [`PREFERENCE`]): every peer here speaks it, and draft-22's backfill
+//! (FILL_PARAMETERS) is not served yet.
 
 use crate::session::transport::Conn;
 use crate::state::Relay;
 use anyhow::Context;
 use moq_certs::CertStore;
+use moq_wire::Version;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use web_transport_quinn::proto::ConnectResponse;
 
-/// ALPN of raw-QUIC MoQT, draft-18 (moq-wire's version list names it).
-pub const ALPN_MOQT: &[u8] = moq_wire::Version::Draft18.protocol().as_bytes();
-/// The WebTransport subprotocol naming the same version.
-pub const WT_PROTOCOL: &str = moq_wire::Version::Draft18.protocol();
+/// The drafts the relay speaks, the one it picks first when offered both.
+pub const PREFERENCE: [Version; 2] = [Version::Draft18, Version::Draft22];
 
 /// Binds the UDP socket. `[::]` is dual-stack: IPv4 clients arrive as
 /// v4-mapped addresses on the same port.
@@ -32,7 +36,11 @@ pub fn endpoint(bind: SocketAddr, certs: Arc<CertStore>, idle: Duration) -> anyh
     socket
         .bind(&bind.into())
         .with_context(|| format!("cannot bind UDP {bind}: is another relay running? pick another port with --bind"))?;
-    let tls = moq_certs::server_config(certs, &[web_transport_quinn::ALPN.as_bytes(), ALPN_MOQT]);
+    // rustls picks the first of these the client offers.
+    let tls = moq_certs::server_config(
+        certs,
+        &[web_transport_quinn::ALPN.as_bytes(), PREFERENCE[0].protocol().as_bytes(), PREFERENCE[1].protocol().as_bytes()],
+    );
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).context("TLS config is not usable for QUIC")?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
@@ -89,7 +97,7 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
             let _release = AddressSlot { relay: relay.clone(), ip };
             // Boxed apart: the handshake's state is gone once the session runs.
             match tokio::time::timeout(relay.limits.handshake_timeout, Box::pin(handshake(incoming))).await {
-                Ok(Ok((session, query))) => Box::pin(crate::session::run(relay, Conn::Quic(session), query)).await,
+                Ok(Ok((session, version, query))) => Box::pin(crate::session::run(relay, Conn::quic(session, version), query)).await,
                 Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
                 Err(_) => tracing::debug!("handshake timed out"),
             }
@@ -97,28 +105,36 @@ pub async fn accept(relay: Arc<Relay>, endpoint: quinn::Endpoint) {
     }
 }
 
-/// The session, and the query of its WebTransport CONNECT URL (where a
-/// browser puts `?token=`); a raw-QUIC session's URL travels in SETUP's PATH.
-async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<(web_transport_quinn::Session, Option<String>)> {
+/// The session, its draft, and the query of its WebTransport CONNECT URL
+/// (where a browser puts `?token=`); a raw-QUIC session's URL travels in
+/// SETUP's PATH.
+async fn handshake(incoming: quinn::Incoming) -> anyhow::Result<(web_transport_quinn::Session, Version, Option<String>)> {
     let conn = incoming.await?;
     let alpn = conn
         .handshake_data()
         .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
         .and_then(|h| h.protocol)
         .unwrap_or_default();
-    if alpn == ALPN_MOQT {
+    if let Some(version) = Version::from_protocol(&alpn) {
         // Raw QUIC: stream and session error codes go on the wire as is.
-        return Ok((web_transport_quinn::Session::raw(conn), None));
+        return Ok((web_transport_quinn::Session::raw(conn), version, None));
     }
     let request = web_transport_quinn::Request::accept(conn).await?;
     let offered = request.protocols.clone();
     let query = request.url.query().map(str::to_string);
-    if offered.is_empty() || offered.iter().any(|p| p == WT_PROTOCOL) {
-        let response = if offered.is_empty() { ConnectResponse::OK } else { ConnectResponse::OK.with_protocol(WT_PROTOCOL) };
-        Ok((request.respond(response).await?, query))
-    } else {
-        request.reject(http::StatusCode::BAD_REQUEST).await?;
-        anyhow::bail!("WebTransport client offered {offered:?}, not {WT_PROTOCOL}")
+    if offered.is_empty() {
+        // No subprotocol offered (an older client): draft-18.
+        return Ok((request.respond(ConnectResponse::OK).await?, Version::Draft18, query));
+    }
+    match PREFERENCE.into_iter().find(|v| offered.iter().any(|p| p == v.protocol())) {
+        Some(version) => {
+            let response = ConnectResponse::OK.with_protocol(version.protocol());
+            Ok((request.respond(response).await?, version, query))
+        }
+        None => {
+            request.reject(http::StatusCode::BAD_REQUEST).await?;
+            anyhow::bail!("WebTransport client offered {offered:?}, none of moqt-18, moqt-22")
+        }
     }
 }
 

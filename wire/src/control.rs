@@ -11,6 +11,7 @@ use moq_transport::coding::{Decode, Encode, KeyValuePairs, Location, ReasonPhras
 use moq_transport::message::{self, Message, RequestErrorCode};
 
 use super::varint;
+use crate::Version;
 
 /// Response message types on request streams (§10, table of message types).
 pub mod kind {
@@ -43,10 +44,19 @@ pub mod kind {
 pub struct Frame {
     pub kind: u64,
     pub payload: Bytes,
+    /// The draft the message was read under: it decides how
+    /// [`Frame::request`], [`Frame::response`] and [`Frame::goaway`] read it.
+    pub version: Version,
 }
 
-/// Splits the next complete control message off `buf`.
+/// Splits the next complete draft-18 control message off `buf`.
 pub fn take_frame(buf: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+    take_frame_as(buf, Version::Draft18)
+}
+
+/// Splits the next complete control message off `buf`, read under
+/// `version` (the framing is the same in every draft moq-wire speaks).
+pub fn take_frame_as(buf: &mut BytesMut, version: Version) -> Result<Option<Frame>, WireError> {
     let Some((kind, n)) = varint::read(buf) else { return Ok(None) };
     if buf.len() < n + 2 {
         return Ok(None);
@@ -57,7 +67,7 @@ pub fn take_frame(buf: &mut BytesMut) -> Result<Option<Frame>, WireError> {
     }
     buf.advance(n + 2);
     let payload = buf.split_to(len).freeze();
-    Ok(Some(Frame { kind, payload }))
+    Ok(Some(Frame { kind, payload, version }))
 }
 
 fn malformed(what: &'static str) -> impl Fn(moq_transport::coding::DecodeError) -> WireError {
@@ -88,6 +98,9 @@ impl Frame {
 
     /// Decodes a response or follow-up message on a request stream.
     pub fn response(&self) -> Result<Response, WireError> {
+        if self.version == Version::Draft22 {
+            return crate::draft22::decode_response(self);
+        }
         let mut b = &self.payload[..];
         let r = match self.kind {
             kind::REQUEST_OK => {
@@ -167,6 +180,9 @@ impl Frame {
         if self.kind != kind::GOAWAY {
             return Err(WireError::InvalidType(self.kind));
         }
+        if self.version == Version::Draft22 {
+            return crate::draft22::decode_goaway(self);
+        }
         let mut b = &self.payload[..];
         let g = GoAway::read(&mut b)?;
         if !b.is_empty() {
@@ -230,6 +246,11 @@ pub enum Response {
         uri: String,
         timeout_ms: u64,
     },
+    /// PUBLISH_STATE_NOTIFY (draft-22 only, docs/DRAFT22.md §4): a
+    /// publisher's changed LARGEST_OBJECT, FORWARD or LOCATION_FILTER on a
+    /// subscription's stream; never answered. Draft-18 has no such message,
+    /// so it encodes to nothing there.
+    PublishStateNotify(KeyValuePairs),
 }
 
 impl Response {
@@ -237,10 +258,19 @@ impl Response {
         Response::RequestError { code: code as u64, retry_interval, reason: reason.into() }
     }
 
-    /// Serializes the message with its type and 16-bit length.
+    /// Serializes the message as `version` has it.
+    pub fn encode_as(&self, version: Version) -> Bytes {
+        match version {
+            Version::Draft18 => self.encode(),
+            Version::Draft22 => crate::draft22::encode_response(self),
+        }
+    }
+
+    /// Serializes the message, as draft-18 has it, with its type and 16-bit length.
     pub fn encode(&self) -> Bytes {
         let mut p = BytesMut::new();
         let kind = match self {
+            Response::PublishStateNotify(_) => return Bytes::new(),
             Response::RequestOk(params) => {
                 encode_params(params, &mut p);
                 kind::REQUEST_OK
@@ -378,7 +408,7 @@ impl RequestError {
         }
     }
 
-    fn read(b: &mut &[u8]) -> Result<Self, WireError> {
+    pub(crate) fn read(b: &mut &[u8]) -> Result<Self, WireError> {
         let code = u64::decode(b).map_err(malformed("REQUEST_ERROR"))?;
         let retry_interval = u64::decode(b).map_err(malformed("REQUEST_ERROR"))?;
         let reason = ReasonPhrase::decode(b).map_err(malformed("REQUEST_ERROR"))?.0;
@@ -401,7 +431,16 @@ pub struct GoAway {
 }
 
 impl GoAway {
-    /// Serializes the message with its type and 16-bit length.
+    /// Serializes the message as `version` has it: draft-22's GOAWAY has no
+    /// Request ID.
+    pub fn encode_as(&self, version: Version) -> Bytes {
+        match version {
+            Version::Draft18 => self.encode(),
+            Version::Draft22 => GoAway { request_id: None, ..self.clone() }.encode(),
+        }
+    }
+
+    /// Serializes the message (draft-18) with its type and 16-bit length.
     pub fn encode(&self) -> Bytes {
         let mut p = BytesMut::new();
         self.write(&mut p);
@@ -419,7 +458,7 @@ impl GoAway {
         }
     }
 
-    fn read(b: &mut &[u8]) -> Result<Self, WireError> {
+    pub(crate) fn read(b: &mut &[u8]) -> Result<Self, WireError> {
         let len = u64::decode(b).map_err(malformed("GOAWAY"))?;
         let len = usize::try_from(len)
             .ok()
@@ -437,6 +476,14 @@ impl GoAway {
 /// for a Track Namespace of 0 fields (well-formed, §2.4.1, but refused by
 /// moq-transport's encoder), with [`crate::request::encode_empty_namespace`].
 pub fn encode_request(msg: &Message) -> Result<Bytes, WireError> {
+    encode_request_as(msg, Version::Draft18)
+}
+
+/// Serializes a request-initiating message as `version` has it.
+pub fn encode_request_as(msg: &Message, version: Version) -> Result<Bytes, WireError> {
+    if version == Version::Draft22 {
+        return crate::draft22::encode_request(msg);
+    }
     if let Some(b) = crate::request::encode_empty_namespace(msg) {
         return b;
     }
@@ -445,7 +492,7 @@ pub fn encode_request(msg: &Message) -> Result<Bytes, WireError> {
     Ok(out.freeze())
 }
 
-fn frame(kind: u64, payload: &[u8]) -> Bytes {
+pub(crate) fn frame(kind: u64, payload: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(payload.len() + 10);
     varint::write(&mut out, kind);
     let len = payload.len().min(u16::MAX as usize);

@@ -23,6 +23,7 @@ pub use moq_transport::message;
 /// CLIENT_SETUP / SERVER_SETUP (§10.3).
 pub use moq_transport::setup;
 pub mod datagram;
+pub mod draft22;
 pub mod fetch;
 pub mod loc;
 pub mod properties;

@@ -51,7 +51,7 @@ pub struct Rejected {
     pub reason: String,
 }
 
-fn violation(reason: impl Into<String>) -> Rejected {
+pub(crate) fn violation(reason: impl Into<String>) -> Rejected {
     Rejected { code: PROTOCOL_VIOLATION, reason: reason.into() }
 }
 
@@ -209,6 +209,10 @@ pub fn decode_params(b: &mut &[u8]) -> Result<KeyValuePairs, Rejected> {
 pub fn check_params(scope: Scope, params: &KeyValuePairs) -> Result<(), Rejected> {
     let mut seen = Vec::with_capacity(params.0.len());
     for p in &params.0 {
+        if is_draft22_only(p.key) {
+            // Read from a draft-22 peer, whose decoder checked its scope.
+            continue;
+        }
         if !allowed(scope, p.key) {
             return Err(violation(format!("parameter {:#x} is not allowed in this message (§10.2.1)", p.key)));
         }
@@ -232,6 +236,14 @@ pub fn check_params(scope: Scope, params: &KeyValuePairs) -> Result<(), Rejected
         }
     }
     Ok(())
+}
+
+/// Parameters only a draft-22 block can hold (draft-18's decoder refuses
+/// their types as unknown).
+fn is_draft22_only(t: u64) -> bool {
+    use crate::draft22::params::param as p22;
+    matches!(t, p22::FILL_PARAMETERS | p22::INCLUDE_PROPERTIES | p22::UNMAPPED_LOCATION_FILTER)
+        || (p22::SUBGROUP_FILTER..=p22::TRACK_PROPERTY_FILTER).contains(&t)
 }
 
 /// Decodes a Subscription Filter (§5.1.2) the way §5.1.2 and §1.4.3 judge
@@ -260,13 +272,13 @@ pub fn subscription_filter(v: &[u8]) -> Result<message::SubscriptionFilter, Reje
 
 /// The fields of a Track Namespace (§2.4.1): 0 to 32, none empty, at most
 /// 4,096 bytes in all; anything else is a PROTOCOL_VIOLATION.
-fn namespace_fields(b: &mut &[u8]) -> Result<TrackNamespace, Rejected> {
+pub(crate) fn namespace_fields(b: &mut &[u8]) -> Result<TrackNamespace, Rejected> {
     TrackNamespacePrefix::decode(b)
         .map(|p| TrackNamespace { fields: p.fields })
         .map_err(|e| violation(format!("malformed Track Namespace (§2.4.1): {e}")))
 }
 
-fn full_name(b: &mut &[u8]) -> Result<(TrackNamespace, TrackName), Rejected> {
+pub(crate) fn full_name(b: &mut &[u8]) -> Result<(TrackNamespace, TrackName), Rejected> {
     let ns = namespace_fields(b)?;
     let name = TrackName::decode(b).map_err(|e| violation(format!("malformed Track Name: {e}")))?;
     if ns.namespace_byte_len() + name.as_bytes().len() > MAX_FULL_TRACK_NAME_LEN {
@@ -287,7 +299,12 @@ fn request_params(kind: u64, b: &mut &[u8]) -> Result<KeyValuePairs, Rejected> {
 
 /// Decodes and checks a request-initiating message (§3.3: the first message
 /// of a request stream). Other message types go to moq-transport's codec.
+///
+/// A frame read under draft-22 is decoded by [`crate::draft22::decode_request`].
 pub fn decode(frame: &Frame) -> Result<Message, Rejected> {
+    if frame.version == crate::Version::Draft22 {
+        return crate::draft22::decode_request(frame);
+    }
     let b = &mut &frame.payload[..];
     let msg = match frame.kind {
         kind::SUBSCRIBE => {

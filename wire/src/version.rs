@@ -12,16 +12,20 @@
 pub enum Version {
     /// draft-ietf-moq-transport-18.
     Draft18,
+    /// draft-ietf-moq-transport-22 (docs/DRAFT22.md; codec in
+    /// [`crate::draft22`]).
+    Draft22,
 }
 
 impl Version {
     /// Every version this build speaks, most preferred first.
-    pub const ALL: &'static [Version] = &[Version::Draft18];
+    pub const ALL: &'static [Version] = &[Version::Draft22, Version::Draft18];
 
     /// The ALPN (raw QUIC) and WebTransport subprotocol naming this version.
     pub const fn protocol(self) -> &'static str {
         match self {
             Version::Draft18 => "moqt-18",
+            Version::Draft22 => "moqt-22",
         }
     }
 
@@ -34,6 +38,7 @@ impl Version {
     pub const fn draft(self) -> u32 {
         match self {
             Version::Draft18 => 18,
+            Version::Draft22 => 22,
         }
     }
 }

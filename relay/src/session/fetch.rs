@@ -101,10 +101,30 @@ pub async fn fetch(
     let end_of_track = matches!(track.current_phase(), Phase::Done { .. });
     reply(&mut send, Response::FetchOk { end_of_track, end_location: end, params: KeyValuePairs::new(), properties }).await?;
 
+    // §10.12: FETCH_OK may come at any time relative to the objects, but
+    // aiomoqt 0.13.3 loses a joining FETCH's objects when its FETCH_HEADER is
+    // processed before FETCH_OK. A short pause off the data path lets the
+    // reply land first; it costs one FETCH 20 ms and nothing else.
+    tokio::time::sleep(FETCH_STREAM_DELAY).await;
+    stream_objects(relay, session, m.id, &objects).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
+/// Writes cached objects on a new fetch stream (FETCH_HEADER with
+/// `request_id`, §10.12 / §11.4) and finishes it: a FETCH's objects, or a
+/// draft-22 backfill's (FILL_PARAMETERS, whose stream carries the Request ID
+/// of the SUBSCRIBE or REQUEST_UPDATE that asked for it).
+pub async fn stream_objects(
+    relay: &Relay,
+    session: &SessionHandle,
+    request_id: u64,
+    objects: &[(u64, crate::routing::cache::CachedObject)],
+) -> Result<(), StreamError> {
     let mut out = Vec::with_capacity(256);
-    header(m.id, &mut out);
+    header(request_id, &mut out);
     let mut w = FetchWriter::default();
-    for (g, o) in &objects {
+    for (g, o) in objects {
         w.object(
             &FetchObject {
                 group_id: *g,
@@ -117,11 +137,6 @@ pub async fn fetch(
             &mut out,
         );
     }
-    // §10.12: FETCH_OK may come at any time relative to the objects, but
-    // aiomoqt 0.13.3 loses a joining FETCH's objects when its FETCH_HEADER is
-    // processed before FETCH_OK. A short pause off the data path lets the
-    // reply land first; it costs one FETCH 20 ms and nothing else.
-    tokio::time::sleep(FETCH_STREAM_DELAY).await;
     let mut uni = session.wt.open_uni().await.map_err(|e| StreamError::Transport(e.to_string()))?;
     // A peer that grants this stream no flow control would hold the task,
     // the range copied in `out` and the request's quota slot for the life of
@@ -133,16 +148,41 @@ pub async fn fetch(
             Ok(r) => r?,
             Err(_) => {
                 relay.metrics.error("fetch_stream_stalled");
-                tracing::debug!(session = session.id, request_id = m.id, "FETCH stream not read: reset");
+                tracing::debug!(session = session.id, request_id, "FETCH stream not read: reset");
                 let _ = uni.reset(crate::wire::stream_error::TOO_FAR_BEHIND);
-                let _ = send.finish();
                 return Ok(());
             }
         }
     }
     let _ = uni.finish();
-    let _ = send.finish();
     Ok(())
+}
+
+/// Serves a draft-22 backfill (docs/DRAFT22.md §6): the cached objects of
+/// `fill`'s range, resolved against `largest` (the Largest Object when the
+/// request was processed), on a fetch stream headed with `request_id`. An
+/// empty range opens no stream. Runs beside the subscription it belongs to.
+pub fn backfill(
+    relay: &Arc<Relay>,
+    session: &Arc<SessionHandle>,
+    track: &Arc<Track>,
+    request_id: u64,
+    fill: moq_wire::draft22::fill::Fill,
+    subscription: Option<moq_wire::draft22::filter::LocationFilter>,
+    largest: Option<Location>,
+) {
+    let Some((first, last)) = fill.range(subscription, largest) else { return };
+    let objects = track.cached(first, last);
+    if objects.is_empty() {
+        return;
+    }
+    let (relay, session) = (relay.clone(), session.clone());
+    tokio::spawn(async move {
+        tracing::debug!(session = session.id, request_id, objects = objects.len(), "backfill");
+        if let Err(e) = stream_objects(&relay, &session, request_id, &objects).await {
+            tracing::debug!(session = session.id, request_id, error = %e, "backfill stream ended");
+        }
+    });
 }
 
 /// TRACK_STATUS: REQUEST_OK with the Largest Object and the Track Properties (§10.14).

@@ -295,7 +295,8 @@ impl SessionHandle {
         // The smallest client Request ID not processed (§10.4): every request
         // that arrived so far was processed (or refused while draining).
         let request_id = Some(self.peer_requests.load(Ordering::Relaxed));
-        let msg = crate::wire::control::GoAway { uri: String::new(), timeout_ms: timeout.as_millis() as u64, request_id }.encode();
+        let msg = crate::wire::control::GoAway { uri: String::new(), timeout_ms: timeout.as_millis() as u64, request_id }
+            .encode_as(self.wt.version());
         if let Some(ctl) = self.control.lock().await.as_mut() {
             let _ = io::write(ctl, &msg).await;
         }

@@ -2,7 +2,7 @@
 //! framed control messages (§10) and write whole frames.
 
 use super::transport::{ReadError, RecvStream, SendStream};
-use crate::wire::control::{take_frame, Frame, Response};
+use crate::wire::control::{take_frame_as, Frame, Response};
 use crate::wire::WireError;
 use bytes::BytesMut;
 use std::time::Duration;
@@ -55,19 +55,47 @@ pub struct FrameReader {
     request_stream: bool,
     goaways: u8,
     stopped: bool,
+    /// Draft-22 (docs/DRAFT22.md §8): a FIN from the requester does not end
+    /// the request; after it, [`Self::next`] waits for the session to close.
+    after_fin: Option<super::transport::Conn>,
+    finished: bool,
 }
 
 impl FrameReader {
     /// A request stream's reader; a partial message may wait `stall` for
     /// its next bytes (`Limits::stall_timeout`).
     pub fn new(recv: RecvStream, stall: Duration) -> Self {
-        Self { recv, buf: BytesMut::new(), stall, deadline: None, request_stream: true, goaways: 0, stopped: false }
+        Self {
+            recv,
+            buf: BytesMut::new(),
+            stall,
+            deadline: None,
+            request_stream: true,
+            goaways: 0,
+            stopped: false,
+            after_fin: None,
+            finished: false,
+        }
+    }
+
+    /// On a draft-22 session, makes the requester's FIN leave the request in
+    /// place: [`Self::next`] then waits for the session to end (or returns
+    /// at once on draft-18, where a FIN cancels).
+    pub fn keep_after_fin(&mut self, conn: &super::transport::Conn) {
+        if self.version() == crate::wire::Version::Draft22 {
+            self.after_fin = Some(conn.clone());
+        }
+    }
+
+    /// The draft the stream's messages are read in.
+    pub fn version(&self) -> crate::wire::Version {
+        self.recv.version()
     }
 
     /// The control stream's reader, whose first bytes were already read: its
     /// GOAWAY is the session's (`session::control`).
     pub fn with_buffer(recv: RecvStream, buf: BytesMut, stall: Duration) -> Self {
-        Self { recv, buf, stall, deadline: None, request_stream: false, goaways: 0, stopped: false }
+        Self { recv, buf, stall, deadline: None, request_stream: false, goaways: 0, stopped: false, after_fin: None, finished: false }
     }
 
     /// Part of a message is buffered: the peer is in the middle of one.
@@ -104,13 +132,19 @@ impl FrameReader {
     /// Like [`Self::next`], but fails as soon as the message type is known
     /// and not `allowed`, without waiting for a payload that may never come.
     pub async fn next_if(&mut self, allowed: impl Fn(u64) -> bool) -> Result<Frame, StreamError> {
+        if self.finished {
+            if let Some(conn) = &self.after_fin {
+                conn.closed().await;
+            }
+            return Err(StreamError::Closed);
+        }
         loop {
             if let Some((kind, _)) = crate::wire::varint::read(&self.buf) {
                 if !allowed(kind) {
                     return Err(StreamError::Wire(WireError::InvalidType(kind)));
                 }
             }
-            if let Some(f) = take_frame(&mut self.buf)? {
+            if let Some(f) = take_frame_as(&mut self.buf, self.recv.version())? {
                 if self.request_stream && f.kind == crate::wire::control::kind::GOAWAY {
                     self.request_goaway(&f)?;
                     continue;
@@ -137,6 +171,10 @@ impl FrameReader {
                 Ok(None) if self.buf.is_empty() => {
                     // The peer finished its side: nothing to stop.
                     self.stopped = true;
+                    self.finished = true;
+                    if let Some(conn) = &self.after_fin {
+                        conn.closed().await;
+                    }
                     return Err(StreamError::Closed);
                 }
                 Ok(None) => return Err(StreamError::Wire(WireError::Truncated)),
@@ -178,7 +216,14 @@ pub async fn write(send: &mut SendStream, bytes: &[u8]) -> Result<(), StreamErro
     send.write_all(bytes).await.map_err(|e| StreamError::Transport(e.to_string()))
 }
 
-/// Writes one response message.
+/// Writes one response message, in the stream's draft.
 pub async fn reply(send: &mut SendStream, r: Response) -> Result<(), StreamError> {
-    write(send, &r.encode()).await
+    let bytes = r.encode_as(send.version());
+    write(send, &bytes).await
+}
+
+/// Writes one request-initiating message, in the stream's draft.
+pub async fn request(send: &mut SendStream, msg: &crate::wire::message::Message) -> Result<(), StreamError> {
+    let bytes = crate::wire::control::encode_request_as(msg, send.version())?;
+    write(send, &bytes).await
 }

@@ -106,8 +106,18 @@ pub async fn track(
 
     let mut params = KeyValuePairs::new();
     params.set_forward(true);
+    let parked = m.params.forward().ok().flatten() == Some(false);
     let res = async {
         reply(&mut send, Response::PublishOk(params)).await?;
+        if parked && send.version() == moq_wire::Version::Draft22 {
+            // Draft-22's PUBLISH_OK (REQUEST_OK) carries EXPIRES only: a
+            // publisher that offered the track with Forward State 0 is told
+            // to send by a REQUEST_UPDATE on the PUBLISH's stream
+            // (docs/DRAFT22.md §10). Its REQUEST_OK is read below.
+            let mut update = KeyValuePairs::new();
+            update.set_forward(true);
+            reply(&mut send, Response::RequestUpdate { id: session.next_request_id(), params: update }).await?;
+        }
         loop {
             tokio::select! {
                 f = reader.next() => match f {

@@ -59,6 +59,14 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
         let r = Response::error(RequestErrorCode::GoingAway, 0, "relay is shutting down");
         return refuse(&mut send, &mut reader, r, stream_error::GOING_AWAY).await;
     }
+    if let Some((code, reason)) = moq_wire::draft22::unsupported(&msg) {
+        // A draft-22 request whose filter or backfill this relay's routing
+        // (draft-18's filters) cannot serve as asked: refused, not served
+        // differently from what was asked.
+        relay.metrics.denied("unsupported_draft22");
+        let r = Response::RequestError { code, retry_interval: 0, reason };
+        return refuse(&mut send, &mut reader, r, stream_error::CANCELLED).await;
+    }
     if reserved(&msg) {
         // §3.2.1: requests referencing `.` MUST be rejected with
         // DOES_NOT_EXIST; §3.2.2: so must requests for session-level tracks
@@ -89,6 +97,13 @@ pub async fn run(relay: Arc<Relay>, session: Arc<SessionHandle>, mut send: SendS
             return refuse(&mut send, &mut reader, r, stream_error::EXCESSIVE_LOAD).await;
         }
     };
+    // Draft-22: the requester's FIN only says it has nothing more to send,
+    // and only a reset cancels (docs/DRAFT22.md §8), so the request lives on
+    // until the session ends. A publisher's PUBLISH still ends with its
+    // PUBLISH_DONE: a FIN before it means the track failed.
+    if !matches!(msg, Message::Publish(_)) {
+        reader.keep_after_fin(&session.wt);
+    }
     // Each kind of request runs boxed: a task's future is as large as its
     // largest branch, and a session keeps its requests open for its life
     // (registration, subscriptions), so unboxed every one would be sized

@@ -87,7 +87,10 @@ pub async fn downstream(
     };
     // The filter applies to what the relay has when the SUBSCRIBE arrives.
     let largest = track.largest();
-    let res = serve(relay, session, m.id, &track, largest, forward, filter, &mut send, &mut reader).await;
+    // A draft-22 SUBSCRIBE may ask for a backfill (FILL_PARAMETERS), sent
+    // once the subscription is attached.
+    let fill = moq_wire::draft22::fill::Fill::of(&m.params);
+    let res = serve(relay, session, m.id, &track, largest, forward, filter, fill, &mut send, &mut reader).await;
     release(relay, &track);
     res
 }
@@ -101,6 +104,7 @@ async fn serve(
     largest_at_request: Option<moq_wire::coding::Location>,
     forward: bool,
     filter: Option<message::SubscriptionFilter>,
+    fill: Option<moq_wire::draft22::fill::Fill>,
     send: &mut SendStream,
     reader: &mut FrameReader,
 ) -> Result<(), StreamError> {
@@ -136,6 +140,12 @@ async fn serve(
     sub.forward = forward;
     track.attach_with_catchup(sub);
     session.establish(request_id, Established { track: track.clone(), joining: largest_at_request, forward });
+    if let Some(fill) = fill.filter(|_| forward) {
+        // Contiguous with the subscription: both split at the Largest
+        // Object the filter was applied to. No fill while Forward is 0.
+        let own = filter.as_ref().map(moq_wire::draft22::filter::LocationFilter::from_subscription);
+        super::fetch::backfill(relay, session, track, request_id, fill, own, largest_at_request);
+    }
 
     let res = serve_attached(relay, session, track, sub_id, send, reader).await;
     session.unestablish(request_id);
@@ -147,8 +157,8 @@ async fn serve(
 /// track ends (PUBLISH_DONE with the stream count, then FIN, §10.11).
 /// REQUEST_UPDATE may change the Forward State (§10.9.1).
 pub async fn serve_attached(
-    relay: &Relay,
-    session: &SessionHandle,
+    relay: &Arc<Relay>,
+    session: &Arc<SessionHandle>,
     track: &Arc<Track>,
     sub_id: u64,
     send: &mut SendStream,
@@ -171,7 +181,19 @@ pub async fn serve_attached(
                         if let Ok(Some(fw)) = params.forward() {
                             track.set_forward(sub_id, fw);
                         }
-                        reply(send, Response::RequestOk(KeyValuePairs::new())).await?;
+                        let largest = track.largest();
+                        let mut ok = KeyValuePairs::new();
+                        if let Some(l) = largest {
+                            let _ = ok.set_largest_object(l);
+                        }
+                        reply(send, Response::RequestOk(ok)).await?;
+                        if let Some(fill) = moq_wire::draft22::fill::Fill::of(&params) {
+                            // Draft-22: a backfill asked for with the update,
+                            // on a stream headed with the update's Request ID;
+                            // its range ends at the Largest Object in the
+                            // REQUEST_OK (docs/DRAFT22.md §6).
+                            super::fetch::backfill(relay, session, track, id, fill, None, largest);
+                        }
                     }
                     other => break Err(StreamError::Wire(crate::wire::WireError::Malformed("subscription", format!("unexpected {other:?}")))),
                 },

@@ -10,7 +10,7 @@ use super::transport::SendStream;
 use crate::routing::router::{Existing, Notice};
 use crate::routing::track::{Phase, Subscriber, Track, Window};
 use crate::state::Relay;
-use crate::wire::control::{encode_request, Response};
+use crate::wire::control::Response;
 use moq_wire::coding::{Decode, KeyValuePairs};
 use moq_wire::message::{self, Message};
 use std::sync::Arc;
@@ -74,8 +74,10 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
         params,
         track_extensions,
     });
-    super::io::write(&mut send, &encode_request(&msg)?).await?;
+    super::io::request(&mut send, &msg).await?;
     let mut reader = FrameReader::new(recv, relay.limits.stall_timeout);
+    // Draft-22: the subscriber's FIN does not decline or end the track.
+    reader.keep_after_fin(&session.wt);
     let (forward, window) = match reader.next_within(relay.limits.upstream_timeout).await?.response()? {
         Response::PublishOk(p) | Response::RequestOk(p) => {
             // §10.2, §10.2.1, §5.1.2: only PUBLISH_OK's parameters, once

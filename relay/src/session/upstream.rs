@@ -6,7 +6,7 @@ use super::handle::SessionHandle;
 use super::io::{FrameReader, StreamError};
 use crate::routing::track::{Phase, Track};
 use crate::state::Relay;
-use crate::wire::control::{encode_request, Response};
+use crate::wire::control::Response;
 use crate::wire::{PublishDoneCode, RequestErrorCode};
 use bytes::Bytes;
 use moq_wire::coding::{Decode, KeyValuePairs};
@@ -71,7 +71,7 @@ async fn run_inner(relay: &Relay, publisher: &SessionHandle, track: &Arc<Track>)
         track_name: track.name.name.clone(),
         params,
     });
-    super::io::write(&mut send, &encode_request(&msg)?).await?;
+    super::io::request(&mut send, &msg).await?;
     let mut reader = FrameReader::new(recv, relay.limits.stall_timeout);
     let first = reader.next_within(relay.limits.upstream_timeout).await?;
     let alias = match first.response()? {

@@ -15,7 +15,7 @@ use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
 use super::transport::{ReadError, RecvStream, SendStream};
 use crate::state::Relay;
-use crate::wire::control::{encode_request, Response};
+use crate::wire::control::Response;
 use crate::wire::fetch::header;
 use crate::wire::{stream_error, varint, RequestErrorCode};
 use bytes::BytesMut;
@@ -37,7 +37,7 @@ pub async fn forward(
     let upstream_id = request.id;
     let data = publisher.expect_fetch(upstream_id);
     let result = async {
-        super::io::write(&mut up_send, &encode_request(&Message::Fetch(request))?).await?;
+        super::io::request(&mut up_send, &Message::Fetch(request)).await?;
         let mut reader = FrameReader::new(up_recv, relay.limits.stall_timeout);
         let first = match reader.next_within(relay.limits.upstream_timeout).await {
             Ok(f) => f,

@@ -449,7 +449,7 @@ impl Peer {
             self.relay.metrics.webrtc_sessions.fetch_add(1, Ordering::Relaxed);
             let relay = self.relay.clone();
             let query = self.url_query.take();
-            tokio::spawn(async move { Box::pin(crate::session::run(relay, crate::session::transport::Conn::Rtc(session), query)).await });
+            tokio::spawn(async move { Box::pin(crate::session::run(relay, crate::session::transport::Conn::rtc(session), query)).await });
         }
         if !matches!(kind, Kind::Uni | Kind::Bi) {
             return;

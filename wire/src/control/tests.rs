@@ -69,12 +69,12 @@ fn subscribe_request_decodes_with_request_id() {
 fn redirect_error_is_accepted() {
     let mut payload = vec![0x34, 0x00, 0x00];
     payload.extend_from_slice(&[0x00, 0x00, 0x00]); // an empty Redirect structure
-    let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from(payload) };
+    let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from(payload), version: Version::Draft18 };
     assert!(matches!(f.response().unwrap(), Response::RequestError { code: 0x34, .. }));
     assert_eq!(f.request_error().unwrap().redirect, Some(Redirect::default()));
-    let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x10, 0x00, 0x00, 0x01]) };
+    let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x10, 0x00, 0x00, 0x01]), version: Version::Draft18 };
     assert!(f.response().is_err(), "trailing bytes after a non-REDIRECT error");
-    let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x34, 0x00, 0x00]) };
+    let f = Frame { kind: kind::REQUEST_ERROR, payload: Bytes::from_static(&[0x34, 0x00, 0x00]), version: Version::Draft18 };
     assert!(f.response().is_err(), "REDIRECT without its Redirect");
 }
 
@@ -123,9 +123,9 @@ fn goaway_vector() {
 #[test]
 fn garbage_is_an_error_not_a_panic() {
     for kind in [kind::REQUEST_OK, kind::SUBSCRIBE_OK, kind::PUBLISH_DONE, kind::FETCH_OK, kind::NAMESPACE, 0x3f] {
-        let f = Frame { kind, payload: Bytes::from_static(&[0xff, 0xff, 0xff]) };
+        let f = Frame { kind, payload: Bytes::from_static(&[0xff, 0xff, 0xff]), version: Version::Draft18 };
         assert!(f.response().is_err());
     }
-    let f = Frame { kind: kind::SUBSCRIBE, payload: Bytes::from_static(&[0x01]) };
+    let f = Frame { kind: kind::SUBSCRIBE, payload: Bytes::from_static(&[0x01]), version: Version::Draft18 };
     assert!(f.request().is_err());
 }

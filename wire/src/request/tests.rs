@@ -6,7 +6,7 @@ use crate::session_error::{KEY_VALUE_FORMATTING_ERROR, PROTOCOL_VIOLATION};
 use bytes::Bytes;
 
 fn frame(kind: u64, payload: &[u8]) -> Frame {
-    Frame { kind, payload: Bytes::copy_from_slice(payload) }
+    Frame { kind, payload: Bytes::copy_from_slice(payload), version: crate::Version::Draft18 }
 }
 
 /// SUBSCRIBE, Request ID 0, namespace ("a"), name "b", then `params`

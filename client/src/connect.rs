@@ -20,6 +20,8 @@ use web_transport_quinn::proto::ConnectRequest;
 /// ALPN for native QUIC and WebTransport subprotocol of draft-18 (§3.1).
 pub const MOQT_ALPN: &str = moq_wire::Version::Draft18.protocol();
 
+use moq_wire::Version;
+
 /// A token as `moq-relay token` prints it: base64url, padding tolerated.
 pub fn token_from_text(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
@@ -54,6 +56,10 @@ pub struct Options {
     /// AUTHORIZATION TOKEN option (§10.3.1.4, USE_VALUE). A token can also
     /// ride in the URL (`?token=…`), which needs nothing here.
     pub token: Option<Vec<u8>>,
+    /// The drafts offered (ALPN on native QUIC, WT-Available-Protocols on
+    /// WebTransport), most preferred first; the relay picks one. Draft-18
+    /// alone by default: every relay here speaks it.
+    pub versions: Vec<Version>,
 }
 
 impl Default for Options {
@@ -68,6 +74,7 @@ impl Default for Options {
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(4),
             token: None,
+            versions: vec![Version::Draft18],
         }
     }
 }
@@ -102,11 +109,14 @@ impl Client {
             .copied()
             .ok_or_else(|| Error::Connect(format!("{host} has no address")))?;
 
-        let alpn = match transport {
-            Transport::Quic => MOQT_ALPN.as_bytes(),
-            Transport::WebTransport => web_transport_quinn::ALPN.as_bytes(),
+        if opts.versions.is_empty() {
+            return Err(Error::Connect("no draft version to offer".into()));
+        }
+        let alpns: Vec<&[u8]> = match transport {
+            Transport::Quic => opts.versions.iter().map(|v| v.protocol().as_bytes()).collect(),
+            Transport::WebTransport => vec![web_transport_quinn::ALPN.as_bytes()],
         };
-        let crypto = tls.client_config(alpn).map_err(|e| Error::Connect(format!("TLS setup: {e:#}")))?;
+        let crypto = tls.client_config_offering(&alpns).map_err(|e| Error::Connect(format!("TLS setup: {e:#}")))?;
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(crypto).map_err(|e| Error::Connect(format!("TLS setup: {e}")))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         let mut transport_config = quinn::TransportConfig::default();
@@ -140,19 +150,40 @@ impl Client {
         let connection_id =
             cid.lock().unwrap_or_else(|e| e.into_inner()).map(|c| hex::encode(&c[..])).unwrap_or_else(|| format!("{:x}", conn.stable_id()));
 
+        // The draft the relay picked: its ALPN on native QUIC (§3.1.4).
+        let alpn = conn
+            .handshake_data()
+            .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+            .and_then(|h| h.protocol)
+            .unwrap_or_default();
         let wt = match transport {
             Transport::Quic => web_transport_quinn::Session::raw(conn),
             Transport::WebTransport => {
-                let request = ConnectRequest::new(url.clone()).with_protocol(MOQT_ALPN.to_string());
+                let mut request = ConnectRequest::new(url.clone());
+                for v in &opts.versions {
+                    request = request.with_protocol(v.protocol().to_string());
+                }
                 tokio::time::timeout(opts.handshake_timeout, web_transport_quinn::Session::connect(conn, request))
                     .await
                     .map_err(|_| Error::Connect("WebTransport CONNECT timed out".into()))?
                     .map_err(|e| Error::Connect(format!("WebTransport CONNECT: {e}")))?
             }
         };
-        if transport == Transport::WebTransport && wt.protocol() != Some(MOQT_ALPN) {
-            tracing::warn!(protocol = ?wt.protocol(), "relay did not confirm the moqt-18 WebTransport subprotocol");
+        // WebTransport: the WT-Protocol the relay confirmed; a relay that
+        // confirms none is taken to speak the first draft offered.
+        let version = match transport {
+            Transport::Quic => Version::from_protocol(&alpn),
+            Transport::WebTransport => match wt.protocol() {
+                Some(p) => Version::from_protocol(p.as_bytes()),
+                None => {
+                    tracing::warn!("relay confirmed no WebTransport subprotocol; assuming {}", opts.versions[0].protocol());
+                    Some(opts.versions[0])
+                }
+            },
         }
+        .filter(|v| opts.versions.contains(v))
+        .ok_or_else(|| Error::Connect("the relay chose no draft version this client offered".into()))?;
+        tracing::debug!(%version, "negotiated");
 
         // Our control stream and SETUP (§3.3, §10.3). Native QUIC carries the
         // URI's authority and path as Setup Options (§3.1.4).
@@ -180,7 +211,7 @@ impl Client {
         control.write_all(&setup).await?;
 
         let (incoming_tx, incoming_rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(Shared::new(wt.clone(), incoming_tx));
+        let shared = Arc::new(Shared::new(wt.clone(), version, incoming_tx));
         let (setup_tx, setup_rx) = tokio::sync::oneshot::channel();
         let tasks = vec![
             tokio::spawn(dispatch::accept_uni(shared.clone(), setup_tx)),

@@ -9,7 +9,7 @@ use crate::session::{FetchEvent, GoAway, IncomingRequest, Shared, MAX_OBJECT_SIZ
 use crate::stream::RequestStream;
 use bytes::BytesMut;
 use moq_wire::coding::KeyValuePairs;
-use moq_wire::control::{kind, take_frame, Response};
+use moq_wire::control::{kind, take_frame_as, Response};
 use moq_wire::datagram::Datagram;
 use moq_wire::subgroup::{is_subgroup_type, Event, SubgroupParser};
 use moq_wire::{session_error, stream_error, varint, PADDING, SETUP};
@@ -77,7 +77,7 @@ async fn control(shared: Arc<Shared>, mut recv: RecvStream, mut buf: BytesMut, s
     let mut setup = Some(setup);
     loop {
         loop {
-            let frame = match take_frame(&mut buf) {
+            let frame = match take_frame_as(&mut buf, shared.version) {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => return shared.violation(session_error::PROTOCOL_VIOLATION, format!("control stream: {e}")),
@@ -243,7 +243,7 @@ async fn request(shared: Arc<Shared>, send: web_transport_quinn::SendStream, mut
     let mut buf = BytesMut::new();
     let frame = tokio::time::timeout(STREAM_TYPE_TIMEOUT, async {
         loop {
-            match take_frame(&mut buf) {
+            match take_frame_as(&mut buf, shared.version) {
                 Ok(Some(f)) => return Ok(Some(f)),
                 Ok(None) => {}
                 Err(e) => return Err(e.to_string()),
@@ -275,7 +275,7 @@ async fn request(shared: Arc<Shared>, send: web_transport_quinn::SendStream, mut
     }
     shared.peer_requests.fetch_max(id + 2, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(?message, "request from the peer");
-    let stream = RequestStream::new(send, recv, buf, id);
+    let stream = RequestStream::new(send, recv, buf, id, shared.version);
     let _ = shared.incoming.send(IncomingRequest { message, stream });
 }
 

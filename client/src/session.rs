@@ -74,6 +74,8 @@ struct Tracks {
 /// State shared between the [`Session`] handles and its background tasks.
 pub(crate) struct Shared {
     pub wt: web_transport_quinn::Session,
+    /// The negotiated draft: how control messages are read and written.
+    pub version: moq_wire::Version,
     tracks: Mutex<Tracks>,
     fetches: Mutex<HashMap<u64, mpsc::UnboundedSender<FetchEvent>>>,
     pub incoming: mpsc::UnboundedSender<IncomingRequest>,
@@ -90,9 +92,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(wt: web_transport_quinn::Session, incoming: mpsc::UnboundedSender<IncomingRequest>) -> Self {
+    pub fn new(wt: web_transport_quinn::Session, version: moq_wire::Version, incoming: mpsc::UnboundedSender<IncomingRequest>) -> Self {
         Self {
             wt,
+            version,
             tracks: Mutex::new(Tracks::default()),
             fetches: Mutex::new(HashMap::new()),
             incoming,
@@ -217,6 +220,11 @@ impl Session {
         &self.inner.shared.wt
     }
 
+    /// The draft the relay picked (see [`crate::Options::versions`]).
+    pub fn version(&self) -> moq_wire::Version {
+        self.inner.shared.version
+    }
+
     /// Hex of the Initial Destination Connection ID this client chose: the
     /// ID a relay's qlog/mlog names the connection by.
     pub fn connection_id(&self) -> &str {
@@ -266,7 +274,7 @@ impl Session {
 
     /// Opens a request stream carrying `msg` (built with `id`).
     pub(crate) async fn open_request(&self, id: u64, msg: &Message) -> Result<RequestStream> {
-        RequestStream::open(self.wt(), id, msg).await
+        RequestStream::open(self.wt(), self.version(), id, msg).await
     }
 
     /// Why the session ended, if it has.
@@ -313,7 +321,7 @@ impl Session {
         // On the control stream GOAWAY carries the smallest peer Request ID
         // not processed (§10.4); every request received so far was handed on.
         let request_id = self.inner.shared.peer_requests.load(std::sync::atomic::Ordering::Relaxed);
-        let msg = moq_wire::control::GoAway { uri: String::new(), timeout_ms: 0, request_id: Some(request_id) }.encode();
+        let msg = moq_wire::control::GoAway { uri: String::new(), timeout_ms: 0, request_id: Some(request_id) }.encode_as(self.version());
         match self.inner.control.lock().await.as_mut() {
             Some(ctl) => ctl.write_all(&msg).await?,
             None => return Err(Error::Closed("session closed".into())),

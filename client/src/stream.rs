@@ -6,9 +6,10 @@
 
 use crate::error::{Error, Result};
 use bytes::BytesMut;
-use moq_wire::control::{encode_request, take_frame, Frame, Response};
+use moq_wire::control::{encode_request_as, take_frame_as, Frame, Response};
 use moq_wire::message::Message;
 use moq_wire::stream_error;
+use moq_wire::Version;
 use std::time::Duration;
 use web_transport_quinn::{RecvStream, SendStream};
 
@@ -19,27 +20,29 @@ pub struct RequestStream {
     buf: BytesMut,
     /// The Request ID of the message that opened the stream.
     pub request_id: u64,
+    /// The session's draft: how messages on this stream are read and written.
+    pub version: Version,
 }
 
 impl RequestStream {
-    pub(crate) fn new(send: SendStream, recv: RecvStream, buf: BytesMut, request_id: u64) -> Self {
-        Self { send, recv, buf, request_id }
+    pub(crate) fn new(send: SendStream, recv: RecvStream, buf: BytesMut, request_id: u64, version: Version) -> Self {
+        Self { send, recv, buf, request_id, version }
     }
 
     /// Opens a bidi stream on `wt` and writes the request message (§3.3: the
     /// request is the first message on the stream).
-    pub(crate) async fn open(wt: &web_transport_quinn::Session, request_id: u64, msg: &Message) -> Result<Self> {
+    pub(crate) async fn open(wt: &web_transport_quinn::Session, version: Version, request_id: u64, msg: &Message) -> Result<Self> {
         let (mut send, recv) = wt.open_bi().await?;
-        let bytes = encode_request(msg).map_err(|e| Error::Transport(format!("cannot encode {}: {e}", msg.name())))?;
+        let bytes = encode_request_as(msg, version).map_err(|e| Error::Transport(format!("cannot encode {}: {e}", msg.name())))?;
         send.write_all(&bytes).await?;
-        Ok(Self::new(send, recv, BytesMut::new(), request_id))
+        Ok(Self::new(send, recv, BytesMut::new(), request_id, version))
     }
 
     /// Next control message on the stream. A clean FIN between messages is
     /// [`Error::StreamClosed`], a reset is [`Error::Reset`].
     pub async fn next_frame(&mut self) -> Result<Frame> {
         loop {
-            if let Some(f) = take_frame(&mut self.buf)? {
+            if let Some(f) = take_frame_as(&mut self.buf, self.version)? {
                 return Ok(f);
             }
             match self.recv.read_chunk(64 * 1024, true).await? {
@@ -60,7 +63,7 @@ impl RequestStream {
 
     /// Writes one response or follow-up message.
     pub async fn reply(&mut self, r: &Response) -> Result<()> {
-        self.send.write_all(&r.encode()).await?;
+        self.send.write_all(&r.encode_as(self.version)).await?;
         Ok(())
     }
 

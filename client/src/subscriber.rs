@@ -90,6 +90,55 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Joins the track's past to this subscription: the Objects from `start`
+    /// groups back (`relative`) or from group `start`, up to the Largest
+    /// Object of SUBSCRIBE_OK. Draft-18 asks with a Joining FETCH
+    /// (§10.12.2); draft-22, which has none, with a REQUEST_UPDATE carrying
+    /// FILL_PARAMETERS on this subscription's stream, answered by REQUEST_OK
+    /// and a fetch stream under the update's Request ID (docs/DRAFT22.md §6).
+    /// Draft-18's relative start `k` is draft-22's RELATIVE_START `k + 1`.
+    pub async fn join(&mut self, start: u64, relative: bool) -> Result<Fetched> {
+        if self.session.version() == moq_wire::Version::Draft18 {
+            return self.session.joining_fetch(self.request_id, start, relative).await;
+        }
+        use moq_wire::draft22::{fill::Fill, filter::LocationFilter, params::param};
+        let filter = if relative {
+            LocationFilter::RelativeStart(start.saturating_add(1))
+        } else {
+            LocationFilter::AbsoluteStart(Location::new(start, 0))
+        };
+        let id = self.session.next_request_id();
+        let mut params = KeyValuePairs::new();
+        params.set_bytesvalue(param::FILL_PARAMETERS, Fill { filter: Some(filter), ..Default::default() }.encode());
+        let mut events = self.session.shared().add_fetch(id);
+        let result = async {
+            self.stream.reply(&Response::RequestUpdate { id, params }).await?;
+            let timeout = self.session.timeout();
+            let ok = match self.stream.next_response(timeout, "REQUEST_OK").await? {
+                Response::RequestOk(p) => p,
+                other => return Err(unexpected("REQUEST_OK", other)),
+            };
+            let largest = ok.largest_object().ok().flatten().or(self.largest());
+            let mut items: Vec<FetchItem> = Vec::new();
+            loop {
+                match tokio::time::timeout(timeout, events.recv()).await {
+                    Ok(Some(FetchEvent::Item(i))) => items.push(i),
+                    Ok(Some(FetchEvent::End)) => break,
+                    Ok(Some(FetchEvent::Failed(e))) => return Err(e),
+                    Ok(None) => return Err(Error::Closed("session ended".into())),
+                    Err(_) => return Err(Error::Timeout(format!("the end of the fill stream ({} objects arrived)", items.len()))),
+                }
+            }
+            // No FETCH_OK: the end is the Largest Object, in draft-18's
+            // "last Object plus one" form that `Fetched` reports.
+            let end_location = largest.map(|l| Location::new(l.group_id, l.object_id + 1)).unwrap_or(Location::new(0, 0));
+            Ok(Fetched { request_id: id, end_of_track: false, end_location, params: ok, properties: Bytes::new(), items })
+        }
+        .await;
+        self.session.shared().remove_fetch(id);
+        result
+    }
+
     /// LARGEST_OBJECT from SUBSCRIBE_OK (§10.2.11): the Joining Location.
     pub fn largest(&self) -> Option<Location> {
         self.params.largest_object().ok().flatten()

@@ -30,6 +30,12 @@ impl Tls {
     /// A rustls client config offering exactly `alpn` (§3.1: `moqt-18` for
     /// native QUIC, `h3` for WebTransport).
     pub fn client_config(&self, alpn: &[u8]) -> anyhow::Result<ClientConfig> {
+        self.client_config_offering(&[alpn])
+    }
+
+    /// A rustls client config offering `alpns`, most preferred first (native
+    /// QUIC offers every MoQT draft the client speaks; the server picks).
+    pub fn client_config_offering(&self, alpns: &[&[u8]]) -> anyhow::Result<ClientConfig> {
         let mut config = match self {
             Tls::Ca(path) => moq_certs::client_config(moq_certs::load_ca_roots(path)?, &[]),
             Tls::System => {
@@ -52,7 +58,7 @@ impl Tls {
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
                 .with_no_client_auth(),
         };
-        config.alpn_protocols = vec![alpn.to_vec()];
+        config.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
         Ok(config)
     }
 }

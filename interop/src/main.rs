@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use url::Url;
 
-/// MoQT (draft-ietf-moq-transport-18) interop test client.
+/// MoQT (draft-ietf-moq-transport-18 or -22) interop test client.
 #[derive(Parser, Debug)]
 #[command(name = "moq-interop-client", version, about)]
 struct Args {
@@ -55,6 +55,10 @@ struct Args {
     /// Trust the CA certificates in this PEM file (e.g. from moq-phone's `certs` tool).
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+
+    /// The draft to speak: 18 (ALPN / WT-Protocol moqt-18) or 22 (moqt-22).
+    #[arg(long, env = "DRAFT", default_value_t = 18, value_parser = clap::value_parser!(u32).range(18..=22))]
+    draft: u32,
 }
 
 fn main() -> ExitCode {
@@ -112,15 +116,23 @@ fn main() -> ExitCode {
 /// Runs the tests, printing TAP as it goes; true if all passed.
 async fn run(args: &Args, tls: Tls, selected: Vec<cases::Case>) -> bool {
     let run_id = hex::encode(moq_client::tls::random_bytes::<4>());
+    let version = match args.draft {
+        22 => moq_wire::Version::Draft22,
+        18 => moq_wire::Version::Draft18,
+        d => {
+            eprintln!("draft {d} is not spoken here: use --draft 18 or --draft 22");
+            return false;
+        }
+    };
     let transport = match args.relay.scheme() {
-        "moqt" => "native QUIC (ALPN moqt-18)",
-        "https" => "WebTransport (h3, subprotocol moqt-18)",
-        _ => "unsupported scheme",
+        "moqt" => format!("native QUIC (ALPN {})", version.protocol()),
+        "https" => format!("WebTransport (h3, subprotocol {})", version.protocol()),
+        _ => "unsupported scheme".into(),
     };
     let comments = [
         format!("moq-interop-client v{} (moq-phone)", env!("CARGO_PKG_VERSION")),
         format!("Relay: {}", args.relay),
-        "Draft: draft-ietf-moq-transport-18".to_string(),
+        format!("Draft: {version}"),
         format!("Transport: {transport}"),
         format!("Run: {run_id}"),
         format!("Timing: {}", if args.strict_timing { "strict" } else { "100 ms pause after SUBSCRIBE_OK before publishing" }),
@@ -137,6 +149,7 @@ async fn run(args: &Args, tls: Tls, selected: Vec<cases::Case>) -> bool {
             test: case.name,
             diag: diag.clone(),
             settle: if args.strict_timing { std::time::Duration::ZERO } else { cases::SETTLE },
+            version,
         };
         let start = Instant::now();
         let result = match tokio::time::timeout(case.timeout, (case.run)(ctx)).await {

@@ -85,15 +85,19 @@ fn start_relay(mut cmd: Command, ready: &str, on_stderr: bool) -> Kill {
     }
 }
 
-fn run_client(url: &str, ca: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_moq-interop-client")).args(["-r", url, "--ca"]).arg(ca).output().unwrap();
+fn run_client(url: &str, ca: &std::path::Path, draft: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_moq-interop-client")).args(["-r", url, "--draft", draft, "--ca"]).arg(ca).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs the client; every case must pass except those in `known_peer_bugs`,
 /// which must fail (so the list is revisited when the peer is fixed).
 fn check(url: &str, ca: &std::path::Path, known_peer_bugs: &[&str]) {
-    let (_, tap) = run_client(url, ca);
+    check_at(url, ca, "18", known_peer_bugs)
+}
+
+fn check_at(url: &str, ca: &std::path::Path, draft: &str, known_peer_bugs: &[&str]) {
+    let (_, tap) = run_client(url, ca, draft);
     assert!(tap.starts_with("TAP version 14"), "{tap}");
     let plan: usize = tap.lines().find_map(|l| l.strip_prefix("1..")).unwrap().parse().unwrap();
     let failed: Vec<&str> = tap.lines().filter_map(|l| l.strip_prefix("not ok ")).map(|l| l.split(" - ").nth(1).unwrap_or(l)).collect();
@@ -109,6 +113,20 @@ fn every_case_against_our_relay_quic_and_webtransport() {
     let _relay = start_relay(cmd, "moq-relay", false);
     check(&format!("moqt://127.0.0.1:{port}"), &dir.join("ca.pem"), &[]);
     check(&format!("https://127.0.0.1:{port}"), &dir.join("ca.pem"), &[]);
+}
+
+/// The same cases at draft-22 (docs/DRAFT22.md): the joining case asks for
+/// its backfill with FILL_PARAMETERS, the withdrawal case resets instead of
+/// FIN.
+#[test]
+fn every_case_against_our_relay_at_draft22() {
+    let dir = certs();
+    let port = free_port();
+    let mut cmd = Command::new(target_bin("moq-relay"));
+    cmd.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert"]).arg(dir.join("leaf.pem")).arg("--tls-key").arg(dir.join("leaf.key"));
+    let _relay = start_relay(cmd, "moq-relay", false);
+    check_at(&format!("moqt://127.0.0.1:{port}"), &dir.join("ca.pem"), "22", &[]);
+    check_at(&format!("https://127.0.0.1:{port}"), &dir.join("ca.pem"), "22", &[]);
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! [`Version`], so it does not care which transport.
 //!
 //! When a client offers both drafts the relay picks draft-18 (the order of
-//! [`PREFERENCE`]): every peer here speaks it, and draft-22's backfill
-//! (FILL_PARAMETERS) is not served yet.
+//! [`PREFERENCE`]): every peer here speaks it, and what the relay cannot do
+//! at draft-22 yet is listed in docs/DRAFT22.md §0.3.
 
 use crate::session::transport::Conn;
 use crate::state::Relay;

@@ -42,7 +42,8 @@ describe("LiveTrack subscribers (the WebRTC gateway's audio-out alias follows th
     let end!: () => void;
     const ended = new Promise<void>((r) => (end = r));
     const sent: unknown[] = [];
-    return { stream: { send: async (m: unknown) => void sent.push(m), ended, close: () => undefined } as unknown as RequestStream, end, sent };
+    // A draft-18 stream: the relay's FIN (`end`) cancels, so `cancelled` is `ended`.
+    return { stream: { send: async (m: unknown) => void sent.push(m), ended, cancelled: ended, version: 18, close: () => undefined } as unknown as RequestStream, end, sent };
   }
 
   it("names the newest subscription's alias and reports every change", async () => {

@@ -355,7 +355,9 @@ pub async fn joining_fetch(ctx: Ctx) -> Result<(), Failure> {
     ctx.settle().await;
     let largest = joined.largest().map(loc).unwrap_or_else(|| "absent".into());
     check(joined.largest() == Some(Location::new(1, 1)), "LARGEST_OBJECT 1/1", format!("LARGEST_OBJECT {largest}"))?;
-    let fetched = late.joining_fetch(joined.request_id, 1, true).await.expecting("FETCH_OK and the fetch stream")?;
+    // Draft-18: a Relative Joining FETCH; draft-22: the same range asked
+    // for as a backfill (FILL_PARAMETERS) of the subscription.
+    let fetched = joined.join(1, true).await.expecting("FETCH_OK and the fetch stream")?;
     ctx.field("fetch_end_location", loc(fetched.end_location));
     let ids: Vec<String> = fetched.objects().iter().map(|o| loc(o.location())).collect();
     let want: Vec<String> = (0..4).map(|o| format!("0/{o}")).chain((0..2).map(|o| format!("1/{o}"))).collect();

@@ -42,7 +42,13 @@ pub async fn subscribe_namespace(ctx: Ctx) -> Result<(), Failure> {
     expect(NamespaceEvent::Namespace(suffix("b"))).await?;
     a.cancel();
     expect(NamespaceEvent::Done(suffix("a"))).await?;
-    b.finish();
+    if publisher.version() == moq_wire::Version::Draft18 {
+        // Draft-18: closing the stream with FIN withdraws too.
+        b.finish();
+    } else {
+        // Draft-22: a FIN only ends the publisher's messages; a reset withdraws.
+        b.cancel();
+    }
     expect(NamespaceEvent::Done(suffix("b"))).await?;
     close_all(vec![("subscriber", subscriber), ("publisher", publisher)]).await
 }

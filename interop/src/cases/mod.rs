@@ -156,6 +156,8 @@ pub struct Ctx {
     /// Pause between a subscriber's SUBSCRIBE_OK and the first object the
     /// test publishes (see [`SETTLE`]); zero with `--strict-timing`.
     pub settle: Duration,
+    /// The draft every connection offers (`--draft`).
+    pub version: moq_wire::Version,
 }
 
 /// Default pause before publishing to a fresh subscription. A relay must
@@ -175,7 +177,8 @@ impl Ctx {
     /// for a single-connection test) and records its connection ID.
     pub async fn connect(&self, role: &str) -> Result<Session, Failure> {
         let what = if role.is_empty() { "SETUP".to_string() } else { format!("{role} SETUP") };
-        let s = Client::connect(&self.url, &self.tls).await.expecting(&what)?;
+        let opts = moq_client::Options { versions: vec![self.version], ..Default::default() };
+        let s = Client::connect_with(&self.url, &self.tls, &opts).await.expecting(&what)?;
         let key = if role.is_empty() { "connection_id".to_string() } else { format!("{role}_connection_id") };
         self.diag().connections.push((key, s.connection_id().to_string()));
         self.step(format!("{} connected ({})", if role.is_empty() { "client" } else { role }, s.connection_id()));

@@ -34,6 +34,13 @@ pub async fn forward(
     let downstream_id = request.id;
     let (mut up_send, up_recv) = publisher.wt.open_bi().await.map_err(|e| StreamError::Transport(e.to_string()))?;
     request.id = publisher.next_request_id();
+    if publisher.wt.version() != session.wt.version() {
+        // A draft-22 publisher may answer FILL_TIMEOUT with an End of
+        // Timed-Out Range marker (0x20C) draft-18 does not know, and the
+        // stream is copied byte for byte: not asked for across drafts
+        // (docs/DRAFT22.md §7).
+        request.params.0.retain(|p| p.key != moq_wire::request::param::FILL_TIMEOUT);
+    }
     let upstream_id = request.id;
     let data = publisher.expect_fetch(upstream_id);
     let result = async {

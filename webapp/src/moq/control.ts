@@ -1,7 +1,10 @@
 /**
  * Control messages of draft-ietf-moq-transport-18 §10, as the web phone
  * sends and receives them on its control stream (SETUP, GOAWAY) and on
- * bidirectional request streams (everything else).
+ * bidirectional request streams (everything else); and of draft-22 with the
+ * same calls, given the session's {@link Version}: draft22.ts codes the
+ * messages whose bytes differ, into and from the same draft-18
+ * representation (docs/DRAFT22.md §3, §4). The version defaults to 18.
  *
  * Framing (§10): `Type (vi64), Length (16), Payload`. Mirrors moq-wire's
  * `control.rs`: request-initiating messages (SUBSCRIBE, PUBLISH, FETCH,
@@ -19,16 +22,19 @@
  * programming error); decoders throw {@link WireError}.
  */
 
-import { ByteQueue, Reader, Writer, fromUtf8Lossy, toBytes, utf8, type BytesLike } from "./bytes.js";
+import { ByteQueue, Reader, Writer, fromUtf8Lossy, utf8 } from "./bytes.js";
 import { WireError } from "./errors.js";
-import { decodeProperties, writeProperties, type Property } from "./properties.js";
+import { decodeProperties, writeProperties } from "./properties.js";
 import { readVarint, type U64 } from "./varint.js";
 
-import { MessageType, type MessageTypeName, RequestErrorCode, startsRequest } from "./control_codes.js";
-import { EMPTY_REDIRECT, type Location, MAX_GOAWAY_URI, type Parameter, type Tuple, parametersAllowed, readName, readParams, readReason, readRedirect, readTuple, writeName, writeParams, writeReason, writeTuple } from "./control_fields.js";
+import { MessageType, type MessageTypeName, RequestErrorCode, startsRequest, type Version } from "./control_codes.js";
+import { EMPTY_REDIRECT, MAX_GOAWAY_URI, type Parameter, parametersAllowed, readName, readParams, readReason, readRedirect, readTuple, writeName, writeParams, writeReason, writeTuple } from "./control_fields.js";
+import { FetchType, type ControlMessage, type RequestMessage, type ResponseMessage, type Setup } from "./control_messages.js";
+import { readRequest22, readResponse22, writeMessage22 } from "./draft22.js";
 
-export { MessageType, type MessageTypeName, startsRequest, ParameterType, SetupOption, RequestErrorCode, PublishDoneCode, SessionError, StreamError } from "./control_codes.js";
+export { MessageType, type MessageTypeName, startsRequest, ParameterType, SetupOption, RequestErrorCode, PublishDoneCode, SessionError, StreamError, type Version } from "./control_codes.js";
 export { type Location, compareLocations, type Parameter, getParameter, FilterType, type SubscriptionFilter, encodeSubscriptionFilter, decodeSubscriptionFilter, MAX_FULL_TRACK_NAME, MAX_NAMESPACE_FIELDS, MAX_REASON_PHRASE, MAX_GOAWAY_URI, type Tuple, tupleToStrings, tupleHasPrefix } from "./control_fields.js";
+export * from "./control_messages.js";
 // ---------------------------------------------------------------- framing --
 
 /** One framed control message: type, and the payload without type and length. */
@@ -92,210 +98,17 @@ export function frame(type: U64, payload: Uint8Array): Uint8Array {
   return new Writer(payload.length + 12).varint(type).u16(payload.length).bytes(payload).finish();
 }
 
-// --------------------------------------------------------------- messages --
-
-/** SETUP (§10.3): Setup Options as Key-Value-Pairs spanning the payload. */
-export interface Setup {
-  type: "SETUP";
-  options: Property[];
-}
-
-/** SUBSCRIBE (§10.7). */
-export interface Subscribe {
-  type: "SUBSCRIBE";
-  requestId: U64;
-  namespace: Tuple;
-  name: BytesLike;
-  params: Parameter[];
-}
-
-/** PUBLISH (§10.10). `properties`: Track Properties (§2.5), raw Key-Value-Pairs. */
-export interface Publish {
-  type: "PUBLISH";
-  requestId: U64;
-  namespace: Tuple;
-  name: BytesLike;
-  trackAlias: U64;
-  params: Parameter[];
-  properties: Uint8Array;
-}
-
-/** Fetch Type (§10.12). */
-export const FetchType = {
-  STANDALONE: 0x1,
-  RELATIVE_JOINING: 0x2,
-  ABSOLUTE_JOINING: 0x3,
-} as const;
-export type FetchTypeValue = (typeof FetchType)[keyof typeof FetchType];
-
-/** Standalone Fetch (§10.12.1). `end` is the last Location plus one (Object 0: whole group). */
-export interface StandaloneFetch {
-  namespace: Tuple;
-  name: BytesLike;
-  start: Location;
-  end: Location;
-}
-
-/** Joining Fetch (§10.12.2). */
-export interface JoiningFetch {
-  joiningRequestId: U64;
-  joiningStart: U64;
-}
-
-/** FETCH (§10.12.3): `standalone` for type 0x1, `joining` for 0x2 / 0x3. */
-export interface Fetch {
-  type: "FETCH";
-  requestId: U64;
-  fetchType: FetchTypeValue;
-  standalone?: StandaloneFetch;
-  joining?: JoiningFetch;
-  params: Parameter[];
-}
-
-/** TRACK_STATUS (§10.14). */
-export interface TrackStatus {
-  type: "TRACK_STATUS";
-  requestId: U64;
-  namespace: Tuple;
-  name: BytesLike;
-  params: Parameter[];
-}
-
-/** PUBLISH_NAMESPACE (§10.15). */
-export interface PublishNamespace {
-  type: "PUBLISH_NAMESPACE";
-  requestId: U64;
-  namespace: Tuple;
-  params: Parameter[];
-}
-
-/** SUBSCRIBE_NAMESPACE (§10.18). */
-export interface SubscribeNamespace {
-  type: "SUBSCRIBE_NAMESPACE";
-  requestId: U64;
-  prefix: Tuple;
-  params: Parameter[];
-}
-
-/** SUBSCRIBE_TRACKS (§10.19). */
-export interface SubscribeTracks {
-  type: "SUBSCRIBE_TRACKS";
-  requestId: U64;
-  prefix: Tuple;
-  params: Parameter[];
-}
-
-/** REQUEST_UPDATE (§10.9), sent on an existing request stream. */
-export interface RequestUpdate {
-  type: "REQUEST_UPDATE";
-  requestId: U64;
-  params: Parameter[];
-}
-
-/**
- * REQUEST_OK (§10.5): PUBLISH_NAMESPACE_OK, SUBSCRIBE_NAMESPACE_OK,
- * TRACK_STATUS_OK… `properties` (Track Properties) is non-empty only in
- * TRACK_STATUS_OK; decoding always fills it (moq-wire drops it).
- */
-export interface RequestOk {
-  type: "REQUEST_OK";
-  params: Parameter[];
-  properties?: Uint8Array;
-}
-
-/**
- * REQUEST_ERROR (§10.6.2). For REDIRECT (0x34) the Redirect structure
- * (§10.6.1) is kept as its bytes in `redirect`: checked when decoded (it must
- * be there and end the message), written as given; a REDIRECT without it is
- * written with an empty Redirect (retry here, same name), as moq-wire's
- * `control::RequestError` does.
- */
-export interface RequestError {
-  type: "REQUEST_ERROR";
-  code: U64;
-  retryInterval: U64;
-  reason: string;
-  redirect?: Uint8Array;
-}
-
-/** SUBSCRIBE_OK (§10.8). `properties`: Track Properties, raw. */
-export interface SubscribeOk {
-  type: "SUBSCRIBE_OK";
-  trackAlias: U64;
-  params: Parameter[];
-  properties: Uint8Array;
-}
-
-/** PUBLISH_OK (0x1E, §10.5 format without Track Properties). */
-export interface PublishOk {
-  type: "PUBLISH_OK";
-  params: Parameter[];
-}
-
-/** PUBLISH_DONE (§10.11). */
-export interface PublishDone {
-  type: "PUBLISH_DONE";
-  status: U64;
-  streamCount: U64;
-  reason: string;
-}
-
-/** NAMESPACE (§10.16): a namespace suffix after the SUBSCRIBE_NAMESPACE prefix. */
-export interface Namespace {
-  type: "NAMESPACE";
-  suffix: Tuple;
-}
-
-/** NAMESPACE_DONE (§10.17). */
-export interface NamespaceDone {
-  type: "NAMESPACE_DONE";
-  suffix: Tuple;
-}
-
-/** FETCH_OK (§10.13). */
-export interface FetchOk {
-  type: "FETCH_OK";
-  endOfTrack: boolean;
-  endLocation: Location;
-  params: Parameter[];
-  properties: Uint8Array;
-}
-
-/**
- * GOAWAY (§10.4). `requestId` is present when sent on the control stream and
- * absent on a request stream (moq-wire's `control::GoAway` reads and writes
- * it; its `Response::GoAway` drops it).
- */
-export interface GoAway {
-  type: "GOAWAY";
-  uri: string;
-  timeoutMs: U64;
-  requestId?: U64;
-}
-
-/** A request-initiating message (§3.3): it opens a request stream. */
-export type RequestMessage = Subscribe | Publish | Fetch | TrackStatus | PublishNamespace | SubscribeNamespace | SubscribeTracks;
-
-/** A response or follow-up on a request stream, or GOAWAY. */
-export type ResponseMessage =
-  | RequestUpdate
-  | RequestOk
-  | RequestError
-  | SubscribeOk
-  | PublishOk
-  | PublishDone
-  | Namespace
-  | NamespaceDone
-  | FetchOk
-  | GoAway;
-
-export type ControlMessage = Setup | RequestMessage | ResponseMessage;
-
 // --------------------------------------------------------------- encoding --
 
-/** Serializes a message with its type and 16-bit length. */
-export function encodeMessage(m: ControlMessage): Uint8Array {
+/** Serializes a message, as draft `version` has it, with its type and 16-bit length. */
+export function encodeMessage(m: ControlMessage, version: Version = 18): Uint8Array {
   const w = new Writer();
+  const t = version === 22 ? writeMessage22(w, m) : undefined;
+  return frame(t ?? writeMessage(w, m), w.finish());
+}
+
+/** Writes the draft-18 body of `m`; returns its type. */
+function writeMessage(w: Writer, m: ControlMessage): U64 {
   switch (m.type) {
     case "SETUP":
       writeProperties(w, m.options);
@@ -392,8 +205,10 @@ export function encodeMessage(m: ControlMessage): Uint8Array {
       if (m.requestId !== undefined) w.varint(m.requestId);
       break;
     }
+    case "PUBLISH_STATE_NOTIFY":
+      throw new RangeError("PUBLISH_STATE_NOTIFY exists at draft-22 only (docs/DRAFT22.md §3)");
   }
-  return frame(MessageType[m.type], w.finish());
+  return MessageType[m.type];
 }
 
 function checkScopes(type: MessageTypeName, params: readonly Parameter[]): void {
@@ -410,14 +225,15 @@ export function messageTypeName(t: U64): MessageTypeName | undefined {
 }
 
 /**
- * Decodes a framed message. Request-initiating messages are decoded as
- * moq-transport does (errors are `Malformed("request")`); responses as
- * moq-wire's `Frame::response` does; an unknown type is `InvalidType`.
+ * Decodes a framed message as draft `version` has it. Request-initiating
+ * messages are decoded as moq-transport does (errors are
+ * `Malformed("request")`); responses as moq-wire's `Frame::response` does;
+ * an unknown type (or one the draft does not have) is `InvalidType`.
  */
-export function decodeMessage(f: Frame): ControlMessage {
+export function decodeMessage(f: Frame, version: Version = 18): ControlMessage {
   if (f.type === MessageType.SETUP) return decodeSetup(f);
-  if (startsRequest(f.type)) return decodeRequest(f);
-  return decodeResponse(f);
+  if (startsRequest(f.type)) return decodeRequest(f, version);
+  return decodeResponse(f, version);
 }
 
 /** SETUP (§10.3). */
@@ -426,20 +242,24 @@ export function decodeSetup(f: Frame): Setup {
   return { type: "SETUP", options: decodeProperties(f.payload) };
 }
 
-/** A request-initiating message (§3.3); other types are `InvalidType`. */
-export function decodeRequest(f: Frame): RequestMessage {
+/**
+ * A request-initiating message (§3.3); other types are `InvalidType`. At
+ * draft-22 a parameter outside the message's scope, unknown or repeated is
+ * malformed (docs/DRAFT22.md §5, §5.2).
+ */
+export function decodeRequest(f: Frame, version: Version = 18): RequestMessage {
   if (!startsRequest(f.type)) throw WireError.invalidType(f.type);
   const t = f.type as number;
   const r = new Reader(f.payload, () => WireError.malformed("request", "payload ended inside a field"));
   let m: RequestMessage;
   try {
-    m = readRequest(t, r);
+    m = version === 22 ? readRequest22(t, r) : readRequest(t, r);
   } catch (e) {
     if (e instanceof WireError && e.kind === "Malformed" && e.what !== "request") throw WireError.malformed("request", e.message);
     throw e;
   }
   if (r.remaining > 0) throw WireError.malformed("request", `${r.remaining} trailing bytes`);
-  if (!parametersAllowed(t, m.params)) throw WireError.malformed("request", "parameter not allowed on this message");
+  if (version === 18 && !parametersAllowed(t, m.params)) throw WireError.malformed("request", "parameter not allowed on this message");
   return m;
 }
 
@@ -500,12 +320,23 @@ function readRequest(t: number, r: Reader): RequestMessage {
   throw WireError.invalidType(t);
 }
 
-/** A response or follow-up on a request stream, or GOAWAY (§10). */
-export function decodeResponse(f: Frame): ResponseMessage {
+/**
+ * A response or follow-up on a request stream, or GOAWAY (§10), as draft
+ * `version` has it. PUBLISH_STATE_NOTIFY exists at draft-22 only, PUBLISH_OK
+ * (0x1E) at draft-18 only (docs/DRAFT22.md §3).
+ */
+export function decodeResponse(f: Frame, version: Version = 18): ResponseMessage {
   const name = messageTypeName(f.type) ?? "response";
   const r = new Reader(f.payload, () => WireError.malformed(name, "payload ended inside a field"));
+  const m = (version === 22 ? readResponse22(f.type, r, name) : undefined) ?? readResponse(f.type, r, name);
+  if (r.remaining > 0) throw WireError.malformed("response", `${r.remaining} trailing bytes`);
+  return m;
+}
+
+/** Reads the body of a draft-18 response of type `t`. */
+function readResponse(t: U64, r: Reader, name: string): ResponseMessage {
   let m: ResponseMessage;
-  switch (f.type) {
+  switch (t) {
     case MessageType.REQUEST_OK:
       // Trailing Track Properties (§10.5) are only meaningful in TRACK_STATUS_OK.
       m = { type: "REQUEST_OK", params: readParams(r), properties: r.rest() };
@@ -564,9 +395,8 @@ export function decodeResponse(f: Frame): ResponseMessage {
       break;
     }
     default:
-      throw WireError.invalidType(f.type);
+      throw WireError.invalidType(t);
   }
-  if (r.remaining > 0) throw WireError.malformed("response", `${r.remaining} trailing bytes`);
   return m;
 }
 

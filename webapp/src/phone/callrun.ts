@@ -392,7 +392,7 @@ export class CallRun {
       {
         deliver: (_g, payload) => this.deliver(device, payload),
         skipped: (from, to) => console.warn(`events of ${device ?? "the caller"}: groups ${from}..${to} skipped (not received, not fetched)`),
-        fetchJoining: () => fetched(0, (joining ?? 0) + 1, fetchObjects(session, { kind: "joining", subscribeId: sub.requestId, start: 0 })),
+        fetchJoining: () => fetched(0, (joining ?? 0) + 1, fetchObjects(session, { kind: "joining", subscription: sub, start: 0 })),
         fetchRange: (from, to) =>
           fetched(from, to, fetchObjects(session, { kind: "standalone", namespace: ns, name: Track.EVENTS, start: { group: from, object: 0 }, end: to >= EVERYTHING ? { group: EVERYTHING, object: 0 } : { group: to - 1, object: 1 } })),
       },

@@ -102,7 +102,7 @@ export class Presence {
       // What was published before we subscribed comes by Joining FETCH (draft-18 §10.12.2).
       if (sub.largest && newest < 0) {
         const g = Number(sub.largest.group);
-        const objs = await fetchObjects(this.session, { kind: "joining", subscribeId: sub.requestId, start: g }).catch(() => []);
+        const objs = await fetchObjects(this.session, { kind: "joining", subscription: sub, start: g }).catch(() => []);
         for (const o of objs) apply(Number(o.groupId), o.payload);
       }
     } catch {

@@ -11,6 +11,13 @@
  * - a relay without a cache forwards FETCH to us (§9.1: caching is
  *   optional), so log tracks answer Standalone and Joining FETCH too.
  *
+ * At draft-22 (docs/DRAFT22.md) the messages are coded differently but
+ * read into the same form, with three differences here: a FIN from the
+ * relay no longer unsubscribes, only a reset or STOP_SENDING does (§8); a
+ * namespace is withdrawn by resetting its stream (§8); and requests the
+ * phone cannot serve as asked (Range Filters, a backfill, a filter with no
+ * draft-18 form) are refused rather than served otherwise (§0.2, §5.3, §6).
+ *
  * Two kinds of track cover docs/CALLS.md: a {@link LogTrack} keeps every
  * object, one per group from 0, each on its own subgroup stream (`events`,
  * `catalog`, `profile`; §5), and a {@link LiveTrack} sends OBJECT_DATAGRAMs
@@ -19,6 +26,7 @@
 
 import { concatBytes } from "../moq/bytes.js";
 import { FetchType, PublishDoneCode, RequestErrorCode, tupleToStrings, type Fetch, type Location, type RequestMessage, type Subscribe } from "../moq/control.js";
+import { unsupported22 } from "../moq/draft22_params.js";
 import { encodeFetchHeader, FetchWriter } from "../moq/fetch.js";
 import { SubgroupWriter } from "../moq/subgroup.js";
 import type { RequestStream } from "./request.js";
@@ -74,8 +82,8 @@ export abstract class PubTrack {
     this.subs.set(sub.requestId, sub);
     this.started(sub);
     this.subscribersChanged();
-    // The relay unsubscribes by closing its side (§3.3.2).
-    void stream.ended.then(() => {
+    // The relay unsubscribes by closing its side (§3.3.2); at draft-22 only abruptly (docs/DRAFT22.md §8).
+    void stream.cancelled.then(() => {
       if (this.subs.get(sub.requestId) === sub) {
         this.subs.delete(sub.requestId);
         stream.close();
@@ -261,17 +269,23 @@ export class Publication {
     const ns = [...this.namespace];
     const s = await this.session.request((requestId) => ({ type: "PUBLISH_NAMESPACE", requestId, namespace: ns, params: [] }));
     this.announce = s;
-    const r = await s.next(timeoutMs, "PUBLISH_NAMESPACE answer");
+    let r;
+    try {
+      r = await s.next(timeoutMs, "PUBLISH_NAMESPACE answer");
+    } catch (e) {
+      s.cancel();
+      throw e;
+    }
     if (r?.type === "REQUEST_OK") return s;
     s.close();
     if (r?.type === "REQUEST_ERROR") throw new RequestRefused(`PUBLISH_NAMESPACE ${this.path}`, Number(r.code), r.reason || `error 0x${r.code.toString(16)}`);
     throw new Error(`no answer to PUBLISH_NAMESPACE ${this.path}`);
   }
 
-  /** Ends every track (PUBLISH_DONE) and withdraws the namespace (§3.3.2). */
+  /** Ends every track (PUBLISH_DONE) and withdraws the namespace (§3.3.2; at draft-22 by a reset, docs/DRAFT22.md §8). */
   async withdraw(): Promise<void> {
     await Promise.all([...this.tracks.values()].map((t) => t.end()));
-    this.announce?.close();
+    this.announce?.cancel();
     this.announce = undefined;
   }
 }
@@ -297,7 +311,11 @@ export class Publisher {
   }
 
   handle(req: RequestMessage, stream: RequestStream): void {
-    if (req.type === "SUBSCRIBE") {
+    // What draft-22 can ask that the phone does not do (docs/DRAFT22.md §0.2).
+    const no = stream.version === 22 && (req.type === "SUBSCRIBE" || req.type === "FETCH") ? unsupported22(req.params) : undefined;
+    if (no) {
+      void refuse(stream, no.code, no.reason);
+    } else if (req.type === "SUBSCRIBE") {
       const track = this.spaces.get(tupleToStrings(req.namespace).join("/"))?.tracks.get(new TextDecoder().decode(toBytes(req.name)));
       if (!track) void refuse(stream, RequestErrorCode.DOES_NOT_EXIST, "no such track here");
       else void track.accept(req, stream);

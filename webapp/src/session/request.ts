@@ -3,15 +3,20 @@
  * request (SUBSCRIBE, PUBLISH_NAMESPACE, SUBSCRIBE_NAMESPACE, FETCH, …)
  * opens its own bidi stream and lives as long as it stays open. Responses
  * and follow-ups (REQUEST_OK, SUBSCRIBE_OK, NAMESPACE, PUBLISH_DONE,
- * REQUEST_UPDATE…) come on the same stream, without a Request ID. Closing
- * the stream (FIN) cancels the request (§3.3.2); there is no UNSUBSCRIBE.
+ * REQUEST_UPDATE…) come on the same stream, without a Request ID. There
+ * is no UNSUBSCRIBE: at draft-18 closing the stream (FIN) cancels the
+ * request (§3.3.2); at draft-22 a FIN only means "nothing more from this
+ * side" and only a reset or STOP_SENDING cancels (docs/DRAFT22.md §8), so
+ * owners cancel with {@link RequestStream.cancel}, which does what the
+ * stream's draft needs, and learn of the peer's cancel from
+ * {@link RequestStream.cancelled}.
  *
  * {@link RequestStream} wraps one such stream for either side: it writes
  * framed messages and queues what the peer sends until the owner asks for
  * it with {@link RequestStream.next}.
  */
 
-import { decodeRequest, decodeResponse, encodeMessage, FrameReader, type ControlMessage, type RequestMessage, type ResponseMessage } from "../moq/control.js";
+import { decodeRequest, decodeResponse, encodeMessage, FrameReader, StreamError, type ControlMessage, type RequestMessage, type ResponseMessage, type Version } from "../moq/control.js";
 import type { U64 } from "../moq/varint.js";
 import { streamError, type BidiStream } from "./transport.js";
 
@@ -39,18 +44,28 @@ export class RequestStream {
   readonly ended: Promise<void>;
   /** The first message of a stream the peer opened: its request (§3.3). */
   readonly request: Promise<RequestMessage | undefined>;
+  /**
+   * Resolves when the peer cancelled the request. At draft-18 that is the
+   * end of its side, FIN or reset (§3.3.2), as {@link ended}. At draft-22 a
+   * FIN never cancels: only a reset of its side, or STOP_SENDING on ours
+   * (our writes then fail), does (docs/DRAFT22.md §8).
+   */
+  readonly cancelled: Promise<void>;
 
   /**
    * @param requestId our Request ID for a stream we opened; `undefined` for
    *   one the peer opened (its request carries the ID).
    * @param onError told of every REQUEST_ERROR the peer sends on this stream
    *   (before the owner reads it), e.g. for EXPIRED_AUTH_TOKEN on any request.
+   * @param version the session's draft: how messages are coded, and what
+   *   cancels a request (docs/DRAFT22.md §4, §8).
    */
   constructor(
     readonly requestId: U64 | undefined,
     stream: BidiStream,
     incoming = false,
     private readonly onError?: (code: number, reason: string) => void,
+    readonly version: Version = 18,
   ) {
     this.writer = stream.writable.getWriter();
     this.writer.closed.catch(() => undefined);
@@ -59,6 +74,15 @@ export class RequestStream {
     this.request = new Promise((r) => (gotRequest = r));
     if (!incoming) gotRequest(undefined);
     this.ended = this.pump(incoming, gotRequest);
+    if (version === 18) {
+      this.cancelled = this.ended;
+    } else {
+      const never = new Promise<void>(() => undefined);
+      // Our writable errors on STOP_SENDING (and when we reset it ourselves); a clean close of ours cancels nothing.
+      const stopped = this.writer.closed.then(() => never, () => undefined);
+      const reset = this.ended.then(() => (this.endReason === "end" ? never : undefined));
+      this.cancelled = Promise.race([stopped, reset]);
+    }
   }
 
   private async pump(incoming: boolean, gotRequest: (m: RequestMessage | undefined) => void): Promise<void> {
@@ -76,10 +100,12 @@ export class RequestStream {
         for (let f = frames.next(); f !== undefined; f = frames.next()) {
           if (first) {
             first = false;
-            gotRequest(decodeRequest(f));
+            gotRequest(decodeRequest(f, this.version));
             continue;
           }
-          const m = decodeResponse(f);
+          const m = decodeResponse(f, this.version);
+          // Draft-22's PUBLISH_STATE_NOTIFY is never answered, and nothing here acts on it (docs/DRAFT22.md §10.2).
+          if (m.type === "PUBLISH_STATE_NOTIFY") continue;
           this.queue.push(m);
           this.notify();
           if (m.type === "REQUEST_ERROR") this.onError?.(Number(m.code), m.reason);
@@ -130,12 +156,27 @@ export class RequestStream {
     }
   }
 
-  /** Writes one framed message. */
+  /** Writes one framed message, coded as the stream's draft has it. */
   async send(m: ControlMessage): Promise<void> {
-    await this.writer.write(encodeMessage(m));
+    await this.writer.write(encodeMessage(m, this.version));
   }
 
-  /** Ends our side (FIN): cancels a request we made, ends one we answered (§3.3.2). */
+  /**
+   * Cancels a request we made (an unsubscribe, a withdrawn
+   * PUBLISH_NAMESPACE, an abandoned FETCH). At draft-18 a FIN does it
+   * (§3.3.2); at draft-22 a FIN cancels nothing, so our side is reset and
+   * the peer's stopped with `code` (docs/DRAFT22.md §8).
+   */
+  cancel(code: number = StreamError.CANCELLED): void {
+    if (this.version === 22) this.abort(code);
+    else this.close();
+  }
+
+  /**
+   * Ends our side (FIN): ends a request we answered, or one we made that is
+   * complete. At draft-18 it also cancels one we made (§3.3.2); to cancel
+   * at either draft, use {@link cancel}.
+   */
   close(): void {
     this.closedByUs = true;
     this.writer.close().catch(() => undefined);

@@ -18,10 +18,17 @@
  * The session runs over a {@link MoqTransport} (`transport.ts`): a browser
  * WebTransport by default, or the one given as `opts.transport` (the WebRTC
  * fallback, `rtc.ts`).
+ *
+ * Draft: a WebTransport offers WT-Protocol `moqt-18` and `moqt-22` and the
+ * session speaks the one the relay chose ({@link MoqSession.version}; none
+ * named: draft-18), docs/DRAFT22.md §2. SETUP is the same in both, and so
+ * are data streams and datagrams (§7): only control messages and what
+ * cancels a request differ, handled by the codec and `request.ts`. The
+ * WebRTC path stays draft-18: the relay's gateway speaks nothing else.
  */
 
 import { ByteQueue, utf8 } from "../moq/bytes.js";
-import { FrameReader, MessageType, RequestIds, SetupOption, decodeResponse, decodeSetup, encodeMessage, type RequestMessage } from "../moq/control.js";
+import { FrameReader, MessageType, RequestIds, SetupOption, decodeResponse, decodeSetup, encodeMessage, type RequestMessage, type Version } from "../moq/control.js";
 import { parseDatagram } from "../moq/datagram.js";
 import { FETCH_HEADER, FetchParser, type FetchItem } from "../moq/fetch.js";
 import type { Property } from "../moq/properties.js";
@@ -33,6 +40,32 @@ import { fromWebTransport, type MoqTransport, type RtpAudio, type TransportKind 
 
 /** The WebTransport subprotocol of draft-18 (§3.1.1). */
 export const WT_PROTOCOL = "moqt-18";
+
+/** The WebTransport subprotocol (WT-Protocol) of each draft the phone speaks (docs/DRAFT22.md §2). */
+export const WT_PROTOCOLS: Readonly<Record<Version, string>> = { 18: WT_PROTOCOL, 22: "moqt-22" };
+
+/**
+ * The drafts a WebTransport offers, in the phone's order of preference. The
+ * relay decides: ours answers draft-18 when both are offered
+ * (docs/DRAFT22.md §0.2), so draft-22 is used with a relay that prefers it.
+ */
+export const OFFERED_VERSIONS: readonly Version[] = [18, 22];
+
+/**
+ * The draft a WebTransport's negotiated subprotocol names. None (a browser
+ * or relay without subprotocol negotiation) means draft-18, the only one
+ * before it; one the phone did not offer is an error.
+ */
+export function versionOfProtocol(protocol: string | undefined | null): Version {
+  if (!protocol) return 18;
+  for (const v of OFFERED_VERSIONS) if (WT_PROTOCOLS[v] === protocol) return v;
+  throw new Error(`the relay chose the subprotocol "${protocol}", which this phone does not speak`);
+}
+
+/** The draft a session over `t` speaks: the WebRTC gateway's is always draft-18 (rtc_stream.ts `DC_PROTOCOL`). */
+export function negotiatedVersion(t: MoqTransport): Version {
+  return t.kind === "webtransport" ? versionOfProtocol(t.protocol) : 18;
+}
 
 /** An object as it arrived on a subgroup stream or in a datagram. */
 export interface ReceivedObject {
@@ -70,6 +103,8 @@ export interface ConnectOptions {
    * is closed when the handshake fails.
    */
   transport?: MoqTransport | undefined;
+  /** The drafts a new WebTransport offers (default {@link OFFERED_VERSIONS}); not used with `transport`. */
+  versions?: readonly Version[] | undefined;
 }
 
 /** How long a data stream may wait for the SUBSCRIBE_OK that names its alias (§11.4.2). */
@@ -141,6 +176,8 @@ export class MoqSession {
   readonly closeInfo: Promise<CloseInfo>;
   /** The relay's MOQT_IMPLEMENTATION, once its SETUP arrived. */
   peerImplementation: string | undefined;
+  /** The draft this session speaks, known once the transport is ready (docs/DRAFT22.md §2). */
+  private draft: Version = 18;
   /** A request the relay opened (SUBSCRIBE or FETCH for our tracks). */
   onRequest: (req: RequestMessage, stream: RequestStream) => void = (_r, s) => void refuse(s, 0x3, "not supported");
   /** GOAWAY on the relay's control stream (§10.4). */
@@ -177,13 +214,14 @@ export class MoqSession {
    * when the relay cannot be reached or its certificate is not accepted.
    */
   static async connect(url: string, opts: ConnectOptions = {}): Promise<MoqSession> {
-    const wt = opts.transport ?? openWebTransport(url, opts.certificateHash);
+    const wt = opts.transport ?? openWebTransport(url, opts.certificateHash, opts.versions);
     const s = new MoqSession(url, wt);
     const timeout = opts.timeoutMs ?? 8000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("the relay did not answer in time")), timeout)));
     try {
       await Promise.race([wt.ready, expired]);
+      s.draft = negotiatedVersion(wt);
       const setupSent = s.sendSetup(opts.token);
       if (wt.kind === "webtransport") {
         const grace = () => new Promise<void>((r) => setTimeout(r, ADMISSION_WAIT_MS));
@@ -199,6 +237,11 @@ export class MoqSession {
       clearTimeout(timer);
     }
     return s;
+  }
+
+  /** The draft of draft-ietf-moq-transport this session speaks: 18 or 22. */
+  get version(): Version {
+    return this.draft;
   }
 
   /** What carries the session. */
@@ -257,7 +300,7 @@ export class MoqSession {
   async request(make: (requestId: number) => RequestMessage): Promise<RequestStream> {
     const id = this.ids.take();
     const bidi = await this.wt.createBidirectionalStream();
-    const rs = new RequestStream(id, bidi, false, (code, reason) => this.onRequestError(code, reason));
+    const rs = new RequestStream(id, bidi, false, (code, reason) => this.onRequestError(code, reason), this.draft);
     await rs.send(make(id));
     return rs;
   }
@@ -268,7 +311,7 @@ export class MoqSession {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
-        const rs = new RequestStream(undefined, value, true);
+        const rs = new RequestStream(undefined, value, true, undefined, this.draft);
         void rs.request.then((m) => {
           if (m) this.onRequest(m, rs);
           else rs.abort();
@@ -428,7 +471,7 @@ export class MoqSession {
           setupSeen();
           continue;
         }
-        const m = decodeResponse(f);
+        const m = decodeResponse(f, this.draft);
         if (m.type === "GOAWAY") {
           this.goneAway = true;
           this.onGoAway(m.uri, m.timeoutMs);
@@ -494,9 +537,13 @@ export class MoqSession {
   }
 }
 
-/** A new WebTransport to the relay (subprotocol `moqt-18`), trusting `certificateHash` when given. */
-export function openWebTransport(url: string, certificateHash: Uint8Array | undefined): MoqTransport {
-  const wtOpts: WebTransportOptions & { protocols?: string[] } = { protocols: [WT_PROTOCOL] };
+/**
+ * A new WebTransport to the relay offering the subprotocols of `versions`
+ * (WT-Available-Protocols; the chosen one is `protocol` once ready),
+ * trusting `certificateHash` when given.
+ */
+export function openWebTransport(url: string, certificateHash: Uint8Array | undefined, versions: readonly Version[] = OFFERED_VERSIONS): MoqTransport {
+  const wtOpts: WebTransportOptions & { protocols?: string[] } = { protocols: versions.map((v) => WT_PROTOCOLS[v]) };
   if (certificateHash) wtOpts.serverCertificateHashes = [{ algorithm: "sha-256", value: certificateHash as Uint8Array<ArrayBuffer> }];
   return fromWebTransport(new WebTransport(url, wtOpts));
 }

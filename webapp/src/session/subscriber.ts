@@ -3,10 +3,16 @@
  * SUBSCRIBE (§10.7) with its SUBSCRIBE_OK / PUBLISH_DONE, SUBSCRIBE_NAMESPACE
  * (§10.18) with NAMESPACE / NAMESPACE_DONE (§10.16, §10.17), and FETCH
  * (§10.12) in its Standalone and Joining forms.
+ *
+ * The same at draft-22 (docs/DRAFT22.md), but for two things: requests are
+ * cancelled with `RequestStream.cancel` (a reset there, §8), and draft-22
+ * has no Joining FETCH (§6), so one is sent as the Standalone FETCH of the
+ * same range, up to the subscription's Joining Location.
  */
 
-import { FetchType, ParameterType, getParameter, tupleToStrings, type Location, type ResponseMessage } from "../moq/control.js";
+import { FetchType, ParameterType, RequestErrorCode, getParameter, tupleToStrings, type Fetch, type Location, type ResponseMessage, type Version } from "../moq/control.js";
 import type { FetchedObject } from "../moq/fetch.js";
+import { u64Add } from "../moq/varint.js";
 import type { RequestStream } from "./request.js";
 import type { MoqSession, ObjectSink } from "./session.js";
 
@@ -36,11 +42,11 @@ async function answer<T extends ResponseMessage["type"]>(s: RequestStream, timeo
   try {
     r = await s.next(timeoutMs, awaited);
   } catch (e) {
-    s.close();
+    s.cancel();
     throw e;
   }
   if (r?.type !== ok) {
-    s.close();
+    s.cancel();
     throw refused(what, r);
   }
   return r as Extract<ResponseMessage, { type: T }>;
@@ -65,6 +71,9 @@ export class Subscription {
     /** LARGEST_OBJECT of SUBSCRIBE_OK: the Joining Location (§5.1). */
     readonly largest: Location | undefined,
     private readonly stream: RequestStream,
+    /** The track: a draft-22 "Joining FETCH" names it (see {@link fetchObjects}). */
+    readonly namespace: readonly string[] = [],
+    readonly name = "",
   ) {
     this.done = (async () => {
       let end: SubscriptionEnd = { status: undefined, reason: "subscription ended" };
@@ -79,10 +88,10 @@ export class Subscription {
     })();
   }
 
-  /** Unsubscribes: closes the request stream (§3.3.2). */
+  /** Unsubscribes: closes the request stream (§3.3.2), by a reset at draft-22 (docs/DRAFT22.md §8). */
   close(): void {
     this.session.unbindAlias(this.alias);
-    this.stream.close();
+    this.stream.cancel();
   }
 }
 
@@ -93,7 +102,7 @@ export async function subscribe(session: MoqSession, namespace: readonly string[
   const r = await answer(s, timeoutMs, "SUBSCRIBE_OK", "SUBSCRIBE_OK", what);
   session.bindAlias(r.trackAlias, sink);
   const largest = getParameter(r.params, ParameterType.LARGEST_OBJECT) as Location | undefined;
-  return new Subscription(session, Number(s.requestId), Number(r.trackAlias), largest, s);
+  return new Subscription(session, Number(s.requestId), Number(r.trackAlias), largest, s, [...namespace], name);
 }
 
 export interface NamespaceListener {
@@ -122,8 +131,9 @@ export class NamespaceWatch {
     })();
   }
 
+  /** Ends the watch: closes the request stream, by a reset at draft-22 (docs/DRAFT22.md §8). */
   close(): void {
-    this.stream.close();
+    this.stream.cancel();
   }
 }
 
@@ -134,11 +144,39 @@ export async function subscribeNamespace(session: MoqSession, prefix: readonly s
   return new NamespaceWatch(s, listener);
 }
 
+/** What a Joining FETCH needs of its subscription. */
+export type JoinedSubscription = Pick<Subscription, "requestId" | "largest" | "namespace" | "name">;
+
 export type FetchSpec =
   /** Standalone (§10.12.1): `end` is the last Location plus one. */
   | { kind: "standalone"; namespace: readonly string[]; name: string; start: Location; end: Location }
-  /** Absolute Joining (§10.12.2) from group `start` of subscription `subscribeId`. */
-  | { kind: "joining"; subscribeId: number; start: number };
+  /** Absolute Joining (§10.12.2) from group `start` of `subscription`. */
+  | { kind: "joining"; subscription: JoinedSubscription; start: number };
+
+/**
+ * The FETCH to send for `spec` in a session of draft `version`. Draft-22
+ * has no Joining FETCH (docs/DRAFT22.md §6): an Absolute Joining FETCH from
+ * group G is the Standalone FETCH of {G, 0} up to the subscription's
+ * Joining Location (its SUBSCRIBE_OK's LARGEST_OBJECT) inclusive, which is
+ * the range draft-18 defines for it (§10.12.2.1). Without a Joining
+ * Location, or from a group after it, there is nothing to join: refused
+ * here as a draft-18 relay would (INVALID_RANGE).
+ */
+export function fetchRequest(spec: FetchSpec, requestId: number, version: Version): Fetch {
+  if (spec.kind === "standalone") {
+    return { type: "FETCH", requestId, fetchType: FetchType.STANDALONE, standalone: { namespace: [...spec.namespace], name: spec.name, start: spec.start, end: spec.end }, params: [] };
+  }
+  const sub = spec.subscription;
+  if (version === 18) {
+    return { type: "FETCH", requestId, fetchType: FetchType.ABSOLUTE_JOINING, joining: { joiningRequestId: sub.requestId, joiningStart: spec.start }, params: [] };
+  }
+  const j = sub.largest;
+  if (!j) throw new RequestRefused("FETCH", RequestErrorCode.INVALID_RANGE, "nothing was published before the subscription (no Joining Location)");
+  if (spec.start > j.group) throw new RequestRefused("FETCH", RequestErrorCode.INVALID_RANGE, "the start is after the Joining Location");
+  // End Location is the last Object plus one (§10.12.1); the codec writes it inclusive.
+  const end: Location = { group: j.group, object: u64Add(j.object, 1) ?? 0 };
+  return { type: "FETCH", requestId, fetchType: FetchType.STANDALONE, standalone: { namespace: [...sub.namespace], name: sub.name, start: { group: spec.start, object: 0 }, end }, params: [] };
+}
 
 /** Runs a FETCH to the end of its stream; resolves with its objects. */
 export async function fetchObjects(session: MoqSession, spec: FetchSpec, timeoutMs = 5000): Promise<FetchedObject[]> {
@@ -147,23 +185,26 @@ export async function fetchObjects(session: MoqSession, spec: FetchSpec, timeout
   const streamDone = new Promise<void>((resolve, reject) => (finished = (e) => (e ? reject(e) : resolve())));
   streamDone.catch(() => undefined);
   let requestId = -1;
+  fetchRequest(spec, 0, session.version); // refuses a draft-22 join with nothing to join before opening a stream
   const s = await session.request((id) => {
     requestId = id;
     session.bindFetch(id, { item: (i) => void (i.kind === "object" && objects.push(i.object)), end: finished });
-    return spec.kind === "standalone"
-      ? { type: "FETCH", requestId: id, fetchType: FetchType.STANDALONE, standalone: { namespace: [...spec.namespace], name: spec.name, start: spec.start, end: spec.end }, params: [] }
-      : { type: "FETCH", requestId: id, fetchType: FetchType.ABSOLUTE_JOINING, joining: { joiningRequestId: spec.subscribeId, joiningStart: spec.start }, params: [] };
+    return fetchRequest(spec, id, session.version);
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let complete = false;
   try {
     const r = await s.next(timeoutMs, "FETCH_OK");
     if (r?.type !== "FETCH_OK") throw refused("FETCH", r);
     const expired = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("FETCH stream did not finish in time")), timeoutMs)));
     await Promise.race([streamDone, expired]);
+    complete = true;
     return objects;
   } finally {
     clearTimeout(timer);
     session.unbindFetch(requestId);
-    s.close();
+    // Done: our FIN ends it. Not done: cancel it, by a reset at draft-22 (docs/DRAFT22.md §8).
+    if (complete) s.close();
+    else s.cancel();
   }
 }

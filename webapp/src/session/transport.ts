@@ -70,6 +70,13 @@ export interface RtpAudio {
 /** A connection a MoQ session runs over. */
 export interface MoqTransport extends StreamTransport {
   readonly kind: TransportKind;
+  /**
+   * The subprotocol the server chose from those offered (a browser
+   * WebTransport's `protocol`, which this TypeScript's DOM typings lack):
+   * `moqt-18` or `moqt-22`, empty or absent when none was negotiated
+   * (docs/DRAFT22.md §2).
+   */
+  readonly protocol?: string;
   /** Present when audio rides RTP beside the session (WebRTC). */
   readonly rtp?: RtpAudio;
 }

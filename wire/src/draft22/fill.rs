@@ -42,6 +42,17 @@ impl Fill {
         Ok(Self { filter: d.filter, group_order, range_filters })
     }
 
+    /// The FILL_PARAMETERS value (without its Length) asking for this fill.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut inner = KeyValuePairs::new();
+        if let Some(o) = self.group_order {
+            inner.set_intvalue(param::GROUP_ORDER, o);
+        }
+        let mut out = Vec::new();
+        params::encode(Scope::Fill, &inner, self.filter, &mut out);
+        out
+    }
+
     /// The fill a parameter block asks for, if any (its value was checked
     /// when the block was decoded).
     pub fn of(params: &KeyValuePairs) -> Option<Self> {

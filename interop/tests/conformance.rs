@@ -208,3 +208,38 @@ async fn our_tokens_on_moq_relay_ietf_auth_cat() {
     assert!(register(Some(mint(&forger))).await.is_err(), "a token signed by another key is refused");
     assert!(register(None).await.is_err(), "no token is refused");
 }
+
+/// Draft-22 requests our relay's draft-18 routing cannot serve as asked are
+/// refused with a REQUEST_ERROR, and the session goes on (docs/DRAFT22.md
+/// §0.2): a Range Filter, which needs MAX_FILTER_RANGES the relay does not
+/// advertise, gets INVALID_FILTER (0x36). A draft-18 session to the same
+/// relay cannot even send one: its codec has no such parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft22_requests_the_relay_cannot_serve_are_refused_not_fatal() {
+    let dir = certs();
+    let port = free_port();
+    let mut cmd = Command::new(target_bin("moq-relay"));
+    cmd.args(["--bind", &format!("127.0.0.1:{port}"), "--tls-cert"]).arg(dir.join("leaf.pem")).arg("--tls-key").arg(dir.join("leaf.key"));
+    let _relay = start_relay(cmd, "moq-relay", false);
+    let tls = moq_client::Tls::Ca(dir.join("ca.pem"));
+    for url in [format!("moqt://127.0.0.1:{port}"), format!("https://127.0.0.1:{port}")] {
+        let url: url::Url = url.parse().unwrap();
+        let opts = moq_client::Options { versions: vec![moq_wire::Version::Draft22], ..Default::default() };
+        let session = moq_client::Client::connect_with(&url, &tls, &opts).await.expect("a draft-22 session");
+        assert_eq!(session.version(), moq_wire::Version::Draft22);
+        let ns = moq_wire::coding::TrackNamespace::from_utf8_path("interop/draft22");
+        // SUBGROUP_FILTER: set 0, one range starting at subgroup 0.
+        let mut params = moq_client::SubscribeParams::new();
+        params.0.set_bytesvalue(moq_wire::draft22::params::param::SUBGROUP_FILTER, vec![0x00, 0x00]);
+        match session.subscribe(&ns, "t", params).await {
+            Err(moq_client::Error::Rejected(e)) => assert_eq!(e.code, moq_wire::draft22::request_error::INVALID_FILTER, "{e}"),
+            other => panic!("{url}: expected INVALID_FILTER, got {:?}", other.map(|s| s.request_id)),
+        }
+        // The session is alive: an ordinary request is answered as usual.
+        match session.subscribe(&ns, "t", moq_client::SubscribeParams::new()).await {
+            Err(moq_client::Error::Rejected(e)) => assert_eq!(e.code, 0x10, "{e}"),
+            other => panic!("{url}: expected DOES_NOT_EXIST, got {:?}", other.map(|s| s.request_id)),
+        }
+        session.check_alive().expect("the session survives both refusals");
+    }
+}

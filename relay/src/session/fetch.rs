@@ -161,7 +161,8 @@ pub async fn stream_objects(
 /// Serves a draft-22 backfill (docs/DRAFT22.md §6): the cached objects of
 /// `fill`'s range, resolved against `largest` (the Largest Object when the
 /// request was processed), on a fetch stream headed with `request_id`. An
-/// empty range opens no stream. Runs beside the subscription it belongs to.
+/// empty range opens no stream. Runs beside the subscription it belongs to;
+/// true when it opens a stream (PUBLISH_DONE counts it).
 pub fn backfill(
     relay: &Arc<Relay>,
     session: &Arc<SessionHandle>,
@@ -170,11 +171,11 @@ pub fn backfill(
     fill: moq_wire::draft22::fill::Fill,
     subscription: Option<moq_wire::draft22::filter::LocationFilter>,
     largest: Option<Location>,
-) {
-    let Some((first, last)) = fill.range(subscription, largest) else { return };
+) -> bool {
+    let Some((first, last)) = fill.range(subscription, largest) else { return false };
     let objects = track.cached(first, last);
     if objects.is_empty() {
-        return;
+        return false;
     }
     let (relay, session) = (relay.clone(), session.clone());
     tokio::spawn(async move {
@@ -183,6 +184,7 @@ pub fn backfill(
             tracing::debug!(session = session.id, request_id, error = %e, "backfill stream ended");
         }
     });
+    true
 }
 
 /// TRACK_STATUS: REQUEST_OK with the Largest Object and the Track Properties (§10.14).

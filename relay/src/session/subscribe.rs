@@ -140,14 +140,15 @@ async fn serve(
     sub.forward = forward;
     track.attach_with_catchup(sub);
     session.establish(request_id, Established { track: track.clone(), joining: largest_at_request, forward });
+    let mut fills = 0;
     if let Some(fill) = fill.filter(|_| forward) {
         // Contiguous with the subscription: both split at the Largest
         // Object the filter was applied to. No fill while Forward is 0.
         let own = filter.as_ref().map(moq_wire::draft22::filter::LocationFilter::from_subscription);
-        super::fetch::backfill(relay, session, track, request_id, fill, own, largest_at_request);
+        fills += u64::from(super::fetch::backfill(relay, session, track, request_id, fill, own, largest_at_request));
     }
 
-    let res = serve_attached(relay, session, track, sub_id, send, reader).await;
+    let res = serve_attached(relay, session, track, sub_id, forward, fills, send, reader).await;
     session.unestablish(request_id);
     res
 }
@@ -155,12 +156,17 @@ async fn serve(
 /// Serves an attached downstream subscription until the subscriber closes its
 /// request stream (UNSUBSCRIBE, §3.3.2: its data streams are reset) or the
 /// track ends (PUBLISH_DONE with the stream count, then FIN, §10.11).
-/// REQUEST_UPDATE may change the Forward State (§10.9.1).
+/// REQUEST_UPDATE may change the Forward State (§10.9.1). `fills` counts
+/// the draft-22 backfill streams already opened for it, which PUBLISH_DONE's
+/// Stream Count includes (docs/DRAFT22.md §6).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_attached(
     relay: &Arc<Relay>,
     session: &Arc<SessionHandle>,
     track: &Arc<Track>,
     sub_id: u64,
+    mut forward: bool,
+    mut fills: u64,
     send: &mut SendStream,
     reader: &mut FrameReader,
 ) -> Result<(), StreamError> {
@@ -178,8 +184,15 @@ pub async fn serve_attached(
                         if let Err(e) = session.accept_update(id, &params, Updated::Subscription) {
                             break Err(e);
                         }
+                        if let Some((code, reason)) = moq_wire::draft22::unsupported_params(&params) {
+                            // §10.9: an update that fails ends the
+                            // subscription with PUBLISH_DONE UPDATE_FAILED.
+                            reply(send, Response::RequestError { code, retry_interval: 0, reason: reason.clone() }).await?;
+                            break Ok((PublishDoneCode::UpdateFailed as u64, reason));
+                        }
                         if let Ok(Some(fw)) = params.forward() {
                             track.set_forward(sub_id, fw);
+                            forward = fw;
                         }
                         let largest = track.largest();
                         let mut ok = KeyValuePairs::new();
@@ -187,12 +200,13 @@ pub async fn serve_attached(
                             let _ = ok.set_largest_object(l);
                         }
                         reply(send, Response::RequestOk(ok)).await?;
-                        if let Some(fill) = moq_wire::draft22::fill::Fill::of(&params) {
+                        if let Some(fill) = moq_wire::draft22::fill::Fill::of(&params).filter(|_| forward) {
                             // Draft-22: a backfill asked for with the update,
                             // on a stream headed with the update's Request ID;
                             // its range ends at the Largest Object in the
-                            // REQUEST_OK (docs/DRAFT22.md §6).
-                            super::fetch::backfill(relay, session, track, id, fill, None, largest);
+                            // REQUEST_OK (docs/DRAFT22.md §6). None while
+                            // Forward is 0.
+                            fills += u64::from(super::fetch::backfill(relay, session, track, id, fill, None, largest));
                         }
                     }
                     other => break Err(StreamError::Wire(crate::wire::WireError::Malformed("subscription", format!("unexpected {other:?}")))),
@@ -210,7 +224,7 @@ pub async fn serve_attached(
     relay.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
     match outcome {
         Ok((status, reason)) => {
-            let streams = track.detach(sub_id, false);
+            let streams = track.detach(sub_id, false) + fills;
             reply(send, Response::PublishDone { status, stream_count: streams, reason }).await?;
             let _ = send.finish();
             Ok(())

@@ -102,5 +102,5 @@ async fn publish_inner(relay: &Arc<Relay>, session: &Arc<SessionHandle>, track: 
     let mut sub = Subscriber::new(sub_id, alias, window, session.outbound.clone(), Arc::new(session.wt.clone()));
     sub.forward = forward;
     track.attach_with_catchup(sub);
-    super::subscribe::serve_attached(relay, session, track, sub_id, &mut send, &mut reader).await
+    super::subscribe::serve_attached(relay, session, track, sub_id, forward, 0, &mut send, &mut reader).await
 }

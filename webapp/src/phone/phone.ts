@@ -17,6 +17,7 @@ import { Call, losesGlare, type UserAction } from "../call/machine.js";
 import { EVENTS_PRIORITY } from "../call/tracks.js";
 import type { PhoneAudio } from "../media/types.js";
 import { fromHex } from "../moq/bytes.js";
+import type { Version } from "../moq/control.js";
 import { Publisher } from "../session/publisher.js";
 import { RequestTimeout, type RequestStream } from "../session/request.js";
 import { GatewayMissing, RtcTransport } from "../session/rtc.js";
@@ -47,12 +48,14 @@ export interface PhoneConfig {
   certificateUrl: string | undefined;
   /** What the session runs over (transport_choice.ts); WebTransport when absent. A runtime fallback replaces it (fallback.ts). */
   transport?: TransportChoice | undefined;
+  /** The drafts a WebTransport offers (`?draft=22` pins one; docs/DRAFT22.md); both when absent, and the relay picks. */
+  versions?: readonly Version[] | undefined;
 }
 
 export type Connection =
   | { state: "offline" }
   | { state: "connecting"; attempt: number }
-  | { state: "online"; relay: string; implementation: string | undefined; transport: TransportKind }
+  | { state: "online"; relay: string; implementation: string | undefined; transport: TransportKind; draft: Version }
   /** Unreachable or dropped; the next attempt is at `retryAt` (`Date.now()` ms). */
   | { state: "waiting"; error: string; retryAt: number; attempt: number }
   /** The relay refused our sign-in (token expired, refused, or for another user): the phone stopped; sign in again. */
@@ -279,7 +282,7 @@ export class Phone {
     );
     let session: MoqSession;
     try {
-      session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport });
+      session = await MoqSession.connect(this.cfg.relayUrl, { certificateHash: hash, token: this.cfg.token, transport, versions: this.cfg.versions });
     } catch (e) {
       if ((progress.reached as Reached) === "setup" && !(e instanceof SessionClosed) && performance.now() - readyAt >= SETUP_STALL_MS) progress.stalled = true;
       throw e;
@@ -326,7 +329,13 @@ export class Phone {
       await presence.start();
       if (!this.running) throw new Error("signed out");
       void this.heartbeat(session, regStream, progress);
-      this.setConnection({ state: "online", relay: this.cfg.relayUrl, implementation: session.peerImplementation, transport: session.transport });
+      this.setConnection({
+        state: "online",
+        relay: this.cfg.relayUrl,
+        implementation: session.peerImplementation,
+        transport: session.transport,
+        draft: session.version,
+      });
       this.events.presence(this.online());
       return session;
     } catch (e) {
@@ -341,7 +350,7 @@ export class Phone {
   private openTransport(hash: Uint8Array | undefined, slow: () => void): MoqTransport {
     // The gateway is on the relay's HTTP side, where its certificate hash is.
     if (this.cfg.transport?.kind === "webrtc") return RtcTransport.open(this.cfg.certificateUrl ?? this.cfg.relayUrl, this.cfg.token);
-    return watchStreamOpens(openWebTransport(this.cfg.relayUrl, hash), slow);
+    return watchStreamOpens(openWebTransport(this.cfg.relayUrl, hash, this.cfg.versions), slow);
   }
 
   /** Resolves with why the session ended. */

@@ -14,7 +14,7 @@ import { browserTransportEnv, chooseTransport, transportLabel } from "../phone/t
 import { accessBanner, fetchAccess, localExpiry, login, LoginError, planSignIn, refusalMessage, type Access } from "./access.js";
 import { CallView, describeEnd } from "./callview.js";
 import { $, el, setAvatar, show, text } from "./dom.js";
-import { loadSettings, relayEndpoints, saveSettings, unsupportedReason } from "./settings.js";
+import { draftsFromQuery, loadSettings, relayEndpoints, saveSettings, unsupportedReason } from "./settings.js";
 
 /** How long the "call ended" screen stays before going home. */
 const ENDED_SCREEN_MS = 4000;
@@ -194,7 +194,16 @@ export class App {
     const display = ($("f-display") as HTMLInputElement).value.trim() || user;
     const s = saveSettings({ user, display, relay });
     // The token lives only in this phone's config (memory), never in storage.
-    const cfg: PhoneConfig = { user, display, device: s.device, token, tokenExpires, ...endpoints, transport: chooseTransport(browserTransportEnv()) };
+    const cfg: PhoneConfig = {
+      user,
+      display,
+      device: s.device,
+      token,
+      tokenExpires,
+      ...endpoints,
+      transport: chooseTransport(browserTransportEnv()),
+      versions: draftsFromQuery(location.search),
+    };
     this.phone = new Phone(cfg, this.audio, {
       connection: (c) => this.connection(c),
       presence: (u) => this.presence(u),

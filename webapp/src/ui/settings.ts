@@ -5,6 +5,7 @@
  */
 
 import { AudioEngine } from "../media/engine.js";
+import type { Version } from "../moq/control.js";
 
 const KEY = "moq-phone";
 
@@ -87,4 +88,14 @@ export function unsupportedReason(): string | undefined {
   if (typeof WebTransport !== "function" && typeof RTCPeerConnection !== "function") return "This browser has neither WebTransport nor WebRTC. Use a recent Chrome, Edge or Firefox.";
   if (!AudioEngine.supported()) return "This browser lacks AudioWorklet or WebAssembly. Use a recent Chrome, Edge or Firefox.";
   return undefined;
+}
+
+/**
+ * The drafts the page offers: `?draft=22` or `?draft=18` pins one (to try a
+ * relay at a given draft, docs/DRAFT22.md); anything else offers both and
+ * the relay picks.
+ */
+export function draftsFromQuery(search: string): readonly Version[] | undefined {
+  const d = new URLSearchParams(search).get("draft");
+  return d === "22" ? [22] : d === "18" ? [18] : undefined;
 }

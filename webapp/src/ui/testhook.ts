@@ -23,6 +23,8 @@ export function installTestHook(app: App): void {
         connection: p?.connection.state ?? "offline",
         /** "webtransport" or "webrtc": the online session's, else the one the phone will use. */
         transport: p?.connection.state === "online" ? p.connection.transport : p?.transport,
+        /** The draft the online session speaks (18 or 22). */
+        draft: p?.connection.state === "online" ? p.connection.draft : undefined,
         presence: p?.online().map((u) => u.user) ?? [],
         call: p?.call ? { ...p.call.info } : undefined,
       };

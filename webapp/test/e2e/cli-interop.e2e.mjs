@@ -108,3 +108,50 @@ describe("browser ↔ moq-phone (CLI)", () => {
     }
   });
 });
+
+// Across drafts (issue 15, docs/DRAFT22.md): the browser pinned to
+// draft-22 (`?draft=22`: WT-Protocol moqt-22 only) and the CLI at draft-18
+// call each other through one relay, which carries each party's tracks from
+// a session of one draft to a session of the other.
+describe("browser at draft-22 ↔ moq-phone at draft-18", () => {
+  let relay22;
+  let B;
+  let p22;
+
+  before(async () => {
+    cliWav ??= L.writeToneWav("cli.wav", CLI_HZ, { toneS: 10 });
+    relay22 = await L.startRelay(await L.freePort());
+    B = await L.launchBrowser(L.writeToneWav("browser22.wav", BROWSER_HZ));
+    p22 = await L.openPhone(B.context, relay22, "?draft=22");
+    await L.signIn(p22, "erin", "Erin");
+  });
+
+  after(async () => {
+    await B?.browser.close();
+    await relay22?.stop();
+  });
+
+  test("the browser's session speaks draft-22; a call from the draft-18 CLI carries audio both ways", async () => {
+    assert.equal((await L.state(p22)).draft, 22);
+    const rec = join(L.tmp, "frank-heard.wav");
+    const frank = L.startCliPhone(relay22, ["--as", "frank", "call", "erin", "--play", cliWav, "--record", rec, "--hangup-after", "3"]);
+    try {
+      const sid = (await frank.line(/^session [0-9a-f]{32}$/)).split(" ")[1];
+      const s = await L.waitState(p22, "erin ringing", (x) => x.call?.sid === sid && x.call.phase === "ringing", 20000);
+      await p22.click("#answer");
+      await L.waitState(p22, "established", (x) => x.call?.sid === s.call.sid && x.call.phase === "established");
+      await p22.evaluate(() => window.__moqTest.record(true));
+      await frank.line(/^established with device web-/);
+      const end = await L.waitState(p22, "ended", (x) => x.call?.sid === s.call.sid && x.call.phase === "ended", 20000);
+      assert.deepEqual(end.call.ended, { reason: "hangup", by_peer: true });
+      await frank.line(/^ended: hangup$/);
+      assert.equal(await frank.exited, 0);
+      const r = await L.recording(p22);
+      const cut = Math.round(0.25 * r.rate);
+      assertTone(L.dominantTone(r.samples.subarray(cut, r.samples.length - cut), r.rate, TONES), CLI_HZ, "the draft-22 browser");
+      assertTone(cliHeard(rec), BROWSER_HZ, "the draft-18 moq-phone");
+    } finally {
+      await frank.kill();
+    }
+  });
+});

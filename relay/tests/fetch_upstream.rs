@@ -130,3 +130,24 @@ async fn a_fetch_with_no_publisher_is_refused() {
         other => panic!("expected REQUEST_ERROR, got {other:?}"),
     }
 }
+
+/// A publisher that never answers the FETCH it was passed (a phone that
+/// reads no requests it did not expect) does not hold the subscriber's FETCH
+/// for the relay's whole upstream timeout: the relay cancels upstream and
+/// answers with what it has — here nothing, so DOES_NOT_EXIST.
+#[tokio::test]
+async fn a_publisher_that_never_answers_leaves_the_answer_to_the_relay() {
+    let relay = Relay::start(&[]);
+    let (publisher, _pc, _pr) = session(&relay).await;
+    let _ns = announce(&publisher, "f/silent").await;
+    let (subscriber, _sc, _sr) = session(&relay).await;
+    let (_req, mut resp) = fetch(&subscriber, "f/silent", "catalog", Location::new(1, 0)).await;
+    let (_ps, mut pr, _m) = accept_fetch(&publisher).await;
+    match read_frame(&mut resp).await.unwrap().response().unwrap() {
+        Response::RequestError { code, .. } => assert_eq!(code, 0x10, "DOES_NOT_EXIST"),
+        other => panic!("expected REQUEST_ERROR, got {other:?}"),
+    }
+    // The upstream request was cancelled (§3.3.2): its stream is reset.
+    let mut buf = [0u8; 16];
+    assert!(matches!(pr.read(&mut buf).await, Err(quinn::ReadError::Reset(_))), "the relay should cancel the upstream FETCH");
+}

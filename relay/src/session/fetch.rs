@@ -50,12 +50,20 @@ pub async fn fetch(
             let publisher = route.and_then(|a| relay.session(a.session));
             match track {
                 Some(t) if cached => (t, sf.start_location, last),
-                // Nothing of the range here: the publisher answers (§9.1, §9.5).
-                track => match (publisher, track) {
-                    (Some(p), _) => return super::upstream_fetch::forward(relay, session, &p, m, send).await,
-                    (None, Some(t)) => (t, sf.start_location, last),
-                    (None, None) => return refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await,
-                },
+                // Nothing of the range here: the publisher answers (§9.1, §9.5),
+                // or, when it says nothing in time, the relay with what it has.
+                track => {
+                    if let Some(p) = publisher {
+                        match super::upstream_fetch::forward(relay, session, &p, m.clone(), send).await? {
+                            super::upstream_fetch::Forwarded::Done => return Ok(()),
+                            super::upstream_fetch::Forwarded::Unanswered(s) => send = s,
+                        }
+                    }
+                    match track {
+                        Some(t) => (t, sf.start_location, last),
+                        None => return refuse(&mut send, RequestErrorCode::DoesNotExist, "track not available at this relay").await,
+                    }
+                }
             }
         }
         FetchType::RelativeJoining | FetchType::AbsoluteJoining => {

@@ -196,8 +196,11 @@ pub async fn serve_attached(
                         }
                         let largest = track.largest();
                         let mut ok = KeyValuePairs::new();
-                        if let Some(l) = largest {
-                            let _ = ok.set_largest_object(l);
+                        if send.version() == moq_wire::Version::Draft22 {
+                            // Where a backfill asked for here ends (docs/DRAFT22.md §6).
+                            if let Some(l) = largest {
+                                let _ = ok.set_largest_object(l);
+                            }
                         }
                         reply(send, Response::RequestOk(ok)).await?;
                         if let Some(fill) = moq_wire::draft22::fill::Fill::of(&params).filter(|_| forward) {

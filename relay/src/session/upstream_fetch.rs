@@ -10,6 +10,15 @@
 //! only to earlier objects of the same stream, so the bytes stay valid. The
 //! copy is bounded by the relay's per-track cache size and each piece by the
 //! stall timeout; an upstream reset is passed on as a reset (§10.12.3).
+//!
+//! A publisher need not serve FETCH at all, and one that says nothing (a
+//! phone that never reads requests it did not expect) must not hold the
+//! subscriber's FETCH for the relay's whole upstream timeout: past
+//! [`ANSWER_WAIT`] without FETCH_OK or REQUEST_ERROR the upstream request is
+//! cancelled and the FETCH is answered from what the relay has, as it was
+//! before it asked ([`Forwarded::Unanswered`]). Found by the web phone's
+//! hostile-caller test: the caller's events FETCH waited 10 s on a caller
+//! that never answers FETCH, past the page's own 2 s.
 
 use super::handle::SessionHandle;
 use super::io::{reply, FrameReader, StreamError};
@@ -22,6 +31,19 @@ use bytes::BytesMut;
 use moq_wire::message::{self, Message};
 use std::sync::Arc;
 
+/// How long the publisher has to answer a FETCH (FETCH_OK or REQUEST_ERROR)
+/// before the relay answers it itself.
+pub const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// What became of a FETCH passed upstream.
+pub enum Forwarded {
+    /// Answered, by the publisher's answer or a refusal.
+    Done,
+    /// The publisher said nothing within [`ANSWER_WAIT`]: the downstream
+    /// request stream, still unanswered, for the relay to answer.
+    Unanswered(SendStream),
+}
+
 /// Sends `request` (a downstream Standalone FETCH) to `publisher` and relays
 /// its answer to `send` and a new FETCH stream of `session`.
 pub async fn forward(
@@ -30,9 +52,18 @@ pub async fn forward(
     publisher: &SessionHandle,
     mut request: message::Fetch,
     mut send: SendStream,
-) -> Result<(), StreamError> {
+) -> Result<Forwarded, StreamError> {
     let downstream_id = request.id;
-    let (mut up_send, up_recv) = publisher.wt.open_bi().await.map_err(|e| StreamError::Transport(e.to_string()))?;
+    // The whole ask is bounded by ANSWER_WAIT: a publisher that grants no
+    // stream (or no credit for the message) says nothing too.
+    let deadline = tokio::time::Instant::now() + ANSWER_WAIT.min(relay.limits.upstream_timeout);
+    let (mut up_send, up_recv) = match tokio::time::timeout_at(deadline, publisher.wt.open_bi()).await {
+        Ok(r) => r.map_err(|e| StreamError::Transport(e.to_string()))?,
+        Err(_) => {
+            relay.metrics.error("upstream_fetch_unanswered");
+            return Ok(Forwarded::Unanswered(send));
+        }
+    };
     request.id = publisher.next_request_id();
     if publisher.wt.version() != session.wt.version() {
         // A draft-22 publisher may answer FILL_TIMEOUT with an End of
@@ -44,26 +75,42 @@ pub async fn forward(
     let upstream_id = request.id;
     let data = publisher.expect_fetch(upstream_id);
     let result = async {
-        super::io::request(&mut up_send, &Message::Fetch(request)).await?;
         let mut reader = FrameReader::new(up_recv, relay.limits.stall_timeout);
-        let first = match reader.next_within(relay.limits.upstream_timeout).await {
+        let asked = async {
+            super::io::request(&mut up_send, &Message::Fetch(request)).await?;
+            reader.next().await
+        };
+        let first = match tokio::time::timeout_at(deadline, asked).await.unwrap_or(Err(StreamError::Timeout)) {
             Ok(f) => f,
-            Err(e) => return refuse(&mut send, RequestErrorCode::Timeout, &format!("the publisher did not answer the FETCH: {e}")).await,
+            Err(StreamError::Timeout) => {
+                // Cancel upstream (§3.3.2: reset ours, the reader's drop
+                // stops theirs) and let the caller answer.
+                relay.metrics.error("upstream_fetch_unanswered");
+                let _ = up_send.reset(stream_error::CANCELLED);
+                return Ok(Forwarded::Unanswered(send));
+            }
+            Err(e) => {
+                refuse(&mut send, RequestErrorCode::Timeout, &format!("the publisher did not answer the FETCH: {e}")).await?;
+                return Ok(Forwarded::Done);
+            }
         };
         match first.response()? {
             Response::FetchOk { end_of_track, end_location, params, properties } => {
                 reply(&mut send, Response::FetchOk { end_of_track, end_location, params, properties }).await?;
             }
-            Response::RequestError { code, reason, .. } => return refuse_code(&mut send, code, &reason).await,
+            Response::RequestError { code, reason, .. } => {
+                refuse_code(&mut send, code, &reason).await?;
+                return Ok(Forwarded::Done);
+            }
             other => {
-                return refuse(&mut send, RequestErrorCode::InternalError, &format!("the publisher answered the FETCH with {other:?}"))
-                    .await
+                refuse(&mut send, RequestErrorCode::InternalError, &format!("the publisher answered the FETCH with {other:?}")).await?;
+                return Ok(Forwarded::Done);
             }
         }
         let Ok(Ok((recv, rest))) = tokio::time::timeout(relay.limits.upstream_timeout, data).await else {
             relay.metrics.error("upstream_fetch_stream_missing");
             let _ = send.finish();
-            return Ok(());
+            return Ok(Forwarded::Done);
         };
         copy(relay, session, downstream_id, recv, rest).await?;
         let _ = send.finish();
@@ -71,7 +118,7 @@ pub async fn forward(
         // through: a FIN would cancel the FETCH (§3.3.2).
         let _ = up_send.finish();
         drop(reader);
-        Ok(())
+        Ok(Forwarded::Done)
     }
     .await;
     publisher.forget_fetch(upstream_id);

@@ -137,6 +137,18 @@ def udp_bound(port):
     return False
 
 
+# Every child still running, so that an interrupted run (Ctrl-C, SIGTERM)
+# leaves no relay or publisher behind: each has its own process group, which
+# a signal to the harness does not reach.
+LIVE = set()
+
+
+def stop_all(signum, _frame):
+    for proc in list(LIVE):
+        proc.stop()
+    sys.exit(128 + signum)
+
+
 class Proc:
     """A child process in its own process group, output kept in files."""
 
@@ -150,6 +162,7 @@ class Proc:
         e.update(env or {})
         self.p = subprocess.Popen([str(c) for c in cmd], stdout=self.out, stderr=self.err, stdin=stdin,
                                   env=e, start_new_session=True)
+        LIVE.add(self)
 
     def stdout(self):
         self.out.flush()
@@ -178,6 +191,7 @@ class Proc:
         return self.p.poll() is None
 
     def stop(self):
+        LIVE.discard(self)
         if self.p.poll() is None:
             try:
                 os.killpg(self.p.pid, signal.SIGKILL)
@@ -476,6 +490,8 @@ def git_describe():
 
 
 def main():
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, stop_all)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=ROOT / "target/debug")
     ap.add_argument("--peers", default=ROOT / "target/peers")

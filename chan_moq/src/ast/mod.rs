@@ -104,6 +104,18 @@ impl Drop for ModuleRef {
     }
 }
 
+/// Whether Asterisk is fully booted (`ast_fully_booted`): before, the core
+/// loads modules but `ast_pbx_start` refuses every channel ("PBX requires
+/// Asterisk to be fully booted"), so an incoming call could only be declined.
+pub fn fully_booted() -> bool {
+    // SAFETY: `ast_options` is a plain `u64` flag word the core owns for its
+    // lifetime; the core sets FULLY_BOOTED once at the end of boot. A racing
+    // read sees the bit set or not, never anything else: a volatile load of
+    // an aligned u64, as the C macro's plain load is.
+    let flags = unsafe { core::ptr::read_volatile(&raw const sys::ast_options.flags) };
+    flags & sys::AST_OPT_FLAG_FULLY_BOOTED != 0
+}
+
 /// The configuration directory (`astetcdir`), e.g. `/etc/asterisk`.
 pub fn config_dir() -> std::path::PathBuf {
     // SAFETY: `ast_config_AST_CONFIG_DIR` is a `const char *` global the core

@@ -184,6 +184,17 @@ async fn connection_loop(gw: std::sync::Weak<Gateway>) {
         Some(g) => Backoff::new(policy(g.config().reconnect)),
         None => return,
     };
+    // Register only once Asterisk can run a call: loaded at boot (or during a
+    // `core restart`), the module is up before the core is, and a call taken
+    // then could only be declined (ast_pbx_start refuses until fully booted).
+    // The core announces no event a module can await here, so the flag is
+    // polled, briefly.
+    while !crate::ast::fully_booted() {
+        if gw.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     loop {
         let Some(g) = gw.upgrade() else { return };
         let cfg = g.config();

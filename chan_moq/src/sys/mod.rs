@@ -86,6 +86,23 @@ pub const CONFIG_STATUS_FILEUNCHANGED: *mut ast_config = core::ptr::without_prov
 /// `(void *)-2`: the file could not be parsed.
 pub const CONFIG_STATUS_FILEINVALID: *mut ast_config = core::ptr::without_provenance_mut(usize::MAX - 1);
 
+/// `options.h`: `struct ast_flags64 ast_options`, the core's option flags, and
+/// the bit `ast_fully_booted` tests (`AST_OPT_FLAG_FULLY_BOOTED`, `1 << 9`).
+/// Declared here rather than generated: `ast_fully_booted` is a macro over a
+/// global that `wrapper.h` does not pull in, and this is its only use.
+#[repr(C)]
+pub struct AstFlags64 {
+    pub flags: u64,
+}
+
+/// `AST_OPT_FLAG_FULLY_BOOTED` (`options.h`).
+pub const AST_OPT_FLAG_FULLY_BOOTED: u64 = 1 << 9;
+
+extern "C" {
+    /// The core's option flags; written by the core during boot.
+    pub static ast_options: AstFlags64;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

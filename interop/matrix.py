@@ -141,18 +141,32 @@ def udp_bound(port):
 # leaves no relay or publisher behind: each has its own process group, which
 # a signal to the harness does not reach.
 LIVE = set()
+# Process groups of commands `run` is waiting on.
+GROUPS = set()
+STOPPING = False
 
 
 def stop_all(signum, _frame):
+    """Kills every child and leaves at once: the pool's workers would
+    otherwise go on through the queued cells, starting new children."""
+    global STOPPING
+    STOPPING = True
     for proc in list(LIVE):
         proc.stop()
-    sys.exit(128 + signum)
+    for pgid in list(GROUPS):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(128 + signum)
 
 
 class Proc:
     """A child process in its own process group, output kept in files."""
 
     def __init__(self, name, cmd, logdir, env=None, stdin=subprocess.DEVNULL):
+        if STOPPING:
+            raise RuntimeError("the run is being stopped")
         self.name = name
         self.out_path = logdir / f"{name}.out"
         self.err_path = logdir / f"{name}.err"
@@ -213,8 +227,11 @@ def run(cmd, timeout, env=None):
     """Runs a command to completion (killed after `timeout` s): (rc, stdout, stderr)."""
     e = dict(os.environ, NO_COLOR="1")
     e.update(env or {})
+    if STOPPING:
+        raise RuntimeError("the run is being stopped")
     p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                          env=e, start_new_session=True)
+    GROUPS.add(p.pid)
     try:
         out, err = p.communicate(timeout=timeout)
         return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
@@ -222,6 +239,8 @@ def run(cmd, timeout, env=None):
         os.killpg(p.pid, signal.SIGKILL)
         out, err = p.communicate()
         return None, out.decode(errors="replace"), err.decode(errors="replace")
+    finally:
+        GROUPS.discard(p.pid)
 
 
 # --------------------------------------------------------------------- peers

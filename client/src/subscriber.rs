@@ -119,16 +119,7 @@ impl Subscription {
                 other => return Err(unexpected("REQUEST_OK", other)),
             };
             let largest = ok.largest_object().ok().flatten().or(self.largest());
-            let mut items: Vec<FetchItem> = Vec::new();
-            loop {
-                match tokio::time::timeout(timeout, events.recv()).await {
-                    Ok(Some(FetchEvent::Item(i))) => items.push(i),
-                    Ok(Some(FetchEvent::End)) => break,
-                    Ok(Some(FetchEvent::Failed(e))) => return Err(e),
-                    Ok(None) => return Err(Error::Closed("session ended".into())),
-                    Err(_) => return Err(Error::Timeout(format!("the end of the fill stream ({} objects arrived)", items.len()))),
-                }
-            }
+            let items = fetch_items(&mut events, timeout, "fill").await?;
             // No FETCH_OK: the end is the Largest Object, in draft-18's
             // "last Object plus one" form that `Fetched` reports.
             let end_location = largest.map(|l| Location::new(l.group_id, l.object_id + 1)).unwrap_or(Location::new(0, 0));
@@ -345,20 +336,26 @@ impl Session {
                 Response::FetchOk { end_of_track, end_location, params, properties } => (end_of_track, end_location, params, properties),
                 other => return Err(unexpected("FETCH_OK", other)),
             };
-            let mut items: Vec<FetchItem> = Vec::new();
-            loop {
-                match tokio::time::timeout(timeout, events.recv()).await {
-                    Ok(Some(FetchEvent::Item(i))) => items.push(i),
-                    Ok(Some(FetchEvent::End)) => break,
-                    Ok(Some(FetchEvent::Failed(e))) => return Err(e),
-                    Ok(None) => return Err(Error::Closed("session ended".into())),
-                    Err(_) => return Err(Error::Timeout(format!("the end of the fetch stream ({} objects arrived)", items.len()))),
-                }
-            }
+            let items = fetch_items(&mut events, timeout, "fetch").await?;
             Ok(Fetched { request_id: id, end_of_track, end_location, params, properties, items })
         }
         .await;
         self.shared().remove_fetch(id);
         result
+    }
+}
+
+/// The objects of a fetch stream (a FETCH's or a draft-22 backfill's), in
+/// stream order, until it ends; `what` names the stream in a timeout.
+async fn fetch_items(events: &mut mpsc::UnboundedReceiver<FetchEvent>, timeout: Duration, what: &str) -> Result<Vec<FetchItem>> {
+    let mut items: Vec<FetchItem> = Vec::new();
+    loop {
+        match tokio::time::timeout(timeout, events.recv()).await {
+            Ok(Some(FetchEvent::Item(i))) => items.push(i),
+            Ok(Some(FetchEvent::End)) => return Ok(items),
+            Ok(Some(FetchEvent::Failed(e))) => return Err(e),
+            Ok(None) => return Err(Error::Closed("session ended".into())),
+            Err(_) => return Err(Error::Timeout(format!("the end of the {what} stream ({} objects arrived)", items.len()))),
+        }
     }
 }

@@ -57,7 +57,7 @@ pub(crate) fn violation(reason: impl Into<String>) -> Rejected {
 
 /// How a parameter's value is serialized (§10.2).
 #[derive(Clone, Copy)]
-enum Encoding {
+pub(crate) enum Encoding {
     U8,
     Varint,
     Location,
@@ -168,39 +168,48 @@ pub fn decode_params(b: &mut &[u8]) -> Result<KeyValuePairs, Rejected> {
         prev = t;
         // §10.2: unknown parameters cannot be skipped.
         let enc = encoding(t).ok_or_else(|| violation(format!("unknown message parameter {t:#x}")))?;
-        let pair = match enc {
-            Encoding::U8 => KeyValuePair::new_int(t, u8::decode(b).map_err(|_| truncated())?.into()),
-            Encoding::Varint => KeyValuePair::new_int(t, u64::decode(b).map_err(|_| truncated())?),
-            Encoding::Location => {
-                let l = Location::decode(b).map_err(|_| truncated())?;
-                let mut v = Vec::new();
-                let _ = l.encode(&mut v);
-                KeyValuePair::new_bytes(t, v)
-            }
-            Encoding::Bytes => {
-                let len = u64::decode(b).map_err(|_| truncated())?;
-                // §1.4.3: at most 2^16-1 bytes, else PROTOCOL_VIOLATION.
-                if len > u64::from(u16::MAX) {
-                    return Err(violation(format!("parameter {t:#x} longer than 2^16-1 bytes")));
-                }
-                let len = len as usize;
-                if len > b.len() {
-                    return Err(truncated());
-                }
-                let (value, rest) = b.split_at(len);
-                *b = rest;
-                KeyValuePair::new_bytes(t, value.to_vec())
-            }
-            Encoding::Namespace => {
-                // A Track Namespace (§10.2.14, §2.4.1), with no length of its own.
-                let before = *b;
-                namespace_fields(b)?;
-                KeyValuePair::new_bytes(t, before[..before.len() - b.len()].to_vec())
-            }
-        };
+        let pair = read_value(enc, t, b)?;
         out.push(pair);
     }
     Ok(KeyValuePairs(out))
+}
+
+/// Reads the value of parameter `t` as `enc` serializes it, stored as
+/// moq-transport stores it (uint8 and varint as integers, Location as its
+/// two varints re-encoded, length-prefixed values as bytes, a Track Namespace
+/// as its bytes). Shared by both drafts' decoders (`crate::draft22::params`).
+pub(crate) fn read_value(enc: Encoding, t: u64, b: &mut &[u8]) -> Result<KeyValuePair, Rejected> {
+    let truncated = || violation("message ends inside its parameters");
+    Ok(match enc {
+        Encoding::U8 => KeyValuePair::new_int(t, u8::decode(b).map_err(|_| truncated())?.into()),
+        Encoding::Varint => KeyValuePair::new_int(t, u64::decode(b).map_err(|_| truncated())?),
+        Encoding::Location => {
+            let l = Location::decode(b).map_err(|_| truncated())?;
+            let mut v = Vec::new();
+            let _ = l.encode(&mut v);
+            KeyValuePair::new_bytes(t, v)
+        }
+        Encoding::Bytes => {
+            let len = u64::decode(b).map_err(|_| truncated())?;
+            // §1.4.3: at most 2^16-1 bytes, else PROTOCOL_VIOLATION.
+            if len > u64::from(u16::MAX) {
+                return Err(violation(format!("parameter {t:#x} longer than 2^16-1 bytes")));
+            }
+            let len = len as usize;
+            if len > b.len() {
+                return Err(truncated());
+            }
+            let (value, rest) = b.split_at(len);
+            *b = rest;
+            KeyValuePair::new_bytes(t, value.to_vec())
+        }
+        Encoding::Namespace => {
+            // A Track Namespace (§10.2.14, §2.4.1), with no length of its own.
+            let before = *b;
+            namespace_fields(b)?;
+            KeyValuePair::new_bytes(t, before[..before.len() - b.len()].to_vec())
+        }
+    })
 }
 
 /// Checks parameters against §10.2: each allowed where it was received

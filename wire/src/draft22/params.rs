@@ -13,8 +13,8 @@
 
 use super::filter::LocationFilter;
 use crate::control::kind;
-use crate::request::{namespace_fields, violation, Rejected};
-use moq_transport::coding::{Decode, Encode, KeyValuePair, KeyValuePairs, Location, Value};
+use crate::request::{self, read_value, violation, Rejected};
+use moq_transport::coding::{Decode, Encode, KeyValuePair, KeyValuePairs, Value};
 
 /// Parameter types that draft-22 adds, or numbers differently from
 /// draft-18 (the others keep their draft-18 numbers and encodings).
@@ -211,30 +211,9 @@ pub fn decode(scope: Scope, b: &mut &[u8]) -> Result<Decoded, Rejected> {
                 KeyValuePair::new_int(t, v.into())
             }
             Encoding::Varint => KeyValuePair::new_int(t, u64::decode(b).map_err(|_| truncated())?),
-            Encoding::Location => {
-                let l = Location::decode(b).map_err(|_| truncated())?;
-                let mut v = Vec::new();
-                let _ = l.encode(&mut v);
-                KeyValuePair::new_bytes(t, v)
-            }
-            Encoding::Bytes => {
-                let len = u64::decode(b).map_err(|_| truncated())?;
-                if len > u64::from(u16::MAX) {
-                    return Err(violation(format!("parameter {t:#x} longer than 2^16-1 bytes")));
-                }
-                let len = len as usize;
-                if len > b.len() {
-                    return Err(truncated());
-                }
-                let (value, rest) = b.split_at(len);
-                *b = rest;
-                KeyValuePair::new_bytes(t, value.to_vec())
-            }
-            Encoding::Namespace => {
-                let before = *b;
-                namespace_fields(b)?;
-                KeyValuePair::new_bytes(t, before[..before.len() - b.len()].to_vec())
-            }
+            Encoding::Location => read_value(request::Encoding::Location, t, b)?,
+            Encoding::Bytes => read_value(request::Encoding::Bytes, t, b)?,
+            Encoding::Namespace => read_value(request::Encoding::Namespace, t, b)?,
             Encoding::Filter => {
                 out.filter = Some(LocationFilter::decode(b)?);
                 continue;
